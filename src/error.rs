@@ -1,0 +1,75 @@
+//! The crate's one error type: a kernel `Errno`, or one of the registry's own refusals.
+
+use crate::sys::{Errno, RawFd};
+use crate::thin::Key;
+use core::fmt;
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything barepoll can refuse or report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The kernel refused a call (for example `EPERM` for a regular file, `EBADF` for a closed
+    /// descriptor, `EMFILE` when out of descriptors).
+    Os(Errno),
+    /// This fd number already has a live subscriber in this reactor.
+    AlreadyRegistered(RawFd),
+    /// The key names no live subscriber of this reactor: it was deleted (perhaps the fd number
+    /// is in use again by a newer subscriber), or it was made by another reactor.
+    StaleKey(Key),
+    /// The subscriber behind the key is not of the type asked for.
+    WrongType(Key),
+}
+
+impl Error {
+    /// The kernel's error number, if the kernel refused.
+    pub fn errno(&self) -> Option<Errno> {
+        match *self {
+            Error::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Self {
+        Error::Os(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Os(e) => write!(f, "{e}"),
+            Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
+            Error::StaleKey(k) => write!(f, "{k:?} names no live subscriber (deleted or foreign)"),
+            Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind;
+        let kind = match e {
+            Error::Os(errno) => return errno.into(),
+            Error::AlreadyRegistered(_) => ErrorKind::AlreadyExists,
+            Error::StaleKey(_) => ErrorKind::NotFound,
+            Error::WrongType(_) => ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,60 @@
+//! barepoll: a Linux epoll reactor with no libc.
+//!
+//! - The kernel is called through inline-asm syscalls, all in [`sys`] (x86_64 and aarch64).
+//! - Each subscriber lives in one pinned heap node whose address is the epoll `data` word, so
+//!   dispatch goes from event to handler with no lookup, no allocation and no syscall.
+//! - `unsafe` lives in two places only: `src/sys/` and `src/thin.rs`.
+//! - `#![no_std]` + `alloc` without the default `std` feature.
+//!
+//! ```
+//! use barepoll::{sys, sys::AsFd, Event, Ops, Reactor};
+//!
+//! let mut reactor = Reactor::new()?;
+//! let efd = sys::eventfd(1, sys::EFD_NONBLOCK)?; // readable at once
+//! barepoll::interest().read()
+//!     .with_fd(efd)
+//!     .with_handler(|fd: &mut sys::OwnedFd, ev: Event, ops: &mut Ops<'_>| {
+//!         let mut buf = [0u8; 8];
+//!         sys::read(fd.as_fd(), &mut buf).unwrap();
+//!         assert!(ev.is_readable());
+//!         ops.stop();
+//!     })
+//!     .register_into(&mut reactor)?;
+//! reactor.run()?;
+//! # Ok::<(), barepoll::Error>(())
+//! ```
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+#[cfg(not(all(
+    target_os = "linux",
+    target_pointer_width = "64",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+compile_error!("barepoll supports only 64-bit Linux on x86_64 and aarch64");
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+#[allow(unsafe_code)]
+pub mod sys;
+#[allow(unsafe_code)]
+mod thin;
+
+mod error;
+pub mod handler;
+mod interest;
+mod ops;
+mod reactor;
+mod subscriber;
+
+pub use error::{Error, Result};
+pub use handler::Register;
+pub use interest::{interest, Event, Interest};
+pub use ops::Ops;
+pub use reactor::{Reactor, DEFAULT_CAPACITY};
+pub use subscriber::Subscriber;
+pub use thin::Key;

@@ -1,0 +1,169 @@
+//! Shared test helpers: an fd-leak guard and a configurable probe subscriber.
+#![allow(dead_code)]
+
+use barepoll::sys::{self, AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use barepoll::{Event, Ops, Subscriber};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Number of open fds in this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Serialises the tests of one binary that open fds and asserts, when dropped at the end of
+/// the test body, that the open-fd count is what it was at the start.
+pub struct FdCheck {
+    before: usize,
+    _serial: MutexGuard<'static, ()>,
+}
+
+pub fn fd_check() -> FdCheck {
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    FdCheck {
+        before: open_fds(),
+        _serial: serial,
+    }
+}
+
+impl Drop for FdCheck {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_eq!(open_fds(), self.before, "the test leaked (or closed) an fd");
+        }
+    }
+}
+
+/// A readable (counter `init`) non-blocking eventfd.
+pub fn eventfd(init: u32) -> OwnedFd {
+    sys::eventfd(init, sys::EFD_NONBLOCK).unwrap()
+}
+
+pub fn poke(fd: BorrowedFd<'_>) {
+    sys::write(fd, &1u64.to_ne_bytes()).unwrap();
+}
+
+pub fn drain(fd: BorrowedFd<'_>) -> u64 {
+    let mut buf = [0u8; 8];
+    match sys::read(fd, &mut buf) {
+        Ok(_) => u64::from_ne_bytes(buf),
+        Err(sys::Errno::EAGAIN) => 0,
+        Err(e) => panic!("read: {e}"),
+    }
+}
+
+pub type Action = Box<dyn FnMut(Event, &mut Ops<'_>)>;
+
+/// Counts its events and its drops; runs `action` on each event.
+pub struct Probe {
+    pub fd: OwnedFd,
+    pub hits: Rc<Cell<u32>>,
+    pub drops: Rc<Cell<u32>>,
+    pub action: Action,
+    pub panic_on_drop: bool,
+}
+
+impl Probe {
+    pub fn new(fd: OwnedFd) -> (Probe, Counters) {
+        let c = Counters::default();
+        let p = Probe {
+            fd,
+            hits: c.hits.clone(),
+            drops: c.drops.clone(),
+            action: Box::new(|_, _| {}),
+            panic_on_drop: false,
+        };
+        (p, c)
+    }
+
+    pub fn on_event(mut self, f: impl FnMut(Event, &mut Ops<'_>) + 'static) -> Probe {
+        self.action = Box::new(f);
+        self
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Counters {
+    pub hits: Rc<Cell<u32>>,
+    pub drops: Rc<Cell<u32>>,
+}
+
+impl Counters {
+    pub fn hits(&self) -> u32 {
+        self.hits.get()
+    }
+    pub fn drops(&self) -> u32 {
+        self.drops.get()
+    }
+}
+
+impl AsFd for Probe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber for Probe {
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
+        self.hits.set(self.hits.get() + 1);
+        (self.action)(event, ops);
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+        if self.panic_on_drop {
+            panic!("destructor panic (planted by the test)");
+        }
+    }
+}
+
+/// A subscriber over an fd number it does not own: `holder` owns it and the test may close it
+/// behind the reactor's back.
+pub struct Borrowed {
+    pub raw: RawFd,
+    pub holder: Rc<RefCell<Option<OwnedFd>>>,
+    pub hits: Rc<Cell<u32>>,
+    pub drops: Rc<Cell<u32>>,
+}
+
+impl Borrowed {
+    pub fn new(fd: OwnedFd) -> (Borrowed, Counters, Rc<RefCell<Option<OwnedFd>>>) {
+        let c = Counters::default();
+        let holder = Rc::new(RefCell::new(None));
+        let raw = fd.as_raw_fd();
+        *holder.borrow_mut() = Some(fd);
+        let b = Borrowed {
+            raw,
+            holder: holder.clone(),
+            hits: c.hits.clone(),
+            drops: c.drops.clone(),
+        };
+        (b, c, holder)
+    }
+}
+
+impl AsFd for Borrowed {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY (test code): the number is only passed to the kernel, which checks it.
+        unsafe { BorrowedFd::borrow_raw(self.raw) }
+    }
+}
+
+impl Subscriber for Borrowed {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+        self.hits.set(self.hits.get() + 1);
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}

@@ -1,0 +1,213 @@
+//! Event delivery with real eventfds, pipes and loopback TCP: interests, handler parameters,
+//! oneshot, edge-triggering, modify, downcasts and errors.
+mod common;
+
+use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd};
+use barepoll::{interest, Error, Event, Interest, Ops, Reactor};
+use common::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+#[test]
+fn handlers_take_any_subset_of_parameters_in_any_order() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let l = log.clone();
+    interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move || l.borrow_mut().push("none".into()))
+        .register_into(&mut r)
+        .unwrap();
+    let l = log.clone();
+    interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |ev: Event| l.borrow_mut().push(format!("ev {}", ev.is_readable())))
+        .register_into(&mut r)
+        .unwrap();
+    let l = log.clone();
+    interest()
+        .read()
+        .rdhup()
+        .with_fd(eventfd(1))
+        .with_handler(
+            move |it: Interest, ev: Event, fd: &mut OwnedFd, ops: &mut Ops<'_>| {
+                assert_eq!(ops.key().fd(), fd.as_raw_fd());
+                l.borrow_mut()
+                    .push(format!("all {} {}", it.is_rdhup(), ev.is_readable()));
+            },
+        )
+        .register_into(&mut r)
+        .unwrap();
+    let l = log.clone();
+    interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |ops: &mut Ops<'_>, fd: &mut OwnedFd| {
+            drain(fd.as_fd());
+            l.borrow_mut().push("ops fd".into());
+            ops.delete_self().unwrap();
+        })
+        .register_into(&mut r)
+        .unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 4);
+    let mut got = log.borrow().clone();
+    got.sort();
+    assert_eq!(got, ["all true true", "ev true", "none", "ops fd"]);
+    assert_eq!(r.len(), 3);
+}
+
+#[test]
+fn level_triggered_fires_until_drained() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let efd = eventfd(0);
+    let (probe, c) = Probe::new(efd);
+    let k = r.register(probe, interest().read()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+    poke(r.get::<Probe>(k).unwrap().fd.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(drain(r.get_mut::<Probe>(k).unwrap().fd.as_fd()), 1);
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+    assert_eq!(c.hits(), 2);
+}
+
+#[test]
+fn edge_triggered_fires_once_per_new_data() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (probe, c) = Probe::new(eventfd(0));
+    let k = r.register(probe, interest().read().edge()).unwrap();
+    let fd = || r.get::<Probe>(k).unwrap().fd.as_raw_fd();
+    let fd = fd();
+    // SAFETY (test code): the fd stays open while the reactor holds the probe.
+    let bfd = unsafe { sys::BorrowedFd::borrow_raw(fd) };
+    poke(bfd);
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        0,
+        "edge-triggered fired again without new data"
+    );
+    poke(bfd);
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 2);
+}
+
+#[test]
+fn oneshot_fires_once_and_rearms() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let rearm = Rc::new(Cell::new(false));
+    let rearm2 = rearm.clone();
+    let (probe, c) = Probe::new(eventfd(1));
+    let probe = probe.on_event(move |_, ops| {
+        if rearm2.get() {
+            ops.rearm().unwrap();
+        }
+    });
+    let k = r.register(probe, interest().read().oneshot()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(r.run_once(NOW).unwrap(), 0, "oneshot fired twice");
+    r.modify(k, interest().read().oneshot()).unwrap(); // re-arm from outside
+    rearm.set(true);
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(r.run_once(NOW).unwrap(), 1, "Ops::rearm did not re-arm");
+    assert_eq!(c.hits(), 3);
+}
+
+#[test]
+fn modify_changes_what_is_reported() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let seen: Rc<RefCell<Vec<Event>>> = Rc::default();
+    let s = seen.clone();
+    let (probe, _) = Probe::new(eventfd(0));
+    let probe = probe.on_event(move |ev, ops| {
+        s.borrow_mut().push(ev);
+        ops.modify_self(interest()).unwrap(); // stop asking for anything
+    });
+    let k = r.register(probe, interest().write()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert!(seen.borrow()[0].is_writable() && !seen.borrow()[0].is_readable());
+    assert_eq!(r.interest(k), Ok(interest()));
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+    r.modify(k, interest().write()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    // EPOLLEXCLUSIVE is refused by the kernel on modify: a clear OS error.
+    assert_eq!(
+        r.modify(k, interest().read().exclusive()),
+        Err(Error::Os(sys::Errno::EINVAL))
+    );
+}
+
+#[test]
+fn get_checks_the_type() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (probe, _) = Probe::new(eventfd(0));
+    let k = r.register(probe, interest().read()).unwrap();
+    assert!(r.get::<Probe>(k).is_ok());
+    assert_eq!(r.get::<Borrowed>(k).err(), Some(Error::WrongType(k)));
+    assert_eq!(r.get_mut::<Borrowed>(k).err(), Some(Error::WrongType(k)));
+}
+
+#[test]
+fn capacity_limits_one_wait_but_loses_nothing() {
+    let _fds = fd_check();
+    let mut r = Reactor::with_capacity(1).unwrap();
+    let mut cs = Vec::new();
+    for _ in 0..3 {
+        let (p, c) = Probe::new(eventfd(1));
+        r.register(
+            p.on_event(|_, ops| ops.delete_self().unwrap()),
+            interest().read(),
+        )
+        .unwrap();
+        cs.push(c);
+    }
+    for _ in 0..3 {
+        assert_eq!(r.run_once(NOW).unwrap(), 1);
+    }
+    assert!(r.is_empty());
+    assert!(cs.iter().all(|c| c.hits() == 1 && c.drops() == 1));
+}
+
+#[test]
+fn pipe_reports_data_then_hangup() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (rd, wr) = sys::pipe(sys::O_NONBLOCK).unwrap();
+    let got: Rc<RefCell<Vec<u8>>> = Rc::default();
+    let hup = Rc::new(Cell::new(false));
+    let (g, h) = (got.clone(), hup.clone());
+    interest()
+        .read()
+        .with_fd(rd)
+        .with_handler(move |fd: &mut OwnedFd, ev: Event, ops: &mut Ops<'_>| {
+            let mut buf = [0u8; 64];
+            match sys::read(fd.as_fd(), &mut buf) {
+                Ok(0) => {
+                    h.set(ev.is_hangup() && ev.is_read_closed());
+                    ops.delete_self().unwrap();
+                }
+                Ok(n) => g.borrow_mut().extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .register_into(&mut r)
+        .unwrap();
+    sys::write(wr.as_fd(), b"hello").unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    drop(wr);
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(&got.borrow()[..], b"hello");
+    assert!(hup.get());
+    assert!(r.is_empty());
+}

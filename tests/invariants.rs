@@ -1,0 +1,514 @@
+//! Attacks on the registry invariants of DESIGN.md, through the public API, with real fds.
+mod common;
+
+use barepoll::sys::{self, AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use barepoll::{interest, Error, Event, Key, Ops, Reactor, Subscriber};
+use common::*;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+// Invariant 3: a handler deletes itself; it keeps its `&mut` until it returns, and is dropped
+// (fd closed) when the batch ends.
+#[test]
+fn handler_deletes_itself() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (probe, c) = Probe::new(eventfd(1));
+    let drops = c.drops.clone();
+    let probe = probe.on_event(move |_, ops| {
+        ops.delete_self().unwrap();
+        assert_eq!(drops.get(), 0, "dropped while its handler was running");
+        assert_eq!(ops.delete_self(), Err(Error::StaleKey(ops.key())));
+    });
+    r.register(probe, interest().read()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!((c.hits(), c.drops(), r.len()), (1, 1, 0));
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+}
+
+/// Two readable probes; whichever handler runs first performs `first` with the other's key.
+fn pair(
+    r: &mut Reactor,
+    first: impl Fn(Key, &mut Ops<'_>) + 'static,
+) -> ([Counters; 2], Rc<Cell<Option<usize>>>) {
+    let keys: Rc<Cell<[Option<Key>; 2]>> = Rc::new(Cell::new([None; 2]));
+    let first_ran = Rc::new(Cell::new(None));
+    let first = Rc::new(first);
+    let mut counters = Vec::new();
+    for me in 0..2 {
+        let (probe, c) = Probe::new(eventfd(1));
+        let (keys2, first_ran, first) = (keys.clone(), first_ran.clone(), first.clone());
+        let probe = probe.on_event(move |_, ops| {
+            if first_ran.get().is_none() {
+                first_ran.set(Some(me));
+                first(keys2.get()[1 - me].unwrap(), ops);
+            }
+        });
+        let key = r.register(probe, interest().read()).unwrap();
+        let mut k = keys.get();
+        k[me] = Some(key);
+        keys.set(k);
+        counters.push(c);
+    }
+    let [a, b]: [Counters; 2] = counters.try_into().ok().unwrap();
+    ([a, b], first_ran)
+}
+
+// Invariant 3: the other subscriber's event is later in the same batch; its handler must not
+// run, and it is dropped only when the batch ends.
+#[test]
+fn handler_deletes_another_with_a_pending_event() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let drops_seen = Rc::new(Cell::new(u32::MAX));
+    let seen = drops_seen.clone();
+    let ([a, b], first) = pair(&mut r, move |other, ops| {
+        ops.delete(other).unwrap();
+        assert_eq!(ops.delete(other), Err(Error::StaleKey(other)));
+        seen.set(0); // the other's drop counter is checked below via `first`
+    });
+    let n = r.run_once(NOW).unwrap();
+    assert_eq!(n, 2, "both events must be in one batch");
+    let first = first.get().unwrap();
+    let (ran, deleted) = if first == 0 { (&a, &b) } else { (&b, &a) };
+    assert_eq!(
+        (ran.hits(), deleted.hits()),
+        (1, 0),
+        "a deleted subscriber's handler ran"
+    );
+    assert_eq!((ran.drops(), deleted.drops()), (0, 1));
+    assert_eq!(r.len(), 1);
+    assert_eq!(drops_seen.get(), 0);
+}
+
+// Invariants 1, 3, 4: delete another, close its fd, and register a new subscriber that gets
+// the same fd number, all in one batch. The old event must not reach the new subscriber (whose
+// node cannot share the old address: the old node is not freed before the batch ends); the
+// new one fires in the next batch.
+#[test]
+fn fd_number_reused_within_a_batch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (a, ca, ha) = Borrowed::new(eventfd(1));
+    let (b, cb, hb) = Borrowed::new(eventfd(1));
+    let (a_fd, b_fd) = (a.raw, b.raw);
+    // The driver is registered first, so it is first in the kernel's ready list; it picks
+    // whichever of A and B has not run yet, so the test holds for either order of those two.
+    let (driver, dc) = Probe::new(eventfd(1));
+    let victims: Rc<RefCell<Vec<(Rc<RefCell<Option<OwnedFd>>>, Counters, Option<Key>)>>> =
+        Rc::new(RefCell::new(vec![
+            (ha, ca.clone(), None),
+            (hb, cb.clone(), None),
+        ]));
+    let replaced: Rc<Cell<Option<Key>>> = Rc::new(Cell::new(None));
+    let (v, repl) = (victims.clone(), replaced.clone());
+    let driver = driver.on_event(move |_, ops| {
+        if repl.get().is_some() {
+            return; // acts in the first batch only
+        }
+        let v = v.borrow();
+        let (holder, _, key) = v
+            .iter()
+            .find(|(_, c, _)| c.hits() == 0)
+            .expect("driver ran last");
+        ops.delete(key.unwrap()).unwrap();
+        let old_fd = holder.borrow().as_ref().unwrap().as_raw_fd();
+        drop(holder.borrow_mut().take()); // number free again; the dead node's event is pending
+        let fresh = eventfd(1);
+        assert_eq!(
+            fresh.as_raw_fd(),
+            old_fd,
+            "the kernel did not reuse the fd number"
+        );
+        let (newcomer, _) = Probe::new(fresh);
+        repl.set(Some(ops.add(newcomer, interest().read()).unwrap()));
+    });
+    r.register(driver, interest().read()).unwrap();
+    victims.borrow_mut()[0].2 = Some(r.register(a, interest().read()).unwrap());
+    victims.borrow_mut()[1].2 = Some(r.register(b, interest().read()).unwrap());
+
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        3,
+        "all three events must be in one batch"
+    );
+    assert_eq!(dc.hits(), 1);
+    let new_key = replaced.get().expect("the driver ran");
+    let victim = if new_key.fd() == a_fd { &ca } else { &cb };
+    assert!(new_key.fd() == a_fd || new_key.fd() == b_fd);
+    assert_eq!(
+        (victim.hits(), victim.drops()),
+        (0, 1),
+        "the deleted subscriber's handler ran"
+    );
+    let newcomer_hits = |r: &Reactor| r.get::<Probe>(new_key).unwrap().hits.get();
+    assert_eq!(
+        newcomer_hits(&r),
+        0,
+        "the newcomer saw its predecessor's event"
+    );
+    r.run_once(NOW).unwrap();
+    assert_eq!(newcomer_hits(&r), 1, "the newcomer never fired");
+}
+
+// Invariant 4: a stale key is rejected with a clear error and never touches the subscriber
+// that now has the same fd number (and, quite likely, the same node address).
+#[test]
+fn stale_key_never_touches_the_newer_subscriber() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (old, old_c) = Probe::new(eventfd(0));
+    let old_key = r.register(old, interest().read()).unwrap();
+    r.delete(old_key).unwrap();
+    assert_eq!(old_c.drops(), 1);
+
+    let (new, new_c) = Probe::new(eventfd(1));
+    assert_eq!(new.fd.as_raw_fd(), old_key.fd(), "fd number not reused");
+    let new_key = r.register(new, interest().read()).unwrap();
+    assert_ne!(new_key, old_key);
+
+    assert_eq!(r.delete(old_key), Err(Error::StaleKey(old_key)));
+    assert_eq!(r.modify(old_key, interest()), Err(Error::StaleKey(old_key)));
+    assert_eq!(
+        r.get::<Probe>(old_key).err(),
+        Some(Error::StaleKey(old_key))
+    );
+    assert_eq!(r.interest(old_key), Err(Error::StaleKey(old_key)));
+    let msg = Error::StaleKey(old_key).to_string();
+    assert!(msg.contains("no live subscriber"), "{msg}");
+
+    // The newer subscriber is untouched: still registered for read, still fires.
+    assert_eq!(r.interest(new_key), Ok(interest().read()));
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!((new_c.hits(), new_c.drops()), (1, 0));
+
+    // Through Ops, too.
+    let (probe, c) = Probe::new(eventfd(1));
+    let probe = probe.on_event(move |_, ops| {
+        assert_eq!(ops.delete(old_key), Err(Error::StaleKey(old_key)));
+        assert_eq!(
+            ops.modify(old_key, interest()),
+            Err(Error::StaleKey(old_key))
+        );
+    });
+    r.register(probe, interest().read()).unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(c.hits(), 1);
+    assert_eq!(r.len(), 2);
+    drop(r);
+    assert_eq!((new_c.drops(), c.drops()), (1, 1));
+}
+
+// A key from another reactor is stale here.
+#[test]
+fn foreign_key_is_stale() {
+    let _fds = fd_check();
+    let mut r1 = Reactor::new().unwrap();
+    let mut r2 = Reactor::new().unwrap();
+    let (p, _) = Probe::new(eventfd(0));
+    let k = r1.register(p, interest().read()).unwrap();
+    assert_eq!(r2.delete(k), Err(Error::StaleKey(k)));
+    assert_eq!(r1.len(), 1);
+}
+
+// Invariant 6: a handler panics; the reactor stays consistent and usable, and the node it
+// deleted before panicking is freed exactly once.
+#[test]
+fn handler_panic_leaves_the_reactor_usable() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (victim, vc) = Probe::new(eventfd(1));
+    let victim_key = r.register(victim, interest().read()).unwrap();
+    let (bomb, bc) = Probe::new(eventfd(1));
+    let armed = Rc::new(Cell::new(true));
+    let armed2 = armed.clone();
+    let bomb = bomb.on_event(move |_, ops| {
+        if armed2.replace(false) {
+            let _ = ops.delete(victim_key);
+            panic!("handler panic (planted by the test)");
+        }
+    });
+    let bomb_key = r.register(bomb, interest().read()).unwrap();
+
+    let err = catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).unwrap_err();
+    assert!(err.downcast_ref::<&str>().unwrap().contains("planted"));
+    assert_eq!(bc.hits(), 1);
+    // The victim is gone from the registry; if its event came after the bomb's, it never ran.
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        r.get::<Probe>(victim_key).err(),
+        Some(Error::StaleKey(victim_key))
+    );
+
+    // The reactor works: the bomb (disarmed, still readable) fires again; the victim's
+    // leftover node is freed exactly once by the next turn.
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(bc.hits(), 2);
+    assert_eq!(vc.drops(), 1);
+    r.delete(bomb_key).unwrap();
+    assert_eq!((vc.drops(), bc.drops()), (1, 1));
+}
+
+// Invariant 6: a destructor panics at the end of a batch in which it was deleted. Events later
+// in the batch are still dispatched (or skipped if deleted), every node is freed exactly once,
+// and the next turn works.
+#[test]
+fn destructor_panic_inside_a_batch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (mut grumpy, gc) = Probe::new(eventfd(1));
+    grumpy.panic_on_drop = true;
+    let gk = r.register(grumpy, interest().read()).unwrap();
+    let (quiet, qc) = Probe::new(eventfd(1));
+    let qk = r.register(quiet, interest().read()).unwrap();
+    let (bystander, sc) = Probe::new(eventfd(1));
+    r.register(bystander, interest().read()).unwrap();
+    let (deleter, dc) = Probe::new(eventfd(1));
+    let once = Rc::new(Cell::new(true));
+    let deleter = deleter.on_event(move |_, ops| {
+        if once.replace(false) {
+            ops.delete(gk).unwrap();
+            ops.delete(qk).unwrap();
+        }
+    });
+    r.register(deleter, interest().read()).unwrap();
+
+    let err = catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).unwrap_err();
+    assert!(err
+        .downcast_ref::<&str>()
+        .unwrap()
+        .contains("destructor panic"));
+    assert_eq!(dc.hits(), 1);
+    assert_eq!(sc.hits(), 1, "an unrelated pending event was lost");
+    // Both deleted subscribers were dropped exactly once, despite the panic between them.
+    assert_eq!((gc.drops(), qc.drops()), (1, 1));
+    assert!(gc.hits() + qc.hits() <= 2);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r.run_once(NOW).unwrap(), 2);
+    assert_eq!((dc.hits(), sc.hits()), (2, 2));
+    drop(r);
+    assert_eq!(
+        (gc.drops(), qc.drops(), sc.drops(), dc.drops()),
+        (1, 1, 1, 1)
+    );
+}
+
+// Invariant 6 outside dispatch: a destructor panics in `Reactor::delete`.
+#[test]
+fn destructor_panic_in_delete_outside_dispatch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (mut p, c) = Probe::new(eventfd(1));
+    p.panic_on_drop = true;
+    let k = r.register(p, interest().read()).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| r.delete(k))).is_err());
+    assert_eq!((c.drops(), r.len()), (1, 0));
+    assert_eq!(r.delete(k), Err(Error::StaleKey(k)));
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+}
+
+// Invariant 8: every subscriber is dropped exactly once, through delete, self-delete and
+// reactor drop; the open-fd count returns to where it started.
+#[test]
+fn every_subscriber_dropped_exactly_once() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let mut all = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        let (p, c) = Probe::new(eventfd(1));
+        let p = if i % 3 == 0 {
+            p.on_event(|_, ops| ops.delete_self().unwrap())
+        } else {
+            p
+        };
+        keys.push(r.register(p, interest().read()).unwrap());
+        all.push(c);
+    }
+    for k in keys.iter().skip(1).step_by(3) {
+        r.delete(*k).unwrap();
+    }
+    assert_eq!(r.run_once(NOW).unwrap(), 20);
+    assert_eq!(r.len(), 10);
+    drop(r);
+    for c in &all {
+        assert_eq!(c.drops(), 1);
+    }
+}
+
+// Registering one fd number twice, or a regular file, gives a clear error and leaks nothing.
+#[test]
+fn double_registration_and_regular_file_are_refused() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (p, c) = Probe::new(eventfd(0));
+    let raw = p.fd.as_raw_fd();
+    let k = r.register(p, interest().read()).unwrap();
+    // A second subscriber over the same number (not owning it).
+    let twin = TwinFd(raw, Rc::new(Cell::new(0)));
+    let twin_drops = twin.1.clone();
+    let err = r.register(twin, interest().read()).unwrap_err();
+    assert_eq!(err, Error::AlreadyRegistered(raw));
+    assert_eq!(err.to_string(), format!("fd {raw} is already registered"));
+    assert_eq!(
+        twin_drops.get(),
+        1,
+        "the refused subscriber was not dropped"
+    );
+    assert_eq!((r.len(), c.drops()), (1, 0));
+
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    // SAFETY (test code): the raw fd was just released by `file`; the OwnedFd now owns it.
+    let file = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(file)) };
+    let (file_sub, fc) = FileSub::new(file);
+    let err = r.register(file_sub, interest().read()).unwrap_err();
+    assert_eq!(err, Error::Os(sys::Errno::EPERM));
+    assert_eq!(err.errno(), Some(sys::Errno::EPERM));
+    #[cfg(feature = "std")]
+    assert_eq!(std::io::Error::from(err).raw_os_error(), Some(1));
+    assert_eq!(fc.get(), 1);
+    assert_eq!(r.len(), 1);
+    r.delete(k).unwrap();
+}
+
+struct TwinFd(RawFd, Rc<Cell<u32>>);
+impl AsFd for TwinFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY (test code): the number stays open for the test; it is only passed to the kernel.
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+impl Subscriber for TwinFd {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+}
+impl Drop for TwinFd {
+    fn drop(&mut self) {
+        self.1.set(self.1.get() + 1);
+    }
+}
+
+struct FileSub(OwnedFd, Rc<Cell<u32>>);
+impl FileSub {
+    fn new(f: OwnedFd) -> (FileSub, Rc<Cell<u32>>) {
+        let c = Rc::new(Cell::new(0));
+        (FileSub(f, c.clone()), c)
+    }
+}
+impl AsFd for FileSub {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+impl Subscriber for FileSub {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+}
+impl Drop for FileSub {
+    fn drop(&mut self) {
+        self.1.set(self.1.get() + 1);
+    }
+}
+
+// Invariant 7: the fd used for DEL is the one captured at registration, whatever `as_fd`
+// answers later.
+#[test]
+fn fd_is_captured_once() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let fickle = Fickle {
+        first: eventfd(1),
+        second: eventfd(1),
+        asked: Cell::new(0),
+        hits: Rc::default(),
+    };
+    let hits = fickle.hits.clone();
+    let first_raw = fickle.first.as_raw_fd();
+    let k = r.register(fickle, interest().read()).unwrap();
+    assert_eq!(k.fd(), first_raw);
+    // Only the first fd is watched: one event, not two.
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(hits.get(), 1);
+    // The DEL goes to the captured fd and succeeds (it would be ENOENT on the other one).
+    r.delete(k).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+}
+
+struct Fickle {
+    first: OwnedFd,
+    second: OwnedFd,
+    asked: Cell<u32>,
+    hits: Rc<Cell<u32>>,
+}
+impl AsFd for Fickle {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.asked.set(self.asked.get() + 1);
+        if self.asked.get() == 1 {
+            self.first.as_fd()
+        } else {
+            self.second.as_fd()
+        }
+    }
+}
+impl Subscriber for Fickle {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+        self.hits.set(self.hits.get() + 1);
+        assert_eq!(self.asked.get(), 1, "the reactor asked for the fd again");
+    }
+}
+
+// Invariants 1 and 2: when the kernel refuses the DEL (the fd number was closed behind the
+// reactor's back while a dup keeps the file, and so its epoll entry, alive), the node is never
+// freed while the kernel can still report it: its events keep arriving and are skipped.
+#[test]
+fn failed_delete_keeps_the_node_until_the_reactor_drops() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (b, c, holder) = Borrowed::new(eventfd(0));
+    let k = r.register(b, interest().read()).unwrap();
+    let original = holder.borrow_mut().take().unwrap();
+    // SAFETY (test code): dup of a valid fd; the result is owned by `dup` below.
+    let dup = unsafe { OwnedFd::from_raw_fd(libc::dup(original.as_raw_fd())) };
+    drop(original); // closed behind the reactor's back; the epoll entry lives on through `dup`
+    poke(dup.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 1);
+
+    assert_eq!(r.delete(k), Err(Error::Os(sys::Errno::EBADF)));
+    assert_eq!(
+        (r.len(), c.drops()),
+        (0, 0),
+        "kept (undropped) while the kernel knows it"
+    );
+    // The kernel still reports the node's data word; dispatch must skip it, not free it.
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 1);
+    drop(r);
+    assert_eq!(c.drops(), 1);
+    drop(dup);
+}
+
+// Invariant 5: a handler cannot re-enter the reactor. The only way to reach it from a handler
+// is shared ownership, and the borrow the running reactor holds refuses a second one.
+#[test]
+fn handler_cannot_reenter_the_reactor() {
+    let _fds = fd_check();
+    let reactor = Rc::new(RefCell::new(Reactor::new().unwrap()));
+    let inner = Rc::downgrade(&reactor);
+    let refused = Rc::new(Cell::new(false));
+    let refused2 = refused.clone();
+    interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |ops: &mut Ops<'_>| {
+            let r = inner.upgrade().unwrap();
+            refused2.set(r.try_borrow_mut().is_err());
+            ops.stop();
+        })
+        .register_into(&mut *reactor.borrow_mut())
+        .unwrap();
+    reactor.borrow_mut().run().unwrap();
+    assert!(refused.get());
+}
