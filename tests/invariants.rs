@@ -99,11 +99,11 @@ fn fd_number_reused_within_a_batch() {
     // The driver is registered first, so it is first in the kernel's ready list; it picks
     // whichever of A and B has not run yet, so the test holds for either order of those two.
     let (driver, dc) = Probe::new(eventfd(1));
-    let victims: Rc<RefCell<Vec<(Rc<RefCell<Option<OwnedFd>>>, Counters, Option<Key>)>>> =
-        Rc::new(RefCell::new(vec![
-            (ha, ca.clone(), None),
-            (hb, cb.clone(), None),
-        ]));
+    type Victim = (Holder, Counters, Option<Key>);
+    let victims: Rc<RefCell<Vec<Victim>>> = Rc::new(RefCell::new(vec![
+        (ha, ca.clone(), None),
+        (hb, cb.clone(), None),
+    ]));
     let replaced: Rc<Cell<Option<Key>>> = Rc::new(Cell::new(None));
     let (v, repl) = (victims.clone(), replaced.clone());
     let driver = driver.on_event(move |_, ops| {

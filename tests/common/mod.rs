@@ -124,17 +124,20 @@ impl Drop for Probe {
     }
 }
 
+/// Where a [`Borrowed`] subscriber's fd really lives.
+pub type Holder = Rc<RefCell<Option<OwnedFd>>>;
+
 /// A subscriber over an fd number it does not own: `holder` owns it and the test may close it
 /// behind the reactor's back.
 pub struct Borrowed {
     pub raw: RawFd,
-    pub holder: Rc<RefCell<Option<OwnedFd>>>,
+    pub holder: Holder,
     pub hits: Rc<Cell<u32>>,
     pub drops: Rc<Cell<u32>>,
 }
 
 impl Borrowed {
-    pub fn new(fd: OwnedFd) -> (Borrowed, Counters, Rc<RefCell<Option<OwnedFd>>>) {
+    pub fn new(fd: OwnedFd) -> (Borrowed, Counters, Holder) {
         let c = Counters::default();
         let holder = Rc::new(RefCell::new(None));
         let raw = fd.as_raw_fd();
