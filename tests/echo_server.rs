@@ -50,6 +50,7 @@ fn client(addr: std::net::SocketAddr, seed: usize) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
 fn fifty_clients_one_mebibyte_each_echo_byte_exact() {
     let fds = common::fd_check();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use barepoll::sys::{self, AsFd, OwnedFd};
-use barepoll::{interest, Ops, Reactor};
+use barepoll::{Ops, Reactor};
 use common::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ fn zero_timeout_returns_at_once() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     let (p, _) = Probe::new(eventfd(0));
-    r.register(p, interest().read()).unwrap();
+    r.register(p, readable()).unwrap();
     let t = Instant::now();
     for _ in 0..100 {
         assert_eq!(r.run_once(Some(Duration::ZERO)).unwrap(), 0);
@@ -58,8 +58,7 @@ fn infinite_wait_is_woken_by_another_thread() {
     let mut r = Reactor::new().unwrap();
     let efd = Arc::new(eventfd(0));
     let writer = efd.clone();
-    interest()
-        .read()
+    readable()
         .with_fd(efd)
         .with_handler(|fd: &mut Arc<OwnedFd>, ops: &mut Ops<'_>| {
             assert_eq!(drain(fd.as_fd()), 1);
@@ -97,12 +96,13 @@ struct Target(libc::pthread_t);
 unsafe impl Send for Target {}
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not deliver signals")]
 fn signal_interrupting_run_once_is_zero_events() {
     let _fds = fd_check();
     install_sigusr1_handler();
     let mut r = Reactor::new().unwrap();
     let (p, _) = Probe::new(eventfd(0));
-    r.register(p, interest().read()).unwrap();
+    r.register(p, readable()).unwrap();
     // SAFETY (test code): pthread_self has no preconditions.
     let me = Target(unsafe { libc::pthread_self() });
     let before = SIGNALS.load(Ordering::SeqCst);
@@ -123,14 +123,14 @@ fn signal_interrupting_run_once_is_zero_events() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not deliver signals")]
 fn signals_do_not_make_run_fail() {
     let _fds = fd_check();
     install_sigusr1_handler();
     let mut r = Reactor::new().unwrap();
     let efd = Arc::new(eventfd(0));
     let writer = efd.clone();
-    interest()
-        .read()
+    readable()
         .with_fd(efd)
         .with_handler(|ops: &mut Ops<'_>| ops.stop())
         .register_into(&mut r)
@@ -159,6 +159,6 @@ fn huge_timeout_is_clamped_not_rejected() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     let (p, _) = Probe::new(sys::eventfd(1, 0).unwrap());
-    r.register(p, interest().read()).unwrap();
+    r.register(p, readable()).unwrap();
     assert_eq!(r.run_once(Some(Duration::MAX)).unwrap(), 1);
 }
