@@ -16,6 +16,10 @@ pub enum Error {
     Os(Errno),
     /// This fd number already has a live subscriber in this reactor.
     AlreadyRegistered(RawFd),
+    /// This fd number was closed while registered here, and the kernel refused to delete its
+    /// registration (another fd kept the file open). The kernel may still hold that
+    /// registration under this number, so this reactor never watches the number again.
+    FdRetired(RawFd),
     /// The key names no live subscriber of this reactor: it was deleted (perhaps the fd number
     /// is in use again by a newer subscriber), or it was made by another reactor.
     StaleKey(Key),
@@ -44,6 +48,10 @@ impl fmt::Display for Error {
         match self {
             Error::Os(e) => write!(f, "{e}"),
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
+            Error::FdRetired(fd) => write!(
+                f,
+                "fd {fd} was closed while registered here and cannot be watched by this reactor again"
+            ),
             Error::StaleKey(k) => write!(f, "{k:?} names no live subscriber (deleted or foreign)"),
             Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
         }
@@ -66,7 +74,7 @@ impl From<Error> for std::io::Error {
         use std::io::ErrorKind;
         let kind = match e {
             Error::Os(errno) => return errno.into(),
-            Error::AlreadyRegistered(_) => ErrorKind::AlreadyExists,
+            Error::AlreadyRegistered(_) | Error::FdRetired(_) => ErrorKind::AlreadyExists,
             Error::StaleKey(_) => ErrorKind::NotFound,
             Error::WrongType(_) => ErrorKind::InvalidInput,
         };

@@ -69,8 +69,15 @@ impl Reactor {
     }
 
     /// Deletes and drops the subscriber of `key`. A stale key gives [`Error::StaleKey`] and
-    /// touches nothing. If the kernel refuses the `EPOLL_CTL_DEL` (the fd was closed behind
-    /// the subscriber's back) the subscriber is still dropped and the error returned.
+    /// touches nothing.
+    ///
+    /// If the kernel refuses the `EPOLL_CTL_DEL` (the fd was closed behind the subscriber's
+    /// back while another fd keeps the file open), the error is returned, the subscriber is
+    /// kept undropped until the reactor drops (the kernel may still report it), and its fd
+    /// number is refused from then on with [`Error::FdRetired`].
+    ///
+    /// If a handler panicked out of a batch whose remaining events are not yet dispatched,
+    /// the drop waits until the next `run_once` has dispatched them.
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.registry.remove(key)
     }
@@ -106,7 +113,10 @@ impl Reactor {
     ///
     /// A signal that interrupts the wait (`EINTR`) gives `Ok(0)`. Timeouts are precise to the
     /// nanosecond where the kernel has `epoll_pwait2`, else rounded *up* to milliseconds.
-    /// If a handler panics the panic propagates; the reactor stays consistent and usable.
+    ///
+    /// If a handler panics, the panic propagates and the reactor stays consistent and usable:
+    /// the next `run_once` first dispatches the rest of that batch (without waiting) and
+    /// returns its count, so no event is lost; the panicking event is not dispatched again.
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
         match self.registry.turn(timeout) {
             Err(Errno::EINTR) => Ok(0),

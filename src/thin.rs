@@ -11,10 +11,12 @@
 //! batch flag and the graveyard. Nothing outside this file can drop a node. The invariants
 //! (numbers as in DESIGN.md) are:
 //! 1. every `data` word the kernel can return points to an allocated node: a node is freed
-//!    only after its `EPOLL_CTL_DEL` succeeded and no batch is being dispatched (2, 3);
-//!    a node whose DEL failed is never freed;
+//!    only after its `EPOLL_CTL_DEL` succeeded and no batch is open (2, 3); a node whose DEL
+//!    failed is freed only after the epoll fd is closed;
 //! 2. a node deleted during a batch is marked dead at once: its dispatch entry becomes a no-op;
-//! 3. lookups check the key's generation, so a stale key never reaches a newer node (4);
+//! 3. lookups check the key's generation, unique in the process, so a stale or foreign key
+//!    never reaches another node (4); an fd number whose DEL the kernel refused is retired,
+//!    so the kernel never holds two of our registrations under one number;
 //! 4. while a handler runs, the only `&mut` to its subscriber is the one it was given (5).
 
 use crate::error::{Error, Result};
@@ -29,6 +31,7 @@ use core::any::TypeId;
 use core::cell::Cell;
 use core::fmt;
 use core::ptr::{addr_of_mut, NonNull};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 /// Names one registration in one reactor: the fd number it was registered with plus a
@@ -71,6 +74,8 @@ struct Header {
     handle: Cell<HandleFn>,
     key: Key,
     interest: Cell<Interest>,
+    /// Cleared on delete; a node still in a slot but not live is retired (see `remove`).
+    live: Cell<bool>,
     vtable: &'static VTable,
 }
 
@@ -118,6 +123,7 @@ impl NodeBox {
             handle: Cell::new(handle::<S>),
             key,
             interest: Cell::new(interest),
+            live: Cell::new(true),
             vtable: Node::<S>::VTABLE,
         };
         // Leaked here, freed by `Drop for NodeBox` with the same layout.
@@ -135,7 +141,13 @@ impl NodeBox {
     }
 
     fn kill(&self) {
-        self.header().handle.set(skip);
+        let header = self.header();
+        header.live.set(false);
+        header.handle.set(skip);
+    }
+
+    fn is_live(&self) -> bool {
+        self.header().live.get()
     }
 
     fn is<S: 'static>(&self) -> bool {
@@ -167,22 +179,29 @@ impl Drop for NodeBox {
 /// nodes, which are freed after it.
 pub(crate) struct Registry {
     epfd: OwnedFd,
+    /// The last wait's events: `events[next..filled]` are still to be dispatched (only ever
+    /// non-empty between turns when a handler panicked out of the batch).
     events: Vec<EpollEvent>,
-    /// Live nodes, indexed by their registered fd number. Never read on the dispatch path.
+    next: usize,
+    filled: usize,
+    /// Nodes by their registered fd number; never read on the dispatch path. A slot holds a
+    /// live node, or a retired one whose DEL the kernel refused: the kernel keys registrations
+    /// by (open file, fd number) and may still hold that one under the number, so the number
+    /// is never registered again here, and the node stays allocated until the epoll fd closes.
     slots: Vec<Option<NodeBox>>,
-    /// Nodes deleted during the current batch; freed when the batch ends.
+    /// Nodes deleted while a batch is open; freed when it is done.
     graveyard: Vec<NodeBox>,
-    /// Nodes whose DEL the kernel refused: it may still report them, so they stay allocated
-    /// (dead, their subscriber undropped) until the epoll fd is closed, in `drop`.
-    zombies: Vec<NodeBox>,
-    in_batch: bool,
+    /// A handler is running: subscribers are not reachable through the registry.
+    dispatching: bool,
     stop: bool,
     live: usize,
-    next_generation: u64,
 }
 
+/// Generations are unique in the process, so a key never names another reactor's subscriber.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(0);
+
 /// Keeps `node` allocated in `list`; if memory for that runs out, leaks it, the only sound
-/// choice while the kernel or the batch may still point at it.
+/// choice while the batch may still point at it.
 fn keep(list: &mut Vec<NodeBox>, node: NodeBox) {
     if list.try_reserve(1).is_ok() {
         list.push(node);
@@ -191,13 +210,18 @@ fn keep(list: &mut Vec<NodeBox>, node: NodeBox) {
     }
 }
 
-/// Marks a batch as in flight; clears the mark even if a handler panics out of it. The
-/// graveyard is left for the next turn, so no destructor runs during unwinding.
-struct Batch<'a>(&'a mut Registry);
+/// The dispatch loop's state. If a handler panics, its drop records how far the batch got
+/// (the panicking event included), so the next turn dispatches the rest; no destructor runs
+/// during unwinding.
+struct Batch<'a> {
+    registry: &'a mut Registry,
+    next: usize,
+}
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        self.0.in_batch = false;
+        self.registry.next = self.next;
+        self.registry.dispatching = false;
     }
 }
 
@@ -206,14 +230,14 @@ impl Registry {
         let empty = EpollEvent { events: 0, data: 0 };
         Ok(Registry {
             epfd: sys::epoll_create1()?,
-            events: alloc::vec![empty; capacity.clamp(1, i32::MAX as usize)],
+            events: alloc::vec![empty; capacity.clamp(1, sys::MAX_EVENTS)],
+            next: 0,
+            filled: 0,
             slots: Vec::new(),
             graveyard: Vec::new(),
-            zombies: Vec::new(),
-            in_batch: false,
+            dispatching: false,
             stop: false,
             live: 0,
-            next_generation: 0,
         })
     }
 
@@ -229,31 +253,33 @@ impl Registry {
         self.stop
     }
 
+    /// Whether events of a batch may still point at nodes: then deleted nodes wait in the
+    /// graveyard instead of being freed.
+    fn batch_open(&self) -> bool {
+        self.dispatching || self.next < self.filled
+    }
+
     /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
     /// `epoll_ctl` (invariant 7). On error `value` is dropped and nothing is left behind.
     pub(crate) fn insert<S: Subscriber>(&mut self, value: S, interest: Interest) -> Result<Key> {
         let fd = value.as_fd().as_raw_fd();
         let index = fd as usize;
-        if self.slots.get(index).is_some_and(Option::is_some) {
-            return Err(Error::AlreadyRegistered(fd));
+        if let Some(Some(node)) = self.slots.get(index) {
+            return Err(if node.is_live() {
+                Error::AlreadyRegistered(fd)
+            } else {
+                Error::FdRetired(fd)
+            });
         }
-        let key = Key {
-            fd,
-            generation: self.next_generation,
-        };
-        self.next_generation += 1;
+        let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
+        let key = Key { fd, generation };
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
         }
         let node = NodeBox::new(value, key, interest);
         // On failure the kernel never saw the node, so dropping it here is sound.
-        sys::epoll_ctl(
-            self.epfd.as_fd(),
-            Ctl::Add,
-            fd,
-            interest.bits(),
-            node.data(),
-        )?;
+        let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
+        sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data())?;
         self.slots[index] = Some(node);
         self.live += 1;
         Ok(key)
@@ -261,7 +287,7 @@ impl Registry {
 
     fn lookup(&self, key: Key) -> Result<&NodeBox> {
         match self.slots.get(key.fd as usize) {
-            Some(Some(node)) if node.header().key == key => Ok(node),
+            Some(Some(node)) if node.header().key == key && node.is_live() => Ok(node),
             _ => Err(Error::StaleKey(key)),
         }
     }
@@ -272,53 +298,47 @@ impl Registry {
 
     pub(crate) fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
         let node = self.lookup(key)?;
-        sys::epoll_ctl(
-            self.epfd.as_fd(),
-            Ctl::Modify,
-            key.fd,
-            interest.bits(),
-            node.data(),
-        )?;
+        let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
+        sys::epoll_ctl(epfd, Ctl::Modify, key.fd, bits, node.data())?;
         node.header().interest.set(interest);
         Ok(())
     }
 
-    /// Deletes the subscriber of `key`. It is marked dead at once; inside a batch it is dropped
-    /// when the batch ends, outside at once. If the kernel refuses the DEL the subscriber is
-    /// still removed, kept undropped until the registry drops, and the error returned.
+    /// Deletes the subscriber of `key`. It is marked dead at once, and dropped at once unless
+    /// a batch is open (then when the batch is done). If the kernel refuses the DEL, the node
+    /// is retired: kept, undropped, in its slot until the registry drops; the error is returned.
     pub(crate) fn remove(&mut self, key: Key) -> Result<()> {
-        self.lookup(key)?;
-        let node = self.slots[key.fd as usize].take().expect("looked up above");
+        self.lookup(key)?.kill();
         self.live -= 1;
-        node.kill();
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd, 0, 0);
-        if deleted.is_err() {
-            keep(&mut self.zombies, node);
-        } else if self.in_batch {
-            keep(&mut self.graveyard, node);
-        } else {
-            drop(node);
+        if deleted.is_ok() {
+            let node = self.slots[key.fd as usize].take().expect("looked up above");
+            if self.batch_open() {
+                keep(&mut self.graveyard, node);
+            } else {
+                drop(node);
+            }
         }
         Ok(deleted?)
     }
 
     pub(crate) fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
         assert!(
-            !self.in_batch,
+            !self.dispatching,
             "subscribers are not reachable during dispatch"
         );
         let node = self.lookup(key)?;
         if !node.is::<S>() {
             return Err(Error::WrongType(key));
         }
-        // SAFETY: the node is live and of type `Node<S>` (checked above); no batch is being
-        // dispatched, so no handler holds `&mut` to it; the `&S` borrows `self`.
+        // SAFETY: the node is live and of type `Node<S>` (checked above); no handler is
+        // running, so no `&mut` to it exists; the `&S` borrows `self`.
         Ok(unsafe { &(*node.0.as_ptr().cast::<Node<S>>()).value })
     }
 
     pub(crate) fn get_mut<S: Subscriber>(&mut self, key: Key) -> Result<&mut S> {
         assert!(
-            !self.in_batch,
+            !self.dispatching,
             "subscribers are not reachable during dispatch"
         );
         let node = self.lookup(key)?;
@@ -336,25 +356,41 @@ impl Registry {
         self.graveyard.clear();
     }
 
-    /// One wait and the dispatch of its events; returns how many events the wait returned.
+    /// Dispatches what is left of a batch a handler panicked out of or, if nothing is, waits
+    /// once and dispatches what the wait returned. Returns how many events it dispatched.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> Result<usize, Errno> {
-        self.bury(); // left over if a handler panicked out of the previous batch
         self.stop = false;
-        let n = sys::epoll_wait(self.epfd.as_fd(), &mut self.events, timeout)?;
-        self.in_batch = true;
-        let batch = Batch(self);
-        for i in 0..n {
-            let event = batch.0.events[i];
+        if self.next == self.filled {
+            self.bury();
+            let n = sys::epoll_wait(self.epfd.as_fd(), &mut self.events, timeout)?;
+            (self.next, self.filled) = (0, n);
+        }
+        let n = self.filled - self.next;
+        self.dispatch();
+        self.bury();
+        Ok(n)
+    }
+
+    fn dispatch(&mut self) {
+        let filled = self.filled;
+        self.dispatching = true;
+        let mut batch = Batch {
+            next: self.next,
+            registry: self,
+        };
+        while batch.next < filled {
+            let event = batch.registry.events[batch.next];
+            batch.next += 1;
             let (bits, data) = (event.events, event.data);
             let node = data as usize as *mut Header;
             // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
-            // when the wait returned; such a node is freed only by `bury` after this loop, or
-            // never (zombies), so it is allocated (invariant 1). Header fields are read through
-            // `&Header`; the value behind it is not touched here.
+            // when the wait returned. While `events[next..filled]` may hold it, the node is
+            // either in a slot (live or retired) or in the graveyard, so it is allocated
+            // (invariant 1). Header fields are read through `&Header`; the value is not touched.
             let header = unsafe { &*node };
             let (entry, key, interest) = (header.handle.get(), header.key, header.interest.get());
-            let mut ops = Ops::new(&mut *batch.0, key, interest);
-            // SAFETY: the node is allocated (above) and of the vtable's type; dispatch is not
+            let mut ops = Ops::new(&mut *batch.registry, key, interest);
+            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
             // re-entrant and handlers cannot reach other nodes' values, so this is the only
             // `&mut` to the value; a dead node's entry is `skip`, which touches nothing.
             unsafe {
@@ -365,9 +401,6 @@ impl Registry {
                 )
             };
         }
-        drop(batch);
-        self.bury();
-        Ok(n)
     }
 }
 

@@ -524,3 +524,123 @@ fn handler_cannot_reenter_the_reactor() {
     reactor.borrow_mut().run().unwrap();
     assert!(refused.get());
 }
+
+// Invariants 1 and 2, attacked through fd-number reuse after a refused DEL. The kernel keys a
+// registration by (open file, fd number). If a refused DEL freed the number for a new
+// registration, the kernel would hold two registrations under one number, and safe code
+// could choose which one a later DEL removes (by choosing what the number names then), so a
+// node could be freed while the kernel still reports it. The number must stay retired.
+#[test]
+fn refused_delete_retires_the_fd_number() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let f1 = eventfd(0);
+    let n = f1.as_raw_fd();
+    let f1_alive = dup(&f1);
+    let (z, z_drops) = Swappable::new(f1);
+    let zk = r.register(z, readable()).unwrap();
+    r.get_mut::<Swappable>(zk).unwrap().fd = None; // closes n; the file lives on in f1_alive
+    assert_eq!(r.delete(zk), Err(Error::Os(sys::Errno::EBADF)));
+
+    // A new file lands on n. The reactor refuses it: n still names Z's kernel registration.
+    let f2 = eventfd(0);
+    assert_eq!(f2.as_raw_fd(), n);
+    let f2_alive = dup(&f2);
+    let (b, b_drops) = Swappable::new(f2);
+    let refused = r.register(b, readable()).unwrap_err();
+    assert_eq!(refused, Error::FdRetired(n));
+    assert!(
+        refused.to_string().contains("closed while registered"),
+        "{refused}"
+    );
+    assert_eq!(b_drops.get(), 1);
+
+    // Both files become ready; only Z's registration exists, and it is skipped, not freed.
+    poke(f1_alive.as_fd());
+    poke(f2_alive.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!((r.len(), z_drops.get()), (0, 0));
+    drop(r);
+    assert_eq!(z_drops.get(), 1);
+}
+
+// Invariant 4 across reactors: a key made by one reactor never names a subscriber of another,
+// even with the same fd number registered in both.
+#[test]
+fn foreign_key_with_the_same_fd_number_is_stale() {
+    let _fds = fd_check();
+    let mut r1 = Reactor::new().unwrap();
+    let mut r2 = Reactor::new().unwrap();
+    let (p, _) = Probe::new(eventfd(0));
+    let raw = p.fd.as_raw_fd();
+    let k1 = r1.register(p, readable()).unwrap();
+    let twin = TwinFd(raw, Rc::new(Cell::new(0)));
+    let k2 = r2.register(twin, readable()).unwrap();
+    assert_eq!(k1.fd(), k2.fd());
+    assert_ne!(k1, k2, "two reactors made the same key");
+    assert_eq!(r2.delete(k1), Err(Error::StaleKey(k1)));
+    assert_eq!(r2.len(), 1);
+    r2.delete(k2).unwrap();
+}
+
+// Invariant 6: a handler that panics does not lose the rest of its batch. The remaining
+// events are dispatched by the next turn, before it waits; for edge-triggered or oneshot
+// subscribers they would otherwise never come again.
+#[test]
+fn handler_panic_keeps_the_rest_of_the_batch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let mut counters = Vec::new();
+    for _ in 0..3 {
+        let (p, c) = Probe::new(eventfd(1));
+        let hits = c.hits.clone();
+        let p = p.on_event(move |_, _| {
+            if hits.get() == 1 {
+                panic!("handler panic (planted by the test)");
+            }
+        });
+        r.register(p, barepoll::interest().read().edge()).unwrap();
+        counters.push(c);
+    }
+    let total = |c: &[Counters]| c.iter().map(Counters::hits).sum::<u32>();
+    for turn in 1..=3 {
+        assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+        assert_eq!(
+            total(&counters),
+            turn,
+            "an event of the batch was lost or repeated"
+        );
+    }
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+    assert!(counters.iter().all(|c| c.hits() == 1));
+}
+
+// After a handler panic, deleting a subscriber whose event is still pending in the batch's
+// remainder defers its drop to the end of that remainder, and its event is skipped.
+#[test]
+fn delete_after_a_panic_waits_for_the_batch_remainder() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (bomb, bc) = Probe::new(eventfd(1));
+    let bomb = bomb.on_event(|_, _| panic!("handler panic (planted by the test)"));
+    r.register(bomb, barepoll::interest().read().edge())
+        .unwrap();
+    let (later, lc) = Probe::new(eventfd(1));
+    let lk = r
+        .register(later, barepoll::interest().read().edge())
+        .unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert_eq!(
+        (bc.hits(), lc.hits()),
+        (1, 0),
+        "the registration order was not kept"
+    );
+    r.delete(lk).unwrap();
+    assert_eq!(
+        lc.drops(),
+        0,
+        "freed while the batch remainder still points at it"
+    );
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!((lc.hits(), lc.drops()), (0, 1));
+}

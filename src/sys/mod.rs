@@ -139,7 +139,8 @@ pub(crate) fn epoll_ctl(
     Errno::result(raw).map(drop)
 }
 
-/// `false` once `epoll_pwait2` answered `ENOSYS` (kernel < 5.11, qemu-user): from then on
+/// `false` once `epoll_pwait2` answered `ENOSYS` (kernel < 5.11, qemu-user) or `EPERM` (a
+/// seccomp filter that predates it; the call itself never fails with EPERM): from then on
 /// every wait in this process uses `epoll_pwait`.
 static PWAIT2: AtomicBool = AtomicBool::new(true);
 
@@ -152,7 +153,7 @@ pub(crate) fn epoll_wait(
 ) -> Result<usize, Errno> {
     if PWAIT2.load(Ordering::Relaxed) {
         match epoll_pwait2(epfd, buf, timeout) {
-            Err(Errno::ENOSYS) => PWAIT2.store(false, Ordering::Relaxed),
+            Err(Errno::ENOSYS | Errno::EPERM) => PWAIT2.store(false, Ordering::Relaxed),
             done => return done,
         }
     }
@@ -171,8 +172,11 @@ pub(crate) fn uses_pwait2() -> bool {
     PWAIT2.load(Ordering::Relaxed)
 }
 
+/// The kernel's `EP_MAX_EVENTS`: more than this many events per wait is `EINVAL`.
+pub(crate) const MAX_EVENTS: usize = i32::MAX as usize / core::mem::size_of::<EpollEvent>();
+
 fn max_events(buf: &[EpollEvent]) -> usize {
-    buf.len().min(i32::MAX as usize)
+    buf.len().min(MAX_EVENTS)
 }
 
 /// `epoll_pwait2` with a nanosecond timeout and no signal mask.

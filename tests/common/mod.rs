@@ -184,3 +184,53 @@ impl Drop for Borrowed {
         self.drops.set(self.drops.get() + 1);
     }
 }
+
+/// A second fd for the same open file (test code: `dup` through libc).
+pub fn dup(fd: &OwnedFd) -> OwnedFd {
+    // SAFETY (test code): dup of an open fd; the new number is owned by the result.
+    let raw = unsafe { libc::dup(fd.as_raw_fd()) };
+    assert!(raw >= 0, "dup failed");
+    // SAFETY (test code): `raw` was just returned by dup and nothing else owns it.
+    unsafe { <OwnedFd as sys::FromRawFd>::from_raw_fd(raw) }
+}
+
+/// A subscriber whose fd safe code can close (set to `None`) or replace while it is
+/// registered, as `get_mut` allows.
+pub struct Swappable {
+    pub fd: Option<OwnedFd>,
+    pub drops: Rc<Cell<u32>>,
+}
+
+impl Swappable {
+    pub fn new(fd: OwnedFd) -> (Swappable, Rc<Cell<u32>>) {
+        let drops = Rc::new(Cell::new(0));
+        (
+            Swappable {
+                fd: Some(fd),
+                drops: drops.clone(),
+            },
+            drops,
+        )
+    }
+}
+
+impl AsFd for Swappable {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+            .as_ref()
+            .expect("asked for the fd after registration")
+            .as_fd()
+    }
+}
+
+impl Subscriber for Swappable {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+        panic!("a Swappable's handler never runs in these tests");
+    }
+}
+
+impl Drop for Swappable {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
