@@ -135,6 +135,12 @@ impl Reactor {
         }
     }
 
+    /// Events of a batch that a handler panicked out of, not yet dispatched. The next
+    /// `run_once` dispatches them (without waiting) before it waits again.
+    pub fn pending(&self) -> usize {
+        self.registry.pending()
+    }
+
     /// Whether a handler called [`Ops::stop`](crate::Ops::stop) during the last `run_once`.
     pub fn stop_requested(&self) -> bool {
         self.registry.stop_requested()

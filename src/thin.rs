@@ -253,6 +253,10 @@ impl Registry {
         self.stop
     }
 
+    pub(crate) fn pending(&self) -> usize {
+        self.filled - self.next
+    }
+
     /// Whether events of a batch may still point at nodes: then deleted nodes wait in the
     /// graveyard instead of being freed.
     fn batch_open(&self) -> bool {

@@ -610,6 +610,11 @@ fn handler_panic_keeps_the_rest_of_the_batch() {
             turn,
             "an event of the batch was lost or repeated"
         );
+        assert_eq!(
+            r.pending(),
+            3 - turn as usize,
+            "events left for the next turn"
+        );
     }
     assert_eq!(r.run_once(NOW).unwrap(), 0);
     assert!(counters.iter().all(|c| c.hits() == 1));
