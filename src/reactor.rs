@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::interest::Interest;
 use crate::subscriber::Subscriber;
 use crate::sys::Errno;
-use crate::thin::{Key, Registry};
+use crate::thin::{Events, Key, Registry};
 use core::fmt;
 use core::time::Duration;
 
@@ -35,6 +35,7 @@ use core::time::Duration;
 /// ```
 pub struct Reactor {
     registry: Registry,
+    events: Events,
 }
 
 /// How many events one wait can return unless [`Reactor::with_capacity`] says otherwise.
@@ -49,8 +50,10 @@ impl Reactor {
     /// A reactor whose waits return up to `capacity` events (at least 1). More ready fds than
     /// that are reported by the following waits.
     pub fn with_capacity(capacity: usize) -> Result<Reactor> {
+        let registry = Registry::new()?;
         Ok(Reactor {
-            registry: Registry::new(capacity)?,
+            registry,
+            events: Events::new(capacity),
         })
     }
 
@@ -117,8 +120,9 @@ impl Reactor {
     /// If a handler panics, the panic propagates and the reactor stays consistent and usable:
     /// the next `run_once` first dispatches the rest of that batch (without waiting) and
     /// returns its count, so no event is lost; the panicking event is not dispatched again.
+    #[inline]
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        match self.registry.turn(timeout) {
+        match self.events.turn(&mut self.registry, timeout) {
             Err(Errno::EINTR) => Ok(0),
             done => done.map_err(Error::Os),
         }
@@ -138,7 +142,7 @@ impl Reactor {
     /// Events of a batch that a handler panicked out of, not yet dispatched. The next
     /// `run_once` dispatches them (without waiting) before it waits again.
     pub fn pending(&self) -> usize {
-        self.registry.pending()
+        self.events.pending()
     }
 
     /// Whether a handler called [`Ops::stop`](crate::Ops::stop) during the last `run_once`.

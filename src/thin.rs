@@ -56,7 +56,7 @@ impl fmt::Debug for Key {
 }
 
 /// The per-type entry point: `node` points to a live `Node<S>` of the vtable's type.
-type HandleFn = unsafe fn(NonNull<Header>, Event, &mut Ops<'_>);
+type HandleFn = unsafe fn(NonNull<Header>, Event, &mut Registry);
 
 /// The hand-written vtable: one `'static` instance per subscriber type. (The entry point
 /// sits in the header instead, where dispatch reaches it with one load and death can swap it.)
@@ -95,16 +95,20 @@ impl<S: Subscriber> Node<S> {
 
 /// # Safety
 /// `node` points to a live `Node<S>`, and no other reference to its value exists.
-unsafe fn handle<S: Subscriber>(node: NonNull<Header>, event: Event, ops: &mut Ops<'_>) {
+unsafe fn handle<S: Subscriber>(node: NonNull<Header>, event: Event, registry: &mut Registry) {
+    // SAFETY: the node is live; its header is only read through `&Header` (Cells inside).
+    let header = unsafe { node.as_ref() };
+    // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
+    let mut ops = Ops::new(registry, header.key, header.interest.get());
     let node = node.as_ptr().cast::<Node<S>>();
     // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
     // value, never the header, which Ops may update through `Cell`s meanwhile.
     let value = unsafe { &mut *addr_of_mut!((*node).value) };
-    value.handle(event, ops);
+    value.handle(event, &mut ops);
 }
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
-unsafe fn skip(_: NonNull<Header>, _: Event, _: &mut Ops<'_>) {}
+unsafe fn skip(_: NonNull<Header>, _: Event, _: &mut Registry) {}
 
 /// # Safety
 /// `node` points to a `Node<S>` whose value is initialised and is never used again.
@@ -173,17 +177,12 @@ impl Drop for NodeBox {
     }
 }
 
-/// The epoll set, its registrations and the batch being dispatched.
+/// The epoll set and its registrations: everything `Ops` may change.
 ///
 /// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
 /// nodes, which are freed after it.
 pub(crate) struct Registry {
     epfd: OwnedFd,
-    /// The last wait's events: `events[next..filled]` are still to be dispatched (only ever
-    /// non-empty between turns when a handler panicked out of the batch).
-    events: Vec<EpollEvent>,
-    next: usize,
-    filled: usize,
     /// Nodes by their registered fd number; never read on the dispatch path. A slot holds a
     /// live node, or a retired one whose DEL the kernel refused: the kernel keys registrations
     /// by (open file, fd number) and may still hold that one under the number, so the number
@@ -191,10 +190,20 @@ pub(crate) struct Registry {
     slots: Vec<Option<NodeBox>>,
     /// Nodes deleted while a batch is open; freed when it is done.
     graveyard: Vec<NodeBox>,
+    /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
+    batch_open: bool,
     /// A handler is running: subscribers are not reachable through the registry.
     dispatching: bool,
     stop: bool,
     live: usize,
+}
+
+/// The last wait's events, out of `Ops`'s reach: `buf[next..filled]` are still to be
+/// dispatched (between turns, only when a handler panicked out of the batch).
+pub(crate) struct Events {
+    buf: Vec<EpollEvent>,
+    next: usize,
+    filled: usize,
 }
 
 /// Generations are unique in the process, so a key never names another reactor's subscriber.
@@ -212,29 +221,100 @@ fn keep(list: &mut Vec<NodeBox>, node: NodeBox) {
 
 /// The dispatch loop's state. If a handler panics, its drop records how far the batch got
 /// (the panicking event included), so the next turn dispatches the rest; no destructor runs
-/// during unwinding.
+/// during unwinding. `at` lives in a register; the landing pad reads it from there.
 struct Batch<'a> {
     registry: &'a mut Registry,
-    next: usize,
+    next: &'a mut usize,
+    at: usize,
+    filled: usize,
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        self.registry.next = self.next;
+        *self.next = self.at;
+        self.registry.batch_open = self.at < self.filled;
         self.registry.dispatching = false;
     }
 }
 
-impl Registry {
-    pub(crate) fn new(capacity: usize) -> Result<Registry, Errno> {
+impl Events {
+    pub(crate) fn new(capacity: usize) -> Events {
         let empty = EpollEvent { events: 0, data: 0 };
-        Ok(Registry {
-            epfd: sys::epoll_create1()?,
-            events: alloc::vec![empty; capacity.clamp(1, sys::MAX_EVENTS)],
+        let buf = alloc::vec![empty; capacity.clamp(1, sys::MAX_EVENTS)];
+        Events {
+            buf,
             next: 0,
             filled: 0,
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.filled - self.next
+    }
+
+    /// Dispatches what is left of a batch a handler panicked out of or, if nothing is, waits
+    /// once and dispatches what the wait returned. Returns how many events it dispatched.
+    #[inline(always)]
+    pub(crate) fn turn(
+        &mut self,
+        registry: &mut Registry,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Errno> {
+        registry.stop = false;
+        if self.next == self.filled {
+            registry.bury(); // left over if a handler panicked out of the last event
+            let n = sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout)?;
+            (self.next, self.filled) = (0, n);
+        }
+        let n = self.filled - self.next;
+        if n != 0 {
+            self.dispatch(registry);
+            registry.bury();
+        }
+        Ok(n)
+    }
+
+    #[inline(always)]
+    fn dispatch(&mut self, registry: &mut Registry) {
+        let Events { buf, next, filled } = self;
+        let (at, filled) = (*next, *filled);
+        registry.batch_open = true;
+        registry.dispatching = true;
+        let mut batch = Batch {
+            registry,
+            next,
+            at,
+            filled,
+        };
+        for event in &buf[at..filled] {
+            batch.at += 1;
+            let (bits, data) = (event.events, event.data);
+            let node = data as usize as *mut Header;
+            // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
+            // when the wait returned. While `buf[next..filled]` may hold it, the node is in a
+            // slot (live or retired) or in the graveyard, so it is allocated (invariant 1).
+            let entry = unsafe { (*node).handle.get() };
+            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
+            // re-entrant and handlers cannot reach other nodes' values, so this is the only
+            // `&mut` to the value; a dead node's entry is `skip`, which touches nothing.
+            unsafe {
+                entry(
+                    NonNull::new_unchecked(node),
+                    Event::from_bits(bits),
+                    batch.registry,
+                )
+            };
+        }
+    }
+}
+
+impl Registry {
+    pub(crate) fn new() -> Result<Registry, Errno> {
+        Ok(Registry {
+            epfd: sys::epoll_create1()?,
             slots: Vec::new(),
             graveyard: Vec::new(),
+            batch_open: false,
             dispatching: false,
             stop: false,
             live: 0,
@@ -251,16 +331,6 @@ impl Registry {
 
     pub(crate) fn stop_requested(&self) -> bool {
         self.stop
-    }
-
-    pub(crate) fn pending(&self) -> usize {
-        self.filled - self.next
-    }
-
-    /// Whether events of a batch may still point at nodes: then deleted nodes wait in the
-    /// graveyard instead of being freed.
-    fn batch_open(&self) -> bool {
-        self.dispatching || self.next < self.filled
     }
 
     /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
@@ -317,7 +387,7 @@ impl Registry {
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd, 0, 0);
         if deleted.is_ok() {
             let node = self.slots[key.fd as usize].take().expect("looked up above");
-            if self.batch_open() {
+            if self.batch_open || self.dispatching {
                 keep(&mut self.graveyard, node);
             } else {
                 drop(node);
@@ -356,54 +426,10 @@ impl Registry {
 
     /// Frees the graveyard. `clear` sets the length first and keeps dropping past a panicking
     /// destructor, so every node is freed exactly once.
+    #[inline]
     fn bury(&mut self) {
-        self.graveyard.clear();
-    }
-
-    /// Dispatches what is left of a batch a handler panicked out of or, if nothing is, waits
-    /// once and dispatches what the wait returned. Returns how many events it dispatched.
-    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> Result<usize, Errno> {
-        self.stop = false;
-        if self.next == self.filled {
-            self.bury();
-            let n = sys::epoll_wait(self.epfd.as_fd(), &mut self.events, timeout)?;
-            (self.next, self.filled) = (0, n);
-        }
-        let n = self.filled - self.next;
-        self.dispatch();
-        self.bury();
-        Ok(n)
-    }
-
-    fn dispatch(&mut self) {
-        let filled = self.filled;
-        self.dispatching = true;
-        let mut batch = Batch {
-            next: self.next,
-            registry: self,
-        };
-        while batch.next < filled {
-            let event = batch.registry.events[batch.next];
-            batch.next += 1;
-            let (bits, data) = (event.events, event.data);
-            let node = data as usize as *mut Header;
-            // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
-            // when the wait returned. While `events[next..filled]` may hold it, the node is
-            // either in a slot (live or retired) or in the graveyard, so it is allocated
-            // (invariant 1). Header fields are read through `&Header`; the value is not touched.
-            let header = unsafe { &*node };
-            let (entry, key, interest) = (header.handle.get(), header.key, header.interest.get());
-            let mut ops = Ops::new(&mut *batch.registry, key, interest);
-            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
-            // re-entrant and handlers cannot reach other nodes' values, so this is the only
-            // `&mut` to the value; a dead node's entry is `skip`, which touches nothing.
-            unsafe {
-                entry(
-                    NonNull::new_unchecked(node),
-                    Event::from_bits(bits),
-                    &mut ops,
-                )
-            };
+        if !self.graveyard.is_empty() {
+            self.graveyard.clear();
         }
     }
 }

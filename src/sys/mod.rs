@@ -146,6 +146,7 @@ static PWAIT2: AtomicBool = AtomicBool::new(true);
 
 /// Waits for events on `epfd`, filling `buf` from its start; returns how many it filled.
 /// `None` waits forever. Uses `epoll_pwait2` while the kernel has it, else `epoll_pwait`.
+#[inline]
 pub(crate) fn epoll_wait(
     epfd: BorrowedFd<'_>,
     buf: &mut [EpollEvent],
@@ -175,11 +176,13 @@ pub(crate) fn uses_pwait2() -> bool {
 /// The kernel's `EP_MAX_EVENTS`: more than this many events per wait is `EINVAL`.
 pub(crate) const MAX_EVENTS: usize = i32::MAX as usize / core::mem::size_of::<EpollEvent>();
 
+#[inline]
 fn max_events(buf: &[EpollEvent]) -> usize {
     buf.len().min(MAX_EVENTS)
 }
 
 /// `epoll_pwait2` with a nanosecond timeout and no signal mask.
+#[inline]
 pub(crate) fn epoll_pwait2(
     epfd: BorrowedFd<'_>,
     buf: &mut [EpollEvent],
@@ -212,6 +215,7 @@ pub(crate) fn epoll_pwait2(
 }
 
 /// `epoll_pwait` with a millisecond timeout (rounded up, clamped) and no signal mask.
+#[inline]
 pub(crate) fn epoll_pwait(
     epfd: BorrowedFd<'_>,
     buf: &mut [EpollEvent],
