@@ -1,0 +1,111 @@
+//! What is measured: the cases, their units, and how many turns each measurement runs.
+
+use crate::setup;
+use crate::variants::{Fd, Runner, Variant, PAIRS};
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    Dispatch,
+    Churn,
+}
+
+pub struct Case {
+    /// The command-line name and the file-name stem.
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: Kind,
+    /// Never-drained ready eventfds (dispatch), idle eventfds registered beside them.
+    pub ready: usize,
+    pub idle: usize,
+}
+
+const fn dispatch(name: &'static str, label: &'static str, ready: usize, idle: usize) -> Case {
+    Case {
+        name,
+        label,
+        kind: Kind::Dispatch,
+        ready,
+        idle,
+    }
+}
+
+pub const CASES: [Case; 7] = [
+    dispatch("dispatch-1", "dispatch N=1, per wait", 1, 0),
+    dispatch("dispatch-64", "dispatch N=64, per event", 64, 0),
+    dispatch("dispatch-1024", "dispatch N=1024, per event", 1024, 0),
+    Case {
+        name: "churn",
+        label: "churn, per add+delete pair",
+        kind: Kind::Churn,
+        ready: 1,
+        idle: 1,
+    },
+    dispatch("scale-1k", "scale 1 ready + 1k idle, per wait", 1, 1_000),
+    dispatch("scale-10k", "scale 1 ready + 10k idle, per wait", 1, 10_000),
+    dispatch(
+        "scale-100k",
+        "scale 1 ready + 100k idle, per wait",
+        1,
+        100_000,
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Case> {
+    CASES.iter().find(|c| c.name == name)
+}
+
+/// The eventfds the cases draw from: readable ones first in `ready`, idle ones in `idle`.
+pub struct Pools {
+    ready: Vec<Fd>,
+    idle: Vec<Fd>,
+}
+
+impl Pools {
+    /// Pools big enough for every case in `cases`.
+    pub fn for_cases<'a>(cases: impl IntoIterator<Item = &'a Case>) -> Pools {
+        let (mut ready, mut idle) = (0, 0);
+        for case in cases {
+            (ready, idle) = (ready.max(case.ready), idle.max(case.idle));
+        }
+        Pools {
+            ready: setup::eventfds(ready, 1),
+            idle: setup::eventfds(idle, 0),
+        }
+    }
+}
+
+impl Case {
+    /// Events (dispatch) or add+delete pairs (churn) per turn: the unit of every figure.
+    pub fn per_turn(&self) -> u64 {
+        match self.kind {
+            Kind::Dispatch => self.ready as u64,
+            Kind::Churn => PAIRS,
+        }
+    }
+
+    /// Turns per timed round: about a millisecond or two.
+    pub fn wall_turns(&self) -> u64 {
+        match self.kind {
+            Kind::Dispatch => (4096 / self.ready as u64).max(8),
+            Kind::Churn => (1024 / PAIRS).max(8),
+        }
+    }
+
+    /// Turns for the instruction count.
+    pub fn callgrind_turns(&self) -> u64 {
+        match self.kind {
+            Kind::Dispatch => (16384 / self.ready as u64).max(64),
+            Kind::Churn => (4096 / PAIRS).max(64),
+        }
+    }
+
+    /// The churn driver is the first ready fd, the churned fd the first idle one.
+    pub fn build(&self, variant: &Variant, pools: &Pools) -> Box<dyn Runner> {
+        match self.kind {
+            Kind::Dispatch => {
+                (variant.dispatch)(&pools.ready[..self.ready], &pools.idle[..self.idle])
+            }
+            Kind::Churn => (variant.churn)(pools.ready[0], pools.idle[0]),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The floor's epoll: inline-asm syscalls as barepoll makes them (`epoll_pwait2`, or
+//! `epoll_pwait` where the kernel or valgrind lacks it, as barepoll does; no signal mask;
+//! `data` a plain `u64`), with nothing between the kernel and the caller's loop.
+
+use linux_raw_sys::general as k;
+use std::arch::asm;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+pub use k::epoll_event as Event;
+
+use crate::variants::Fd;
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
+    let r;
+    // SAFETY: the caller upholds the syscall's contract; `syscall` clobbers only rcx and r11.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr as isize => r,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4],
+            in("r9") a[5], lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
+    r
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
+    let r;
+    // SAFETY: the caller upholds the syscall's contract; `svc 0` clobbers only x0.
+    unsafe {
+        asm!("svc 0", in("x8") nr as usize, inlateout("x0") a[0] as isize => r,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
+            options(nostack, preserves_flags));
+    }
+    r
+}
+
+/// An epoll set whose `data` words the caller chooses.
+pub struct Epoll {
+    fd: OwnedFd,
+    /// The wait syscall and its "no timeout" argument: a null timespec, or -1 ms.
+    wait: (u32, usize),
+}
+
+impl Epoll {
+    pub fn new() -> Epoll {
+        // SAFETY: epoll_create1 reads no memory.
+        let fd = unsafe {
+            syscall6(
+                k::__NR_epoll_create1,
+                [k::EPOLL_CLOEXEC as usize, 0, 0, 0, 0, 0],
+            )
+        };
+        assert!(fd >= 0, "epoll_create1: {fd}");
+        // SAFETY: the kernel just returned this fd, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let zero = k::__kernel_timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut probe = events(1);
+        let args = [
+            fd.as_raw_fd() as usize,
+            probe.as_mut_ptr() as usize,
+            1,
+            &zero as *const _ as usize,
+            0,
+            8,
+        ];
+        // SAFETY: the kernel writes at most one event into `probe` and only reads `zero`.
+        let r = unsafe { syscall6(k::__NR_epoll_pwait2, args) };
+        let wait = if r == -(linux_raw_sys::errno::ENOSYS as isize) {
+            (k::__NR_epoll_pwait, usize::MAX)
+        } else {
+            (k::__NR_epoll_pwait2, 0)
+        };
+        Epoll { fd, wait }
+    }
+
+    fn ctl(&self, op: u32, fd: Fd, event: Option<&Event>) -> isize {
+        let ptr = event.map_or(0, |e| e as *const Event as usize);
+        let args = [
+            self.fd.as_raw_fd() as usize,
+            op as usize,
+            fd.as_raw_fd() as usize,
+            ptr,
+            0,
+            0,
+        ];
+        // SAFETY: the kernel only reads `*event`, which outlives the call.
+        unsafe { syscall6(k::__NR_epoll_ctl, args) }
+    }
+
+    /// Registers `fd` level-triggered for reading, reporting `data`.
+    #[inline(always)]
+    pub fn add(&self, fd: Fd, data: u64) {
+        let event = Event {
+            events: k::EPOLLIN,
+            data,
+        };
+        check(self.ctl(k::EPOLL_CTL_ADD, fd, Some(&event)));
+    }
+
+    #[inline(always)]
+    pub fn delete(&self, fd: Fd) {
+        check(self.ctl(k::EPOLL_CTL_DEL, fd, None));
+    }
+
+    /// Waits without a timeout; returns how many events the kernel wrote into `buf`.
+    #[inline(always)]
+    pub fn wait(&self, buf: &mut [Event]) -> usize {
+        let (nr, forever) = self.wait;
+        let args = [
+            self.fd.as_raw_fd() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            forever,
+            0,
+            8,
+        ];
+        // SAFETY: the kernel writes at most `buf.len()` events into `buf`; no timeout, no mask.
+        let n = unsafe { syscall6(nr, args) };
+        n.max(0) as usize
+    }
+}
+
+#[inline(always)]
+fn check(r: isize) {
+    #[cold]
+    fn fail(r: isize) -> ! {
+        panic!("epoll_ctl: errno {}", -r)
+    }
+    if r != 0 {
+        fail(r)
+    }
+}
+
+/// A buffer of `capacity` (at least one) zeroed events.
+pub fn events(capacity: usize) -> Vec<Event> {
+    vec![Event { events: 0, data: 0 }; capacity.max(1)]
+}

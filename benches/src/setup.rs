@@ -1,0 +1,45 @@
+//! The fds every harness watches, and the fd limit that 100k of them need.
+//!
+//! Harnesses borrow their fds (`BorrowedFd<'static>`), so every variant watches the very same
+//! eventfds and none of them closes one: the pools live until the process exits.
+
+use crate::variants::Fd;
+use barepoll::sys::{self, AsFd, OwnedFd};
+
+/// Fds the biggest case needs beyond its idle ones.
+const SPARE_FDS: u64 = 4096;
+
+/// Raises `RLIMIT_NOFILE` so that `idle` idle fds fit (the hard limit too, where allowed).
+/// Children, valgrind among them, inherit it. Returns how many idle fds fit.
+pub fn raise_fd_limit(idle: u64) -> u64 {
+    let want = idle + SPARE_FDS;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `lim`.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if lim.rlim_cur < want {
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: lim.rlim_max.max(want),
+        };
+        // SAFETY: setrlimit only reads `raised`.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        } else {
+            lim.rlim_cur = lim.rlim_max;
+            // SAFETY: as above; raising the soft limit up to the hard one is always allowed.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        }
+    }
+    lim.rlim_cur.saturating_sub(SPARE_FDS)
+}
+
+/// `n` eventfds holding `initval` (1 = readable until read, which nothing does; 0 = idle).
+pub fn eventfds(n: usize, initval: u32) -> Vec<Fd> {
+    let owned: Vec<OwnedFd> = (0..n)
+        .map(|_| sys::eventfd(initval, sys::EFD_NONBLOCK).expect("eventfd"))
+        .collect();
+    owned.leak().iter().map(AsFd::as_fd).collect()
+}

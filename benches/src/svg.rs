@@ -1,0 +1,106 @@
+//! The plot: instructions per event, grouped by case, one bar per variant, log scale.
+//! Plain SVG text, no plotting library.
+
+use crate::report::{put, Row};
+use crate::variants::ALL;
+use std::fmt::Write;
+
+const COLORS: [&str; 6] = [
+    "#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+];
+const WIDTH: f64 = 980.0;
+const HEIGHT: f64 = 400.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 60.0;
+const BOTTOM: f64 = 60.0;
+
+pub fn svg(rows: &[Row]) -> String {
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let max = rows
+        .iter()
+        .flat_map(|r| r.instr.iter().flatten())
+        .fold(1.0f64, |m, &v| m.max(v));
+    let decades = max.log10().ceil().max(1.0);
+    let y = |v: f64| TOP + plot_h * (1.0 - v.max(1.0).log10() / decades);
+    let group_w = (WIDTH - LEFT - RIGHT) / rows.len().max(1) as f64;
+    let bar_w = group_w * 0.8 / ALL.len() as f64;
+
+    let mut s = String::new();
+    put!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="11">"#
+    );
+    put!(
+        s,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+    );
+    put!(
+        s,
+        r#"<text x="{LEFT}" y="18" font-size="14">User-space instructions per event (callgrind, log scale)</text>"#
+    );
+    for d in 0..=decades as i32 {
+        let (v, yy) = (10f64.powi(d), y(10f64.powi(d)));
+        put!(
+            s,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/>"##,
+            WIDTH - RIGHT
+        );
+        put!(
+            s,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{v}</text>"#,
+            LEFT - 6.0,
+            yy + 4.0
+        );
+    }
+    for (i, variant) in ALL.iter().enumerate() {
+        let x = LEFT + i as f64 * 145.0;
+        put!(
+            s,
+            r#"<rect x="{x}" y="30" width="10" height="10" fill="{}"/>"#,
+            COLORS[i]
+        );
+        put!(
+            s,
+            r#"<text x="{}" y="39">{}</text>"#,
+            x + 14.0,
+            variant.label
+        );
+    }
+    for (g, row) in rows.iter().enumerate() {
+        let x0 = LEFT + (g as f64 + 0.1) * group_w;
+        for (i, value) in row.instr.iter().enumerate() {
+            let Some(v) = *value else { continue };
+            let (x, yy) = (x0 + i as f64 * bar_w, y(v));
+            let label = if v < 10.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            };
+            put!(
+                s,
+                r#"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {v:.1}</title></rect>"#,
+                bar_w - 1.0,
+                TOP + plot_h - yy,
+                COLORS[i],
+                ALL[i].label
+            );
+            put!(
+                s,
+                r#"<text transform="translate({:.1},{:.1}) rotate(-90)" font-size="9">{label}</text>"#,
+                x + bar_w / 2.0 + 3.0,
+                yy - 3.0
+            );
+        }
+        let cx = LEFT + (g as f64 + 0.5) * group_w;
+        for (k, part) in row.case.label.split(", ").enumerate() {
+            let ty = TOP + plot_h + 16.0 + 14.0 * k as f64;
+            put!(
+                s,
+                r#"<text x="{cx:.1}" y="{ty:.1}" text-anchor="middle">{part}</text>"#
+            );
+        }
+    }
+    put!(s, "</svg>");
+    s
+}
