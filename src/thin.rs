@@ -396,7 +396,8 @@ impl Registry {
         Ok(deleted?)
     }
 
-    pub(crate) fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
+    /// The live node of `key` as a `Node<S>`, checked to be one, outside dispatch.
+    fn typed<S: Subscriber>(&self, key: Key) -> Result<*mut Node<S>> {
         assert!(
             !self.dispatching,
             "subscribers are not reachable during dispatch"
@@ -405,21 +406,18 @@ impl Registry {
         if !node.is::<S>() {
             return Err(Error::WrongType(key));
         }
-        // SAFETY: the node is live and of type `Node<S>` (checked above); no handler is
-        // running, so no `&mut` to it exists; the `&S` borrows `self`.
-        Ok(unsafe { &(*node.0.as_ptr().cast::<Node<S>>()).value })
+        Ok(node.0.as_ptr().cast::<Node<S>>())
+    }
+
+    pub(crate) fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
+        let node = self.typed::<S>(key)?;
+        // SAFETY: the node is live and a `Node<S>` (`typed`); no handler is running, so no
+        // `&mut` to its value exists; the `&S` borrows `self`.
+        Ok(unsafe { &(*node).value })
     }
 
     pub(crate) fn get_mut<S: Subscriber>(&mut self, key: Key) -> Result<&mut S> {
-        assert!(
-            !self.dispatching,
-            "subscribers are not reachable during dispatch"
-        );
-        let node = self.lookup(key)?;
-        if !node.is::<S>() {
-            return Err(Error::WrongType(key));
-        }
-        let node = node.0.as_ptr().cast::<Node<S>>();
+        let node = self.typed::<S>(key)?;
         // SAFETY: as in `get`, and the `&mut S` borrows `self` mutably, so it is unique.
         Ok(unsafe { &mut *addr_of_mut!((*node).value) })
     }

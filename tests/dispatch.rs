@@ -206,3 +206,39 @@ fn pipe_reports_data_then_hangup() {
     assert!(hup.get());
     assert!(r.is_empty());
 }
+
+static ZST_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static ZST_HITS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A zero-sized subscriber: its node is all header.
+struct Zst;
+
+impl AsFd for Zst {
+    fn as_fd(&self) -> sys::BorrowedFd<'_> {
+        let fd = ZST_FD.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY (test code): the test keeps this eventfd open while Zst is registered.
+        unsafe { sys::BorrowedFd::borrow_raw(fd) }
+    }
+}
+
+impl barepoll::Subscriber for Zst {
+    fn handle(&mut self, ev: Event, ops: &mut Ops<'_>) {
+        assert!(ev.is_readable());
+        ZST_HITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ops.delete_self().unwrap();
+    }
+}
+
+#[test]
+fn zero_sized_subscribers_work() {
+    assert_eq!(std::mem::size_of::<Zst>(), 0);
+    let _fds = fd_check();
+    let efd = eventfd(1);
+    ZST_FD.store(efd.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+    let mut r = Reactor::new().unwrap();
+    let k = r.register(Zst, readable()).unwrap();
+    assert!(r.get::<Zst>(k).is_ok());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(ZST_HITS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(r.is_empty());
+}

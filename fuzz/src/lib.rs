@@ -1,0 +1,94 @@
+//! The registry fuzz harness: an input is a list of operations on a real `Reactor` with real
+//! eventfds and pipes, including operations that handlers perform during dispatch. A model
+//! predicts every result and checks every handler call and every drop; a disagreement aborts
+//! the process (so no `catch_unwind` can hide it). Shared by the fuzz target and by the
+//! crate's `tests/fuzz_regressions.rs`, which replays the committed corpus.
+
+use arbitrary::Arbitrary;
+
+#[path = "model.rs"]
+mod model;
+#[path = "subscriber.rs"]
+mod subscriber;
+
+pub use model::run;
+
+/// Most subscribers one input may create (fds stay well below any limit).
+pub const MAX_SUBS: usize = 48;
+
+/// What kind of fd a subscriber watches.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    EventFd,
+    Pipe,
+}
+
+/// How a subscriber is registered (always for reading).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Level,
+    Edge,
+    Oneshot,
+}
+
+/// A subscriber to create.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct NewSub {
+    pub kind: Kind,
+    pub mode: Mode,
+    pub ready: bool,
+    pub panic_on_drop: bool,
+    /// Which of the input's scripts its handler runs.
+    pub script: u8,
+}
+
+/// What a handler does, in order, each time it runs. `u8`s pick a subscriber among all
+/// created so far (deleted ones included: their keys are stale).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Action {
+    DeleteSelf,
+    DeleteOther(u8),
+    Add(NewSub),
+    ModifySelf(Mode),
+    ModifyOther(u8, Mode),
+    Rearm,
+    Stop,
+    DrainSelf,
+    PokeOther(u8),
+    Panic,
+}
+
+/// What the test driver does between turns.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Op {
+    Add(NewSub),
+    Poke(u8),
+    Drain(u8),
+    CloseWriter(u8),
+    Modify(u8, Mode),
+    Delete(u8),
+    /// Closes the subscriber's fd behind the reactor's back (through `get_mut`); with
+    /// `keep_file` a dup keeps the file, and so its epoll registration, alive.
+    CloseEarly {
+        sub: u8,
+        keep_file: bool,
+    },
+    Turn,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Input {
+    pub scripts: Vec<Vec<Action>>,
+    pub ops: Vec<Op>,
+}
+
+/// Planted panics (handlers, destructors) are part of the input; keep them quiet, and leave
+/// every other panic loud. Also replaces any hook that would abort on a planted panic.
+pub fn quiet_planted_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !model::is_planted(info.payload()) {
+            default(info);
+        }
+    }));
+}

@@ -1,0 +1,729 @@
+//! The model: it predicts every result, checks every handler call and every drop as they
+//! happen, and checks at the end of each batch what must have happened in it.
+
+use super::subscriber::FuzzSub;
+use super::{Action, Input, Kind, Mode, NewSub, Op, MAX_SUBS};
+use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd, RawFd};
+use barepoll::{interest, Error, Interest, Key, Ops, Reactor};
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The payload of every panic the input plants.
+pub const PLANTED: &str = "planted panic";
+
+pub type Shared = Rc<RefCell<Model>>;
+
+pub fn is_planted(payload: &(dyn Any + Send)) -> bool {
+    payload.downcast_ref::<&str>() == Some(&PLANTED)
+}
+
+/// A disagreement with the model: abort, so that no `catch_unwind` can swallow it.
+pub fn violation(msg: std::fmt::Arguments<'_>) -> ! {
+    eprintln!("model violation: {msg}");
+    std::process::abort()
+}
+
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            violation(format_args!($($fmt)*))
+        }
+    };
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    Live,
+    Deleted,
+    /// Its DEL was refused: kept by the reactor until it drops.
+    Retired,
+    /// Its registration was refused.
+    Refused,
+}
+
+pub struct Sub {
+    key: Option<Key>,
+    fd: RawFd,
+    kind: Kind,
+    mode: Mode,
+    state: State,
+    script: usize,
+    panic_on_drop: bool,
+    /// The eventfd counter, or the bytes in the pipe.
+    level: u64,
+    /// The eventfd (a dup) or the pipe's write end, for making it ready.
+    writer: Option<OwnedFd>,
+    /// The subscriber still owns its fd.
+    fd_open: bool,
+    /// A dup of a pipe's read end the driver keeps after closing the subscriber's.
+    kept: Option<OwnedFd>,
+    edge: Arming,
+    oneshot: Arming,
+    registered_batch: u64,
+    ready_at_wait: bool,
+    mode_at_wait: Mode,
+    fired: bool,
+    /// Deleted, retired or modified since the batch's wait.
+    touched: bool,
+    drops: u32,
+}
+
+impl Sub {
+    fn file_alive(&self) -> bool {
+        self.kind == Kind::EventFd || self.fd_open || self.kept.is_some()
+    }
+
+    fn ready(&self) -> bool {
+        self.file_alive() && (self.level > 0 || (self.kind == Kind::Pipe && self.writer.is_none()))
+    }
+
+    fn arm(&mut self) {
+        self.edge.arm();
+        self.oneshot.arm();
+    }
+}
+
+/// Whether an edge-triggered or oneshot registration may report: armed by registration,
+/// modify or re-arm (and for edges by new data or a hang-up); firing consumes only what was
+/// armed before the batch's wait, since arming during the batch queues for the next wait.
+/// Deliberately permissive: it may say armed when the kernel would not report, never the
+/// reverse.
+#[derive(Clone, Copy)]
+struct Arming {
+    armed: bool,
+    since_wait: bool,
+}
+
+impl Arming {
+    fn armed() -> Arming {
+        Arming {
+            armed: true,
+            since_wait: true,
+        }
+    }
+
+    fn arm(&mut self) {
+        *self = Arming::armed();
+    }
+
+    fn wait(&mut self) {
+        self.since_wait = false;
+    }
+
+    /// Fires; returns whether it was armed.
+    fn fire(&mut self) -> bool {
+        let was = self.armed;
+        self.armed = self.since_wait;
+        was
+    }
+}
+
+pub struct Model {
+    subs: Vec<Sub>,
+    scripts: Vec<Vec<Action>>,
+    batch: u64,
+    in_turn: bool,
+    pub in_handler: Option<usize>,
+    /// A handler panicked out of the batch and the reactor holds the rest of it.
+    remainder: bool,
+    handler_panicked: bool,
+    /// A destructor panicked while the graveyard of an earlier batch was freed.
+    leftover_drop_panicked: bool,
+    /// This turn waits for a new batch (rather than finishing a panicked one).
+    began_batch: bool,
+    fires: usize,
+    stop: bool,
+    /// `Reactor::delete` is running for this subscriber outside any batch.
+    deleting: Option<usize>,
+    dropping_reactor: bool,
+}
+
+fn interest_of(mode: Mode) -> Interest {
+    match mode {
+        Mode::Level => interest().read(),
+        Mode::Edge => interest().read().edge(),
+        Mode::Oneshot => interest().read().oneshot(),
+    }
+}
+
+fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only asks whether the number is open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+impl Model {
+    fn pick(&self, i: u8) -> Option<usize> {
+        (!self.subs.is_empty()).then(|| i as usize % self.subs.len())
+    }
+
+    /// What DEL or MOD through `id`'s key must give, or `None` if it has no key.
+    fn predict_ctl(&self, id: usize) -> Option<(Key, Result<(), Error>)> {
+        let s = &self.subs[id];
+        let key = s.key?;
+        let result = if s.state != State::Live {
+            Err(Error::StaleKey(key))
+        } else if s.fd_open {
+            Ok(())
+        } else if fd_is_open(s.fd) {
+            Err(Error::Os(sys::Errno::ENOENT)) // the number names another file now
+        } else {
+            Err(Error::Os(sys::Errno::EBADF))
+        };
+        Some((key, result))
+    }
+
+    fn predict_add(&self, fd: RawFd) -> Result<(), Error> {
+        let at = |state| {
+            self.subs
+                .iter()
+                .any(|s| s.state == state && s.key.map(|k| k.fd()) == Some(fd))
+        };
+        if at(State::Live) {
+            Err(Error::AlreadyRegistered(fd))
+        } else if at(State::Retired) {
+            Err(Error::FdRetired(fd))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn after_delete(&mut self, id: usize, result: Result<(), Error>) {
+        let s = &mut self.subs[id];
+        match result {
+            Ok(()) => s.state = State::Deleted,
+            Err(Error::Os(_)) => s.state = State::Retired,
+            Err(_) => return,
+        }
+        s.touched = true;
+    }
+
+    fn after_modify(&mut self, id: usize, result: Result<(), Error>, mode: Mode) {
+        if result.is_ok() {
+            let s = &mut self.subs[id];
+            s.mode = mode;
+            s.touched = true;
+            s.arm();
+        }
+    }
+
+    /// A handler is called for `id`: it must be allowed to run now. Returns its script.
+    pub fn on_fire(&mut self, id: usize) -> Vec<Action> {
+        check!(
+            self.in_turn && self.in_handler.is_none(),
+            "sub {id}: handler outside dispatch or nested"
+        );
+        let batch = self.batch;
+        let s = &mut self.subs[id];
+        check!(
+            s.state == State::Live,
+            "sub {id}: handler ran while {:?}",
+            s.state
+        );
+        check!(
+            s.registered_batch < batch,
+            "sub {id}: fired in the batch it was registered in"
+        );
+        check!(
+            s.ready_at_wait,
+            "sub {id}: fired but its fd was not ready at the wait"
+        );
+        match s.mode_at_wait {
+            Mode::Level => check!(
+                !s.fired,
+                "sub {id}: level-triggered, fired twice in one batch"
+            ),
+            Mode::Edge => check!(
+                s.edge.fire(),
+                "sub {id}: edge-triggered, fired with no new edge"
+            ),
+            Mode::Oneshot => check!(s.oneshot.fire(), "sub {id}: oneshot, fired again unarmed"),
+        }
+        s.fired = true;
+        self.fires += 1;
+        self.in_handler = Some(id);
+        let script = self.subs[id].script;
+        self.scripts.get(script).cloned().unwrap_or_default()
+    }
+
+    /// `id` is being dropped: it must be dropped now, and only once. Returns whether it panics.
+    pub fn on_drop(&mut self, id: usize) -> bool {
+        let (in_turn, handler) = (self.in_turn, self.in_handler);
+        let (deleting, dropping, remainder) =
+            (self.deleting, self.dropping_reactor, self.remainder);
+        let s = &mut self.subs[id];
+        s.drops += 1;
+        check!(s.drops == 1, "sub {id}: dropped {} times", s.drops);
+        s.fd_open = false;
+        let allowed = match s.state {
+            State::Refused => true,
+            // Recorded as deleted only once `Reactor::delete` returns; it drops at once unless
+            // a batch remainder may still point at it.
+            State::Live => dropping || (deleting == Some(id) && !remainder),
+            State::Retired => dropping,
+            // Deleted during a batch: freed only once no handler runs.
+            State::Deleted => dropping || (in_turn && handler.is_none()),
+        };
+        check!(
+            allowed,
+            "sub {id}: dropped too early ({:?}, in turn {in_turn}, handler {handler:?})",
+            s.state
+        );
+        if s.panic_on_drop && in_turn && handler.is_none() {
+            // A turn that starts a new batch first frees what the previous batch (which a
+            // handler panicked out of) left in the graveyard; a destructor panic there ends
+            // the turn before its wait. Later in such a turn, only handlers can fill the
+            // graveyard, so a drop before any handler ran is that one.
+            self.leftover_drop_panicked = self.began_batch && self.fires == 0;
+        }
+        s.panic_on_drop
+    }
+
+    /// The wait of a new batch: snapshot what the kernel will report.
+    fn begin_batch(&mut self) {
+        self.batch += 1;
+        for s in &mut self.subs {
+            s.ready_at_wait = s.state == State::Live && s.ready();
+            s.mode_at_wait = s.mode;
+            s.edge.wait();
+            s.oneshot.wait();
+            s.fired = false;
+            s.touched = false;
+        }
+    }
+
+    /// The batch is done: every untouched level-triggered subscriber that was ready fired.
+    fn end_batch(&self) {
+        for (id, s) in self.subs.iter().enumerate() {
+            let due =
+                s.ready_at_wait && s.mode_at_wait == Mode::Level && s.registered_batch < self.batch;
+            check!(
+                !due || s.touched || s.fired,
+                "sub {id}: level-triggered and ready, never fired"
+            );
+        }
+    }
+}
+
+/// Creates the fd of a new subscriber, records it in the model and predicts its registration.
+fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<(), Error>)> {
+    let mut m = model.borrow_mut();
+    if m.subs.len() >= MAX_SUBS {
+        return None;
+    }
+    let (fd, writer, level) = match spec.kind {
+        Kind::EventFd => {
+            let fd = sys::eventfd(spec.ready as u32, sys::EFD_NONBLOCK).ok()?;
+            let writer = dup(&fd);
+            (fd, writer, spec.ready as u64)
+        }
+        Kind::Pipe => {
+            let (r, w) = sys::pipe(sys::O_NONBLOCK).ok()?;
+            if spec.ready {
+                sys::write(w.as_fd(), b"x").ok()?;
+            }
+            (r, w, spec.ready as u64)
+        }
+    };
+    let raw = fd.as_raw_fd();
+    let predicted = m.predict_add(raw);
+    let id = m.subs.len();
+    let batch = m.batch;
+    let scripts = m.scripts.len().max(1);
+    // At most one destructor may panic per drop of a list (a second one aborts), so at most
+    // one subscriber at a time is planted with a panicking destructor.
+    let panic_on_drop = spec.panic_on_drop
+        && predicted.is_ok()
+        && !m.subs.iter().any(|s| s.panic_on_drop && s.drops == 0);
+    m.subs.push(Sub {
+        key: None,
+        fd: raw,
+        kind: spec.kind,
+        mode: spec.mode,
+        state: if predicted.is_ok() {
+            State::Live
+        } else {
+            State::Refused
+        },
+        script: spec.script as usize % scripts,
+        panic_on_drop,
+        level,
+        writer: Some(writer),
+        fd_open: true,
+        kept: None,
+        edge: Arming::armed(),
+        oneshot: Arming::armed(),
+        registered_batch: batch,
+        ready_at_wait: false,
+        mode_at_wait: spec.mode,
+        fired: false,
+        touched: false,
+        drops: 0,
+    });
+    let sub = FuzzSub {
+        id,
+        fd: Some(fd),
+        model: model.clone(),
+    };
+    Some((sub, interest_of(spec.mode), predicted))
+}
+
+pub fn dup(fd: &OwnedFd) -> OwnedFd {
+    // SAFETY: dup of an open fd; the new number is owned by the result.
+    let raw = unsafe { libc::dup(fd.as_raw_fd()) };
+    check!(raw >= 0, "dup failed");
+    // SAFETY: `raw` was just returned by dup and nothing else owns it.
+    unsafe { <OwnedFd as sys::FromRawFd>::from_raw_fd(raw) }
+}
+
+fn record_add(
+    model: &Shared,
+    id: usize,
+    result: Result<barepoll::Key, Error>,
+    predicted: Result<(), Error>,
+) {
+    let mut m = model.borrow_mut();
+    check!(
+        result.map(drop) == predicted,
+        "sub {id}: register gave {result:?}, model says {predicted:?}"
+    );
+    if let Ok(key) = result {
+        check!(
+            key.fd() == m.subs[id].fd,
+            "sub {id}: key {key:?} for fd {}",
+            m.subs[id].fd
+        );
+        m.subs[id].key = Some(key);
+    }
+}
+
+fn poke(model: &Shared, id: usize) {
+    let mut m = model.borrow_mut();
+    let s = &mut m.subs[id];
+    let (Some(writer), true) = (&s.writer, s.file_alive()) else {
+        return;
+    };
+    let bytes: &[u8] = if s.kind == Kind::EventFd {
+        &[1, 0, 0, 0, 0, 0, 0, 0]
+    } else {
+        b"x"
+    };
+    check!(
+        sys::write(writer.as_fd(), bytes).is_ok(),
+        "sub {id}: poke failed"
+    );
+    s.level += 1;
+    s.edge.arm();
+}
+
+fn read_all(fd: sys::BorrowedFd<'_>) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = sys::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// One action of a running handler.
+pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
+    let model = me.model.clone();
+    let pick = |i: u8| model.borrow().pick(i);
+    match action {
+        Action::DeleteSelf => delete_in_handler(&model, me.id, ops),
+        Action::DeleteOther(i) => {
+            if let Some(id) = pick(i) {
+                delete_in_handler(&model, id, ops)
+            }
+        }
+        Action::Add(spec) => {
+            if let Some((sub, interest, predicted)) = new_sub(&model, spec) {
+                let id = sub.id;
+                let result = ops.add(sub, interest);
+                record_add(&model, id, result, predicted);
+            }
+        }
+        Action::ModifySelf(mode) => modify_checked(&model, me.id, mode, |k, i| ops.modify(k, i)),
+        Action::ModifyOther(i, mode) => {
+            if let Some(id) = pick(i) {
+                modify_checked(&model, id, mode, |k, i| ops.modify(k, i))
+            }
+        }
+        Action::Rearm => {
+            let predicted = model.borrow().predict_ctl(me.id);
+            let Some((_, predicted)) = predicted else {
+                return;
+            };
+            let result = ops.rearm();
+            check!(
+                result == predicted,
+                "sub {}: rearm gave {result:?}, model says {predicted:?}",
+                me.id
+            );
+            let mode = model.borrow().subs[me.id].mode;
+            model.borrow_mut().after_modify(me.id, result, mode);
+        }
+        Action::Stop => {
+            ops.stop();
+            model.borrow_mut().stop = true;
+        }
+        Action::DrainSelf => {
+            if let Some(fd) = &me.fd {
+                read_all(fd.as_fd());
+                model.borrow_mut().subs[me.id].level = 0;
+            }
+        }
+        Action::PokeOther(i) => {
+            if let Some(id) = pick(i) {
+                poke(&model, id)
+            }
+        }
+        Action::Panic => {
+            let mut m = model.borrow_mut();
+            m.handler_panicked = true;
+            m.in_handler = None;
+            drop(m);
+            std::panic::panic_any(PLANTED);
+        }
+    }
+}
+
+fn delete_in_handler(model: &Shared, id: usize, ops: &mut Ops<'_>) {
+    let predicted = model.borrow().predict_ctl(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let result = ops.delete(key);
+    check!(
+        result == predicted,
+        "sub {id}: delete gave {result:?}, model says {predicted:?}"
+    );
+    model.borrow_mut().after_delete(id, result);
+}
+
+/// Modifies `id`'s registration through `modify` (the reactor's or a handler's `Ops`) and
+/// checks the result against the model.
+fn modify_checked(
+    model: &Shared,
+    id: usize,
+    mode: Mode,
+    modify: impl FnOnce(Key, Interest) -> Result<(), Error>,
+) {
+    let predicted = model.borrow().predict_ctl(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let result = modify(key, interest_of(mode));
+    check!(
+        result == predicted,
+        "sub {id}: modify gave {result:?}, model says {predicted:?}"
+    );
+    model.borrow_mut().after_modify(id, result, mode);
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// Runs one input against a fresh reactor and the model.
+pub fn run(input: Input) {
+    let baseline = open_fds();
+    let scripts = input
+        .scripts
+        .into_iter()
+        .take(8)
+        .map(|s| s.into_iter().take(6).collect())
+        .collect();
+    let model: Shared = Rc::new(RefCell::new(Model {
+        subs: Vec::new(),
+        scripts,
+        batch: 0,
+        in_turn: false,
+        in_handler: None,
+        remainder: false,
+        handler_panicked: false,
+        leftover_drop_panicked: false,
+        began_batch: false,
+        fires: 0,
+        stop: false,
+        deleting: None,
+        dropping_reactor: false,
+    }));
+    let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
+    for op in input.ops.into_iter().take(256) {
+        step(&mut reactor, &model, op);
+    }
+    model.borrow_mut().dropping_reactor = true;
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(reactor))) {
+        check!(is_planted(&*p), "unexpected panic dropping the reactor");
+    }
+    let mut m = model.borrow_mut();
+    for (id, s) in m.subs.iter().enumerate() {
+        check!(s.drops == 1, "sub {id}: dropped {} times in all", s.drops);
+    }
+    m.subs.clear(); // the writers and kept dups
+    drop(m);
+    check!(
+        open_fds() == baseline,
+        "fds leaked: {} open, {baseline} at the start",
+        open_fds()
+    );
+}
+
+fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
+    let pick = |i: u8| model.borrow().pick(i);
+    match op {
+        Op::Add(spec) => {
+            if let Some((sub, interest, predicted)) = new_sub(model, spec) {
+                let id = sub.id;
+                let result = catch_unwind(AssertUnwindSafe(|| reactor.register(sub, interest)));
+                let result =
+                    result.unwrap_or_else(|_| violation(format_args!("register panicked")));
+                record_add(model, id, result, predicted);
+            }
+        }
+        Op::Poke(i) => {
+            if let Some(id) = pick(i) {
+                poke(model, id)
+            }
+        }
+        Op::Drain(i) => {
+            let Some(id) = pick(i) else { return };
+            let through_reactor = {
+                let m = model.borrow();
+                let s = &m.subs[id];
+                if let (Kind::EventFd, Some(writer)) = (s.kind, &s.writer) {
+                    read_all(writer.as_fd()); // the same eventfd
+                    None
+                } else if let Some(kept) = &s.kept {
+                    read_all(kept.as_fd());
+                    None
+                } else if s.state == State::Live && s.fd_open {
+                    s.key
+                } else {
+                    return; // a pipe whose read end is closed: nothing to drain
+                }
+            };
+            if let Some(key) = through_reactor {
+                let sub = reactor.get::<FuzzSub>(key).expect("live sub");
+                read_all(sub.fd.as_ref().expect("open").as_fd());
+            }
+            model.borrow_mut().subs[id].level = 0;
+        }
+        Op::CloseWriter(i) => {
+            let Some(id) = pick(i) else { return };
+            let mut m = model.borrow_mut();
+            let s = &mut m.subs[id];
+            if s.kind == Kind::Pipe && s.writer.take().is_some() {
+                s.edge.arm();
+            }
+        }
+        Op::Modify(i, mode) => {
+            if let Some(id) = pick(i) {
+                modify_checked(model, id, mode, |k, i| reactor.modify(k, i));
+            }
+        }
+        Op::Delete(i) => {
+            let Some(id) = pick(i) else { return };
+            let predicted = model.borrow().predict_ctl(id);
+            let Some((key, predicted)) = predicted else {
+                return;
+            };
+            model.borrow_mut().deleting = Some(id);
+            let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
+            model.borrow_mut().deleting = None;
+            let result = result.unwrap_or_else(|p| {
+                check!(is_planted(&*p), "unexpected panic in delete");
+                Ok(()) // a planted destructor panic after a successful delete
+            });
+            check!(
+                result == predicted,
+                "sub {id}: delete gave {result:?}, model says {predicted:?}"
+            );
+            model.borrow_mut().after_delete(id, result);
+        }
+        Op::CloseEarly { sub, keep_file } => {
+            let Some(id) = pick(sub) else { return };
+            let (key, kind) = {
+                let m = model.borrow();
+                let s = &m.subs[id];
+                if s.state != State::Live || !s.fd_open {
+                    return;
+                }
+                (s.key.expect("live"), s.kind)
+            };
+            let fd = reactor
+                .get_mut::<FuzzSub>(key)
+                .expect("live sub")
+                .fd
+                .take()
+                .expect("open");
+            let mut m = model.borrow_mut();
+            let s = &mut m.subs[id];
+            if keep_file && kind == Kind::Pipe {
+                s.kept = Some(dup(&fd));
+            }
+            drop(fd);
+            s.fd_open = false;
+        }
+        Op::Turn => turn(reactor, model),
+    }
+}
+
+fn turn(reactor: &mut Reactor, model: &Shared) {
+    {
+        let mut m = model.borrow_mut();
+        m.began_batch = !m.remainder;
+        if m.began_batch {
+            m.begin_batch();
+        }
+        m.in_turn = true;
+        m.fires = 0;
+        m.stop = false;
+        m.handler_panicked = false;
+        m.leftover_drop_panicked = false;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(Some(Duration::ZERO))));
+    let pending = reactor.pending();
+    let mut m = model.borrow_mut();
+    m.in_turn = false;
+    m.in_handler = None;
+    match result {
+        Ok(Ok(n)) => {
+            check!(m.fires <= n, "{} handlers ran for {n} events", m.fires);
+            check!(
+                pending == 0,
+                "{pending} events pending after a complete turn"
+            );
+            check!(reactor.stop_requested() == m.stop, "stop flag disagrees");
+            m.remainder = false;
+            m.end_batch();
+        }
+        Ok(Err(e)) => violation(format_args!("run_once failed: {e}")),
+        Err(p) => {
+            check!(is_planted(&*p), "unexpected panic in run_once");
+            if m.handler_panicked {
+                m.remainder = pending > 0;
+                if !m.remainder {
+                    m.end_batch();
+                }
+            } else if m.leftover_drop_panicked {
+                check!(
+                    pending == 0,
+                    "{pending} events pending after an aborted turn"
+                );
+                m.batch -= 1; // the turn ended before its wait: no batch happened
+                m.remainder = false;
+            } else {
+                check!(
+                    pending == 0,
+                    "{pending} events pending after a destructor panic"
+                );
+                m.remainder = false;
+                m.end_batch();
+            }
+        }
+    }
+}
