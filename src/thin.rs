@@ -24,8 +24,7 @@ use crate::interest::{Event, Interest};
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
 use crate::sys::{self, AsFd, AsRawFd, Ctl, EpollEvent, Errno, OwnedFd, RawFd};
-use alloc::alloc::{dealloc, Layout};
-use alloc::boxed::Box;
+use alloc::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use alloc::vec::Vec;
 use core::any::TypeId;
 use core::cell::Cell;
@@ -122,7 +121,7 @@ unsafe fn drop_value<S>(node: NonNull<Header>) {
 struct NodeBox(NonNull<Header>);
 
 impl NodeBox {
-    fn new<S: Subscriber>(value: S, key: Key, interest: Interest) -> NodeBox {
+    fn new<S: Subscriber>(value: S, key: Key, interest: Interest, spares: &mut Spares) -> NodeBox {
         let header = Header {
             handle: Cell::new(handle::<S>),
             key,
@@ -130,8 +129,19 @@ impl NodeBox {
             live: Cell::new(true),
             vtable: Node::<S>::VTABLE,
         };
-        // Leaked here, freed by `Drop for NodeBox` with the same layout.
-        NodeBox(NonNull::from(Box::leak(Box::new(Node { header, value }))).cast())
+        let layout = Layout::new::<Node<S>>();
+        let memory = spares.take(layout).unwrap_or_else(|| allocate(layout));
+        let node = memory.cast::<Node<S>>();
+        // SAFETY: `memory` is unused and was allocated with `Node<S>`'s layout (fresh, or a
+        // spare kept with that layout), so it is valid and aligned for one `Node<S>`.
+        unsafe { node.as_ptr().write(Node { header, value }) };
+        NodeBox(node.cast())
+    }
+
+    /// Drops the value and keeps the node's memory in `spares` for a later registration.
+    fn recycle(self, spares: &mut Spares) {
+        let node = core::mem::ManuallyDrop::new(self);
+        spares.put(drop_value_of(node.0));
     }
 
     fn header(&self) -> &Header {
@@ -161,19 +171,86 @@ impl NodeBox {
 
 impl Drop for NodeBox {
     fn drop(&mut self) {
-        let vtable = self.header().vtable;
-        // Frees the memory even if the value's destructor panics (invariant 6).
-        struct Free(NonNull<Header>, Layout);
-        impl Drop for Free {
-            fn drop(&mut self) {
-                // SAFETY: the node was allocated as a `Box<Node<S>>`, whose layout this is,
-                // and its only owner is being dropped.
-                unsafe { dealloc(self.0.as_ptr().cast(), self.1) }
-            }
+        drop_value_of(self.0).free();
+    }
+}
+
+/// Drops a node's value and returns its memory. If the value's destructor panics, the memory
+/// is freed before the panic goes on (invariant 6).
+fn drop_value_of(node: NonNull<Header>) -> Spare {
+    // SAFETY: `node` is owned by the NodeBox being given up, so its header is readable.
+    let vtable = unsafe { node.as_ref() }.vtable;
+    let spare = Spare {
+        memory: node.cast(),
+        layout: vtable.layout,
+    };
+    struct FreeOnUnwind(Spare);
+    impl Drop for FreeOnUnwind {
+        fn drop(&mut self) {
+            self.0.free();
         }
-        let _free = Free(self.0, vtable.layout);
-        // SAFETY: the value is initialised (a NodeBox is dropped once) and never used again.
-        unsafe { (vtable.drop_value)(self.0) }
+    }
+    let guard = FreeOnUnwind(spare);
+    // SAFETY: the value is initialised (a NodeBox is given up once) and never used again.
+    unsafe { (vtable.drop_value)(node) };
+    core::mem::forget(guard);
+    spare
+}
+
+fn allocate(layout: Layout) -> NonNull<u8> {
+    // SAFETY: a node's layout is never zero-sized (the header is in it).
+    let memory = unsafe { alloc(layout) };
+    NonNull::new(memory).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
+/// The memory of a node whose value is gone: owned by whoever holds it, freed once.
+#[derive(Clone, Copy)]
+struct Spare {
+    memory: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Spare {
+    fn free(self) {
+        // SAFETY: `memory` was allocated with `layout` and its holder gives it up here.
+        unsafe { dealloc(self.memory.as_ptr(), self.layout) }
+    }
+}
+
+/// Freed nodes' memory, kept for registrations of the same layout so that churn does not go
+/// through the allocator. A node gets here only where it could be freed (its DEL succeeded
+/// and no batch can point at it), so reuse is no different from the allocator handing the
+/// address back; keys carry generations for that reason.
+struct Spares(Vec<Spare>);
+
+const SPARES: usize = 16;
+
+impl Spares {
+    fn new() -> Spares {
+        Spares(Vec::with_capacity(SPARES))
+    }
+
+    fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let at = self.0.iter().rposition(|spare| spare.layout == layout)?;
+        let last = self.0.len() - 1;
+        self.0.swap(at, last); // usually `at == last`: churn reuses what it just freed
+        self.0.pop().map(|spare| spare.memory)
+    }
+
+    fn put(&mut self, spare: Spare) {
+        if self.0.len() < SPARES {
+            self.0.push(spare); // within the capacity reserved in `new`: no allocation
+        } else {
+            spare.free();
+        }
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        for spare in self.0.drain(..) {
+            spare.free();
+        }
     }
 }
 
@@ -188,8 +265,9 @@ pub(crate) struct Registry {
     /// by (open file, fd number) and may still hold that one under the number, so the number
     /// is never registered again here, and the node stays allocated until the epoll fd closes.
     slots: Vec<Option<NodeBox>>,
-    /// Nodes deleted while a batch is open; freed when it is done.
+    /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox>,
+    spares: Spares,
     /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
     batch_open: bool,
     /// A handler is running: subscribers are not reachable through the registry.
@@ -212,7 +290,7 @@ static NEXT_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Keeps `node` allocated in `list`; if memory for that runs out, leaks it, the only sound
 /// choice while the batch may still point at it.
 fn keep(list: &mut Vec<NodeBox>, node: NodeBox) {
-    if list.try_reserve(1).is_ok() {
+    if list.len() < list.capacity() || list.try_reserve(1).is_ok() {
         list.push(node);
     } else {
         core::mem::forget(node);
@@ -314,6 +392,7 @@ impl Registry {
             epfd: sys::epoll_create1()?,
             slots: Vec::new(),
             graveyard: Vec::new(),
+            spares: Spares::new(),
             batch_open: false,
             dispatching: false,
             stop: false,
@@ -350,7 +429,7 @@ impl Registry {
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
         }
-        let node = NodeBox::new(value, key, interest);
+        let node = NodeBox::new(value, key, interest, &mut self.spares);
         // On failure the kernel never saw the node, so dropping it here is sound.
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data())?;
@@ -390,7 +469,7 @@ impl Registry {
             if self.batch_open || self.dispatching {
                 keep(&mut self.graveyard, node);
             } else {
-                drop(node);
+                node.recycle(&mut self.spares);
             }
         }
         Ok(deleted?)
@@ -422,12 +501,12 @@ impl Registry {
         Ok(unsafe { &mut *addr_of_mut!((*node).value) })
     }
 
-    /// Frees the graveyard. `clear` sets the length first and keeps dropping past a panicking
-    /// destructor, so every node is freed exactly once.
+    /// Recycles the graveyard. If a destructor panics, the nodes not yet recycled stay in the
+    /// graveyard for the next turn (or the registry's drop): each is given up exactly once.
     #[inline]
     fn bury(&mut self) {
-        if !self.graveyard.is_empty() {
-            self.graveyard.clear();
+        while let Some(node) = self.graveyard.pop() {
+            node.recycle(&mut self.spares);
         }
     }
 }
@@ -450,15 +529,50 @@ mod tests {
     #[test]
     fn header_is_first_and_nodes_are_aligned_for_the_data_word() {
         assert_eq!(core::mem::offset_of!(Node<Zst>, header), 0);
-        let node = NodeBox::new(
-            Zst,
-            Key {
-                fd: 0,
-                generation: 0,
-            },
-            Interest::empty(),
-        );
+        let mut spares = Spares::new();
+        let key = Key {
+            fd: 0,
+            generation: 0,
+        };
+        let node = NodeBox::new(Zst, key, Interest::empty(), &mut spares);
         assert_eq!(node.data() % core::mem::align_of::<Header>() as u64, 0);
         assert!(node.is::<Zst>() && !node.is::<u8>());
+    }
+
+    struct Big([u64; 8]);
+    impl AsFd for Big {
+        fn as_fd(&self) -> sys::BorrowedFd<'_> {
+            Zst.as_fd()
+        }
+    }
+    impl Subscriber for Big {
+        fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+            self.0[0] += 1;
+        }
+    }
+
+    #[test]
+    fn spare_memory_is_reused_by_the_same_layout_only_and_bounded() {
+        let mut spares = Spares::new();
+        let key = Key {
+            fd: 0,
+            generation: 0,
+        };
+        let first = NodeBox::new(Zst, key, Interest::empty(), &mut spares);
+        let address = first.data();
+        first.recycle(&mut spares);
+        let big = NodeBox::new(Big([7; 8]), key, Interest::empty(), &mut spares);
+        assert_ne!(big.data(), address, "memory of another layout reused");
+        let again = NodeBox::new(Zst, key, Interest::empty(), &mut spares);
+        assert_eq!(again.data(), address, "spare memory not reused");
+        assert!(again.is::<Zst>() && big.is::<Big>());
+        let many: Vec<NodeBox> = (0..2 * SPARES)
+            .map(|_| NodeBox::new(Zst, key, Interest::empty(), &mut spares))
+            .collect();
+        for node in many {
+            node.recycle(&mut spares);
+        }
+        assert_eq!(spares.0.len(), SPARES);
+        drop((big, again)); // the rest is freed by `Spares`' drop (leak checks watch it)
     }
 }
