@@ -16,9 +16,11 @@ pub enum Error {
     Os(Errno),
     /// This fd number already has a live subscriber in this reactor.
     AlreadyRegistered(RawFd),
-    /// This fd number was closed while registered here, and the kernel refused to delete its
-    /// registration (another fd kept the file open). The kernel may still hold that
-    /// registration under this number, so this reactor never watches the number again.
+    /// This fd number was closed while registered here, so the kernel refused to delete its
+    /// registration. If another fd keeps that file open, the kernel still holds the
+    /// registration under this number, so this reactor never watches the number again. The
+    /// kernel hands out the lowest free number, so the next fd opened often gets this one:
+    /// always delete a subscriber before closing its fd.
     FdRetired(RawFd),
     /// The key names no live subscriber of this reactor: it was deleted (perhaps the fd number
     /// is in use again by a newer subscriber), or it was made by another reactor.

@@ -79,8 +79,9 @@ impl Reactor {
     /// kept undropped until the reactor drops (the kernel may still report it), and its fd
     /// number is refused from then on with [`Error::FdRetired`].
     ///
-    /// If a handler panicked out of a batch whose remaining events are not yet dispatched,
-    /// the drop waits until the next `run_once` has dispatched them.
+    /// If a handler panicked out of a batch whose remaining events are not yet dispatched
+    /// ([`pending`](Reactor::pending) is non-zero), the drop waits until the next `run_once`
+    /// has dispatched them: subscribers deleted meanwhile keep their fds and memory until then.
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.registry.remove(key)
     }
@@ -140,7 +141,8 @@ impl Reactor {
     }
 
     /// Events of a batch that a handler panicked out of, not yet dispatched. The next
-    /// `run_once` dispatches them (without waiting) before it waits again.
+    /// `run_once` dispatches them (without waiting) before it waits again; until it does,
+    /// subscribers deleted with [`delete`](Reactor::delete) are dropped only then.
     pub fn pending(&self) -> usize {
         self.events.pending()
     }

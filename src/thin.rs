@@ -224,6 +224,8 @@ impl Spare {
 struct Spares(Vec<Spare>);
 
 const SPARES: usize = 16;
+/// Larger nodes go back to the allocator, so a burst of big subscribers does not stay resident.
+const SPARE_MAX_SIZE: usize = 512;
 
 impl Spares {
     fn new() -> Spares {
@@ -238,7 +240,7 @@ impl Spares {
     }
 
     fn put(&mut self, spare: Spare) {
-        if self.0.len() < SPARES {
+        if self.0.len() < SPARES && spare.layout.size() <= SPARE_MAX_SIZE {
             self.0.push(spare); // within the capacity reserved in `new`: no allocation
         } else {
             spare.free();
@@ -270,7 +272,8 @@ pub(crate) struct Registry {
     spares: Spares,
     /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
     batch_open: bool,
-    /// A handler is running: subscribers are not reachable through the registry.
+    /// A handler is running: subscribers are not reachable through the registry. (Implies
+    /// `batch_open`; kept separate so `get`/`get_mut` can refuse even if that ever changes.)
     dispatching: bool,
     stop: bool,
     live: usize,
@@ -416,7 +419,10 @@ impl Registry {
     /// `epoll_ctl` (invariant 7). On error `value` is dropped and nothing is left behind.
     pub(crate) fn insert<S: Subscriber>(&mut self, value: S, interest: Interest) -> Result<Key> {
         let fd = value.as_fd().as_raw_fd();
-        let index = fd as usize;
+        // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
+        let Ok(index) = usize::try_from(fd) else {
+            return Err(Error::Os(Errno::EBADF));
+        };
         if let Some(Some(node)) = self.slots.get(index) {
             return Err(if node.is_live() {
                 Error::AlreadyRegistered(fd)
@@ -551,6 +557,18 @@ mod tests {
         }
     }
 
+    struct Huge([u8; 1024]);
+    impl AsFd for Huge {
+        fn as_fd(&self) -> sys::BorrowedFd<'_> {
+            Zst.as_fd()
+        }
+    }
+    impl Subscriber for Huge {
+        fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+            self.0[0] += 1;
+        }
+    }
+
     #[test]
     fn spare_memory_is_reused_by_the_same_layout_only_and_bounded() {
         let mut spares = Spares::new();
@@ -574,5 +592,9 @@ mod tests {
         }
         assert_eq!(spares.0.len(), SPARES);
         drop((big, again)); // the rest is freed by `Spares`' drop (leak checks watch it)
+        let mut spares = Spares::new();
+        let huge = NodeBox::new(Huge([0; 1024]), key, Interest::empty(), &mut spares);
+        huge.recycle(&mut spares);
+        assert!(spares.0.is_empty(), "a large node's memory was kept");
     }
 }
