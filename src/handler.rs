@@ -211,11 +211,6 @@ impl<Fd, F, A> FnSubscriber<Fd, F, A> {
             _args: PhantomData,
         }
     }
-
-    /// The fd this subscriber owns.
-    pub fn fd(&self) -> &Fd {
-        &self.fd
-    }
 }
 
 impl<Fd: AsFd, F, A> AsFd for FnSubscriber<Fd, F, A> {

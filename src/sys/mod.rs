@@ -173,13 +173,11 @@ pub(crate) fn uses_pwait2() -> bool {
     PWAIT2.load(Ordering::Relaxed)
 }
 
-/// The kernel's `EP_MAX_EVENTS`: more than this many events per wait is `EINVAL`.
+/// The kernel's `EP_MAX_EVENTS`: more than this many events per wait is `EINVAL`. Event
+/// buffers are sized within it once, when made (`thin::Events::new`), not on every wait; a
+/// longer one would only be refused (the kernel reads `maxevents` as an `int`, so a length
+/// that does not fit can only shrink or turn negative, never exceed the buffer).
 pub(crate) const MAX_EVENTS: usize = i32::MAX as usize / core::mem::size_of::<EpollEvent>();
-
-#[inline]
-fn max_events(buf: &[EpollEvent]) -> usize {
-    buf.len().min(MAX_EVENTS)
-}
 
 /// `epoll_pwait2` with a nanosecond timeout and no signal mask.
 #[inline]
@@ -196,7 +194,7 @@ pub(crate) fn epoll_pwait2(
     let (epfd, events, max) = (
         epfd.as_raw_fd() as usize,
         buf.as_mut_ptr() as usize,
-        max_events(buf),
+        buf.len(),
     );
     // SAFETY: the kernel writes at most `max` events into `buf`; `ts_ptr` is null or points to
     // a live timespec it only reads; the signal mask is null.
@@ -225,7 +223,7 @@ pub(crate) fn epoll_pwait(
     let (epfd, events, max) = (
         epfd.as_raw_fd() as usize,
         buf.as_mut_ptr() as usize,
-        max_events(buf),
+        buf.len(),
     );
     // SAFETY: the kernel writes at most `max` events into `buf`; the signal mask is null.
     let raw = unsafe {
