@@ -1,7 +1,7 @@
 //! The crate's one error type: a kernel `Errno`, or one of the registry's own refusals.
 
+use crate::key::Key;
 use crate::sys::{Errno, RawFd};
-use crate::thin::Key;
 use core::fmt;
 
 /// `Result` with [`Error`] as the default error.
@@ -17,11 +17,14 @@ pub enum Error {
     /// This fd number already has a live subscriber in this reactor.
     AlreadyRegistered(RawFd),
     /// This fd number was closed while registered here, so the kernel refused to delete its
-    /// registration. If another fd keeps that file open, the kernel still holds the
-    /// registration under this number, so this reactor never watches the number again. The
-    /// kernel hands out the lowest free number, so the next fd opened often gets this one:
-    /// always delete a subscriber before closing its fd.
+    /// registration, and the reactor could not yet rebuild its epoll set to drop the ghost
+    /// registration the kernel may still hold under the number (it ran out of descriptors or
+    /// memory). The reactor tries the rebuild again whenever the number is registered.
     FdRetired(RawFd),
+    /// This reactor was inherited through `fork()`: it shares its epoll instance with the
+    /// parent but not the memory its registrations point to, so it refuses every kernel
+    /// operation. Dropping it is all it can do (closing only this process's descriptors).
+    Inherited,
     /// The key names no live subscriber of this reactor: it was deleted (perhaps the fd number
     /// is in use again by a newer subscriber), or it was made by another reactor.
     StaleKey(Key),
@@ -52,7 +55,11 @@ impl fmt::Display for Error {
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
             Error::FdRetired(fd) => write!(
                 f,
-                "fd {fd} was closed while registered here and cannot be watched by this reactor again"
+                "fd {fd} was closed while registered here, and the epoll set could not be rebuilt yet"
+            ),
+            Error::Inherited => write!(
+                f,
+                "this reactor was inherited through fork(); it refuses every operation but drop"
             ),
             Error::StaleKey(k) => write!(f, "{k:?} names no live subscriber (deleted or foreign)"),
             Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
@@ -79,6 +86,7 @@ impl From<Error> for std::io::Error {
             Error::AlreadyRegistered(_) | Error::FdRetired(_) => ErrorKind::AlreadyExists,
             Error::StaleKey(_) => ErrorKind::NotFound,
             Error::WrongType(_) => ErrorKind::InvalidInput,
+            Error::Inherited => ErrorKind::Other,
         };
         std::io::Error::new(kind, e)
     }

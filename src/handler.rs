@@ -6,11 +6,11 @@
 
 use crate::error::Result;
 use crate::interest::{Event, Interest};
+use crate::key::Key;
 use crate::ops::Ops;
 use crate::reactor::Reactor;
 use crate::subscriber::Subscriber;
 use crate::sys::{AsFd, BorrowedFd};
-use crate::thin::Key;
 use core::marker::PhantomData;
 
 /// Marker types naming a handler's parameters, one per kind.

@@ -50,8 +50,15 @@ interest_bits! {
     /// Report once, then stay silent until re-armed with `Ops::rearm` or a modify
     /// (`EPOLLONESHOT`).
     oneshot, is_oneshot = EPOLLONESHOT;
-    /// Wake only one of several epoll instances waiting on the same fd (`EPOLLEXCLUSIVE`; only
-    /// at registration, the kernel refuses it on modify).
+    /// Wake only one of several epoll instances waiting on the same fd (`EPOLLEXCLUSIVE`, for
+    /// a listener shared by several reactors).
+    ///
+    /// The kernel allows it at registration only, and only with `read`, `write`, `edge` and
+    /// `wakeup`: combined with `oneshot`, `rdhup` or `priority` the registration fails with
+    /// `EINVAL`. Once registered exclusive, every modify is refused with `EINVAL`
+    /// ([`Reactor::modify`](crate::Reactor::modify), [`Ops::modify`](crate::Ops::modify),
+    /// [`Ops::modify_self`](crate::Ops::modify_self) and [`Ops::rearm`](crate::Ops::rearm)
+    /// alike), as is adding `exclusive` by a modify: delete and register again instead.
     exclusive, is_exclusive = EPOLLEXCLUSIVE;
     /// Hold a wakeup source while the event is pending (`EPOLLWAKEUP`; needs
     /// `CAP_BLOCK_SUSPEND`, silently ignored without it).

@@ -3,7 +3,7 @@
 //! - The kernel is called through inline-asm syscalls, all in [`sys`] (x86_64 and aarch64).
 //! - Each subscriber lives in one pinned heap node whose address is the epoll `data` word, so
 //!   dispatch goes from event to handler with no lookup, no allocation and no syscall.
-//! - `unsafe` lives in two places only: `src/sys/` and `src/thin.rs`.
+//! - `unsafe` lives in two places only: `src/sys/` and `src/thin/`.
 //! - `#![no_std]` + `alloc` without the default `std` feature.
 //!
 //! ```
@@ -23,6 +23,19 @@
 //! reactor.run()?;
 //! # Ok::<(), barepoll::Error>(())
 //! ```
+//!
+//! # Features
+//!
+//! `std` (on by default) makes [`sys::OwnedFd`], [`sys::BorrowedFd`], [`sys::AsFd`] and their
+//! siblings *re-exports of std's own fd types and traits*, so std's sockets, pipes and files
+//! register directly, and adds `std::error::Error` for [`Error`] and `From<Error>` for
+//! `std::io::Error`. Without it they are small look-alikes defined here, with the same names
+//! and methods. The feature is therefore not purely additive, and cannot be (rustix makes the
+//! same trade): a crate that implements both `barepoll::sys::AsFd` and `std::os::fd::AsFd` for
+//! one of its types compiles without `std` but not with it, since both then name one trait;
+//! and code that relies on std's extra methods (`OwnedFd::try_clone`, conversions to
+//! `TcpStream`) compiles only with it. Code that only uses the names above, in either build,
+//! is unaffected.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -47,6 +60,7 @@ mod thin;
 mod error;
 pub mod handler;
 mod interest;
+mod key;
 mod ops;
 mod reactor;
 mod subscriber;
@@ -54,7 +68,8 @@ mod subscriber;
 pub use error::{Error, Result};
 pub use handler::Register;
 pub use interest::{interest, Event, Interest};
+pub use key::Key;
 pub use ops::Ops;
 pub use reactor::{Reactor, DEFAULT_CAPACITY};
 pub use subscriber::Subscriber;
-pub use thin::Key;
+pub use thin::MAX_CAPACITY;

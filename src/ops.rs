@@ -2,12 +2,13 @@
 //!
 //! It can add, modify and delete registrations (its own or others' by key), re-arm a oneshot
 //! registration, and ask `run` to stop. It cannot reach the reactor itself, any subscriber's
-//! value, or the running subscriber a second time (DESIGN.md invariant 5): there is no `get`.
+//! value, or the running subscriber a second time (invariant 5): there is no `get`.
 
 use crate::error::Result;
 use crate::interest::Interest;
+use crate::key::Key;
 use crate::subscriber::Subscriber;
-use crate::thin::{Key, Registry};
+use crate::thin::Registry;
 
 /// The handle a handler gets for the duration of one event.
 ///
@@ -97,7 +98,13 @@ impl<'a> Ops<'a> {
     }
 
     /// Deletes any live registration. Its later events in this batch are skipped; it is
-    /// dropped when the batch ends.
+    /// dropped when the batch is done. If a handler panics out of the batch, that is when the
+    /// next `run_once` has dispatched the rest of it (at its start, if nothing was left), or
+    /// when the reactor drops, whichever comes first; never during the unwinding.
+    ///
+    /// Fails with `ENOMEM` if memory to keep the subscriber until then cannot be had; the
+    /// subscriber is then still registered, untouched. A DEL the kernel refuses is recovered
+    /// as [`Reactor::delete`](crate::Reactor::delete) describes.
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.registry.remove(key)
     }
@@ -118,7 +125,7 @@ impl<'a> Ops<'a> {
     }
 
     /// Deletes the running subscriber. The handler keeps its `&mut` until it returns; the
-    /// subscriber is dropped when the batch ends.
+    /// subscriber is dropped when the batch is done (see [`delete`](Ops::delete)).
     pub fn delete_self(&mut self) -> Result<()> {
         self.delete(self.current)
     }

@@ -2,11 +2,11 @@
 //!
 //! It holds no pointers itself; every node lives behind `thin::Registry`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::interest::Interest;
+use crate::key::Key;
 use crate::subscriber::Subscriber;
-use crate::sys::Errno;
-use crate::thin::{Events, Key, Registry};
+use crate::thin::{Events, Registry};
 use core::fmt;
 use core::time::Duration;
 
@@ -47,19 +47,20 @@ impl Reactor {
         Reactor::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A reactor whose waits return up to `capacity` events (at least 1). More ready fds than
-    /// that are reported by the following waits.
+    /// A reactor whose waits return up to `capacity` events, bounded to
+    /// `1..=`[`MAX_CAPACITY`](crate::MAX_CAPACITY). More ready fds than that are reported by
+    /// the following waits.
     pub fn with_capacity(capacity: usize) -> Result<Reactor> {
-        let registry = Registry::new()?;
+        let events = Events::new(capacity)?;
         Ok(Reactor {
-            registry,
-            events: Events::new(capacity),
+            registry: Registry::new()?,
+            events,
         })
     }
 
     /// Registers `subscriber` for `interest` and returns its key.
     ///
-    /// Fails with [`Error::AlreadyRegistered`] if its fd number already has a subscriber here,
+    /// Fails with [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already has a subscriber here,
     /// or with the kernel's error (`EPERM` for regular files, `EBADF`, …). On failure the
     /// subscriber is dropped.
     pub fn register<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key> {
@@ -71,19 +72,31 @@ impl Reactor {
         self.registry.modify(key, interest)
     }
 
-    /// Deletes and drops the subscriber of `key`. A stale key gives [`Error::StaleKey`] and
+    /// Deletes and drops the subscriber of `key`. A stale key gives [`Error::StaleKey`](crate::Error::StaleKey) and
     /// touches nothing.
     ///
-    /// If the kernel refuses the `EPOLL_CTL_DEL` (the fd was closed behind the subscriber's
-    /// back while another fd keeps the file open), the error is returned, the subscriber is
-    /// kept undropped until the reactor drops (the kernel may still report it), and its fd
-    /// number is refused from then on with [`Error::FdRetired`].
+    /// If the kernel refuses the `EPOLL_CTL_DEL` (the subscriber's fd was closed or replaced
+    /// behind the reactor's back, perhaps while another fd keeps the file open and so the
+    /// kernel's registration alive), the reactor moves every other registration to a new
+    /// epoll instance and closes the old one, which removes the registration it can no longer
+    /// name; the delete then succeeds. This costs one `epoll_ctl` per registration. Visible
+    /// effect: edge-triggered and oneshot registrations are armed afresh, so each may report
+    /// once more. Only if the new instance cannot be made (out of descriptors or memory) is
+    /// that error returned; the subscriber is then dead but kept, and its fd number is refused
+    /// with [`Error::FdRetired`](crate::Error::FdRetired) until a later rebuild succeeds.
     ///
     /// If a handler panicked out of a batch whose remaining events are not yet dispatched
     /// ([`pending`](Reactor::pending) is non-zero), the drop waits until the next `run_once`
     /// has dispatched them: subscribers deleted meanwhile keep their fds and memory until then.
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.registry.remove(key)
+    }
+
+    /// Deletes the subscriber of `key` and hands it back, if it is an `S` (else
+    /// [`Error::WrongType`](crate::Error::WrongType), and nothing changes): to move a connection to another reactor,
+    /// say. Like [`delete`](Reactor::delete) otherwise.
+    pub fn take<S: Subscriber>(&mut self, key: Key) -> Result<S> {
+        self.registry.take(key)
     }
 
     /// The interest the subscriber of `key` is registered with.
@@ -123,10 +136,7 @@ impl Reactor {
     /// returns its count, so no event is lost; the panicking event is not dispatched again.
     #[inline]
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        match self.events.turn(&mut self.registry, timeout) {
-            Err(Errno::EINTR) => Ok(0),
-            done => done.map_err(Error::Os),
-        }
+        self.events.turn(&mut self.registry, timeout)
     }
 
     /// Dispatches until a handler calls [`Ops::stop`](crate::Ops::stop), finishing that batch.

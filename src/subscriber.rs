@@ -8,8 +8,8 @@ use crate::sys::AsFd;
 ///
 /// The fd is read through [`AsFd`] once, at registration; the reactor never asks again, so a
 /// subscriber whose `as_fd` changes its answer cannot confuse it. The subscriber is dropped
-/// exactly once: when it is deleted (at the end of the batch if deleted during one) or when
-/// the reactor drops.
+/// exactly once: when it is deleted (when the batch is done if deleted during one; see
+/// [`Ops::delete`]) or when the reactor drops.
 ///
 /// ```
 /// use barepoll::{sys, sys::AsFd, Event, Ops, Reactor, Subscriber};

@@ -242,3 +242,43 @@ fn zero_sized_subscribers_work() {
     assert_eq!(ZST_HITS.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert!(r.is_empty());
 }
+
+// What `Interest::exclusive` documents: the kernel takes it at registration only, and not with
+// oneshot, rdhup or priority; every modify of an exclusive registration is refused.
+#[test]
+#[cfg_attr(miri, ignore = "Miri's epoll has no EPOLLEXCLUSIVE")]
+fn exclusive_registrations_take_no_modify() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let exclusive = interest().read().exclusive();
+    for refused in [exclusive.oneshot(), exclusive.rdhup(), exclusive.priority()] {
+        let (p, c) = Probe::new(eventfd(1));
+        let err = r.register(p, refused).unwrap_err();
+        assert_eq!(err, Error::Os(sys::Errno::EINVAL), "{refused:?}");
+        assert_eq!(c.drops(), 1);
+    }
+    let (p, c) = Probe::new(eventfd(1));
+    let (seen, s) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(0)));
+    let (seen2, s2) = (seen.clone(), s.clone());
+    let p = p.on_event(move |_, ops| {
+        s2.set(s2.get() + 1);
+        let mut results = seen2.borrow_mut();
+        results.push(ops.modify_self(interest().read().exclusive()));
+        results.push(ops.modify_self(interest().read()));
+        results.push(ops.rearm());
+    });
+    let k = r.register(p, exclusive.edge().write()).unwrap();
+    assert_eq!(
+        r.modify(k, interest().read()),
+        Err(Error::Os(sys::Errno::EINVAL))
+    );
+    assert_eq!(r.modify(k, exclusive), Err(Error::Os(sys::Errno::EINVAL)));
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!((s.get(), c.hits()), (1, 1));
+    let einval = Err(Error::Os(sys::Errno::EINVAL));
+    assert_eq!(*seen.borrow(), [einval, einval, einval]);
+    // A plain registration cannot become exclusive either.
+    let (p, _) = Probe::new(eventfd(0));
+    let k = r.register(p, interest().read()).unwrap();
+    assert_eq!(r.modify(k, exclusive), Err(Error::Os(sys::Errno::EINVAL)));
+}

@@ -1,0 +1,94 @@
+//! Descriptors a program needs without libc: eventfd, pipe, read, write, close.
+
+use super::fd::AsRawFd;
+#[cfg(not(feature = "std"))]
+use super::RawFd;
+use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd};
+
+/// `eventfd` flag: reads and writes never block (they fail with [`Errno::EAGAIN`]).
+pub const EFD_NONBLOCK: u32 = k::EFD_NONBLOCK;
+/// `eventfd` flag: each read takes 1 from the counter instead of draining it.
+pub const EFD_SEMAPHORE: u32 = k::EFD_SEMAPHORE;
+/// `pipe` flag: reads and writes never block (they fail with [`Errno::EAGAIN`]).
+pub const O_NONBLOCK: u32 = k::O_NONBLOCK;
+
+/// Closes `fd`, ignoring the result; `close` is never retried (the number may already be reused).
+///
+/// # Safety
+/// The caller owns `fd` and never uses the number again.
+#[cfg(not(feature = "std"))]
+pub(crate) unsafe fn close(fd: RawFd) {
+    // SAFETY: close takes no pointers; the caller gives up ownership of `fd`.
+    let _ = unsafe { arch::syscall1(nr(k::__NR_close), fd as usize) };
+}
+
+/// Makes `target` (which the caller owns) name the file `fd` names, close-on-exec; the file
+/// `target` named before is closed. The number of `target` stays the same.
+pub(crate) fn replace(target: &mut OwnedFd, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let (old, new) = (fd.as_raw_fd() as usize, target.as_raw_fd() as usize);
+    // SAFETY: dup3 takes no pointers; `target` is ours, so replacing what it names is ours to
+    // do, and it goes on owning the number.
+    let raw = unsafe { arch::syscall3(nr(k::__NR_dup3), old, new, k::O_CLOEXEC as usize) };
+    Errno::result(raw).map(drop)
+}
+
+/// Creates an eventfd with counter `initval`; `flags` may hold [`EFD_NONBLOCK`] and
+/// [`EFD_SEMAPHORE`]. The descriptor is always close-on-exec.
+pub fn eventfd(initval: u32, flags: u32) -> Result<OwnedFd, Errno> {
+    let flags = (flags | k::EFD_CLOEXEC) as usize;
+    // SAFETY: eventfd2 takes no pointers.
+    let raw = unsafe { arch::syscall2(nr(k::__NR_eventfd2), initval as usize, flags) };
+    Errno::result(raw).map(owned)
+}
+
+/// Creates a pipe and returns `(read end, write end)`; `flags` may hold [`O_NONBLOCK`]. Both
+/// ends are close-on-exec.
+pub fn pipe(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0i32; 2];
+    let flags = (flags | k::O_CLOEXEC) as usize;
+    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
+    let raw = unsafe { arch::syscall2(nr(k::__NR_pipe2), fds.as_mut_ptr() as usize, flags) };
+    Errno::result(raw)?;
+    Ok((owned(fds[0] as usize), owned(fds[1] as usize)))
+}
+
+/// Reads into `buf`; returns the number of bytes read (0 at end of file).
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let (ptr, len) = (buf.as_mut_ptr() as usize, buf.len());
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which is ours to write.
+    let raw = unsafe { arch::syscall3(nr(k::__NR_read), fd.as_raw_fd() as usize, ptr, len) };
+    Errno::result(raw)
+}
+
+/// Writes from `buf`; returns the number of bytes written.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
+    let (ptr, len) = (buf.as_ptr() as usize, buf.len());
+    let fd = fd.as_raw_fd() as usize;
+    // SAFETY: the kernel reads at most `len` bytes from `buf`, which stays borrowed meanwhile.
+    let raw = unsafe { arch::syscall3_readonly(nr(k::__NR_write), fd, ptr, len) };
+    Errno::result(raw)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::AsFd;
+
+    #[test]
+    fn eventfd_and_pipe_round_trip() {
+        let efd = eventfd(0, EFD_NONBLOCK).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(read(efd.as_fd(), &mut buf), Err(Errno::EAGAIN));
+        assert_eq!(write(efd.as_fd(), &3u64.to_ne_bytes()), Ok(8));
+        assert_eq!(read(efd.as_fd(), &mut buf), Ok(8));
+        assert_eq!(u64::from_ne_bytes(buf), 3);
+
+        let (r, w) = pipe(O_NONBLOCK).unwrap();
+        assert_eq!(write(w.as_fd(), b"abc"), Ok(3));
+        assert_eq!(read(r.as_fd(), &mut buf), Ok(3));
+        assert_eq!(&buf[..3], b"abc");
+        drop(w);
+        assert_eq!(read(r.as_fd(), &mut buf), Ok(0));
+        // An eventfd takes 8-byte writes only.
+        assert_eq!(write(efd.as_fd(), b"x"), Err(Errno::EINVAL));
+    }
+}

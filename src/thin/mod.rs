@@ -1,0 +1,28 @@
+//! The pointer boundary: one heap node per subscriber, the registry that decides when a node
+//! may be freed, and the dispatch loop that follows the kernel's `data` words to them.
+//!
+//! - `node`: the node layout and its hand-written vtables, node memory and its reuse;
+//! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
+//!   refused DEL, the fork guard;
+//! - `dispatch`: the event buffer and the dispatch loop with its panic guard.
+//!
+//! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
+//! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
+//! batch flag and the graveyard. Nothing outside this folder can drop a node. The invariants
+//! it keeps (numbered as in the crate's technical chapter):
+//! 1. every `data` word the kernel can return points to an allocated node;
+//! 2. a node is freed only once no kernel registration can name it (its DEL succeeded, or the
+//!    epoll set was rebuilt without it) and no undispatched event of a batch can point at it;
+//! 3. a node deleted during a batch is marked dead at once: its dispatch entry becomes a no-op;
+//! 4. lookups check the key's generation, unique in the process, so a stale or foreign key
+//!    never reaches another node;
+//! 5. while a handler runs, the only `&mut` to its subscriber is the one it was given;
+//! 9. a registry inherited through `fork()` makes no kernel call.
+
+mod dispatch;
+mod node;
+mod registry;
+
+pub(crate) use dispatch::Events;
+pub use dispatch::MAX_CAPACITY;
+pub(crate) use registry::Registry;

@@ -1,0 +1,413 @@
+//! Nodes: one heap allocation per subscriber, header first, and the hand-written per-type
+//! vtables that dispatch and the registry reach them through.
+//!
+//! ```text
+//!   epoll data word ──► ┌──────────────────────────────┐  24 bytes
+//!                       │ vtable: Cell<&'static VTable>│──► handle / drop / layout / type
+//!                       │ generation: u64              │
+//!                       │ fd: i32    interest: u32     │
+//!                       ├──────────────────────────────┤
+//!                       │ value: S (the subscriber)    │
+//!                       └──────────────────────────────┘
+//! ```
+//!
+//! Each subscriber type has two vtables: its live one and a dead twin whose `handle` does
+//! nothing. Killing a node swaps the first for the second, so dispatch needs no liveness check
+//! and a dead node still knows how to drop and free itself.
+
+use crate::interest::{Event, Interest};
+use crate::key::Key;
+use crate::ops::Ops;
+use crate::subscriber::Subscriber;
+use crate::sys::RawFd;
+use alloc::alloc::{alloc, dealloc, Layout};
+use alloc::vec::Vec;
+use core::any::TypeId;
+use core::cell::Cell;
+use core::ptr::{addr_of_mut, NonNull};
+
+use super::registry::Registry;
+
+/// The per-type entry point: `node` points to a live `Node<S>` of the vtable's type.
+pub(super) type HandleFn = unsafe fn(NonNull<Header>, Event, &mut Registry);
+
+/// The hand-written vtable: one `'static` pair (live, dead) per subscriber type.
+pub(super) struct VTable {
+    /// First, so dispatch calls it with one load from the vtable pointer.
+    pub(super) handle: HandleFn,
+    drop_value: unsafe fn(NonNull<Header>),
+    layout: Layout,
+    type_id: fn() -> TypeId,
+    /// The dead twin of a live vtable; `None` in the others.
+    dead: Option<&'static VTable>,
+    /// The twin for a node whose value was moved out: it drops nothing. `None` in itself.
+    moved: Option<&'static VTable>,
+}
+
+/// First in every node; dispatch reads `vtable` straight from the data word.
+#[repr(C)]
+pub(super) struct Header {
+    pub(super) vtable: Cell<&'static VTable>,
+    generation: u64,
+    fd: RawFd,
+    interest: Cell<Interest>,
+}
+
+static_assertions::assert_eq_size!(Header, [u64; 3]);
+
+#[repr(C)]
+struct Node<S> {
+    header: Header,
+    value: S,
+}
+
+impl<S: Subscriber> Node<S> {
+    const MOVED: &'static VTable = &VTable {
+        handle: skip,
+        drop_value: drop_nothing,
+        layout: Layout::new::<Node<S>>(),
+        type_id: TypeId::of::<S>,
+        dead: None,
+        moved: None,
+    };
+    const DEAD: &'static VTable = &VTable {
+        handle: skip,
+        drop_value: drop_value::<S>,
+        layout: Layout::new::<Node<S>>(),
+        type_id: TypeId::of::<S>,
+        dead: None,
+        moved: Some(Self::MOVED),
+    };
+    const LIVE: &'static VTable = &VTable {
+        handle: handle::<S>,
+        drop_value: drop_value::<S>,
+        layout: Layout::new::<Node<S>>(),
+        type_id: TypeId::of::<S>,
+        dead: Some(Self::DEAD),
+        moved: Some(Self::MOVED),
+    };
+}
+
+/// # Safety
+/// `node` points to a live `Node<S>`, and no other reference to its value exists.
+unsafe fn handle<S: Subscriber>(node: NonNull<Header>, event: Event, registry: &mut Registry) {
+    // SAFETY: the node is live; its header is only read through `&Header` (Cells inside).
+    let header = unsafe { node.as_ref() };
+    // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
+    let mut ops = Ops::new(registry, header.key(), header.interest.get());
+    let node = node.as_ptr().cast::<Node<S>>();
+    // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
+    // value, never the header, which Ops may update through `Cell`s meanwhile.
+    let value = unsafe { &mut *addr_of_mut!((*node).value) };
+    value.handle(event, &mut ops);
+}
+
+/// The dispatch entry of a dead node: later events for it in the same batch land here.
+unsafe fn skip(_: NonNull<Header>, _: Event, _: &mut Registry) {}
+
+/// The drop of a node whose value was moved out.
+unsafe fn drop_nothing(_: NonNull<Header>) {}
+
+/// # Safety
+/// `node` points to a `Node<S>` whose value is initialised and is never used again.
+unsafe fn drop_value<S>(node: NonNull<Header>) {
+    let node = node.as_ptr().cast::<Node<S>>();
+    // SAFETY: per the contract the value is initialised and this is its last use.
+    unsafe { core::ptr::drop_in_place(addr_of_mut!((*node).value)) }
+}
+
+impl Header {
+    pub(super) fn key(&self) -> Key {
+        Key::from_parts(self.fd, self.generation)
+    }
+
+    pub(super) fn interest(&self) -> Interest {
+        self.interest.get()
+    }
+
+    pub(super) fn set_interest(&self, interest: Interest) {
+        self.interest.set(interest)
+    }
+}
+
+/// The owner of one node. Only the registry creates and drops them.
+pub(super) struct NodeBox(NonNull<Header>);
+
+impl NodeBox {
+    /// A node for `value`, in spare memory of its layout if there is some (then the flag is
+    /// set). `None` if memory for it cannot be had; `value` is then dropped.
+    pub(super) fn new<S: Subscriber>(
+        value: S,
+        key: Key,
+        interest: Interest,
+        spares: &mut Spares,
+    ) -> Option<(NodeBox, bool)> {
+        let header = Header {
+            vtable: Cell::new(Node::<S>::LIVE),
+            generation: key.generation(),
+            fd: key.fd(),
+            interest: Cell::new(interest),
+        };
+        let layout = Layout::new::<Node<S>>();
+        let (memory, was_spare) = match spares.take(layout) {
+            Some(memory) => (memory, true),
+            None => (allocate(layout)?, false),
+        };
+        let node = memory.cast::<Node<S>>();
+        // SAFETY: `memory` is unused and was allocated with `Node<S>`'s layout (fresh, or a
+        // spare kept with that layout), so it is valid and aligned for one `Node<S>`.
+        unsafe { node.as_ptr().write(Node { header, value }) };
+        Some((NodeBox(node.cast()), was_spare))
+    }
+
+    pub(super) fn header(&self) -> &Header {
+        // SAFETY: a NodeBox owns a node that stays allocated at least as long as itself.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The epoll `data` word: the node's address.
+    pub(super) fn data(&self) -> u64 {
+        self.0.as_ptr() as usize as u64
+    }
+
+    /// Marks the node dead: its dispatch entry does nothing from now on.
+    pub(super) fn kill(&self) {
+        let vtable = &self.header().vtable;
+        if let Some(dead) = vtable.get().dead {
+            vtable.set(dead);
+        }
+    }
+
+    pub(super) fn is_live(&self) -> bool {
+        self.header().vtable.get().dead.is_some()
+    }
+
+    pub(super) fn is<S: 'static>(&self) -> bool {
+        (self.header().vtable.get().type_id)() == TypeId::of::<S>()
+    }
+
+    /// The value, as an `S`.
+    ///
+    /// # Safety
+    /// The node holds an `S` (see [`is`](NodeBox::is)).
+    pub(super) unsafe fn value<S>(&self) -> *mut S {
+        let node = self.0.as_ptr().cast::<Node<S>>();
+        // SAFETY: per the contract the node is a `Node<S>`; no reference is made here.
+        unsafe { addr_of_mut!((*node).value) }
+    }
+
+    /// Moves the value out; the node, now empty, drops nothing when it is given up.
+    ///
+    /// # Safety
+    /// The node holds an `S` whose value is initialised and used by no one else.
+    pub(super) unsafe fn take_value<S>(&self) -> S {
+        let vtable = &self.header().vtable;
+        let moved = vtable.get().moved.expect("a value is moved out once");
+        // SAFETY: per the contract the value is an initialised `S`; the vtable swap below
+        // makes sure it is never dropped in place nor read again.
+        let value = unsafe { self.value::<S>().read() };
+        vtable.set(moved);
+        value
+    }
+
+    /// Drops the value and keeps the memory in `spares` for a later registration.
+    pub(super) fn recycle(self, spares: &mut Spares) {
+        let node = core::mem::ManuallyDrop::new(self);
+        spares.put(drop_value_of(node.0));
+    }
+
+    /// Drops the value and frees the memory: for a node the kernel never saw, whose memory
+    /// must go back where it came from.
+    pub(super) fn discard(self, spares: &mut Spares, was_spare: bool) {
+        let node = core::mem::ManuallyDrop::new(self);
+        let spare = drop_value_of(node.0);
+        if was_spare {
+            spares.put(spare);
+        } else {
+            spare.free();
+        }
+    }
+}
+
+impl Drop for NodeBox {
+    fn drop(&mut self) {
+        drop_value_of(self.0).free();
+    }
+}
+
+/// Drops a node's value and returns its memory. If the value's destructor panics, the memory
+/// is freed before the panic goes on (invariant 6).
+fn drop_value_of(node: NonNull<Header>) -> Spare {
+    let spare = Spare::of(node);
+    struct FreeOnUnwind(Spare);
+    impl Drop for FreeOnUnwind {
+        fn drop(&mut self) {
+            self.0.free();
+        }
+    }
+    let guard = FreeOnUnwind(spare);
+    // SAFETY: `node` is owned by the NodeBox being given up, so its header is readable.
+    let vtable = unsafe { node.as_ref() }.vtable.get();
+    // SAFETY: the value is initialised (a NodeBox is given up once) and never used again.
+    unsafe { (vtable.drop_value)(node) };
+    core::mem::forget(guard);
+    spare
+}
+
+fn allocate(layout: Layout) -> Option<NonNull<u8>> {
+    // SAFETY: a node's layout is never zero-sized (the header is in it).
+    NonNull::new(unsafe { alloc(layout) })
+}
+
+/// The memory of a node whose value is gone: owned by whoever holds it, freed once.
+#[derive(Clone, Copy)]
+pub(super) struct Spare {
+    memory: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Spare {
+    fn of(node: NonNull<Header>) -> Spare {
+        // SAFETY: callers pass a node they own, whose header is initialised.
+        let layout = unsafe { node.as_ref() }.vtable.get().layout;
+        Spare {
+            memory: node.cast(),
+            layout,
+        }
+    }
+
+    fn free(self) {
+        // SAFETY: `memory` was allocated with `layout` and its holder gives it up here.
+        unsafe { dealloc(self.memory.as_ptr(), self.layout) }
+    }
+}
+
+/// Freed nodes' memory, kept for registrations of the same layout so that churn does not go
+/// through the allocator. A node gets here only where it could be freed (its DEL succeeded
+/// and no batch can point at it), so reuse is no different from the allocator handing the
+/// address back; keys carry generations for that reason.
+pub(super) struct Spares(Vec<Spare>);
+
+pub(super) const SPARES: usize = 16;
+/// Larger nodes go back to the allocator, so a burst of big subscribers does not stay resident.
+const SPARE_MAX_SIZE: usize = 512;
+
+impl Spares {
+    /// No memory until the first spare arrives (and then room for [`SPARES`] at once).
+    pub(super) fn new() -> Spares {
+        Spares(Vec::new())
+    }
+
+    pub(super) fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let at = self.0.iter().rposition(|spare| spare.layout == layout)?;
+        let last = self.0.len() - 1;
+        self.0.swap(at, last); // usually `at == last`: churn reuses what it just freed
+        self.0.pop().map(|spare| spare.memory)
+    }
+
+    pub(super) fn put(&mut self, spare: Spare) {
+        let fits = self.0.len() < SPARES && spare.layout.size() <= SPARE_MAX_SIZE;
+        if fits && (self.0.capacity() >= SPARES || self.0.try_reserve_exact(SPARES).is_ok()) {
+            self.0.push(spare); // within the capacity just checked: no allocation
+        } else {
+            spare.free();
+        }
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        for spare in self.0.drain(..) {
+            spare.free();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{self, AsFd};
+
+    struct Zst;
+    impl AsFd for Zst {
+        fn as_fd(&self) -> sys::BorrowedFd<'_> {
+            // SAFETY: fd 0 is not used by these tests other than as a number.
+            unsafe { sys::BorrowedFd::borrow_raw(0) }
+        }
+    }
+    impl Subscriber for Zst {
+        fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    }
+
+    fn node<S: Subscriber>(value: S, spares: &mut Spares) -> NodeBox {
+        NodeBox::new(value, Key::fresh(0), Interest::empty(), spares)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn header_is_first_and_nodes_are_aligned_for_the_data_word() {
+        assert_eq!(core::mem::offset_of!(Node<Zst>, header), 0);
+        let mut spares = Spares::new();
+        let n = node(Zst, &mut spares);
+        assert_eq!(n.data() % core::mem::align_of::<Header>() as u64, 0);
+        assert!(n.is::<Zst>() && !n.is::<u8>());
+        assert!(n.is_live());
+        n.kill();
+        assert!(!n.is_live() && n.is::<Zst>(), "a dead node forgot its type");
+        n.kill();
+        assert!(!n.is_live());
+    }
+
+    struct Big([u64; 8]);
+    impl AsFd for Big {
+        fn as_fd(&self) -> sys::BorrowedFd<'_> {
+            Zst.as_fd()
+        }
+    }
+    impl Subscriber for Big {
+        fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+            self.0[0] += 1;
+        }
+    }
+
+    struct Huge([u8; 1024]);
+    impl AsFd for Huge {
+        fn as_fd(&self) -> sys::BorrowedFd<'_> {
+            Zst.as_fd()
+        }
+    }
+    impl Subscriber for Huge {
+        fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+            self.0[0] += 1;
+        }
+    }
+
+    #[test]
+    fn spare_memory_is_reused_by_the_same_layout_only_and_bounded() {
+        let mut spares = Spares::new();
+        let first = node(Zst, &mut spares);
+        let address = first.data();
+        first.recycle(&mut spares);
+        let big = node(Big([7; 8]), &mut spares);
+        assert_ne!(big.data(), address, "memory of another layout reused");
+        let again = node(Zst, &mut spares);
+        assert_eq!(again.data(), address, "spare memory not reused");
+        assert!(again.is::<Zst>() && big.is::<Big>());
+        let many: Vec<NodeBox> = (0..2 * SPARES).map(|_| node(Zst, &mut spares)).collect();
+        for n in many {
+            n.recycle(&mut spares);
+        }
+        assert_eq!(spares.0.len(), SPARES);
+        // SAFETY: `big` holds a `Big`, used by nothing else.
+        let value = unsafe { big.take_value::<Big>() };
+        assert_eq!(value.0, [7; 8]);
+        assert!(!big.is_live());
+        big.recycle(&mut spares); // drops nothing
+        drop(again); // the rest is freed by `Spares`' drop (leak checks watch it)
+        let mut spares = Spares::new();
+        let huge = node(Huge([0; 1024]), &mut spares);
+        huge.recycle(&mut spares);
+        assert!(spares.0.is_empty(), "a large node's memory was kept");
+    }
+}

@@ -1,0 +1,282 @@
+//! The registry: the epoll set, the nodes by fd number, and the rules for when a node may be
+//! freed (the graveyard), when memory is reused (spares), and how a DEL the kernel refuses is
+//! recovered (rebuilding the epoll set).
+
+use super::node::{NodeBox, Spares};
+use crate::error::{Error, Result};
+use crate::interest::Interest;
+use crate::key::Key;
+use crate::subscriber::Subscriber;
+use crate::sys::{self, AsFd, AsRawFd, Ctl, Errno, ForkGuard, OwnedFd};
+use alloc::vec::Vec;
+
+/// The epoll set and its registrations: everything `Ops` may change.
+///
+/// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
+/// nodes, which are freed after it.
+pub(crate) struct Registry {
+    pub(super) epfd: OwnedFd,
+    /// Nodes by their registered fd number; never read on the dispatch path. A slot holds a
+    /// live node or, rarely, a retired one: its DEL was refused and the epoll set could not be
+    /// rebuilt (out of descriptors or memory), so the kernel may still report it.
+    slots: Vec<Option<NodeBox>>,
+    /// Nodes deleted while a batch is open; recycled when it is done.
+    graveyard: Vec<NodeBox>,
+    spares: Spares,
+    /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
+    pub(super) in_batch: bool,
+    pub(super) stop: bool,
+    live: usize,
+    retired: usize,
+    pub(super) guard: ForkGuard,
+}
+
+fn out_of_memory() -> Error {
+    Error::Os(Errno::ENOMEM)
+}
+
+impl Registry {
+    pub(crate) fn new() -> Result<Registry> {
+        Ok(Registry {
+            epfd: sys::epoll_create1()?,
+            slots: Vec::new(),
+            graveyard: Vec::new(),
+            spares: Spares::new(),
+            in_batch: false,
+            stop: false,
+            live: 0,
+            retired: 0,
+            guard: ForkGuard::new(),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn request_stop(&mut self) {
+        self.stop = true;
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop
+    }
+
+    /// Refuses kernel operations in a process that inherited this registry through `fork()`.
+    #[inline(always)]
+    pub(super) fn check_owner(&self) -> Result<()> {
+        if self.guard.inherited() {
+            return Err(Error::Inherited);
+        }
+        Ok(())
+    }
+
+    /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
+    /// `epoll_ctl` (invariant 7). On error `value` is dropped, nothing reached the kernel, and
+    /// memory is as it was (invariant 10).
+    pub(crate) fn insert<S: Subscriber>(&mut self, value: S, interest: Interest) -> Result<Key> {
+        self.check_owner()?;
+        let fd = value.as_fd().as_raw_fd();
+        // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
+        let Ok(index) = usize::try_from(fd) else {
+            return Err(Error::Os(Errno::EBADF));
+        };
+        if let Some(Some(node)) = self.slots.get(index) {
+            if node.is_live() {
+                return Err(Error::AlreadyRegistered(fd));
+            }
+            // Retired: the kernel may still hold a registration under this number.
+            self.rebuild().map_err(|_| Error::FdRetired(fd))?;
+        }
+        let (len, capacity) = (self.slots.len(), self.slots.capacity());
+        if index >= len {
+            self.slots
+                .try_reserve(index + 1 - len)
+                .map_err(|_| out_of_memory())?;
+            self.slots.resize_with(index + 1, || None);
+        }
+        let key = Key::fresh(fd);
+        let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
+            self.restore_slots(len, capacity);
+            return Err(out_of_memory());
+        };
+        let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
+        if let Err(e) = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data()) {
+            // The kernel never saw the node, so dropping it here is sound.
+            self.restore_slots(len, capacity);
+            node.discard(&mut self.spares, was_spare);
+            return Err(Error::Os(e));
+        }
+        self.slots[index] = Some(node);
+        self.live += 1;
+        Ok(key)
+    }
+
+    /// Gives back what a refused registration grew the slot table by.
+    fn restore_slots(&mut self, len: usize, capacity: usize) {
+        self.slots.truncate(len);
+        if self.slots.capacity() != capacity {
+            self.slots.shrink_to(capacity);
+        }
+    }
+
+    fn index(&self, key: Key) -> Result<usize> {
+        let index = key.fd() as usize;
+        match self.slots.get(index) {
+            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(index),
+            _ => Err(Error::StaleKey(key)),
+        }
+    }
+
+    fn lookup(&self, key: Key) -> Result<&NodeBox> {
+        let index = self.index(key)?;
+        Ok(self.slots[index].as_ref().expect("indexed above"))
+    }
+
+    pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
+        Ok(self.lookup(key)?.header().interest())
+    }
+
+    pub(crate) fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
+        self.check_owner()?;
+        let node = self.lookup(key)?;
+        let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
+        sys::epoll_ctl(epfd, Ctl::Modify, key.fd(), bits, node.data())?;
+        node.header().set_interest(interest);
+        Ok(())
+    }
+
+    /// Deletes the subscriber of `key`: dead at once, dropped at once unless a batch is open
+    /// (then when the batch is done).
+    pub(crate) fn remove(&mut self, key: Key) -> Result<()> {
+        let node = self.detach(key)?;
+        self.dispose(node);
+        Ok(())
+    }
+
+    /// Deletes the subscriber of `key` and moves it out. Outside dispatch only.
+    pub(crate) fn take<S: Subscriber>(&mut self, key: Key) -> Result<S> {
+        if !self.lookup(key)?.is::<S>() {
+            return Err(Error::WrongType(key));
+        }
+        let node = self.detach(key)?;
+        // SAFETY: the node holds an `S` (checked above); no handler is running (outside
+        // dispatch), so nothing else uses its value.
+        let value = unsafe { node.take_value::<S>() };
+        self.dispose(node); // keeps the emptied memory while a batch remainder may point at it
+        Ok(value)
+    }
+
+    /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead.
+    /// Everything that can fail is done before the kernel is asked (invariant 10).
+    fn detach(&mut self, key: Key) -> Result<NodeBox> {
+        self.check_owner()?;
+        let index = self.index(key)?;
+        if self.in_batch && self.graveyard.len() == self.graveyard.capacity() {
+            self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        let node = self.slots[index].take().expect("indexed above");
+        node.kill();
+        self.live -= 1;
+        if deleted.is_err() {
+            // The fd was closed (or replaced) behind the subscriber's back. If another fd
+            // keeps the file open, the kernel still holds the registration under the old
+            // number, and only closing the epoll instance removes it for sure.
+            if let Err(e) = self.rebuild() {
+                self.slots[index] = Some(node);
+                self.retired += 1;
+                return Err(Error::Os(e));
+            }
+        }
+        Ok(node)
+    }
+
+    /// Gives up a node that the kernel no longer reports: recycled now, or when the batch that
+    /// may still point at it is done (room in the graveyard was reserved beforehand).
+    fn dispose(&mut self, node: NodeBox) {
+        if self.in_batch {
+            self.graveyard.push(node);
+        } else {
+            node.recycle(&mut self.spares);
+        }
+    }
+
+    /// Moves every live registration to a new epoll instance, with the same fd number,
+    /// interest and data word, then closes the old one: registrations the reactor can no longer
+    /// name (a refused DEL's) go with it. If the new set cannot be filled for want of memory or
+    /// descriptors, nothing changes. Events already returned keep pointing at allocated nodes.
+    ///
+    /// A registration whose fd was itself closed or replaced behind its subscriber's back
+    /// cannot be added again and stays without one (its events stop); an edge-triggered or
+    /// oneshot one is armed afresh, so it may report once more.
+    fn rebuild(&mut self) -> core::result::Result<(), Errno> {
+        let fresh = sys::epoll_create1()?;
+        for node in self.slots.iter().flatten().filter(|node| node.is_live()) {
+            let header = node.header();
+            let (fd, bits) = (header.key().fd(), header.interest().bits());
+            // Other errors: this fd, too, was closed or replaced behind the reactor's back.
+            let added = sys::epoll_ctl(fresh.as_fd(), Ctl::Add, fd, bits, node.data());
+            if let Err(e @ (Errno::ENOMEM | Errno::ENOSPC)) = added {
+                return Err(e);
+            }
+        }
+        // The old instance closes here. Keeping its number means the reactor's descriptor
+        // does not move, and the number the new instance got is free again at once.
+        if sys::replace(&mut self.epfd, fresh.as_fd()).is_err() {
+            self.epfd = fresh;
+        }
+        self.release_retired();
+        Ok(())
+    }
+
+    /// After a rebuild no kernel entry names a retired node: give them up.
+    fn release_retired(&mut self) {
+        let mut index = 0;
+        while self.retired > 0 && index < self.slots.len() {
+            let retired = matches!(&self.slots[index], Some(node) if !node.is_live());
+            let room = !self.in_batch
+                || self.graveyard.len() < self.graveyard.capacity()
+                || self.graveyard.try_reserve(1).is_ok();
+            if retired && room {
+                let node = self.slots[index].take().expect("matched above");
+                self.retired -= 1;
+                self.dispose(node);
+            }
+            index += 1;
+        }
+    }
+
+    /// The live node of `key`, checked to hold an `S`.
+    fn typed<S: Subscriber>(&self, key: Key) -> Result<&NodeBox> {
+        let node = self.lookup(key)?;
+        if !node.is::<S>() {
+            return Err(Error::WrongType(key));
+        }
+        Ok(node)
+    }
+
+    /// Outside dispatch only (the reactor's `&self` methods).
+    pub(crate) fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
+        let node = self.typed::<S>(key)?;
+        // SAFETY: the node is live and holds an `S` (`typed`); no handler is running, so no
+        // `&mut` to its value exists; the `&S` borrows `self`.
+        Ok(unsafe { &*node.value::<S>() })
+    }
+
+    /// Outside dispatch only (the reactor's `&mut self` methods).
+    pub(crate) fn get_mut<S: Subscriber>(&mut self, key: Key) -> Result<&mut S> {
+        let node = self.typed::<S>(key)?;
+        // SAFETY: as in `get`, and the `&mut S` borrows `self` mutably, so it is unique.
+        Ok(unsafe { &mut *node.value::<S>() })
+    }
+
+    /// Recycles the graveyard. If a destructor panics, the nodes not yet recycled stay in the
+    /// graveyard for the next turn (or the registry's drop): each is given up exactly once.
+    #[inline]
+    pub(super) fn bury(&mut self) {
+        while let Some(node) = self.graveyard.pop() {
+            node.recycle(&mut self.spares);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Memory under pressure and on failure (invariant 10): a counting, failable global allocator
+//! watches what the reactor allocates. Out of memory must fail an operation before it changes
+//! kernel state, never leak or lie; a refused operation leaves memory as it found it; sizes from
+//! callers are bounded. Allocation counts are per thread, so parallel tests do not disturb
+//! each other.
+mod common;
+
+use barepoll::sys::{AsRawFd, Errno, FromRawFd, OwnedFd};
+use barepoll::{Error, Ops, Reactor};
+use common::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread holds from the allocator.
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    /// While set, every allocation of this thread fails.
+    static FAIL: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY (test code): forwards to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if FAIL.with(Cell::get) {
+            return std::ptr::null_mut();
+        }
+        HELD.with(|h| h.set(h.get() + layout.size() as isize));
+        // SAFETY (test code): the caller's contract is System's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.with(|h| h.set(h.get() - layout.size() as isize));
+        // SAFETY (test code): as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if FAIL.with(Cell::get) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY (test code): as above.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            HELD.with(|h| h.set(h.get() + new_size as isize - layout.size() as isize));
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn held() -> isize {
+    HELD.with(Cell::get)
+}
+
+/// Runs `f` with every allocation of this thread failing.
+fn starved<R>(f: impl FnOnce() -> R) -> R {
+    FAIL.with(|x| x.set(true));
+    let r = f();
+    FAIL.with(|x| x.set(false));
+    r
+}
+
+// Defect: out of memory during a delete inside a batch returned `Ok(())` and leaked the node.
+// Every delete must either succeed (and the subscriber is dropped once the batch ends) or fail
+// with ENOMEM and leave the subscriber registered and intact; nothing may be lost.
+#[test]
+fn out_of_memory_during_a_delete_in_a_batch_fails_cleanly() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    const N: usize = 64;
+    let mut victims = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..N {
+        let (p, c) = Probe::new(eventfd(0));
+        keys.push(r.register(p, readable()).unwrap());
+        victims.push(c);
+    }
+    let outcome: Rc<RefCell<Vec<Result<(), Error>>>> = Rc::default();
+    let (o, ks) = (outcome.clone(), keys.clone());
+    let (driver, _) = Probe::new(eventfd(1));
+    let driver = driver.on_event(move |_, ops: &mut Ops<'_>| {
+        if !o.borrow().is_empty() {
+            return;
+        }
+        let mut results = Vec::with_capacity(ks.len()); // not under starvation
+        starved(|| ks.iter().for_each(|k| results.push(ops.delete(*k))));
+        *o.borrow_mut() = results;
+    });
+    r.register(driver, readable()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    let outcome = outcome.borrow().clone();
+    assert_eq!(outcome.len(), N);
+    let mut refused = 0;
+    for (i, result) in outcome.iter().enumerate() {
+        match result {
+            Ok(()) => assert_eq!(victims[i].drops(), 1, "deleted but never dropped"),
+            Err(e) => {
+                assert_eq!(*e, Error::Os(Errno::ENOMEM));
+                assert_eq!(victims[i].drops(), 0, "refused but dropped");
+                refused += 1;
+                // Still registered and intact: it can be deleted now.
+                r.delete(keys[i]).unwrap();
+                assert_eq!(victims[i].drops(), 1);
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "no allocation was needed: the test proves nothing"
+    );
+    assert_eq!(r.len(), 1);
+}
+
+// Defect: `with_capacity(usize::MAX)` committed gigabytes. The event buffer is bounded.
+#[test]
+fn huge_capacity_is_bounded() {
+    let before = held();
+    let r = Reactor::with_capacity(usize::MAX).unwrap();
+    let cost = held() - before;
+    assert!(cost <= 1 << 20, "a reactor costs {cost} bytes");
+    drop(r);
+    assert_eq!(held(), before);
+}
+
+/// A regular file moved to fd number `target`, which must be free.
+fn regular_file_at(target: i32) -> OwnedFd {
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    // SAFETY (test code): dup2 onto a number this test owns; `file` is closed afterwards.
+    let raw = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), target) };
+    assert_eq!(raw, target, "dup2");
+    // SAFETY (test code): the number was just made by dup2 and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+/// Raises the soft fd limit to the hard one; returns the highest usable fd number.
+fn highest_fd() -> i32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test code): getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(1 << 20);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    lim.rlim_cur as i32 - 1
+}
+
+// Defect: a refused registration grew the slot table for good (160 KiB for fd 19999).
+#[test]
+#[cfg_attr(miri, ignore = "opens a file on the host")]
+fn refused_registration_leaves_memory_as_it_found_it() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let high = highest_fd().min(19_999);
+    assert!(high > 4096, "fd limit too low for this test");
+    let (p, c) = Probe::new(regular_file_at(high));
+    let before = held();
+    let err = r.register(p, readable()).unwrap_err();
+    assert_eq!(err, Error::Os(Errno::EPERM));
+    assert_eq!(c.drops(), 1);
+    assert_eq!(held(), before, "a refused registration kept memory");
+}
+
+// Invariant 10: a registration that cannot allocate its node fails with ENOMEM before the
+// kernel sees anything, and drops the subscriber.
+#[test]
+fn registration_without_memory_fails_before_the_kernel_sees_it() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (p, c) = Probe::new(eventfd(1));
+    let raw = p.fd.as_raw_fd();
+    let before = held();
+    let err = starved(|| r.register(p, readable())).unwrap_err();
+    assert_eq!(err, Error::Os(Errno::ENOMEM));
+    assert_eq!((c.drops(), r.len()), (1, 0));
+    assert_eq!(held(), before);
+    // Nothing reached the kernel: the same number registers cleanly once memory is back.
+    let (p, c) = Probe::new(eventfd(1));
+    assert_eq!(p.fd.as_raw_fd(), raw);
+    r.register(p, readable()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 1);
+}
+
+// A delete outside any batch never allocates, so it succeeds even with no memory at all.
+#[test]
+fn delete_outside_a_batch_needs_no_memory() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (p, c) = Probe::new(eventfd(0));
+    let k = r.register(p, readable()).unwrap();
+    starved(|| r.delete(k)).unwrap();
+    assert_eq!(c.drops(), 1);
+}
