@@ -6,6 +6,8 @@
 
 use arbitrary::Arbitrary;
 
+#[path = "alloc.rs"]
+mod alloc;
 #[path = "model.rs"]
 mod model;
 #[path = "subscriber.rs"]
@@ -48,6 +50,9 @@ pub struct NewSub {
 pub enum Action {
     DeleteSelf,
     DeleteOther(u8),
+    /// Deletes with every allocation failing: it succeeds, or fails with ENOMEM and leaves
+    /// the subscriber registered and intact.
+    DeleteStarved(u8),
     Add(NewSub),
     ModifySelf(Mode),
     ModifyOther(u8, Mode),
@@ -62,6 +67,9 @@ pub enum Action {
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Op {
     Add(NewSub),
+    /// Registers with every allocation failing: it succeeds (a spare node is reused), or fails
+    /// with ENOMEM before the kernel sees anything.
+    AddStarved(NewSub),
     Poke(u8),
     Drain(u8),
     CloseWriter(u8),

@@ -1,6 +1,7 @@
 //! The model: it predicts every result, checks every handler call and every drop as they
 //! happen, and checks at the end of each batch what must have happened in it.
 
+use super::alloc::starved;
 use super::subscriber::FuzzSub;
 use super::{Action, Input, Kind, Mode, NewSub, Op, MAX_SUBS};
 use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd, RawFd};
@@ -38,10 +39,32 @@ macro_rules! check {
 pub enum State {
     Live,
     Deleted,
-    /// Its DEL was refused: kept by the reactor until it drops.
-    Retired,
     /// Its registration was refused.
     Refused,
+}
+
+/// What an operation through a key must give.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect {
+    Is(Result<(), Error>),
+    /// A live subscriber whose fd was closed behind the reactor's back before an epoll-set
+    /// rebuild: the rebuild registered whatever file its number named then, if any.
+    Wild,
+}
+
+impl Expect {
+    fn allows(self, result: Result<(), Error>) -> bool {
+        match self {
+            Expect::Is(want) => result == want,
+            Expect::Wild => matches!(
+                result,
+                Ok(())
+                    | Err(Error::Os(
+                        sys::Errno::ENOENT | sys::Errno::EBADF | sys::Errno::EINVAL
+                    ))
+            ),
+        }
+    }
 }
 
 pub struct Sub {
@@ -66,8 +89,11 @@ pub struct Sub {
     ready_at_wait: bool,
     mode_at_wait: Mode,
     fired: bool,
-    /// Deleted, retired or modified since the batch's wait.
+    /// Deleted or modified since the batch's wait.
     touched: bool,
+    /// Its fd was closed behind the reactor's back and then the epoll set was rebuilt: what
+    /// the kernel reports for it, if anything, is no longer predicted.
+    wild: bool,
     drops: u32,
 }
 
@@ -138,6 +164,8 @@ pub struct Model {
     stop: bool,
     /// `Reactor::delete` is running for this subscriber outside any batch.
     deleting: Option<usize>,
+    /// A registration that may fail for want of memory is running for this subscriber.
+    adding: Option<usize>,
     dropping_reactor: bool,
 }
 
@@ -159,20 +187,36 @@ impl Model {
         (!self.subs.is_empty()).then(|| i as usize % self.subs.len())
     }
 
-    /// What DEL or MOD through `id`'s key must give, or `None` if it has no key.
-    fn predict_ctl(&self, id: usize) -> Option<(Key, Result<(), Error>)> {
+    /// What a delete through `id`'s key must give, or `None` if it has no key. A DEL the
+    /// kernel refuses (the fd was closed behind the reactor's back) is recovered by rebuilding
+    /// the epoll set, so a live subscriber's delete always succeeds.
+    fn predict_delete(&self, id: usize) -> Option<(Key, Expect)> {
+        let s = &self.subs[id];
+        let key = s.key?;
+        let result = if s.state != State::Live {
+            Err(Error::StaleKey(key))
+        } else {
+            Ok(())
+        };
+        Some((key, Expect::Is(result)))
+    }
+
+    /// What a modify (or re-arm) through `id`'s key must give, or `None` if it has no key.
+    fn predict_modify(&self, id: usize) -> Option<(Key, Expect)> {
         let s = &self.subs[id];
         let key = s.key?;
         let result = if s.state != State::Live {
             Err(Error::StaleKey(key))
         } else if s.fd_open {
             Ok(())
+        } else if s.wild {
+            return Some((key, Expect::Wild));
         } else if fd_is_open(s.fd) {
             Err(Error::Os(sys::Errno::ENOENT)) // the number names another file now
         } else {
             Err(Error::Os(sys::Errno::EBADF))
         };
-        Some((key, result))
+        Some((key, Expect::Is(result)))
     }
 
     fn predict_add(&self, fd: RawFd) -> Result<(), Error> {
@@ -183,21 +227,33 @@ impl Model {
         };
         if at(State::Live) {
             Err(Error::AlreadyRegistered(fd))
-        } else if at(State::Retired) {
-            Err(Error::FdRetired(fd))
         } else {
             Ok(())
         }
     }
 
     fn after_delete(&mut self, id: usize, result: Result<(), Error>) {
-        let s = &mut self.subs[id];
-        match result {
-            Ok(()) => s.state = State::Deleted,
-            Err(Error::Os(_)) => s.state = State::Retired,
-            Err(_) => return,
+        if result.is_err() {
+            return; // stale, or no memory: nothing changed
         }
+        let s = &mut self.subs[id];
+        s.state = State::Deleted;
         s.touched = true;
+        if !s.fd_open {
+            self.rebuilt();
+        }
+    }
+
+    /// The reactor rebuilt its epoll set: every live registration is added afresh (so edge and
+    /// oneshot ones are armed again), and those whose fd was closed behind the reactor's back
+    /// now register whatever their number names, if anything.
+    fn rebuilt(&mut self) {
+        for s in self.subs.iter_mut().filter(|s| s.state == State::Live) {
+            s.arm();
+            if !s.fd_open {
+                s.wild = true;
+            }
+        }
     }
 
     fn after_modify(&mut self, id: usize, result: Result<(), Error>, mode: Mode) {
@@ -227,10 +283,11 @@ impl Model {
             "sub {id}: fired in the batch it was registered in"
         );
         check!(
-            s.ready_at_wait,
+            s.ready_at_wait || s.wild,
             "sub {id}: fired but its fd was not ready at the wait"
         );
         match s.mode_at_wait {
+            _ if s.wild => check!(!s.fired, "sub {id}: fired twice in one batch"),
             Mode::Level => check!(
                 !s.fired,
                 "sub {id}: level-triggered, fired twice in one batch"
@@ -253,6 +310,7 @@ impl Model {
         let (in_turn, handler) = (self.in_turn, self.in_handler);
         let (deleting, dropping, remainder) =
             (self.deleting, self.dropping_reactor, self.remainder);
+        let adding = self.adding == Some(id);
         let s = &mut self.subs[id];
         s.drops += 1;
         check!(s.drops == 1, "sub {id}: dropped {} times", s.drops);
@@ -260,9 +318,9 @@ impl Model {
         let allowed = match s.state {
             State::Refused => true,
             // Recorded as deleted only once `Reactor::delete` returns; it drops at once unless
-            // a batch remainder may still point at it.
-            State::Live => dropping || (deleting == Some(id) && !remainder),
-            State::Retired => dropping,
+            // a batch remainder may still point at it. A registration refused for want of
+            // memory drops it before returning.
+            State::Live => dropping || adding || (deleting == Some(id) && !remainder),
             // Deleted during a batch: freed only once no handler runs.
             State::Deleted => dropping || (in_turn && handler.is_none()),
         };
@@ -297,8 +355,10 @@ impl Model {
     /// The batch is done: every untouched level-triggered subscriber that was ready fired.
     fn end_batch(&self) {
         for (id, s) in self.subs.iter().enumerate() {
-            let due =
-                s.ready_at_wait && s.mode_at_wait == Mode::Level && s.registered_batch < self.batch;
+            let due = s.ready_at_wait
+                && !s.wild
+                && s.mode_at_wait == Mode::Level
+                && s.registered_batch < self.batch;
             check!(
                 !due || s.touched || s.fired,
                 "sub {id}: level-triggered and ready, never fired"
@@ -360,6 +420,7 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
         mode_at_wait: spec.mode,
         fired: false,
         touched: false,
+        wild: false,
         drops: 0,
     });
     let sub = FuzzSub {
@@ -438,6 +499,20 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
                 delete_in_handler(&model, id, ops)
             }
         }
+        Action::DeleteStarved(i) => {
+            let Some(id) = pick(i) else { return };
+            let predicted = model.borrow().predict_delete(id);
+            let Some((key, predicted)) = predicted else {
+                return;
+            };
+            let result = starved(|| ops.delete(key));
+            let refused = result == Err(Error::Os(sys::Errno::ENOMEM));
+            check!(
+                predicted.allows(result) || (refused && predicted.allows(Ok(()))),
+                "sub {id}: starved delete gave {result:?}, model says {predicted:?} or ENOMEM"
+            );
+            model.borrow_mut().after_delete(id, result);
+        }
         Action::Add(spec) => {
             if let Some((sub, interest, predicted)) = new_sub(&model, spec) {
                 let id = sub.id;
@@ -452,13 +527,13 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
             }
         }
         Action::Rearm => {
-            let predicted = model.borrow().predict_ctl(me.id);
+            let predicted = model.borrow().predict_modify(me.id);
             let Some((_, predicted)) = predicted else {
                 return;
             };
             let result = ops.rearm();
             check!(
-                result == predicted,
+                predicted.allows(result),
                 "sub {}: rearm gave {result:?}, model says {predicted:?}",
                 me.id
             );
@@ -491,13 +566,13 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
 }
 
 fn delete_in_handler(model: &Shared, id: usize, ops: &mut Ops<'_>) {
-    let predicted = model.borrow().predict_ctl(id);
+    let predicted = model.borrow().predict_delete(id);
     let Some((key, predicted)) = predicted else {
         return;
     };
     let result = ops.delete(key);
     check!(
-        result == predicted,
+        predicted.allows(result),
         "sub {id}: delete gave {result:?}, model says {predicted:?}"
     );
     model.borrow_mut().after_delete(id, result);
@@ -511,13 +586,13 @@ fn modify_checked(
     mode: Mode,
     modify: impl FnOnce(Key, Interest) -> Result<(), Error>,
 ) {
-    let predicted = model.borrow().predict_ctl(id);
+    let predicted = model.borrow().predict_modify(id);
     let Some((key, predicted)) = predicted else {
         return;
     };
     let result = modify(key, interest_of(mode));
     check!(
-        result == predicted,
+        predicted.allows(result),
         "sub {id}: modify gave {result:?}, model says {predicted:?}"
     );
     model.borrow_mut().after_modify(id, result, mode);
@@ -549,6 +624,7 @@ pub fn run(input: Input) {
         fires: 0,
         stop: false,
         deleting: None,
+        adding: None,
         dropping_reactor: false,
     }));
     let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
@@ -581,6 +657,23 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 let result = catch_unwind(AssertUnwindSafe(|| reactor.register(sub, interest)));
                 let result =
                     result.unwrap_or_else(|_| violation(format_args!("register panicked")));
+                record_add(model, id, result, predicted);
+            }
+        }
+        Op::AddStarved(mut spec) => {
+            spec.panic_on_drop = false; // a refused one drops, and a panic would need memory
+            if let Some((sub, interest, predicted)) = new_sub(model, spec) {
+                let id = sub.id;
+                model.borrow_mut().adding = Some(id);
+                let result = starved(|| reactor.register(sub, interest));
+                let mut m = model.borrow_mut();
+                m.adding = None;
+                if result == Err(Error::Os(sys::Errno::ENOMEM)) && predicted.is_ok() {
+                    check!(m.subs[id].drops == 1, "sub {id}: refused but not dropped");
+                    m.subs[id].state = State::Refused;
+                    return;
+                }
+                drop(m);
                 record_add(model, id, result, predicted);
             }
         }
@@ -627,7 +720,7 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
         }
         Op::Delete(i) => {
             let Some(id) = pick(i) else { return };
-            let predicted = model.borrow().predict_ctl(id);
+            let predicted = model.borrow().predict_delete(id);
             let Some((key, predicted)) = predicted else {
                 return;
             };
@@ -639,7 +732,7 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 Ok(()) // a planted destructor panic after a successful delete
             });
             check!(
-                result == predicted,
+                predicted.allows(result),
                 "sub {id}: delete gave {result:?}, model says {predicted:?}"
             );
             model.borrow_mut().after_delete(id, result);
@@ -681,7 +774,9 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
         }
         m.in_turn = true;
         m.fires = 0;
-        m.stop = false;
+        if m.began_batch {
+            m.stop = false; // a stop asked for in a batch survives a panic until it is done
+        }
         m.handler_panicked = false;
         m.leftover_drop_panicked = false;
     }
