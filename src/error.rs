@@ -2,6 +2,7 @@
 
 use crate::key::Key;
 use crate::sys::{Errno, RawFd};
+use crate::timer::TimerKey;
 use core::fmt;
 
 /// `Result` with [`Error`] as the default error.
@@ -30,6 +31,11 @@ pub enum Error {
     StaleKey(Key),
     /// The subscriber behind the key is not of the type asked for.
     WrongType(Key),
+    /// The timer key names no armed timer of this reactor: it fired (if one-shot), was
+    /// cancelled, or was made by another reactor.
+    StaleTimer(TimerKey),
+    /// An argument that makes no sense (the text says which).
+    Invalid(&'static str),
 }
 
 impl Error {
@@ -63,6 +69,8 @@ impl fmt::Display for Error {
             ),
             Error::StaleKey(k) => write!(f, "{k:?} names no live subscriber (deleted or foreign)"),
             Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
+            Error::StaleTimer(k) => write!(f, "{k:?} names no armed timer (fired, cancelled or foreign)"),
+            Error::Invalid(what) => write!(f, "invalid argument: {what}"),
         }
     }
 }
@@ -84,7 +92,8 @@ impl From<Error> for std::io::Error {
         let kind = match e {
             Error::Os(errno) => return errno.into(),
             Error::AlreadyRegistered(_) | Error::FdRetired(_) => ErrorKind::AlreadyExists,
-            Error::StaleKey(_) => ErrorKind::NotFound,
+            Error::StaleKey(_) | Error::StaleTimer(_) => ErrorKind::NotFound,
+            Error::Invalid(_) => ErrorKind::InvalidInput,
             Error::WrongType(_) => ErrorKind::InvalidInput,
             Error::Inherited => ErrorKind::Other,
         };

@@ -3,6 +3,49 @@
 //! A handler is any `FnMut` taking a subset of `&mut Fd`, [`Event`], [`Interest`] and
 //! `&mut Ops`, in any order. The marker types in [`arg`] tell the impls apart; you never name
 //! them.
+//!
+//! A handler that takes something else does not compile. The usual slips are `&Fd` for
+//! `&mut Fd`, the fd's type not matching the one given to `with_fd`, and a return value:
+//!
+//! ```compile_fail
+//! use barepoll::{sys, Reactor};
+//!
+//! let mut reactor = Reactor::new().unwrap();
+//! barepoll::interest().read()
+//!     .with_fd(sys::eventfd(0, 0).unwrap())
+//!     .with_handler(|fd: &sys::OwnedFd| { let _ = fd; }) // `&`, not `&mut`
+//!     .register_into(&mut reactor)
+//!     .unwrap();
+//! ```
+//!
+//! ```compile_fail
+//! use barepoll::{sys, Reactor};
+//!
+//! let mut reactor = Reactor::new().unwrap();
+//! barepoll::interest().read()
+//!     .with_fd(sys::eventfd(0, 0).unwrap())
+//!     .with_handler(|_: &mut sys::OwnedFd| -> std::io::Result<()> { Ok(()) }) // returns
+//!     .register_into(&mut reactor)
+//!     .unwrap();
+//! ```
+//!
+//! The fixes: take `&mut`, and handle errors inside the handler (a handler returns nothing):
+//!
+//! ```
+//! use barepoll::{sys, sys::AsFd, Ops, Reactor};
+//!
+//! let mut reactor = Reactor::new()?;
+//! barepoll::interest().read()
+//!     .with_fd(sys::eventfd(0, 0)?)
+//!     .with_handler(|fd: &mut sys::OwnedFd, ops: &mut Ops<'_>| {
+//!         if let Err(e) = sys::read(fd.as_fd(), &mut [0; 8]) {
+//!             eprintln!("read: {e}");
+//!             let _ = ops.delete_self();
+//!         }
+//!     })
+//!     .register_into(&mut reactor)?;
+//! # Ok::<(), barepoll::Error>(())
+//! ```
 
 use crate::error::Result;
 use crate::interest::{Event, Interest};
@@ -11,6 +54,7 @@ use crate::ops::Ops;
 use crate::reactor::Reactor;
 use crate::subscriber::Subscriber;
 use crate::sys::{AsFd, BorrowedFd};
+use crate::threads::{Admit, Threads};
 use core::marker::PhantomData;
 
 /// Marker types naming a handler's parameters, one per kind.
@@ -25,17 +69,27 @@ pub mod arg {
     pub enum Op {}
 }
 
-/// A closure usable as a handler for an fd of type `Fd`; `Args` is a tuple of [`arg`] markers.
-pub trait Handler<Fd, Args>: 'static {
+/// A closure usable as a handler for an fd of type `Fd` in a reactor of state `D` and thread
+/// mode `T`; `Args` is a tuple of [`arg`] markers.
+#[cfg_attr(
+    barepoll_diagnostics,
+    diagnostic::on_unimplemented(
+        message = "this closure cannot be a handler for an fd of type `{Fd}`",
+        label = "not a handler for `{Fd}`",
+        note = "a handler is an `FnMut` that returns nothing and takes, in any order, any of: `&mut {Fd}` (the fd given to `with_fd`), `barepoll::Event`, `barepoll::Interest`, `&mut barepoll::Ops<'_, {D}, {T}>`",
+        note = "common slips: `&{Fd}` for `&mut {Fd}`, another fd type than the one given to `with_fd`, a closure that returns a `Result`"
+    )
+)]
+pub trait Handler<Fd, D: 'static, T: Threads, Args>: 'static {
     /// Calls the closure with the parameters it asked for.
-    fn call(&mut self, fd: &mut Fd, event: Event, ops: &mut Ops<'_>);
+    fn call(&mut self, fd: &mut Fd, event: Event, ops: &mut Ops<'_, D, T>);
 }
 
 macro_rules! ty {
     (fd) => { &mut Fd };
     (ev) => { Event };
     (it) => { Interest };
-    (op) => { &mut Ops<'_> };
+    (op) => { &mut Ops<'_, D, T> };
 }
 
 macro_rules! marker {
@@ -56,13 +110,13 @@ macro_rules! marker {
 // The parameter names come from the invocation so that they and `$a` share one hygiene context.
 macro_rules! handlers {
     ([$fd:ident $ev:ident $it:ident $op:ident] $(($($a:ident),*);)*) => {$(
-        impl<Fd, F> Handler<Fd, ($(marker!($a),)*)> for F
+        impl<Fd, D: 'static, T: Threads, F> Handler<Fd, D, T, ($(marker!($a),)*)> for F
         where
             F: FnMut($(ty!($a)),*) + 'static,
         {
             #[inline(always)]
             #[allow(unused_variables)]
-            fn call(&mut self, $fd: &mut Fd, $ev: Event, $op: &mut Ops<'_>) {
+            fn call(&mut self, $fd: &mut Fd, $ev: Event, $op: &mut Ops<'_, D, T>) {
                 let $it = $op.interest();
                 self($($a),*)
             }
@@ -141,25 +195,45 @@ handlers! {
 
 /// Something a subscriber can be registered into: a [`Reactor`], or the [`Ops`] of a running
 /// handler.
-pub trait Register {
+pub trait Register<D: 'static, T: Threads> {
     /// Registers `subscriber` for `interest`.
-    fn register<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key>;
+    ///
+    /// # Errors
+    /// As [`Reactor::register`].
+    fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>;
 }
 
-impl Register for Reactor {
-    fn register<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key> {
+impl<D: 'static, T: Threads> Register<D, T> for Reactor<D, T> {
+    fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>,
+    {
         Reactor::register(self, subscriber, interest)
     }
 }
 
-impl Register for Ops<'_> {
-    fn register<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key> {
+impl<D: 'static, T: Threads> Register<D, T> for Ops<'_, D, T> {
+    fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>,
+    {
         self.add(subscriber, interest)
     }
 }
 
 impl Interest {
     /// Names the fd to watch; the subscriber will own it.
+    ///
+    /// ```
+    /// let pending = barepoll::interest().read().with_fd(barepoll::sys::eventfd(0, 0)?);
+    /// # drop(pending);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn with_fd<Fd: AsFd + 'static>(self, fd: Fd) -> WithFd<Fd> {
         WithFd { interest: self, fd }
     }
@@ -174,54 +248,118 @@ pub struct WithFd<Fd> {
 
 impl<Fd: AsFd + 'static> WithFd<Fd> {
     /// Names the handler; see [`Handler`] for the parameters it may take.
-    pub fn with_handler<F: Handler<Fd, A>, A: 'static>(self, handler: F) -> WithHandler<Fd, F, A> {
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Ops};
+    ///
+    /// let pending = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(0, 0)?)
+    ///     .with_handler(|fd: &mut sys::OwnedFd, ev: Event, ops: &mut Ops<'_>| {
+    ///         let _ = (fd, ev, ops);
+    ///     });
+    /// # drop(pending.into_subscriber());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn with_handler<F, A, D, T>(self, handler: F) -> WithHandler<Fd, F, A, D, T>
+    where
+        F: Handler<Fd, D, T, A>,
+        A: 'static,
+        D: 'static,
+        T: Threads,
+    {
         WithHandler {
             interest: self.interest,
-            subscriber: FnSubscriber::new(self.fd, handler),
+            subscriber: FnSubscriber {
+                fd: self.fd,
+                handler,
+                _args: PhantomData,
+            },
         }
     }
 }
 
 /// A complete registration, waiting for [`register_into`](WithHandler::register_into).
 #[must_use = "nothing is registered until `.register_into(..)`"]
-pub struct WithHandler<Fd, F, A> {
+pub struct WithHandler<Fd, F, A, D, T> {
     interest: Interest,
-    subscriber: FnSubscriber<Fd, F, A>,
+    subscriber: FnSubscriber<Fd, F, A, D, T>,
 }
 
-impl<Fd: AsFd + 'static, F: Handler<Fd, A>, A: 'static> WithHandler<Fd, F, A> {
+impl<Fd, F, A, D, T> WithHandler<Fd, F, A, D, T>
+where
+    Fd: AsFd + 'static,
+    F: Handler<Fd, D, T, A>,
+    A: 'static,
+    D: 'static,
+    T: Threads,
+{
     /// Registers into a [`Reactor`] or, from inside a handler, into its [`Ops`].
-    pub fn register_into<R: Register + ?Sized>(self, target: &mut R) -> Result<Key> {
+    ///
+    /// # Errors
+    /// As [`Reactor::register`].
+    ///
+    /// ```
+    /// # use barepoll::{sys, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let key = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(0, 0)?)
+    ///     .with_handler(|| {})
+    ///     .register_into(&mut reactor)?;
+    /// assert_eq!(reactor.interest(key)?, barepoll::interest().read());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn register_into<R>(self, target: &mut R) -> Result<Key>
+    where
+        R: Register<D, T> + ?Sized,
+        T: Admit<FnSubscriber<Fd, F, A, D, T>>,
+    {
         target.register(self.subscriber, self.interest)
+    }
+
+    /// The subscriber this would register, without registering it: to keep it in a
+    /// `Box<dyn Subscriber>`, or to call it from a test with
+    /// [`testing::Recorder`](crate::testing::Recorder).
+    ///
+    /// ```
+    /// use barepoll::{sys, Subscriber};
+    ///
+    /// let sub: Box<dyn Subscriber> = Box::new(
+    ///     barepoll::interest().read()
+    ///         .with_fd(sys::eventfd(0, 0)?)
+    ///         .with_handler(|| {})
+    ///         .into_subscriber(),
+    /// );
+    /// # drop(sub);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn into_subscriber(self) -> FnSubscriber<Fd, F, A, D, T> {
+        self.subscriber
     }
 }
 
 /// The subscriber the builder makes: an fd and a closure.
-pub struct FnSubscriber<Fd, F, A> {
+pub struct FnSubscriber<Fd, F, A, D, T> {
     fd: Fd,
     handler: F,
-    _args: PhantomData<fn(A)>,
+    _args: PhantomData<fn(A, D, T)>,
 }
 
-impl<Fd, F, A> FnSubscriber<Fd, F, A> {
-    fn new(fd: Fd, handler: F) -> Self {
-        FnSubscriber {
-            fd,
-            handler,
-            _args: PhantomData,
-        }
-    }
-}
-
-impl<Fd: AsFd, F, A> AsFd for FnSubscriber<Fd, F, A> {
+impl<Fd: AsFd, F, A, D, T> AsFd for FnSubscriber<Fd, F, A, D, T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }
 
-impl<Fd: AsFd + 'static, F: Handler<Fd, A>, A: 'static> Subscriber for FnSubscriber<Fd, F, A> {
+impl<Fd, F, A, D, T> Subscriber<D, T> for FnSubscriber<Fd, F, A, D, T>
+where
+    Fd: AsFd + 'static,
+    F: Handler<Fd, D, T, A>,
+    A: 'static,
+    D: 'static,
+    T: Threads,
+{
     #[inline(always)]
-    fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         self.handler.call(&mut self.fd, event, ops)
     }
 }

@@ -94,8 +94,40 @@ pub struct Event(u32);
 
 impl Event {
     /// Wraps raw `EPOLL*` bits (for tests and hand-made events).
+    ///
+    /// ```
+    /// let ev = barepoll::Event::from_bits(0x1);
+    /// assert!(ev.is_readable());
+    /// ```
     pub const fn from_bits(bits: u32) -> Event {
         Event(bits)
+    }
+
+    /// A readable event (`EPOLLIN`), for tests.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::readable().is_readable());
+    /// ```
+    pub const fn readable() -> Event {
+        Event(k::EPOLLIN)
+    }
+
+    /// A writable event (`EPOLLOUT`), for tests.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::writable().is_writable());
+    /// ```
+    pub const fn writable() -> Event {
+        Event(k::EPOLLOUT)
+    }
+
+    /// A hang-up (`EPOLLHUP`), for tests.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::hangup().is_read_closed());
+    /// ```
+    pub const fn hangup() -> Event {
+        Event(k::EPOLLHUP)
     }
 
     /// The raw `EPOLL*` bits.

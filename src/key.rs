@@ -21,9 +21,20 @@ impl Key {
     pub(crate) fn fresh(fd: RawFd) -> Key {
         Key {
             fd,
-            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            generation: Key::next_generation(),
         }
     }
+
+    /// A generation no key or timer key has had.
+    pub(crate) fn next_generation() -> u64 {
+        NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A key that names nothing: the key `Ops` gives a timer callback.
+    pub(crate) const NONE: Key = Key {
+        fd: -1,
+        generation: u64::MAX,
+    };
 
     pub(crate) fn from_parts(fd: RawFd, generation: u64) -> Key {
         Key { fd, generation }

@@ -64,12 +64,17 @@ mod key;
 mod ops;
 mod reactor;
 mod subscriber;
+pub mod testing;
+pub mod threads;
+mod timer;
 
 pub use error::{Error, Result};
 pub use handler::Register;
 pub use interest::{interest, Event, Interest};
 pub use key::Key;
 pub use ops::Ops;
-pub use reactor::{Reactor, DEFAULT_CAPACITY};
+pub use reactor::{Builder, Reactor, DEFAULT_CAPACITY};
 pub use subscriber::Subscriber;
 pub use thin::MAX_CAPACITY;
+pub use threads::{Local, Sendable};
+pub use timer::{Instant, Timer, TimerKey};

@@ -1,16 +1,22 @@
-//! `Ops`: what a running handler may do to the reactor.
+//! `Ops`: what a running handler or timer callback may do to the reactor.
 //!
 //! It can add, modify and delete registrations (its own or others' by key), re-arm a oneshot
-//! registration, and ask `run` to stop. It cannot reach the reactor itself, any subscriber's
-//! value, or the running subscriber a second time (invariant 5): there is no `get`.
+//! registration, arm, cancel and reset timers, reach the state passed to `run_with`, and ask
+//! `run` to stop. It cannot reach the reactor itself, any subscriber's value, or the running
+//! subscriber a second time (invariant 5): there is no `get`.
 
 use crate::error::Result;
 use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
+use crate::testing::Recorder;
 use crate::thin::Registry;
+use crate::threads::{Admit, Local, Threads};
+use crate::timer::{Timer, TimerKey, Timers};
 
-/// The handle a handler gets for the duration of one event.
+/// The handle a handler gets for the duration of one event, and a timer callback for one
+/// firing: `Ops<'_>` for a reactor with no state, `Ops<'_, D>` for one whose handlers share a
+/// `D`, `Ops<'_, D, Sendable>` for a [`Sendable`](crate::Sendable) one.
 ///
 /// ```
 /// use barepoll::{Ops, Reactor, sys};
@@ -20,7 +26,7 @@ use crate::thin::Registry;
 /// barepoll::interest().read()
 ///     .with_fd(efd)
 ///     .with_handler(|ops: &mut Ops<'_>| {
-///         ops.delete_self().unwrap(); // dropped (and its fd closed) when the batch ends
+///         ops.delete_self().unwrap(); // dropped (and its fd closed) when the batch is done
 ///         ops.stop();
 ///     })
 ///     .register_into(&mut reactor)?;
@@ -67,30 +73,156 @@ use crate::thin::Registry;
 ///         .unwrap();
 /// }
 /// ```
-pub struct Ops<'a> {
-    registry: &'a mut Registry,
+pub struct Ops<'a, D: 'static = (), T: 'static = Local> {
+    target: Target<'a, D, T>,
+    data: &'a mut D,
     current: Key,
     interest: Interest,
+    timer: Option<TimerKey>,
 }
 
-impl<'a> Ops<'a> {
+enum Target<'a, D: 'static, T: 'static> {
+    Live {
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+    },
+    Record(&'a mut Recorder<D, T>),
+}
+
+impl<'a, D, T: Threads> Ops<'a, D, T> {
     #[inline(always)]
-    pub(crate) fn new(registry: &'a mut Registry, current: Key, interest: Interest) -> Self {
+    pub(crate) fn for_event(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: &'a mut D,
+        current: Key,
+        interest: Interest,
+    ) -> Self {
         Ops {
-            registry,
+            target: Target::Live { registry, timers },
+            data,
             current,
             interest,
+            timer: None,
         }
     }
 
+    pub(crate) fn for_timer(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: &'a mut D,
+        timer: TimerKey,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data,
+            current: Key::NONE,
+            interest: Interest::empty(),
+            timer: Some(timer),
+        }
+    }
+
+    pub(crate) fn recording(
+        recorder: &'a mut Recorder<D, T>,
+        data: &'a mut D,
+        current: Key,
+        interest: Interest,
+        timer: Option<TimerKey>,
+    ) -> Self {
+        Ops {
+            target: Target::Record(recorder),
+            data,
+            current,
+            interest,
+            timer,
+        }
+    }
+
+    /// The state the reactor was run with ([`Reactor::run_with`](crate::Reactor::run_with)):
+    /// borrowed for as long as the returned reference is used, so it cannot outlive this call.
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// struct Stats { events: u32 }
+    /// let mut reactor = Reactor::builder().state::<Stats>().build()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_, Stats>| {
+    ///         ops.data().events += 1;
+    ///         ops.stop();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// let mut stats = Stats { events: 0 };
+    /// reactor.run_with(&mut stats)?;
+    /// assert_eq!(stats.events, 1);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[inline(always)]
+    pub fn data(&mut self) -> &mut D {
+        self.data
+    }
+
     /// Registers a new subscriber. It can fire from the next wait on, never in this batch.
-    pub fn add<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key> {
-        self.registry.insert(subscriber, interest)
+    ///
+    /// # Errors
+    /// As [`Reactor::register`](crate::Reactor::register).
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         // A second subscriber, registered from inside the first one's handler.
+    ///         barepoll::interest().read()
+    ///             .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK).unwrap())
+    ///             .with_handler(|ops: &mut Ops<'_>| ops.stop())
+    ///             .register_into(ops)
+    ///             .unwrap();
+    ///         ops.delete_self().unwrap();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.len(), 1);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn add<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>,
+    {
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.insert(subscriber, interest),
+            Target::Record(r) => Ok(r.add(subscriber, interest)),
+        }
     }
 
     /// Changes the interest of any live registration.
+    ///
+    /// # Errors
+    /// As [`Reactor::modify`](crate::Reactor::modify).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         let me = ops.key();
+    ///         ops.modify(me, barepoll::interest()).unwrap(); // no more readiness events
+    ///         ops.stop();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
-        self.registry.modify(key, interest)?;
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.modify(key, interest)?,
+            Target::Record(r) => r.modify(key, interest),
+        }
         if key == self.current {
             self.interest = interest;
         }
@@ -102,41 +234,266 @@ impl<'a> Ops<'a> {
     /// next `run_once` has dispatched the rest of it (at its start, if nothing was left), or
     /// when the reactor drops, whichever comes first; never during the unwinding.
     ///
-    /// Fails with `ENOMEM` if memory to keep the subscriber until then cannot be had; the
-    /// subscriber is then still registered, untouched. A DEL the kernel refuses is recovered
-    /// as [`Reactor::delete`](crate::Reactor::delete) describes.
+    /// # Errors
+    /// [`Error::StaleKey`](crate::Error::StaleKey) if the key names no live subscriber;
+    /// `ENOMEM` if memory to keep the subscriber until the batch is done cannot be had (the
+    /// subscriber is then still registered, untouched); otherwise as
+    /// [`Reactor::delete`](crate::Reactor::delete), which also says how a DEL the kernel
+    /// refuses is recovered.
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// let victim = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|| unreachable!("deleted before its event is dispatched"))
+    ///     .register_into(&mut reactor)?;
+    /// reactor.delete(victim)?; // outside any batch: dropped at once
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
-        self.registry.remove(key)
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.remove(key),
+            Target::Record(r) => {
+                r.delete(key);
+                Ok(())
+            }
+        }
     }
 
-    /// The key of the subscriber whose handler is running.
+    /// The key of the subscriber whose handler is running. In a timer callback, a key that
+    /// names no subscriber: operations on it give [`Error::StaleKey`](crate::Error::StaleKey).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// let key = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         let me = ops.key();
+    ///         ops.delete(me).unwrap();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run_once(None)?;
+    /// assert!(reactor.interest(key).is_err()); // deleted
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn key(&self) -> Key {
         self.current
     }
 
-    /// The running subscriber's interest (as it is now, after any `modify_self`).
-    pub(crate) fn interest(&self) -> Interest {
+    /// The running subscriber's interest (as it is now, after any `modify_self`); empty in a
+    /// timer callback.
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read().edge()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| assert!(ops.interest().is_edge()))
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run_once(None)?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn interest(&self) -> Interest {
         self.interest
     }
 
     /// Changes the running subscriber's interest.
+    ///
+    /// # Errors
+    /// As [`modify`](Ops::modify).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         ops.modify_self(barepoll::interest().write()).unwrap();
+    ///         assert!(ops.interest().is_write());
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run_once(None)?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn modify_self(&mut self, interest: Interest) -> Result<()> {
         self.modify(self.current, interest)
     }
 
     /// Deletes the running subscriber. The handler keeps its `&mut` until it returns; the
     /// subscriber is dropped when the batch is done (see [`delete`](Ops::delete)).
+    ///
+    /// # Errors
+    /// As [`delete`](Ops::delete).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| ops.delete_self().unwrap())
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run_once(None)?;
+    /// assert!(reactor.is_empty());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn delete_self(&mut self) -> Result<()> {
         self.delete(self.current)
     }
 
     /// Re-arms a oneshot registration with its current interest.
+    ///
+    /// # Errors
+    /// As [`modify`](Ops::modify).
+    ///
+    /// ```
+    /// # use barepoll::{sys, sys::AsFd, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read().oneshot()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| ops.rearm().unwrap()) // fires again next wait
+    ///     .register_into(&mut reactor)?;
+    /// assert_eq!(reactor.run_once(None)?, 1);
+    /// assert_eq!(reactor.run_once(None)?, 1);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn rearm(&mut self) -> Result<()> {
         self.modify(self.current, self.interest)
     }
 
-    /// Makes [`Reactor::run`](crate::Reactor::run) return once this batch is dispatched.
+    /// Makes [`Reactor::run`](crate::Reactor::run) return once this batch is dispatched. A
+    /// stop survives a handler panicking later in the same batch.
+    ///
+    /// ```
+    /// # use barepoll::{sys, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| ops.stop())
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run()?; // returns after the first batch
+    /// assert!(reactor.stop_requested());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn stop(&mut self) {
-        self.registry.request_stop();
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.request_stop(),
+            Target::Record(r) => r.stop(),
+        }
+    }
+
+    /// Arms a timer whose callback gets an `Ops` like this one. Makes no syscall.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`](crate::Error::Invalid) for a periodic timer with a zero period;
+    /// `ENOMEM` if memory for the timer cannot be had.
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         ops.delete_self().unwrap();
+    ///         ops.arm(Timer::after(Duration::from_millis(1)), |ops: &mut Ops<'_>| ops.stop())
+    ///             .unwrap();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run()?; // the timer stops it
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn arm<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
+        T: Admit<F>,
+    {
+        match &mut self.target {
+            Target::Live { timers, .. } => timers.arm(timer, callback),
+            Target::Record(r) => r.arm(timer, callback),
+        }
+    }
+
+    /// Cancels a timer: it will not fire again, and its callback is dropped (when it returns,
+    /// if it is the one running).
+    ///
+    /// # Errors
+    /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer.
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let bomb = reactor.arm(Timer::after(Duration::from_millis(5)), |_: &mut Ops<'_>| {
+    ///     unreachable!("cancelled before it fired")
+    /// })?;
+    /// reactor.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+    ///     ops.cancel(bomb).unwrap();
+    /// })?;
+    /// reactor.run_once(Some(Duration::from_millis(20)))?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn cancel(&mut self, key: TimerKey) -> Result<()> {
+        match &mut self.target {
+            Target::Live { timers, .. } => timers.cancel(key),
+            Target::Record(r) => {
+                r.cancel(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives a timer a new schedule (its callback is kept). Makes no syscall: resetting an
+    /// idle timeout on every read is cheap.
+    ///
+    /// # Errors
+    /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer;
+    /// [`Error::Invalid`](crate::Error::Invalid) for a zero period.
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut fired = 0;
+    /// reactor.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+    ///     fired += 1;
+    ///     if fired < 3 {
+    ///         let me = ops.timer().unwrap();
+    ///         ops.reset(me, Timer::after(Duration::from_millis(1))).unwrap(); // again
+    ///     } else {
+    ///         ops.stop();
+    ///     }
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
+        match &mut self.target {
+            Target::Live { timers, .. } => timers.reset(key, timer),
+            Target::Record(r) => r.reset(key, timer),
+        }
+    }
+
+    /// In a timer callback, the running timer's key; `None` in a handler.
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.arm(Timer::after(Duration::ZERO), |ops: &mut Ops<'_>| {
+    ///     assert!(ops.timer().is_some());
+    ///     ops.stop();
+    /// })?;
+    /// reactor.run()?;
+    /// assert!(reactor.cancel(key).is_err()); // a one-shot timer is done once it fired
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn timer(&self) -> Option<TimerKey> {
+        self.timer
     }
 }

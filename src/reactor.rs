@@ -1,16 +1,29 @@
-//! `Reactor`: the public face of the registry and the run loop.
+//! `Reactor`: the public face of the registry, the timers and the run loop.
 //!
-//! It holds no pointers itself; every node lives behind `thin::Registry`.
+//! It holds no pointers itself; every node lives behind `thin::Registry`. A turn is: finish a
+//! batch a handler panicked out of, or else fire due timers (one clock reading, only while
+//! timers are armed), wait until the next deadline at the latest, dispatch, and fire the
+//! timers the wait ran into.
 
 use crate::error::Result;
 use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
-use crate::thin::{Events, Registry};
+use crate::sys;
+use crate::thin::{Core, Events};
+use crate::threads::{Admit, Local, Sendable, Threads};
+use crate::timer::{self, Timer, TimerKey};
 use core::fmt;
+use core::marker::PhantomData;
 use core::time::Duration;
 
-/// An epoll reactor: subscribers in, events dispatched to their handlers.
+/// An epoll reactor: subscribers and timers in, events dispatched to their handlers.
+///
+/// `D` is the state its handlers share, handed to [`run_with`](Reactor::run_with) and reached
+/// through [`Ops::data`](crate::Ops::data) (`()` by default: [`run`](Reactor::run)). `T` is its
+/// [thread mode](crate::threads): a `Reactor<D, Local>` (the default) takes any subscriber and
+/// is not `Send`; a `Reactor<D, Sendable>` takes only `Send` subscribers and timer callbacks,
+/// and is `Send`, so it can be built on one thread and run on another.
 ///
 /// ```
 /// use barepoll::{sys, sys::AsFd, Event, Ops, Reactor};
@@ -33,47 +46,341 @@ use core::time::Duration;
 /// assert!(reactor.is_empty());
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub struct Reactor {
-    registry: Registry,
+pub struct Reactor<D: 'static = (), T: 'static = Local> {
+    core: Core<D, T>,
     events: Events,
 }
 
-/// How many events one wait can return unless [`Reactor::with_capacity`] says otherwise.
+/// How many events one wait can return unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 256;
 
-impl Reactor {
-    /// A reactor whose waits return up to [`DEFAULT_CAPACITY`] events.
-    pub fn new() -> Result<Reactor> {
-        Reactor::with_capacity(DEFAULT_CAPACITY)
-    }
+/// Makes a [`Reactor`] of any state type and thread mode: [`Reactor::builder`].
+///
+/// ```
+/// use barepoll::{Reactor, Sendable};
+///
+/// struct Chat { users: Vec<String> }
+///
+/// let reactor: Reactor<Chat, Sendable> =
+///     Reactor::builder().capacity(1024).state::<Chat>().sendable().build()?;
+/// # drop(reactor);
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[must_use = "a builder makes nothing until `build`"]
+pub struct Builder<D = (), T = Local> {
+    capacity: usize,
+    _types: PhantomData<fn() -> (D, T)>,
+}
 
-    /// A reactor whose waits return up to `capacity` events, bounded to
+impl<D: 'static, T: Threads> Builder<D, T> {
+    /// Events one wait can return (default [`DEFAULT_CAPACITY`]), bounded to
     /// `1..=`[`MAX_CAPACITY`](crate::MAX_CAPACITY). More ready fds than that are reported by
     /// the following waits.
-    pub fn with_capacity(capacity: usize) -> Result<Reactor> {
-        let events = Events::new(capacity)?;
+    ///
+    /// ```
+    /// let reactor = barepoll::Reactor::builder().capacity(16).build()?;
+    /// # drop(reactor);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn capacity(self, capacity: usize) -> Builder<D, T> {
+        Builder { capacity, ..self }
+    }
+
+    /// The state type the handlers share (`()` unless named here).
+    ///
+    /// ```
+    /// let reactor = barepoll::Reactor::builder().state::<Vec<u8>>().build()?;
+    /// # drop(reactor);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn state<D2: 'static>(self) -> Builder<D2, T> {
+        Builder {
+            capacity: self.capacity,
+            _types: PhantomData,
+        }
+    }
+
+    /// A [`Sendable`] reactor: `Send`, taking only `Send` subscribers and callbacks.
+    ///
+    /// ```
+    /// let reactor = barepoll::Reactor::builder().sendable().build()?;
+    /// std::thread::spawn(move || drop(reactor)).join().unwrap();
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn sendable(self) -> Builder<D, Sendable> {
+        Builder {
+            capacity: self.capacity,
+            _types: PhantomData,
+        }
+    }
+
+    /// Makes the reactor: an epoll instance, an event buffer, and (where the kernel wipes
+    /// pages on fork) one page for the fork guard.
+    ///
+    /// # Errors
+    /// The kernel's error from `epoll_create1` (`EMFILE`, `ENFILE`, `ENOMEM`), or `ENOMEM` if
+    /// the event buffer cannot be had.
+    ///
+    /// ```
+    /// let reactor: barepoll::Reactor<u32> = barepoll::Reactor::builder().state().build()?;
+    /// # drop(reactor);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn build(self) -> Result<Reactor<D, T>> {
+        let events = Events::new(self.capacity)?;
         Ok(Reactor {
-            registry: Registry::new()?,
+            core: Core::new()?,
             events,
         })
     }
+}
 
-    /// Registers `subscriber` for `interest` and returns its key.
+impl Reactor {
+    /// A reactor with no shared state whose waits return up to [`DEFAULT_CAPACITY`] events.
     ///
-    /// Fails with [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already has a subscriber here,
-    /// or with the kernel's error (`EPERM` for regular files, `EBADF`, …). On failure the
-    /// subscriber is dropped.
-    pub fn register<S: Subscriber>(&mut self, subscriber: S, interest: Interest) -> Result<Key> {
-        self.registry.insert(subscriber, interest)
+    /// # Errors
+    /// As [`Builder::build`].
+    ///
+    /// ```
+    /// let reactor = barepoll::Reactor::new()?;
+    /// assert!(reactor.is_empty());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn new() -> Result<Reactor> {
+        Reactor::builder().build()
+    }
+
+    /// A reactor with no shared state whose waits return up to `capacity` events, bounded to
+    /// `1..=`[`MAX_CAPACITY`](crate::MAX_CAPACITY). More ready fds than that are reported by
+    /// the following waits.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    ///
+    /// ```
+    /// let reactor = barepoll::Reactor::with_capacity(usize::MAX)?; // bounded, not 2 GiB
+    /// # drop(reactor);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Result<Reactor> {
+        Reactor::builder().capacity(capacity).build()
+    }
+
+    /// A builder for a reactor of any state type ([`Builder::state`]) and thread mode
+    /// ([`Builder::sendable`]).
+    ///
+    /// ```
+    /// use barepoll::{Reactor, Sendable};
+    ///
+    /// let plain: Reactor = Reactor::builder().capacity(64).build()?;
+    /// let shared: Reactor<String, Sendable> =
+    ///     Reactor::builder().state::<String>().sendable().build()?;
+    /// # drop((plain, shared));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder {
+            capacity: DEFAULT_CAPACITY,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T: Threads> Reactor<(), T> {
+    /// Fires the timers that are due, waits once for events (up to `timeout`; `None` waits
+    /// for ever, or until the next timer's deadline) and dispatches what the wait returned,
+    /// then fires the timers whose deadline the wait ran into. Returns how many events and
+    /// timer callbacks it dispatched. If timers fired before the wait, it does not block.
+    ///
+    /// A signal that interrupts the wait (`EINTR`) is zero events, not an error. Timeouts are
+    /// precise to the nanosecond where the kernel has `epoll_pwait2`, else rounded *up* to
+    /// milliseconds. If a timer callback asks to stop, it returns without waiting.
+    ///
+    /// If a handler panics, the panic propagates and the reactor stays consistent and usable:
+    /// the next `run_once` first dispatches the rest of that batch (without waiting) and
+    /// returns its count, so no event is lost; the panicking event is not dispatched again. A
+    /// timer callback that panics is finished by the next turn as if it had returned.
+    ///
+    /// # Errors
+    /// [`Error::Inherited`](crate::Error::Inherited) in a process that inherited the reactor
+    /// through `fork()`; the kernel's error if the wait fails otherwise (`EBADF`, `EINVAL`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// assert_eq!(reactor.run_once(Some(Duration::from_millis(1)))?, 0);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[inline]
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        self.run_once_with(timeout, &mut ())
+    }
+
+    /// Dispatches until a handler or timer callback calls [`Ops::stop`](crate::Ops::stop),
+    /// finishing that batch. Interrupted waits are retried.
+    ///
+    /// # Errors
+    /// As [`run_once`](Reactor::run_once).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// reactor.arm(Timer::after(Duration::from_millis(1)), |ops: &mut Ops<'_>| ops.stop())?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn run(&mut self) -> Result<()> {
+        self.run_with(&mut ())
+    }
+}
+
+impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// [`run_once`](Reactor::run_once), with `data` as the handlers' shared state
+    /// ([`Ops::data`](crate::Ops::data)).
+    ///
+    /// # Errors
+    /// As [`run_once`](Reactor::run_once).
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::builder().state::<Vec<&str>>().build()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_, Vec<&str>>| ops.data().push("ready"))
+    ///     .register_into(&mut reactor)?;
+    /// let mut log = Vec::new();
+    /// reactor.run_once_with(None, &mut log)?;
+    /// assert_eq!(log, ["ready"]);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[inline]
+    pub fn run_once_with(&mut self, timeout: Option<Duration>, data: &mut D) -> Result<usize> {
+        let Reactor { core, events } = self;
+        core.registry.check_owner()?;
+        if events.pending() != 0 {
+            return Ok(events.dispatch(core, data));
+        }
+        core.registry.bury(); // left over if a handler panicked out of the last event
+        core.registry.clear_stop();
+        let mut fired = 0;
+        let mut timeout = timeout;
+        let mut limit = None;
+        if core.timers.active() {
+            let now = sys::monotonic_ns();
+            fired = timer::fire_due(core, data, now);
+            if core.registry.stop_requested() {
+                return Ok(fired);
+            }
+            (timeout, limit) = wait_for_timers(core, now, timeout);
+            if fired != 0 {
+                // Work was done: look for events, but do not block.
+                (timeout, limit) = (Some(Duration::ZERO), None);
+            }
+        }
+        let n = events.wait(&core.registry, timeout)?;
+        if n != 0 {
+            events.dispatch(core, data);
+        } else if let Some(limit) = limit {
+            // The wait ran until the earliest deadline: no clock reading is needed to know it.
+            fired += timer::fire_due(core, data, limit);
+        }
+        Ok(n + fired)
+    }
+
+    /// [`run`](Reactor::run), with `data` as the handlers' shared state
+    /// ([`Ops::data`](crate::Ops::data)).
+    ///
+    /// # Errors
+    /// As [`run_once`](Reactor::run_once).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::builder().state::<u32>().build()?;
+    /// reactor.arm(Timer::after(Duration::ZERO).every(Duration::from_millis(1)), |ops: &mut Ops<'_, u32>| {
+    ///     *ops.data() += 1;
+    ///     if *ops.data() == 3 {
+    ///         ops.stop();
+    ///     }
+    /// })?;
+    /// let mut ticks = 0;
+    /// reactor.run_with(&mut ticks)?;
+    /// assert_eq!(ticks, 3);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn run_with(&mut self, data: &mut D) -> Result<()> {
+        loop {
+            self.run_once_with(None, data)?;
+            if self.core.registry.stop_requested() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Registers `subscriber` for `interest` and returns its key. The subscriber's fd is read
+    /// once, now, and used for every later `epoll_ctl`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already
+    /// has a subscriber here; [`Error::FdRetired`](crate::Error::FdRetired) (rarely, see
+    /// [`delete`](Reactor::delete)); [`Error::Inherited`](crate::Error::Inherited) after
+    /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
+    /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
+    /// error the subscriber is dropped and nothing reached the kernel.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    ///
+    /// struct Tick(sys::OwnedFd);
+    /// impl sys::AsFd for Tick {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.0.as_fd() }
+    /// }
+    /// impl Subscriber for Tick {
+    ///     fn handle(&mut self, _: Event, ops: &mut Ops<'_>) { ops.stop() }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.register(Tick(sys::eventfd(1, 0)?), barepoll::interest().read())?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>,
+    {
+        self.core.registry.insert(subscriber, interest)
     }
 
     /// Changes the interest of the subscriber of `key`.
+    ///
+    /// # Errors
+    /// [`Error::StaleKey`](crate::Error::StaleKey) if the key names no live subscriber;
+    /// [`Error::Inherited`](crate::Error::Inherited) after `fork()`; the kernel's error
+    /// (`EINVAL` for an exclusive registration, `EBADF`/`ENOENT` if its fd was closed behind
+    /// the reactor's back).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let key = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(0, 0)?)
+    ///     .with_handler(|| {})
+    ///     .register_into(&mut reactor)?;
+    /// reactor.modify(key, barepoll::interest().write())?;
+    /// assert!(reactor.interest(key)?.is_write());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
-        self.registry.modify(key, interest)
+        self.core.registry.modify(key, interest)
     }
 
-    /// Deletes and drops the subscriber of `key`. A stale key gives [`Error::StaleKey`](crate::Error::StaleKey) and
-    /// touches nothing.
+    /// Deletes and drops the subscriber of `key`. A stale key gives
+    /// [`Error::StaleKey`](crate::Error::StaleKey) and touches nothing.
     ///
     /// If the kernel refuses the `EPOLL_CTL_DEL` (the subscriber's fd was closed or replaced
     /// behind the reactor's back, perhaps while another fd keeps the file open and so the
@@ -81,89 +388,266 @@ impl Reactor {
     /// epoll instance and closes the old one, which removes the registration it can no longer
     /// name; the delete then succeeds. This costs one `epoll_ctl` per registration. Visible
     /// effect: edge-triggered and oneshot registrations are armed afresh, so each may report
-    /// once more. Only if the new instance cannot be made (out of descriptors or memory) is
-    /// that error returned; the subscriber is then dead but kept, and its fd number is refused
-    /// with [`Error::FdRetired`](crate::Error::FdRetired) until a later rebuild succeeds.
+    /// once more.
     ///
     /// If a handler panicked out of a batch whose remaining events are not yet dispatched
     /// ([`pending`](Reactor::pending) is non-zero), the drop waits until the next `run_once`
     /// has dispatched them: subscribers deleted meanwhile keep their fds and memory until then.
+    ///
+    /// # Errors
+    /// [`Error::StaleKey`](crate::Error::StaleKey); [`Error::Inherited`](crate::Error::Inherited)
+    /// after `fork()`; `ENOMEM` if the subscriber must be kept until a batch remainder is
+    /// dispatched and memory for that cannot be had (it stays registered, untouched). If the
+    /// new epoll instance for a refused DEL cannot be made, that error (`EMFILE`, `ENOMEM`):
+    /// the subscriber is then dead but kept, and its fd number is refused with
+    /// [`Error::FdRetired`](crate::Error::FdRetired) until a later rebuild succeeds.
+    ///
+    /// ```
+    /// # use barepoll::{sys, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let key = barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(0, 0)?)
+    ///     .with_handler(|| {})
+    ///     .register_into(&mut reactor)?;
+    /// reactor.delete(key)?; // the eventfd is closed here
+    /// assert!(reactor.delete(key).is_err()); // stale
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
-        self.registry.remove(key)
+        self.core.registry.remove(key)
     }
 
-    /// Deletes the subscriber of `key` and hands it back, if it is an `S` (else
-    /// [`Error::WrongType`](crate::Error::WrongType), and nothing changes): to move a connection to another reactor,
-    /// say. Like [`delete`](Reactor::delete) otherwise.
-    pub fn take<S: Subscriber>(&mut self, key: Key) -> Result<S> {
-        self.registry.take(key)
+    /// Deletes the subscriber of `key` and hands it back, if it is an `S`: to move a
+    /// connection to another reactor, say. Like [`delete`](Reactor::delete) otherwise.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`](crate::Error::WrongType) if it is not an `S` (nothing changes);
+    /// otherwise as [`delete`](Reactor::delete).
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    ///
+    /// struct Conn(sys::OwnedFd);
+    /// impl sys::AsFd for Conn {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.0.as_fd() }
+    /// }
+    /// impl Subscriber for Conn {
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    ///
+    /// let (mut one, mut two) = (Reactor::new()?, Reactor::new()?);
+    /// let key = one.register(Conn(sys::eventfd(0, 0)?), barepoll::interest().read())?;
+    /// let conn: Conn = one.take(key)?;
+    /// two.register(conn, barepoll::interest().read())?;
+    /// assert_eq!((one.len(), two.len()), (0, 1));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
+        self.core.registry.take(key)
     }
 
     /// The interest the subscriber of `key` is registered with.
+    ///
+    /// # Errors
+    /// [`Error::StaleKey`](crate::Error::StaleKey) if the key names no live subscriber.
+    ///
+    /// ```
+    /// # use barepoll::{sys, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let key = barepoll::interest().read().edge()
+    ///     .with_fd(sys::eventfd(0, 0)?)
+    ///     .with_handler(|| {})
+    ///     .register_into(&mut reactor)?;
+    /// assert!(reactor.interest(key)?.is_edge());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn interest(&self, key: Key) -> Result<Interest> {
-        self.registry.interest(key)
+        self.core.registry.interest(key)
     }
 
     /// The subscriber of `key`, if it is an `S`.
-    pub fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
-        self.registry.get(key)
+    ///
+    /// # Errors
+    /// [`Error::StaleKey`](crate::Error::StaleKey), or
+    /// [`Error::WrongType`](crate::Error::WrongType) if it is not an `S`.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    ///
+    /// struct Named(sys::OwnedFd, &'static str);
+    /// impl sys::AsFd for Named {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.0.as_fd() }
+    /// }
+    /// impl Subscriber for Named {
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.register(Named(sys::eventfd(0, 0)?, "a"), barepoll::interest().read())?;
+    /// assert_eq!(reactor.get::<Named>(key)?.1, "a");
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn get<S: Subscriber<D, T>>(&self, key: Key) -> Result<&S> {
+        self.core.registry.get(key)
     }
 
     /// The subscriber of `key`, mutably, if it is an `S`.
-    pub fn get_mut<S: Subscriber>(&mut self, key: Key) -> Result<&mut S> {
-        self.registry.get_mut(key)
+    ///
+    /// # Errors
+    /// As [`get`](Reactor::get).
+    ///
+    /// ```
+    /// # use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    /// # struct Named(sys::OwnedFd, &'static str);
+    /// # impl sys::AsFd for Named {
+    /// #     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.0.as_fd() }
+    /// # }
+    /// # impl Subscriber for Named {
+    /// #     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// # }
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.register(Named(sys::eventfd(0, 0)?, "a"), barepoll::interest().read())?;
+    /// reactor.get_mut::<Named>(key)?.1 = "b";
+    /// assert_eq!(reactor.get::<Named>(key)?.1, "b");
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn get_mut<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<&mut S> {
+        self.core.registry.get_mut(key)
     }
 
     /// How many subscribers are registered.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Reactor::new()?.len(), 0);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
-        self.registry.len()
+        self.core.registry.len()
     }
 
     /// Whether no subscriber is registered.
+    ///
+    /// ```
+    /// assert!(barepoll::Reactor::new()?.is_empty());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Waits once (up to `timeout`; `None` waits forever) and dispatches what the wait
-    /// returned. Returns the number of events the wait returned; an event whose subscriber
-    /// was deleted earlier in the same batch is counted but reaches no handler.
-    ///
-    /// A signal that interrupts the wait (`EINTR`) gives `Ok(0)`. Timeouts are precise to the
-    /// nanosecond where the kernel has `epoll_pwait2`, else rounded *up* to milliseconds.
-    ///
-    /// If a handler panics, the panic propagates and the reactor stays consistent and usable:
-    /// the next `run_once` first dispatches the rest of that batch (without waiting) and
-    /// returns its count, so no event is lost; the panicking event is not dispatched again.
-    #[inline]
-    pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        self.events.turn(&mut self.registry, timeout)
-    }
-
-    /// Dispatches until a handler calls [`Ops::stop`](crate::Ops::stop), finishing that batch.
-    /// Interrupted waits are retried.
-    pub fn run(&mut self) -> Result<()> {
-        loop {
-            self.run_once(None)?;
-            if self.registry.stop_requested() {
-                return Ok(());
-            }
-        }
     }
 
     /// Events of a batch that a handler panicked out of, not yet dispatched. The next
     /// `run_once` dispatches them (without waiting) before it waits again; until it does,
     /// subscribers deleted with [`delete`](Reactor::delete) are dropped only then.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Reactor::new()?.pending(), 0);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn pending(&self) -> usize {
         self.events.pending()
     }
 
-    /// Whether a handler called [`Ops::stop`](crate::Ops::stop) during the last `run_once`.
+    /// Whether a handler or timer callback called [`Ops::stop`](crate::Ops::stop) in the
+    /// current batch (the last one, between turns).
+    ///
+    /// ```
+    /// assert!(!barepoll::Reactor::new()?.stop_requested());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn stop_requested(&self) -> bool {
-        self.registry.stop_requested()
+        self.core.registry.stop_requested()
+    }
+
+    /// Arms a timer; its callback runs on the reactor's thread with an
+    /// [`Ops`](crate::Ops). Makes no syscall.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`](crate::Error::Invalid) for a periodic timer with a zero period;
+    /// `ENOMEM` if memory for it cannot be had.
+    ///
+    /// ```
+    /// use barepoll::{Instant, Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let start = Instant::now();
+    /// reactor.arm(Timer::after(Duration::from_millis(5)), |ops: &mut Ops<'_>| ops.stop())?;
+    /// reactor.run()?;
+    /// assert!(start.elapsed() >= Duration::from_millis(5)); // never early
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn arm<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
+    where
+        F: FnMut(&mut crate::Ops<'_, D, T>) + 'static,
+        T: Admit<F>,
+    {
+        self.core.timers.arm(timer, callback)
+    }
+
+    /// Cancels the timer of `key`: it will not fire again, and its callback is dropped.
+    ///
+    /// # Errors
+    /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer (a
+    /// one-shot timer that fired, or one cancelled already).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.arm(Timer::after(Duration::from_secs(60)), |_: &mut Ops<'_>| {})?;
+    /// reactor.cancel(key)?;
+    /// assert!(reactor.cancel(key).is_err());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn cancel(&mut self, key: TimerKey) -> Result<()> {
+        self.core.timers.cancel(key)
+    }
+
+    /// Gives the timer of `key` a new schedule, keeping its callback. Makes no syscall.
+    ///
+    /// # Errors
+    /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer;
+    /// [`Error::Invalid`](crate::Error::Invalid) for a zero period.
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.arm(Timer::after(Duration::from_secs(60)), |ops: &mut Ops<'_>| ops.stop())?;
+    /// reactor.reset(key, Timer::after(Duration::from_millis(1)))?; // sooner
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
+        self.core.timers.reset(key, timer)
     }
 }
 
-impl fmt::Debug for Reactor {
+/// The wait's timeout given the timers (read at `now`): zero while some wait for a clock
+/// reading, else until the earliest deadline if that is sooner than `timeout`; with the
+/// deadline the wait will have reached if it times out.
+#[inline]
+fn wait_for_timers<D, T: Threads>(
+    core: &Core<D, T>,
+    now: u64,
+    timeout: Option<Duration>,
+) -> (Option<Duration>, Option<u64>) {
+    if core.timers.pending() {
+        return (Some(Duration::ZERO), None);
+    }
+    let Some(next) = core.timers.next_deadline() else {
+        return (timeout, None);
+    };
+    let until = Duration::from_nanos(next.saturating_sub(now));
+    match timeout {
+        Some(t) if t <= until => (timeout, None),
+        _ => (Some(until), Some(next.max(now))),
+    }
+}
+
+impl<D: 'static, T: Threads> fmt::Debug for Reactor<D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("len", &self.len())
@@ -196,6 +680,19 @@ mod fallback_tests {
         let t = Instant::now();
         assert_eq!(r.run_once(Some(Duration::from_millis(60))).unwrap(), 0);
         assert!(t.elapsed() >= Duration::from_millis(60));
+        // A timer's deadline, rounded up: never early.
+        let t = Instant::now();
+        r.arm(
+            Timer::after(Duration::from_micros(1500)),
+            |ops: &mut Ops<'_>| ops.stop(),
+        )
+        .unwrap();
+        r.run().unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_micros(1500),
+            "{:?}",
+            t.elapsed()
+        );
         // Infinite, woken by another thread; the event is dispatched.
         let efd = Arc::new(sys::eventfd(0, sys::EFD_NONBLOCK).unwrap());
         let writer = efd.clone();

@@ -3,13 +3,20 @@
 use crate::interest::Event;
 use crate::ops::Ops;
 use crate::sys::AsFd;
+use crate::threads::{Local, Threads};
+use alloc::boxed::Box;
 
 /// Something the reactor watches: it owns an fd and handles the events reported for it.
+///
+/// `D` is the state the reactor is run with (reached through [`Ops::data`]) and `T` its
+/// [thread mode](crate::threads); most subscribers are written for the defaults,
+/// `Subscriber<(), Local>`, or generically over `T`.
 ///
 /// The fd is read through [`AsFd`] once, at registration; the reactor never asks again, so a
 /// subscriber whose `as_fd` changes its answer cannot confuse it. The subscriber is dropped
 /// exactly once: when it is deleted (when the batch is done if deleted during one; see
-/// [`Ops::delete`]) or when the reactor drops.
+/// [`Ops::delete`]) or when the reactor drops, unless [`Reactor::take`](crate::Reactor::take)
+/// hands it back.
 ///
 /// ```
 /// use barepoll::{sys, sys::AsFd, Event, Ops, Reactor, Subscriber};
@@ -37,7 +44,36 @@ use crate::sys::AsFd;
 /// assert_eq!(reactor.get::<Counter>(key)?.seen, 3);
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub trait Subscriber: AsFd + 'static {
-    /// Handles one event. `ops` can change registrations, but never reaches `self` again.
-    fn handle(&mut self, event: Event, ops: &mut Ops<'_>);
+///
+/// Boxed subscribers are subscribers too, `Box<dyn Subscriber>` included, so one reactor can
+/// hold subscribers of types chosen at run time:
+///
+/// ```
+/// # use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+/// # struct Counter { fd: sys::OwnedFd }
+/// # impl sys::AsFd for Counter {
+/// #     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+/// # }
+/// # impl Subscriber for Counter {
+/// #     fn handle(&mut self, _: Event, ops: &mut Ops<'_>) { ops.stop() }
+/// # }
+/// let mut reactor = Reactor::new()?;
+/// let boxed: Box<dyn Subscriber> = Box::new(Counter { fd: sys::eventfd(1, 0)? });
+/// let key = reactor.register(boxed, barepoll::interest().read())?;
+/// reactor.run()?;
+/// let back: Box<dyn Subscriber> = reactor.take(key)?;
+/// # drop(back);
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
+    /// Handles one event. `ops` can change registrations and timers and reach the state, but
+    /// never reaches `self` again.
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>);
+}
+
+impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for Box<S> {
+    #[inline]
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
+        (**self).handle(event, ops)
+    }
 }

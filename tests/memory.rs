@@ -121,6 +121,7 @@ fn out_of_memory_during_a_delete_in_a_batch_fails_cleanly() {
 // Defect: `with_capacity(usize::MAX)` committed gigabytes. The event buffer is bounded.
 #[test]
 fn huge_capacity_is_bounded() {
+    let _fds = fd_check();
     let before = held();
     let r = Reactor::with_capacity(usize::MAX).unwrap();
     let cost = held() - before;

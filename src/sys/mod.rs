@@ -21,10 +21,12 @@ mod arch;
 mod epoll;
 mod io;
 mod process;
+mod time;
 
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 pub use io::{eventfd, pipe, read, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK};
+pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};
 #[cfg(test)]
@@ -33,6 +35,7 @@ pub(crate) use epoll::{forget_pwait2, uses_pwait2};
 pub(crate) use io::close;
 pub(crate) use io::replace;
 pub(crate) use process::ForkGuard;
+pub(crate) use time::monotonic_ns;
 
 use linux_raw_sys::general as k;
 

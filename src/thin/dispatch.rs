@@ -3,9 +3,12 @@
 
 use super::node::Header;
 use super::registry::Registry;
+use super::Core;
 use crate::error::{Error, Result};
 use crate::interest::Event;
 use crate::sys::{self, AsFd, EpollEvent, Errno};
+use crate::threads::Threads;
+use crate::timer::Timers;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::time::Duration;
@@ -23,20 +26,27 @@ pub(crate) struct Events {
     filled: usize,
 }
 
+/// What a handler's `Ops` is made from: the parts of the core it may change, and the state.
+pub(crate) struct Ctx<'a, D: 'static, T: 'static> {
+    pub(crate) registry: &'a mut Registry<D, T>,
+    pub(crate) timers: &'a mut Timers<D, T>,
+    pub(crate) data: &'a mut D,
+}
+
 /// The dispatch loop's state. If a handler panics, its drop records how far the batch got
 /// (the panicking event included), so the next turn dispatches the rest; no destructor runs
 /// during unwinding. `at` lives in a register; the landing pad reads it from there.
-struct Batch<'a> {
-    registry: &'a mut Registry,
+struct Batch<'a, 'c, D: 'static, T: 'static> {
+    ctx: Ctx<'c, D, T>,
     next: &'a mut usize,
     at: usize,
     filled: usize,
 }
 
-impl Drop for Batch<'_> {
+impl<D, T> Drop for Batch<'_, '_, D, T> {
     fn drop(&mut self) {
         *self.next = self.at;
-        self.registry.in_batch = self.at < self.filled;
+        self.ctx.registry.in_batch = self.at < self.filled;
     }
 }
 
@@ -55,45 +65,42 @@ impl Events {
         })
     }
 
+    /// Events of a batch a handler panicked out of, not yet dispatched.
+    #[inline(always)]
     pub(crate) fn pending(&self) -> usize {
         self.filled - self.next
     }
 
-    /// Dispatches what is left of a batch a handler panicked out of or, if nothing is, waits
-    /// once and dispatches what the wait returned. Returns how many events it dispatched. A
-    /// signal that interrupts the wait is zero events.
+    /// Waits once for events (up to `timeout`; `None` waits for ever); returns how many
+    /// arrived. A signal that interrupts the wait is zero events.
     #[inline(always)]
-    pub(crate) fn turn(
+    pub(crate) fn wait<D, T: Threads>(
         &mut self,
-        registry: &mut Registry,
+        registry: &Registry<D, T>,
         timeout: Option<Duration>,
     ) -> Result<usize> {
-        registry.check_owner()?;
-        if self.next == self.filled {
-            registry.bury(); // left over if a handler panicked out of the last event
-            registry.stop = false; // a new batch begins: a stop is asked for anew
-            let n = match sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => 0,
-                Err(e) => return Err(Error::Os(e)),
-            };
-            (self.next, self.filled) = (0, n);
-        }
-        let n = self.filled - self.next;
-        if n != 0 {
-            self.dispatch(registry);
-            registry.bury();
-        }
+        let n = match sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(e) => return Err(Error::Os(e)),
+        };
+        (self.next, self.filled) = (0, n);
         Ok(n)
     }
 
+    /// Dispatches the events not yet dispatched, then recycles what the batch deleted.
+    /// Returns how many events it dispatched.
     #[inline(always)]
-    fn dispatch(&mut self, registry: &mut Registry) {
+    pub(crate) fn dispatch<D, T: Threads>(&mut self, core: &mut Core<D, T>, data: &mut D) -> usize {
         let Events { buf, next, filled } = self;
         let (at, filled) = (*next, *filled);
-        registry.in_batch = true;
+        core.registry.in_batch = true;
         let mut batch = Batch {
-            registry,
+            ctx: Ctx {
+                registry: &mut core.registry,
+                timers: &mut core.timers,
+                data,
+            },
             next,
             at,
             filled,
@@ -101,7 +108,7 @@ impl Events {
         for event in &buf[at..filled] {
             batch.at += 1;
             let (bits, data) = (event.events, event.data);
-            let node = data as usize as *mut Header;
+            let node = data as usize as *mut Header<D, T>;
             // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
             // when the wait returned. While `buf[next..filled]` may hold it, the node is in a
             // slot (live or retired) or in the graveyard, so it is allocated (invariant 1).
@@ -113,9 +120,12 @@ impl Events {
                 entry(
                     NonNull::new_unchecked(node),
                     Event::from_bits(bits),
-                    batch.registry,
+                    &mut batch.ctx,
                 )
             };
         }
+        drop(batch);
+        core.registry.bury();
+        filled - at
     }
 }

@@ -25,4 +25,35 @@ mod registry;
 
 pub(crate) use dispatch::Events;
 pub use dispatch::MAX_CAPACITY;
+pub(crate) use node::try_box;
 pub(crate) use registry::Registry;
+
+use crate::error::Result;
+use crate::threads::{Sendable, Threads};
+use crate::timer::{Callback, TimerKey, Timers};
+
+/// Everything a reactor owns but its event buffer: the registry, the timers, and the callback
+/// of a timer that is running (or panicked, until the next turn finishes it).
+pub(crate) struct Core<D: 'static, T: 'static> {
+    pub(crate) registry: Registry<D, T>,
+    pub(crate) timers: Timers<D, T>,
+    pub(crate) running: Option<(TimerKey, Callback<D, T>)>,
+}
+
+impl<D, T: Threads> Core<D, T> {
+    pub(crate) fn new() -> Result<Core<D, T>> {
+        Ok(Core {
+            registry: Registry::new()?,
+            timers: Timers::new(),
+            running: None,
+        })
+    }
+}
+
+// SAFETY: a `Core<_, Sendable>` owns everything it points to: the registry's nodes (heap
+// memory reached only through the registry and the events of its reactor, which moves with
+// it), its fds and its fork guard (`Send`), and boxed timer callbacks. Every value it holds
+// that could be `!Send` entered through `Registry::insert` (subscribers) or `Timers::arm`
+// (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`. No
+// value of type `D` is stored. Nothing is shared with other threads (it is not `Sync`).
+unsafe impl<D> Send for Core<D, Sendable> {}

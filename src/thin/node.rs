@@ -15,73 +15,78 @@
 //! nothing. Killing a node swaps the first for the second, so dispatch needs no liveness check
 //! and a dead node still knows how to drop and free itself.
 
+use super::dispatch::Ctx;
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
 use crate::sys::RawFd;
+use crate::threads::Threads;
 use alloc::alloc::{alloc, dealloc, Layout};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::TypeId;
 use core::cell::Cell;
+use core::marker::PhantomData;
 use core::ptr::{addr_of_mut, NonNull};
 
-use super::registry::Registry;
+/// The per-type entry point: `node` points to a live node of the vtable's type.
+pub(super) type HandleFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Ctx<'_, D, T>);
 
-/// The per-type entry point: `node` points to a live `Node<S>` of the vtable's type.
-pub(super) type HandleFn = unsafe fn(NonNull<Header>, Event, &mut Registry);
-
-/// The hand-written vtable: one `'static` pair (live, dead) per subscriber type.
-pub(super) struct VTable {
+/// The hand-written vtable: one `'static` set (live, dead, moved) per subscriber type.
+pub(super) struct VTable<D: 'static, T: 'static> {
     /// First, so dispatch calls it with one load from the vtable pointer.
-    pub(super) handle: HandleFn,
-    drop_value: unsafe fn(NonNull<Header>),
+    pub(super) handle: HandleFn<D, T>,
+    drop_value: unsafe fn(NonNull<u8>),
     layout: Layout,
     type_id: fn() -> TypeId,
     /// The dead twin of a live vtable; `None` in the others.
-    dead: Option<&'static VTable>,
+    dead: Option<&'static VTable<D, T>>,
     /// The twin for a node whose value was moved out: it drops nothing. `None` in itself.
-    moved: Option<&'static VTable>,
+    moved: Option<&'static VTable<D, T>>,
 }
 
 /// First in every node; dispatch reads `vtable` straight from the data word.
 #[repr(C)]
-pub(super) struct Header {
-    pub(super) vtable: Cell<&'static VTable>,
+pub(super) struct Header<D: 'static, T: 'static> {
+    pub(super) vtable: Cell<&'static VTable<D, T>>,
     generation: u64,
     fd: RawFd,
     interest: Cell<Interest>,
 }
 
-static_assertions::assert_eq_size!(Header, [u64; 3]);
+static_assertions::assert_eq_size!(Header<(), crate::threads::Local>, [u64; 3]);
 
 #[repr(C)]
-struct Node<S> {
-    header: Header,
+struct Node<D: 'static, T: 'static, S> {
+    header: Header<D, T>,
     value: S,
 }
 
-impl<S: Subscriber> Node<S> {
-    const MOVED: &'static VTable = &VTable {
+/// The vtables of subscriber type `S` in a reactor of state `D` and thread mode `T`.
+struct VTables<S, D, T>(PhantomData<(S, D, T)>);
+
+impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
+    const MOVED: &'static VTable<D, T> = &VTable {
         handle: skip,
         drop_value: drop_nothing,
-        layout: Layout::new::<Node<S>>(),
+        layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: None,
         moved: None,
     };
-    const DEAD: &'static VTable = &VTable {
+    const DEAD: &'static VTable<D, T> = &VTable {
         handle: skip,
-        drop_value: drop_value::<S>,
-        layout: Layout::new::<Node<S>>(),
+        drop_value: drop_value::<D, T, S>,
+        layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: None,
         moved: Some(Self::MOVED),
     };
-    const LIVE: &'static VTable = &VTable {
-        handle: handle::<S>,
-        drop_value: drop_value::<S>,
-        layout: Layout::new::<Node<S>>(),
+    const LIVE: &'static VTable<D, T> = &VTable {
+        handle: handle::<S, D, T>,
+        drop_value: drop_value::<D, T, S>,
+        layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: Some(Self::DEAD),
         moved: Some(Self::MOVED),
@@ -89,13 +94,18 @@ impl<S: Subscriber> Node<S> {
 }
 
 /// # Safety
-/// `node` points to a live `Node<S>`, and no other reference to its value exists.
-unsafe fn handle<S: Subscriber>(node: NonNull<Header>, event: Event, registry: &mut Registry) {
+/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists.
+unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
+    node: NonNull<Header<D, T>>,
+    event: Event,
+    ctx: &mut Ctx<'_, D, T>,
+) {
     // SAFETY: the node is live; its header is only read through `&Header` (Cells inside).
     let header = unsafe { node.as_ref() };
+    let (key, interest) = (header.key(), header.interest.get());
     // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
-    let mut ops = Ops::new(registry, header.key(), header.interest.get());
-    let node = node.as_ptr().cast::<Node<S>>();
+    let mut ops = Ops::for_event(ctx.registry, ctx.timers, ctx.data, key, interest);
+    let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
     // value, never the header, which Ops may update through `Cell`s meanwhile.
     let value = unsafe { &mut *addr_of_mut!((*node).value) };
@@ -103,20 +113,20 @@ unsafe fn handle<S: Subscriber>(node: NonNull<Header>, event: Event, registry: &
 }
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
-unsafe fn skip(_: NonNull<Header>, _: Event, _: &mut Registry) {}
+unsafe fn skip<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Ctx<'_, D, T>) {}
 
 /// The drop of a node whose value was moved out.
-unsafe fn drop_nothing(_: NonNull<Header>) {}
+unsafe fn drop_nothing(_: NonNull<u8>) {}
 
 /// # Safety
-/// `node` points to a `Node<S>` whose value is initialised and is never used again.
-unsafe fn drop_value<S>(node: NonNull<Header>) {
-    let node = node.as_ptr().cast::<Node<S>>();
+/// `node` points to a `Node<D, T, S>` whose value is initialised and is never used again.
+unsafe fn drop_value<D: 'static, T: 'static, S>(node: NonNull<u8>) {
+    let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: per the contract the value is initialised and this is its last use.
     unsafe { core::ptr::drop_in_place(addr_of_mut!((*node).value)) }
 }
 
-impl Header {
+impl<D, T> Header<D, T> {
     pub(super) fn key(&self) -> Key {
         Key::from_parts(self.fd, self.generation)
     }
@@ -131,36 +141,36 @@ impl Header {
 }
 
 /// The owner of one node. Only the registry creates and drops them.
-pub(super) struct NodeBox(NonNull<Header>);
+pub(super) struct NodeBox<D: 'static, T: 'static>(NonNull<Header<D, T>>);
 
-impl NodeBox {
+impl<D, T: Threads> NodeBox<D, T> {
     /// A node for `value`, in spare memory of its layout if there is some (then the flag is
     /// set). `None` if memory for it cannot be had; `value` is then dropped.
-    pub(super) fn new<S: Subscriber>(
+    pub(super) fn new<S: Subscriber<D, T>>(
         value: S,
         key: Key,
         interest: Interest,
         spares: &mut Spares,
-    ) -> Option<(NodeBox, bool)> {
+    ) -> Option<(NodeBox<D, T>, bool)> {
         let header = Header {
-            vtable: Cell::new(Node::<S>::LIVE),
+            vtable: Cell::new(VTables::<S, D, T>::LIVE),
             generation: key.generation(),
             fd: key.fd(),
             interest: Cell::new(interest),
         };
-        let layout = Layout::new::<Node<S>>();
+        let layout = Layout::new::<Node<D, T, S>>();
         let (memory, was_spare) = match spares.take(layout) {
             Some(memory) => (memory, true),
             None => (allocate(layout)?, false),
         };
-        let node = memory.cast::<Node<S>>();
-        // SAFETY: `memory` is unused and was allocated with `Node<S>`'s layout (fresh, or a
-        // spare kept with that layout), so it is valid and aligned for one `Node<S>`.
+        let node = memory.cast::<Node<D, T, S>>();
+        // SAFETY: `memory` is unused and was allocated with the node's layout (fresh, or a
+        // spare kept with that layout), so it is valid and aligned for one node.
         unsafe { node.as_ptr().write(Node { header, value }) };
         Some((NodeBox(node.cast()), was_spare))
     }
 
-    pub(super) fn header(&self) -> &Header {
+    pub(super) fn header(&self) -> &Header<D, T> {
         // SAFETY: a NodeBox owns a node that stays allocated at least as long as itself.
         unsafe { self.0.as_ref() }
     }
@@ -191,8 +201,8 @@ impl NodeBox {
     /// # Safety
     /// The node holds an `S` (see [`is`](NodeBox::is)).
     pub(super) unsafe fn value<S>(&self) -> *mut S {
-        let node = self.0.as_ptr().cast::<Node<S>>();
-        // SAFETY: per the contract the node is a `Node<S>`; no reference is made here.
+        let node = self.0.as_ptr().cast::<Node<D, T, S>>();
+        // SAFETY: per the contract the node holds an `S`; no reference is made here.
         unsafe { addr_of_mut!((*node).value) }
     }
 
@@ -229,7 +239,7 @@ impl NodeBox {
     }
 }
 
-impl Drop for NodeBox {
+impl<D, T> Drop for NodeBox<D, T> {
     fn drop(&mut self) {
         drop_value_of(self.0).free();
     }
@@ -237,7 +247,7 @@ impl Drop for NodeBox {
 
 /// Drops a node's value and returns its memory. If the value's destructor panics, the memory
 /// is freed before the panic goes on (invariant 6).
-fn drop_value_of(node: NonNull<Header>) -> Spare {
+fn drop_value_of<D, T>(node: NonNull<Header<D, T>>) -> Spare {
     let spare = Spare::of(node);
     struct FreeOnUnwind(Spare);
     impl Drop for FreeOnUnwind {
@@ -249,7 +259,7 @@ fn drop_value_of(node: NonNull<Header>) -> Spare {
     // SAFETY: `node` is owned by the NodeBox being given up, so its header is readable.
     let vtable = unsafe { node.as_ref() }.vtable.get();
     // SAFETY: the value is initialised (a NodeBox is given up once) and never used again.
-    unsafe { (vtable.drop_value)(node) };
+    unsafe { (vtable.drop_value)(node.cast()) };
     core::mem::forget(guard);
     spare
 }
@@ -257,6 +267,22 @@ fn drop_value_of(node: NonNull<Header>) -> Spare {
 fn allocate(layout: Layout) -> Option<NonNull<u8>> {
     // SAFETY: a node's layout is never zero-sized (the header is in it).
     NonNull::new(unsafe { alloc(layout) })
+}
+
+/// `Box::new(value)`, or `None` (and `value` dropped) if memory for it cannot be had.
+pub(crate) fn try_box<F>(value: F) -> Option<Box<F>> {
+    let layout = Layout::new::<F>();
+    if layout.size() == 0 {
+        return Some(Box::new(value)); // allocates nothing
+    }
+    // SAFETY: the layout is not zero-sized (checked above).
+    let memory = NonNull::new(unsafe { alloc(layout) })?.cast::<F>();
+    // SAFETY: `memory` is fresh, valid and aligned for one `F`, allocated by the global
+    // allocator with `F`'s layout, which is what `Box` owns and frees: the box takes it over.
+    unsafe {
+        memory.as_ptr().write(value);
+        Some(Box::from_raw(memory.as_ptr()))
+    }
 }
 
 /// The memory of a node whose value is gone: owned by whoever holds it, freed once.
@@ -267,7 +293,7 @@ pub(super) struct Spare {
 }
 
 impl Spare {
-    fn of(node: NonNull<Header>) -> Spare {
+    fn of<D, T>(node: NonNull<Header<D, T>>) -> Spare {
         // SAFETY: callers pass a node they own, whose header is initialised.
         let layout = unsafe { node.as_ref() }.vtable.get().layout;
         Spare {
@@ -339,7 +365,7 @@ mod tests {
         fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
     }
 
-    fn node<S: Subscriber>(value: S, spares: &mut Spares) -> NodeBox {
+    fn node<S: Subscriber>(value: S, spares: &mut Spares) -> NodeBox<(), crate::threads::Local> {
         NodeBox::new(value, Key::fresh(0), Interest::empty(), spares)
             .unwrap()
             .0
@@ -347,10 +373,14 @@ mod tests {
 
     #[test]
     fn header_is_first_and_nodes_are_aligned_for_the_data_word() {
-        assert_eq!(core::mem::offset_of!(Node<Zst>, header), 0);
+        assert_eq!(
+            core::mem::offset_of!(Node<(), crate::threads::Local, Zst>, header),
+            0
+        );
         let mut spares = Spares::new();
         let n = node(Zst, &mut spares);
-        assert_eq!(n.data() % core::mem::align_of::<Header>() as u64, 0);
+        let align = core::mem::align_of::<Header<(), crate::threads::Local>>();
+        assert_eq!(n.data() % align as u64, 0);
         assert!(n.is::<Zst>() && !n.is::<u8>());
         assert!(n.is_live());
         n.kill();
@@ -394,7 +424,7 @@ mod tests {
         let again = node(Zst, &mut spares);
         assert_eq!(again.data(), address, "spare memory not reused");
         assert!(again.is::<Zst>() && big.is::<Big>());
-        let many: Vec<NodeBox> = (0..2 * SPARES).map(|_| node(Zst, &mut spares)).collect();
+        let many: Vec<_> = (0..2 * SPARES).map(|_| node(Zst, &mut spares)).collect();
         for n in many {
             n.recycle(&mut spares);
         }

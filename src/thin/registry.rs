@@ -8,24 +8,25 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys::{self, AsFd, AsRawFd, Ctl, Errno, ForkGuard, OwnedFd};
+use crate::threads::{Admit, Threads};
 use alloc::vec::Vec;
 
 /// The epoll set and its registrations: everything `Ops` may change.
 ///
 /// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
 /// nodes, which are freed after it.
-pub(crate) struct Registry {
+pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
     /// Nodes by their registered fd number; never read on the dispatch path. A slot holds a
     /// live node or, rarely, a retired one: its DEL was refused and the epoll set could not be
     /// rebuilt (out of descriptors or memory), so the kernel may still report it.
-    slots: Vec<Option<NodeBox>>,
+    slots: Vec<Option<NodeBox<D, T>>>,
     /// Nodes deleted while a batch is open; recycled when it is done.
-    graveyard: Vec<NodeBox>,
+    graveyard: Vec<NodeBox<D, T>>,
     spares: Spares,
     /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
     pub(super) in_batch: bool,
-    pub(super) stop: bool,
+    stop: bool,
     live: usize,
     retired: usize,
     pub(super) guard: ForkGuard,
@@ -35,8 +36,8 @@ fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
 }
 
-impl Registry {
-    pub(crate) fn new() -> Result<Registry> {
+impl<D, T: Threads> Registry<D, T> {
+    pub(crate) fn new() -> Result<Registry<D, T>> {
         Ok(Registry {
             epfd: sys::epoll_create1()?,
             slots: Vec::new(),
@@ -58,13 +59,18 @@ impl Registry {
         self.stop = true;
     }
 
+    /// A new batch begins: a stop is asked for anew.
+    pub(crate) fn clear_stop(&mut self) {
+        self.stop = false;
+    }
+
     pub(crate) fn stop_requested(&self) -> bool {
         self.stop
     }
 
     /// Refuses kernel operations in a process that inherited this registry through `fork()`.
     #[inline(always)]
-    pub(super) fn check_owner(&self) -> Result<()> {
+    pub(crate) fn check_owner(&self) -> Result<()> {
         if self.guard.inherited() {
             return Err(Error::Inherited);
         }
@@ -74,7 +80,11 @@ impl Registry {
     /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
     /// `epoll_ctl` (invariant 7). On error `value` is dropped, nothing reached the kernel, and
     /// memory is as it was (invariant 10).
-    pub(crate) fn insert<S: Subscriber>(&mut self, value: S, interest: Interest) -> Result<Key> {
+    pub(crate) fn insert<S>(&mut self, value: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+        T: Admit<S>,
+    {
         self.check_owner()?;
         let fd = value.as_fd().as_raw_fd();
         // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
@@ -128,7 +138,7 @@ impl Registry {
         }
     }
 
-    fn lookup(&self, key: Key) -> Result<&NodeBox> {
+    fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
         let index = self.index(key)?;
         Ok(self.slots[index].as_ref().expect("indexed above"))
     }
@@ -155,7 +165,7 @@ impl Registry {
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only.
-    pub(crate) fn take<S: Subscriber>(&mut self, key: Key) -> Result<S> {
+    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
@@ -169,7 +179,7 @@ impl Registry {
 
     /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead.
     /// Everything that can fail is done before the kernel is asked (invariant 10).
-    fn detach(&mut self, key: Key) -> Result<NodeBox> {
+    fn detach(&mut self, key: Key) -> Result<NodeBox<D, T>> {
         self.check_owner()?;
         let index = self.index(key)?;
         if self.in_batch && self.graveyard.len() == self.graveyard.capacity() {
@@ -194,7 +204,7 @@ impl Registry {
 
     /// Gives up a node that the kernel no longer reports: recycled now, or when the batch that
     /// may still point at it is done (room in the graveyard was reserved beforehand).
-    fn dispose(&mut self, node: NodeBox) {
+    fn dispose(&mut self, node: NodeBox<D, T>) {
         if self.in_batch {
             self.graveyard.push(node);
         } else {
@@ -248,7 +258,7 @@ impl Registry {
     }
 
     /// The live node of `key`, checked to hold an `S`.
-    fn typed<S: Subscriber>(&self, key: Key) -> Result<&NodeBox> {
+    fn typed<S: Subscriber<D, T>>(&self, key: Key) -> Result<&NodeBox<D, T>> {
         let node = self.lookup(key)?;
         if !node.is::<S>() {
             return Err(Error::WrongType(key));
@@ -257,7 +267,7 @@ impl Registry {
     }
 
     /// Outside dispatch only (the reactor's `&self` methods).
-    pub(crate) fn get<S: Subscriber>(&self, key: Key) -> Result<&S> {
+    pub(crate) fn get<S: Subscriber<D, T>>(&self, key: Key) -> Result<&S> {
         let node = self.typed::<S>(key)?;
         // SAFETY: the node is live and holds an `S` (`typed`); no handler is running, so no
         // `&mut` to its value exists; the `&S` borrows `self`.
@@ -265,7 +275,7 @@ impl Registry {
     }
 
     /// Outside dispatch only (the reactor's `&mut self` methods).
-    pub(crate) fn get_mut<S: Subscriber>(&mut self, key: Key) -> Result<&mut S> {
+    pub(crate) fn get_mut<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<&mut S> {
         let node = self.typed::<S>(key)?;
         // SAFETY: as in `get`, and the `&mut S` borrows `self` mutably, so it is unique.
         Ok(unsafe { &mut *node.value::<S>() })
@@ -274,7 +284,7 @@ impl Registry {
     /// Recycles the graveyard. If a destructor panics, the nodes not yet recycled stay in the
     /// graveyard for the next turn (or the registry's drop): each is given up exactly once.
     #[inline]
-    pub(super) fn bury(&mut self) {
+    pub(crate) fn bury(&mut self) {
         while let Some(node) = self.graveyard.pop() {
             node.recycle(&mut self.spares);
         }

@@ -1,0 +1,100 @@
+//! The monotonic clock and timerfds.
+
+use super::fd::AsRawFd;
+use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd};
+use core::time::Duration;
+
+/// `timerfd` flag: reads never block (they fail with [`Errno::EAGAIN`] before an expiration).
+pub const TFD_NONBLOCK: u32 = k::TFD_NONBLOCK;
+/// `timerfd_settime` flag: `first` is a point on the monotonic clock, not a delay.
+pub const TFD_TIMER_ABSTIME: u32 = k::TFD_TIMER_ABSTIME;
+
+fn timespec(d: Duration) -> k::__kernel_timespec {
+    k::__kernel_timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    }
+}
+
+/// The monotonic clock (`CLOCK_MONOTONIC`): time since an unspecified start, usually boot.
+pub fn monotonic() -> Duration {
+    let mut ts = timespec(Duration::ZERO);
+    let ptr = core::ptr::addr_of_mut!(ts) as usize;
+    // SAFETY: the kernel writes one timespec into `ts`, which is ours to write.
+    let raw =
+        unsafe { arch::syscall2(nr(k::__NR_clock_gettime), k::CLOCK_MONOTONIC as usize, ptr) };
+    // CLOCK_MONOTONIC always exists and `ts` is valid: the call cannot fail.
+    debug_assert!(Errno::result(raw).is_ok());
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The monotonic clock in nanoseconds (saturating after 584 years).
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    u64::try_from(monotonic().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Creates a timerfd on the monotonic clock; `flags` may hold [`TFD_NONBLOCK`]. Always
+/// close-on-exec. It is readable once it expired: a read gives the number of expirations
+/// since the last read, as a native-endian `u64`.
+pub fn timerfd(flags: u32) -> Result<OwnedFd, Errno> {
+    let flags = (flags | k::TFD_CLOEXEC) as usize;
+    let clock = k::CLOCK_MONOTONIC as usize;
+    // SAFETY: timerfd_create takes no pointers.
+    let raw = unsafe { arch::syscall2(nr(k::__NR_timerfd_create), clock, flags) };
+    Errno::result(raw).map(owned)
+}
+
+/// Arms `fd`: it expires `first` from now (or at `first` on the monotonic clock, with
+/// [`TFD_TIMER_ABSTIME`]), then every `interval` (zero: once). A zero `first` disarms it.
+/// Arming resets the count of expirations not yet read.
+pub fn timerfd_settime(
+    fd: BorrowedFd<'_>,
+    flags: u32,
+    first: Duration,
+    interval: Duration,
+) -> Result<(), Errno> {
+    let spec = k::__kernel_itimerspec {
+        it_interval: timespec(interval),
+        it_value: timespec(first),
+    };
+    let (fd, spec) = (fd.as_raw_fd() as usize, core::ptr::addr_of!(spec) as usize);
+    // SAFETY: the kernel only reads `spec`, a live itimerspec; the old value pointer is null.
+    let raw = unsafe {
+        arch::syscall4_readonly(nr(k::__NR_timerfd_settime), fd, flags as usize, spec, 0)
+    };
+    Errno::result(raw).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{read, AsFd};
+
+    #[test]
+    fn the_monotonic_clock_moves_forward() {
+        let a = monotonic();
+        let b = monotonic();
+        assert!(b >= a && a > Duration::ZERO);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn timerfd_expires_and_counts() {
+        let fd = timerfd(TFD_NONBLOCK).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(read(fd.as_fd(), &mut buf), Err(Errno::EAGAIN));
+        let start = monotonic();
+        timerfd_settime(fd.as_fd(), 0, Duration::from_millis(2), Duration::ZERO).unwrap();
+        while read(fd.as_fd(), &mut buf) == Err(Errno::EAGAIN) {}
+        assert!(monotonic() - start >= Duration::from_millis(2));
+        assert_eq!(u64::from_ne_bytes(buf), 1);
+        // Absolute, already past: expires at once.
+        timerfd_settime(fd.as_fd(), TFD_TIMER_ABSTIME, start, Duration::ZERO).unwrap();
+        while read(fd.as_fd(), &mut buf) == Err(Errno::EAGAIN) {}
+        assert_eq!(
+            timerfd_settime(fd.as_fd(), 0xdead, start, Duration::ZERO),
+            Err(Errno::EINVAL)
+        );
+    }
+}

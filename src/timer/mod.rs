@@ -1,0 +1,475 @@
+//! Timers in the reactor: relative and absolute, one-shot and periodic, cancelled and reset
+//! through a [`TimerKey`], from the reactor and from any handler or timer callback.
+//!
+//! Arming, cancelling and resetting make no syscall: they link and unlink an entry in a
+//! hierarchical timing wheel (`wheel.rs`), in O(1). The reactor reads the monotonic clock once
+//! per turn, before it waits, and only while timers are armed: it fires what is due, then waits
+//! until the earliest deadline at the latest (nanoseconds through `epoll_pwait2`, rounded up
+//! to milliseconds on the fallback).
+//!
+//! A relative deadline ([`Timer::after`]) counts from that clock reading in the turn after the
+//! arm: so it never fires early, and needs no clock reading of its own. It may fire late by
+//! the rest of the turn it was armed in, plus the wait's granularity.
+
+mod wheel;
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::ops::Ops;
+use crate::sys;
+use crate::thin::{try_box, Core};
+use crate::threads::{Admit, Threads};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::{Add, Sub};
+use core::time::Duration;
+use wheel::{ns_of, tick_of, Wheel, NIL, TICK_SHIFT};
+
+/// A point on the monotonic clock (`CLOCK_MONOTONIC`), to the nanosecond.
+///
+/// ```
+/// use barepoll::Instant;
+/// use std::time::Duration;
+///
+/// let start = Instant::now();
+/// let later = start + Duration::from_millis(5);
+/// assert!(later > start);
+/// assert_eq!(later - start, Duration::from_millis(5));
+/// assert_eq!(start - later, Duration::ZERO); // saturates
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// Reads the monotonic clock.
+    pub fn now() -> Instant {
+        Instant(sys::monotonic_ns())
+    }
+
+    /// Nanoseconds since the clock's epoch (usually boot).
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// How long ago this was; zero if it is in the future.
+    pub fn elapsed(self) -> Duration {
+        Instant::now() - self
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at the end of the clock's range (about 584 years after its epoch).
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(nanos(d)))
+    }
+}
+
+impl Sub for Instant {
+    type Output = Duration;
+    /// Saturates at zero.
+    fn sub(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// When a timer fires: a first deadline and, for a periodic timer, a period.
+///
+/// ```
+/// use barepoll::{Instant, Timer};
+/// use std::time::Duration;
+///
+/// let once = Timer::after(Duration::from_millis(10));
+/// let tick = Timer::after(Duration::from_secs(1)).every(Duration::from_secs(1));
+/// let at = Timer::at(Instant::now() + Duration::from_secs(5));
+/// assert_eq!(tick.period(), Some(Duration::from_secs(1)));
+/// assert_eq!(once.period(), None);
+/// # let _ = at;
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timer {
+    first: When,
+    /// Nanoseconds; `None` for a one-shot timer.
+    period: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum When {
+    /// Nanoseconds after the reactor's next clock reading.
+    After(u64),
+    At(u64),
+}
+
+impl Timer {
+    /// Fires once, `d` after it is armed (counted from the reactor's first clock reading after
+    /// the arm, so never early).
+    pub fn after(d: Duration) -> Timer {
+        Timer {
+            first: When::After(nanos(d)),
+            period: None,
+        }
+    }
+
+    /// Fires once, at `deadline` (at once if that has passed).
+    pub fn at(deadline: Instant) -> Timer {
+        Timer {
+            first: When::At(deadline.0),
+            period: None,
+        }
+    }
+
+    /// Fires again every `period` after the first deadline. If the reactor falls behind by
+    /// several periods, the timer fires once and goes on at the next multiple of `period`
+    /// still ahead: missed ticks are skipped, never bunched. A zero period is refused when the
+    /// timer is armed.
+    pub fn every(self, period: Duration) -> Timer {
+        Timer {
+            period: Some(nanos(period)),
+            ..self
+        }
+    }
+
+    /// The period of a periodic timer.
+    pub fn period(&self) -> Option<Duration> {
+        self.period.map(Duration::from_nanos)
+    }
+
+    /// The period in nanoseconds (0 for one-shot), or the refusal of a zero period.
+    pub(crate) fn checked_period(&self) -> Result<u64> {
+        match self.period {
+            Some(0) => Err(Error::Invalid("a periodic timer's period must not be zero")),
+            period => Ok(period.unwrap_or(0)),
+        }
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Timer");
+        match self.first {
+            When::After(ns) => s.field("after", &Duration::from_nanos(ns)),
+            When::At(ns) => s.field("at", &Instant(ns)),
+        };
+        if let Some(p) = self.period() {
+            s.field("every", &p);
+        }
+        s.finish()
+    }
+}
+
+/// Names one armed timer in one reactor; stale once the timer is done (fired, if one-shot) or
+/// cancelled. Like [`Key`], its generation is unique in the process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    index: u32,
+    generation: u64,
+}
+
+impl TimerKey {
+    /// A key a test double hands out: it names no timer of any reactor.
+    pub(crate) fn recorded(index: u32, generation: u64) -> TimerKey {
+        TimerKey { index, generation }
+    }
+}
+
+impl fmt::Debug for TimerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerKey({}, #{})", self.index, self.generation)
+    }
+}
+
+/// A timer's callback, boxed.
+pub(crate) type Callback<D, T> = Box<dyn FnMut(&mut Ops<'_, D, T>)>;
+
+enum State {
+    Free {
+        next: u32,
+    },
+    Armed,
+    /// Its callback is running (or panicked and is kept in the core until the next turn).
+    Running {
+        cancelled: bool,
+        reset: Option<Timer>,
+    },
+}
+
+struct Entry<D: 'static, T: 'static> {
+    callback: Option<Callback<D, T>>,
+    generation: u64,
+    /// While pending: what to make of the next clock reading. Once slotted: its deadline.
+    when: When,
+    period: u64,
+    state: State,
+}
+
+/// The timers of one reactor.
+pub(crate) struct Timers<D: 'static, T: 'static> {
+    wheel: Wheel,
+    entries: Vec<Entry<D, T>>,
+    free: u32,
+    /// Armed entries: slotted or pending.
+    armed: usize,
+}
+
+impl<D, T: Threads> Timers<D, T> {
+    pub(crate) const fn new() -> Timers<D, T> {
+        Timers {
+            wheel: Wheel::new(),
+            entries: Vec::new(),
+            free: NIL,
+            armed: 0,
+        }
+    }
+
+    /// Whether the next turn must read the clock.
+    #[inline(always)]
+    pub(crate) fn active(&self) -> bool {
+        self.armed != 0
+    }
+
+    pub(crate) fn arm<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
+        T: Admit<F>,
+    {
+        let period = timer.checked_period()?;
+        let index = match self.free {
+            NIL => self.entries.len(),
+            free => free as usize,
+        };
+        let room = index < self.entries.len()
+            || (index < NIL as usize
+                && self.entries.try_reserve(1).is_ok()
+                && self.wheel.reserve(index + 1));
+        let Some(callback) = room.then(|| try_box(callback)).flatten() else {
+            return Err(Error::Os(sys::Errno::ENOMEM));
+        };
+        let callback: Callback<D, T> = callback;
+        let entry = Entry {
+            callback: Some(callback),
+            generation: Key::next_generation(),
+            when: timer.first,
+            period,
+            state: State::Armed,
+        };
+        if index == self.entries.len() {
+            self.entries.push(entry); // within the room reserved above
+        } else {
+            let State::Free { next } = self.entries[index].state else {
+                unreachable!("the free list holds free entries")
+            };
+            self.free = next;
+            self.entries[index] = entry;
+        }
+        let index = index as u32;
+        self.wheel.pend(index);
+        self.armed += 1;
+        Ok(TimerKey {
+            index,
+            generation: self.entries[index as usize].generation,
+        })
+    }
+
+    fn entry(&mut self, key: TimerKey) -> Result<&mut Entry<D, T>> {
+        match self.entries.get_mut(key.index as usize) {
+            Some(e) if e.generation == key.generation && !matches!(e.state, State::Free { .. }) => {
+                Ok(e)
+            }
+            _ => Err(Error::StaleTimer(key)),
+        }
+    }
+
+    /// Cancels the timer of `key`: its callback is dropped now or, if it is running, when it
+    /// returns.
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> Result<()> {
+        let entry = self.entry(key)?;
+        if let State::Running { cancelled, .. } = &mut entry.state {
+            *cancelled = true;
+            return Ok(());
+        }
+        self.wheel.remove(key.index);
+        self.armed -= 1;
+        let callback = self.release(key.index);
+        drop(callback); // last: a destructor that panics finds everything in order
+        Ok(())
+    }
+
+    /// Gives `timer` to the timer of `key` in place of its schedule (applied when it returns,
+    /// if it is running).
+    pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
+        let period = timer.checked_period()?;
+        let entry = self.entry(key)?;
+        if let State::Running { reset, .. } = &mut entry.state {
+            *reset = Some(timer);
+            return Ok(());
+        }
+        (entry.when, entry.period) = (timer.first, period);
+        self.wheel.remove(key.index);
+        self.wheel.pend(key.index);
+        Ok(())
+    }
+
+    /// Frees an entry; returns its callback for the caller to drop.
+    fn release(&mut self, index: u32) -> Option<Callback<D, T>> {
+        let entry = &mut self.entries[index as usize];
+        entry.state = State::Free { next: self.free };
+        entry.generation = u64::MAX;
+        self.free = index;
+        entry.callback.take()
+    }
+
+    /// Gives every pending entry its deadline, from the clock reading `now`.
+    fn settle(&mut self, now: u64) {
+        while let Some(i) = self.wheel.pop_pending() {
+            let entry = &mut self.entries[i as usize];
+            let deadline = match entry.when {
+                When::After(d) => now.saturating_add(d),
+                When::At(at) => at,
+            };
+            entry.when = When::At(deadline);
+            // A deadline already reached is due now, whatever tick it would round up to.
+            let tick = tick_of(deadline).min(if deadline <= now {
+                now >> TICK_SHIFT
+            } else {
+                u64::MAX
+            });
+            self.wheel.insert(i, tick);
+        }
+    }
+
+    /// Whether entries wait for a clock reading (armed or reset since the last one).
+    pub(crate) fn pending(&self) -> bool {
+        self.wheel.has_pending()
+    }
+
+    /// The earliest deadline (a lower bound, in nanoseconds) of the slotted entries.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_tick().map(ns_of)
+    }
+
+    /// The next entry due by `now`, taken out to run: its key and callback.
+    fn start(&mut self, now: u64) -> Option<(TimerKey, Callback<D, T>)> {
+        let i = self.wheel.poll(now >> TICK_SHIFT)?;
+        self.armed -= 1;
+        let entry = &mut self.entries[i as usize];
+        entry.state = State::Running {
+            cancelled: false,
+            reset: None,
+        };
+        let callback = entry
+            .callback
+            .take()
+            .expect("an armed entry has its callback");
+        let key = TimerKey {
+            index: i,
+            generation: entry.generation,
+        };
+        Some((key, callback))
+    }
+
+    /// A callback returned (or panicked): reschedule it or let it go.
+    fn finish(&mut self, key: TimerKey, callback: Callback<D, T>, now: u64) {
+        let entry = &mut self.entries[key.index as usize];
+        let State::Running { cancelled, reset } = entry.state else {
+            unreachable!("finish follows start")
+        };
+        if !cancelled {
+            if let Some(timer) = reset {
+                // Checked by `reset`.
+                (entry.when, entry.period) = (timer.first, timer.period.unwrap_or(0));
+                entry.state = State::Armed;
+                entry.callback = Some(callback);
+                self.wheel.pend(key.index);
+                self.armed += 1;
+                return;
+            }
+            let When::At(deadline) = entry.when else {
+                unreachable!("a fired entry has its deadline")
+            };
+            // Periodic (a one-shot timer's period is 0): the first multiple of the period
+            // after `now`; missed ticks are skipped.
+            if let Some(behind) = now.saturating_sub(deadline).checked_div(entry.period) {
+                let next = deadline.saturating_add(entry.period.saturating_mul(behind + 1));
+                entry.when = When::At(next);
+                entry.state = State::Armed;
+                entry.callback = Some(callback);
+                self.wheel.insert(key.index, tick_of(next));
+                self.armed += 1;
+                return;
+            }
+        }
+        self.release(key.index);
+        drop(callback);
+    }
+
+    #[cfg(test)]
+    fn place(&self, key: TimerKey) -> wheel::Place {
+        self.wheel.place(key.index)
+    }
+}
+
+/// Fires every timer due by `now` (a clock reading, nanoseconds): first finishes a callback
+/// that panicked in an earlier turn, then gives pending timers their deadlines. Returns how
+/// many callbacks ran. A callback that panics stays in the core and is finished as if it had
+/// returned, by the next call; the other due timers stay due.
+pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: u64) -> usize {
+    if let Some((key, callback)) = core.running.take() {
+        core.timers.finish(key, callback, now);
+    }
+    core.timers.settle(now);
+    let mut fired = 0;
+    while let Some(running) = core.timers.start(now) {
+        let Core {
+            registry,
+            timers,
+            running: slot,
+        } = core;
+        let (key, callback) = slot.insert(running);
+        callback(&mut Ops::for_timer(registry, timers, data, *key));
+        let (key, callback) = core.running.take().expect("put there above");
+        core.timers.finish(key, callback, now);
+        fired += 1;
+    }
+    fired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threads::Local;
+
+    #[test]
+    fn arm_cancel_reset_and_stale_keys() {
+        let mut t: Timers<(), Local> = Timers::new();
+        let a = t
+            .arm(Timer::after(Duration::from_millis(5)), |_| {})
+            .unwrap();
+        let b = t.arm(Timer::at(Instant(1_000_000)), |_| {}).unwrap();
+        assert!(t.active() && t.pending());
+        assert_eq!(t.place(a), wheel::Place::Pending);
+        t.settle(10_000);
+        assert!(!t.pending());
+        assert_eq!(t.next_deadline(), Some(ns_of(tick_of(1_000_000))));
+        t.cancel(b).unwrap();
+        assert_eq!(t.cancel(b), Err(Error::StaleTimer(b)));
+        assert_eq!(
+            t.reset(b, Timer::after(Duration::ZERO)),
+            Err(Error::StaleTimer(b))
+        );
+        // The freed entry is reused with a new generation: the old key stays stale.
+        let c = t.arm(Timer::after(Duration::ZERO), |_| {}).unwrap();
+        assert_eq!(c.index, b.index);
+        assert_ne!(c, b);
+        assert_eq!(t.cancel(b), Err(Error::StaleTimer(b)));
+        t.reset(a, Timer::after(Duration::from_secs(1))).unwrap();
+        assert_eq!(t.place(a), wheel::Place::Pending);
+        assert_eq!(t.armed, 2);
+        let zero = Timer::after(Duration::ZERO).every(Duration::ZERO);
+        assert!(matches!(t.arm(zero, |_| {}), Err(Error::Invalid(_))));
+    }
+}

@@ -1,0 +1,250 @@
+//! The API around the core: shared state, `Sendable` reactors on other threads, boxed and
+//! taken-back subscribers, and the recording test double.
+mod common;
+
+use barepoll::sys::{self, AsFd, BorrowedFd, OwnedFd};
+use barepoll::testing::{Recorder, Request};
+use barepoll::{Error, Event, Ops, Reactor, Sendable, Subscriber, Timer};
+use common::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+/// Application state shared by every handler of a reactor.
+#[derive(Default)]
+struct Chat {
+    lines: Vec<String>,
+    ticks: u32,
+}
+
+/// A hand-written subscriber that works with any state `D` that can log lines.
+struct Speaker {
+    fd: OwnedFd,
+    name: &'static str,
+}
+
+impl AsFd for Speaker {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber<Chat> for Speaker {
+    fn handle(&mut self, _: Event, ops: &mut Ops<'_, Chat>) {
+        drain(self.fd.as_fd());
+        ops.data().lines.push(format!("{} spoke", self.name));
+    }
+}
+
+#[test]
+fn handlers_and_callbacks_share_state_without_rc() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().state::<Chat>().build().unwrap();
+    r.register(
+        Speaker {
+            fd: eventfd(1),
+            name: "ann",
+        },
+        readable(),
+    )
+    .unwrap();
+    readable()
+        .with_fd(eventfd(1))
+        .with_handler(|fd: &mut OwnedFd, ops: &mut Ops<'_, Chat>| {
+            drain(fd.as_fd());
+            let n = ops.data().lines.len();
+            ops.data().lines.push(format!("bob saw {n} lines"));
+        })
+        .register_into(&mut r)
+        .unwrap();
+    r.arm(
+        Timer::after(Duration::ZERO).every(Duration::from_millis(1)),
+        |ops: &mut Ops<'_, Chat>| {
+            ops.data().ticks += 1;
+            if ops.data().ticks == 3 {
+                ops.stop();
+            }
+        },
+    )
+    .unwrap();
+    let mut chat = Chat::default();
+    r.run_with(&mut chat).unwrap();
+    assert_eq!(chat.ticks, 3);
+    let mut lines = chat.lines.clone();
+    lines.sort();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], "ann spoke");
+    assert!(lines[1].starts_with("bob saw"));
+    // The state is the caller's: another run can get another one.
+    let mut other = Chat::default();
+    r.run_once_with(NOW, &mut other).unwrap();
+    assert!(other.lines.is_empty());
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "real time")]
+fn a_sendable_reactor_built_here_runs_on_another_thread() {
+    let _fds = fd_check();
+    let mut r: Reactor<u32, Sendable> = Reactor::builder().state().sendable().build().unwrap();
+    let seen = Arc::new(AtomicU32::new(0));
+    let s = seen.clone();
+    let efd = Arc::new(eventfd(0));
+    let writer = efd.clone();
+    readable()
+        .with_fd(efd)
+        .with_handler(
+            move |fd: &mut Arc<OwnedFd>, ops: &mut Ops<'_, u32, Sendable>| {
+                s.fetch_add(drain(fd.as_fd()) as u32, Ordering::Relaxed);
+                *ops.data() += 1;
+                ops.arm(
+                    Timer::after(Duration::from_millis(1)),
+                    |ops: &mut Ops<'_, u32, Sendable>| ops.stop(),
+                )
+                .unwrap();
+            },
+        )
+        .register_into(&mut r)
+        .unwrap();
+    let worker = std::thread::spawn(move || {
+        let mut handled = 0;
+        r.run_with(&mut handled).unwrap();
+        (r, handled)
+    });
+    poke(writer.as_fd());
+    let (r, handled) = worker.join().unwrap();
+    assert_eq!((handled, seen.load(Ordering::Relaxed)), (1, 1));
+    drop(r);
+}
+
+#[test]
+fn boxed_subscribers_register_and_come_back() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (probe, c) = Probe::new(eventfd(1));
+    let boxed: Box<dyn Subscriber> = Box::new(probe);
+    let k = r.register(boxed, readable()).unwrap();
+    let plain = readable()
+        .with_fd(eventfd(1))
+        .with_handler(|ops: &mut Ops<'_>| ops.stop())
+        .into_subscriber();
+    let k2 = r.register(Box::new(plain), readable()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 2);
+    assert_eq!(c.hits(), 1);
+    // Taking back checks the type, and leaves the subscriber in place on a mismatch.
+    assert_eq!(r.take::<Probe>(k).err(), Some(Error::WrongType(k)));
+    let back: Box<dyn Subscriber> = r.take(k).unwrap();
+    assert_eq!((c.drops(), r.len()), (0, 1));
+    assert_eq!(
+        r.take::<Box<dyn Subscriber>>(k).err(),
+        Some(Error::StaleKey(k))
+    );
+    // Into another reactor, where it works as before.
+    let mut other = Reactor::new().unwrap();
+    other.register(back, readable()).unwrap();
+    assert_eq!(other.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 2);
+    drop(other);
+    assert_eq!(c.drops(), 1);
+    r.delete(k2).unwrap();
+}
+
+// Taking a subscriber while a panicked batch's remainder may still point at its node: the
+// value leaves at once, the node's memory stays until the remainder is dispatched.
+#[test]
+fn take_during_a_batch_remainder_keeps_the_node_until_it_is_done() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (bomb, _) = Probe::new(eventfd(1));
+    let bomb = bomb.on_event(|_, _| panic!("handler panic (planted by the test)"));
+    r.register(bomb, barepoll::interest().read().edge())
+        .unwrap();
+    let (later, lc) = Probe::new(eventfd(1));
+    let lk = r
+        .register(later, barepoll::interest().read().edge())
+        .unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert_eq!(r.pending(), 1);
+    let later: Probe = r.take(lk).unwrap();
+    assert_eq!(lc.drops(), 0);
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        1,
+        "the remainder, skipped for the taken one"
+    );
+    assert_eq!((lc.hits(), lc.drops()), (0, 0));
+    drop(later);
+    assert_eq!(lc.drops(), 1);
+}
+
+/// The echo-style handler under test: reads, asks for write interest while it has a
+/// backlog, deletes itself on hang-up, and resets its idle timer on activity.
+struct Echoish {
+    fd: OwnedFd,
+    backlog: usize,
+    idle: Option<barepoll::TimerKey>,
+}
+
+impl AsFd for Echoish {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber for Echoish {
+    fn handle(&mut self, ev: Event, ops: &mut Ops<'_>) {
+        if ev.is_hangup() {
+            ops.delete_self().unwrap();
+            if let Some(t) = self.idle.take() {
+                ops.cancel(t).unwrap();
+            }
+            return;
+        }
+        self.backlog += 1;
+        if self.backlog > 1 {
+            ops.modify_self(barepoll::interest().read().write())
+                .unwrap();
+        }
+        match self.idle {
+            Some(t) => ops.reset(t, Timer::after(Duration::from_secs(30))).unwrap(),
+            None => {
+                let t = ops.arm(
+                    Timer::after(Duration::from_secs(30)),
+                    |ops: &mut Ops<'_>| ops.stop(),
+                );
+                self.idle = Some(t.unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_recorder_sees_what_a_handler_asks_for() {
+    let _fds = fd_check();
+    let mut sub = Echoish {
+        fd: sys::eventfd(0, 0).unwrap(),
+        backlog: 0,
+        idle: None,
+    };
+    let mut rec = Recorder::new();
+    let me = rec.key_of(&sub);
+    rec.deliver(&mut sub, Event::readable());
+    let armed: Vec<_> = rec.armed().collect();
+    assert_eq!(armed.len(), 1);
+    assert_eq!(armed[0].1, Timer::after(Duration::from_secs(30)));
+    assert_eq!(rec.modified(me), None);
+    rec.clear();
+    rec.deliver(&mut sub, Event::readable());
+    assert_eq!(rec.modified(me), Some(barepoll::interest().read().write()));
+    assert!(matches!(rec.requests().last(), Some(Request::Reset { .. })));
+    rec.clear();
+    rec.deliver(&mut sub, Event::hangup());
+    assert!(rec.deleted(me));
+    assert!(matches!(
+        rec.requests(),
+        [Request::Delete { .. }, Request::Cancel { .. }]
+    ));
+    assert!(!rec.stopped());
+}
