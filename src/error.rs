@@ -36,6 +36,10 @@ pub enum Error {
     StaleTimer(TimerKey),
     /// An argument that makes no sense (the text says which).
     Invalid(&'static str),
+    /// The reactor behind a remote handle is gone.
+    Closed,
+    /// A blocking remote call from the thread running the reactor: it could never return.
+    WouldDeadlock,
 }
 
 impl Error {
@@ -71,6 +75,11 @@ impl fmt::Display for Error {
             Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
             Error::StaleTimer(k) => write!(f, "{k:?} names no armed timer (fired, cancelled or foreign)"),
             Error::Invalid(what) => write!(f, "invalid argument: {what}"),
+            Error::Closed => write!(f, "the reactor is gone"),
+            Error::WouldDeadlock => write!(
+                f,
+                "a blocking remote call from the reactor's own thread would wait for ever"
+            ),
         }
     }
 }
@@ -94,6 +103,8 @@ impl From<Error> for std::io::Error {
             Error::AlreadyRegistered(_) | Error::FdRetired(_) => ErrorKind::AlreadyExists,
             Error::StaleKey(_) | Error::StaleTimer(_) => ErrorKind::NotFound,
             Error::Invalid(_) => ErrorKind::InvalidInput,
+            Error::Closed => ErrorKind::BrokenPipe,
+            Error::WouldDeadlock => ErrorKind::WouldBlock,
             Error::WrongType(_) => ErrorKind::InvalidInput,
             Error::Inherited => ErrorKind::Other,
         };

@@ -63,10 +63,14 @@ mod interest;
 mod key;
 mod ops;
 mod reactor;
+#[cfg(feature = "std")]
+pub mod remote;
+pub mod signal;
 mod subscriber;
 pub mod testing;
 pub mod threads;
 mod timer;
+mod waker;
 
 pub use error::{Error, Result};
 pub use handler::Register;
@@ -77,4 +81,5 @@ pub use reactor::{Builder, Reactor, DEFAULT_CAPACITY};
 pub use subscriber::Subscriber;
 pub use thin::MAX_CAPACITY;
 pub use threads::{Local, Sendable};
-pub use timer::{Instant, Timer, TimerKey};
+pub use timer::{Instant, Timer, TimerFd, TimerKey};
+pub use waker::{OnWake, Waker};

@@ -49,6 +49,9 @@ use core::time::Duration;
 pub struct Reactor<D: 'static = (), T: 'static = Local> {
     core: Core<D, T>,
     events: Events,
+    /// The remote handle, once one was asked for.
+    #[cfg(feature = "std")]
+    remote: Option<crate::remote::Remote<D, T>>,
 }
 
 /// How many events one wait can return unless [`Builder::capacity`] says otherwise.
@@ -131,6 +134,8 @@ impl<D: 'static, T: Threads> Builder<D, T> {
         Ok(Reactor {
             core: Core::new()?,
             events,
+            #[cfg(feature = "std")]
+            remote: None,
         })
     }
 }
@@ -258,7 +263,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// ```
     #[inline]
     pub fn run_once_with(&mut self, timeout: Option<Duration>, data: &mut D) -> Result<usize> {
-        let Reactor { core, events } = self;
+        #[cfg(feature = "std")]
+        let _running = self
+            .remote
+            .as_ref()
+            .map(|r| crate::remote::Running::enter(r.shared()));
+        let Reactor { core, events, .. } = self;
         core.registry.check_owner()?;
         if events.pending() != 0 {
             return Ok(events.dispatch(core, data));
@@ -582,6 +592,35 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         T: Admit<F>,
     {
         self.core.timers.arm(timer, callback)
+    }
+
+    /// A handle (`Clone + Send + Sync`) that runs closures on this reactor's thread, from any
+    /// thread: see [`Remote`](crate::remote::Remote). Every call gives a handle to the same
+    /// channel; the first registers its subscriber (one eventfd).
+    ///
+    /// # Errors
+    /// The kernel's error from `eventfd2`, or what registering gives.
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let remote = reactor.remote()?;
+    /// std::thread::spawn(move || remote.post(|ops: &mut Ops<'_>| ops.stop()).unwrap());
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn remote(&mut self) -> Result<crate::remote::Remote<D, T>>
+    where
+        T: Admit<crate::remote::Serve<D, T>>,
+    {
+        if let Some(remote) = &self.remote {
+            return Ok(remote.clone());
+        }
+        let (remote, serve) = crate::remote::Remote::open()?;
+        self.register(serve, crate::interest::interest().read())?;
+        self.remote = Some(remote.clone());
+        Ok(remote)
     }
 
     /// Cancels the timer of `key`: it will not fire again, and its callback is dropped.

@@ -46,6 +46,14 @@ errnos! {
     ELOOP: "too many levels of symbolic links",
     ENOSYS: "function not implemented",
     ECONNRESET: "connection reset by peer",
+    ENOTSOCK: "socket operation on non-socket",
+    EAFNOSUPPORT: "address family not supported by protocol",
+    EADDRINUSE: "address already in use",
+    EADDRNOTAVAIL: "cannot assign requested address",
+    ECONNREFUSED: "connection refused",
+    EINPROGRESS: "operation now in progress",
+    ENOTCONN: "transport endpoint is not connected",
+    ETIMEDOUT: "connection timed out",
 }
 
 impl Errno {

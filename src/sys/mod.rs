@@ -21,11 +21,22 @@ mod arch;
 mod epoll;
 mod io;
 mod process;
+mod signal;
+mod socket;
 mod time;
 
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 pub use io::{eventfd, pipe, read, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK};
+pub use process::{exit_group, getpid, gettid};
+pub use signal::{
+    kill, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow, SigInfo, SigSet, Signal,
+    SFD_NONBLOCK, SIGINFO_SIZE,
+};
+pub use socket::{
+    accept, bind, connect, listen, local_addr, setsockopt, shutdown, socket, Domain, Shutdown,
+    SockOpt, SocketAddr, SocketType, SOCK_NONBLOCK,
+};
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};

@@ -12,9 +12,23 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// The id of the calling process.
-pub(crate) fn getpid() -> u32 {
+pub fn getpid() -> u32 {
     // SAFETY: getpid takes no arguments and cannot fail.
     unsafe { arch::syscall0(nr(k::__NR_getpid)) as u32 }
+}
+
+/// The id of the calling thread.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { arch::syscall0(nr(k::__NR_gettid)) as u32 }
+}
+
+/// Ends the process (every thread) with `status`, running no destructor.
+pub fn exit_group(status: i32) -> ! {
+    loop {
+        // SAFETY: exit_group takes no pointers and does not return.
+        unsafe { arch::syscall1(nr(k::__NR_exit_group), status as usize) };
+    }
 }
 
 const PAGE: usize = 4096;

@@ -11,7 +11,10 @@
 //! arm: so it never fires early, and needs no clock reading of its own. It may fire late by
 //! the rest of the turn it was armed in, plus the wait's granularity.
 
+mod fd;
 mod wheel;
+
+pub use fd::TimerFd;
 
 use crate::error::{Error, Result};
 use crate::key::Key;

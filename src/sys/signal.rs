@@ -1,0 +1,250 @@
+//! Signals as descriptors: the kernel's 8-byte signal set, the calling thread's signal mask,
+//! `signalfd`, and sending a signal.
+
+use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, KERNEL_SIGSET_SIZE};
+
+/// `signalfd` flag: reads never block (they fail with [`Errno::EAGAIN`] when none is pending).
+pub const SFD_NONBLOCK: u32 = k::O_NONBLOCK;
+
+/// A signal number (`SIGINT`, `SIGTERM`, …).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Signal(u8);
+
+impl Signal {
+    /// Hang-up (1).
+    pub const HUP: Signal = Signal(k::SIGHUP as u8);
+    /// Interrupt, as from Ctrl-C (2).
+    pub const INT: Signal = Signal(k::SIGINT as u8);
+    /// Quit (3).
+    pub const QUIT: Signal = Signal(k::SIGQUIT as u8);
+    /// User-defined 1 (10).
+    pub const USR1: Signal = Signal(k::SIGUSR1 as u8);
+    /// User-defined 2 (12).
+    pub const USR2: Signal = Signal(k::SIGUSR2 as u8);
+    /// Broken pipe (13).
+    pub const PIPE: Signal = Signal(k::SIGPIPE as u8);
+    /// Alarm clock (14).
+    pub const ALRM: Signal = Signal(k::SIGALRM as u8);
+    /// Termination request (15).
+    pub const TERM: Signal = Signal(k::SIGTERM as u8);
+    /// A child stopped or exited (17).
+    pub const CHLD: Signal = Signal(k::SIGCHLD as u8);
+    /// Window size changed (28).
+    pub const WINCH: Signal = Signal(k::SIGWINCH as u8);
+
+    /// The signal with this number, if it is one (`1..=64`).
+    ///
+    /// ```
+    /// use barepoll::sys::Signal;
+    /// assert_eq!(Signal::from_raw(15), Some(Signal::TERM));
+    /// assert_eq!(Signal::from_raw(0), None);
+    /// ```
+    pub const fn from_raw(signo: u32) -> Option<Signal> {
+        if signo >= 1 && signo <= 64 {
+            Some(Signal(signo as u8))
+        } else {
+            None
+        }
+    }
+
+    /// The signal's number.
+    pub const fn raw(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// A set of signals, as the kernel takes it: 64 bits (not glibc's 1024).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct SigSet(u64);
+
+impl SigSet {
+    /// No signal.
+    pub const fn empty() -> SigSet {
+        SigSet(0)
+    }
+
+    /// These signals.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// let set = SigSet::of(&[Signal::INT, Signal::TERM]);
+    /// assert!(set.contains(Signal::TERM) && !set.contains(Signal::HUP));
+    /// ```
+    pub const fn of(signals: &[Signal]) -> SigSet {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < signals.len() {
+            bits |= 1 << (signals[i].0 - 1);
+            i += 1;
+        }
+        SigSet(bits)
+    }
+
+    /// This set and `signal`.
+    pub const fn with(self, signal: Signal) -> SigSet {
+        SigSet(self.0 | 1 << (signal.0 - 1))
+    }
+
+    /// Whether `signal` is in the set.
+    pub const fn contains(self, signal: Signal) -> bool {
+        self.0 & 1 << (signal.0 - 1) != 0
+    }
+
+    /// The signals of this set that are not in `other`.
+    pub const fn minus(self, other: SigSet) -> SigSet {
+        SigSet(self.0 & !other.0)
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// What [`sigprocmask`] does with the set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MaskHow {
+    /// Adds the set to the mask.
+    Block = k::SIG_BLOCK as isize,
+    /// Removes the set from the mask.
+    Unblock = k::SIG_UNBLOCK as isize,
+    /// Makes the set the mask.
+    SetMask = k::SIG_SETMASK as isize,
+}
+
+/// Changes the calling *thread's* signal mask (`rt_sigprocmask`); returns the mask it had.
+pub fn sigprocmask(how: MaskHow, set: SigSet) -> Result<SigSet, Errno> {
+    let mut old = SigSet::empty();
+    let (new_ptr, old_ptr) = (
+        core::ptr::addr_of!(set.0) as usize,
+        core::ptr::addr_of_mut!(old.0) as usize,
+    );
+    // SAFETY: the kernel reads one 8-byte set from `set` and writes one into `old`, both ours.
+    let raw = unsafe {
+        arch::syscall4(
+            nr(k::__NR_rt_sigprocmask),
+            how as usize,
+            new_ptr,
+            old_ptr,
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    Errno::result(raw).map(|_| old)
+}
+
+/// Creates a signalfd that reports the signals of `set` (which must be blocked, or they are
+/// delivered the usual way instead); `flags` may hold [`SFD_NONBLOCK`]. Always close-on-exec.
+/// Each read gives one or more 128-byte `signalfd_siginfo` records.
+pub fn signalfd(set: SigSet, flags: u32) -> Result<OwnedFd, Errno> {
+    let ptr = core::ptr::addr_of!(set.0) as usize;
+    let flags = (flags | k::O_CLOEXEC) as usize;
+    // SAFETY: the kernel reads one 8-byte set from `set`; -1 asks for a new descriptor.
+    let raw = unsafe {
+        arch::syscall4_readonly(
+            nr(k::__NR_signalfd4),
+            usize::MAX,
+            ptr,
+            KERNEL_SIGSET_SIZE,
+            flags,
+        )
+    };
+    Errno::result(raw).map(owned)
+}
+
+/// The size of one record read from a signalfd.
+pub const SIGINFO_SIZE: usize = 128;
+
+/// The fields of a `signalfd_siginfo` record most handlers need.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SigInfo {
+    /// Which signal.
+    pub signal: Signal,
+    /// The sender's process id (0 for signals from the kernel).
+    pub pid: u32,
+    /// The sender's real user id.
+    pub uid: u32,
+    /// How it was sent (`SI_USER` 0 for `kill`, `SI_TKILL` -6 for `tgkill`, …).
+    pub code: i32,
+}
+
+impl SigInfo {
+    /// Decodes one record as read from a signalfd.
+    pub fn from_record(record: &[u8; SIGINFO_SIZE]) -> Option<SigInfo> {
+        let word = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&record[at..at + 4]);
+            u32::from_ne_bytes(b)
+        };
+        Some(SigInfo {
+            signal: Signal::from_raw(word(0))?,
+            code: word(8) as i32,
+            pid: word(12),
+            uid: word(16),
+        })
+    }
+}
+
+/// Sends `signal` to one thread (`tgkill`): the calling process's thread `tid`.
+pub fn tgkill(tid: u32, signal: Signal) -> Result<(), Errno> {
+    let pid = super::process::getpid() as usize;
+    // SAFETY: tgkill takes no pointers.
+    let raw =
+        unsafe { arch::syscall3(nr(k::__NR_tgkill), pid, tid as usize, signal.raw() as usize) };
+    Errno::result(raw).map(drop)
+}
+
+/// Sends `signal` to a process (`kill`).
+pub fn kill(pid: u32, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: kill takes no pointers.
+    let raw = unsafe { arch::syscall2(nr(k::__NR_kill), pid as usize, signal.raw() as usize) };
+    Errno::result(raw).map(drop)
+}
+
+/// Reads one record from a signalfd; `Ok(None)` if none is pending (non-blocking fd).
+pub fn read_siginfo(fd: BorrowedFd<'_>) -> Result<Option<SigInfo>, Errno> {
+    let mut record = [0u8; SIGINFO_SIZE];
+    match super::read(fd, &mut record) {
+        Ok(SIGINFO_SIZE) => Ok(SigInfo::from_record(&record)),
+        Ok(_) => Err(Errno::EIO),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{gettid, AsFd};
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no signals")]
+    fn blocked_signals_arrive_through_a_signalfd() {
+        // A thread of its own, so the mask and the signal touch no other test.
+        std::thread::spawn(|| {
+            let set = SigSet::of(&[Signal::USR2]);
+            let before = sigprocmask(MaskHow::Block, set).unwrap();
+            let fd = signalfd(set, SFD_NONBLOCK).unwrap();
+            assert_eq!(read_siginfo(fd.as_fd()), Ok(None));
+            tgkill(gettid(), Signal::USR2).unwrap();
+            let info = read_siginfo(fd.as_fd())
+                .unwrap()
+                .expect("the signal was not queued");
+            assert_eq!(info.signal, Signal::USR2);
+            assert_eq!(info.pid, crate::sys::getpid());
+            assert_eq!(info.code, -6, "SI_TKILL");
+            sigprocmask(MaskHow::SetMask, before).unwrap();
+            assert!(!sigprocmask(MaskHow::Block, SigSet::empty())
+                .unwrap()
+                .contains(Signal::USR2));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(Signal::from_raw(65), None);
+        assert_eq!(
+            SigSet::of(&[Signal::INT])
+                .with(Signal::TERM)
+                .minus(SigSet::of(&[Signal::INT])),
+            SigSet::of(&[Signal::TERM])
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! `Waker`: wakes a reactor from any thread, coalescing: however many wakes come between two
+//! turns, they cost one `write` to an eventfd (an atomic flag says whether one is under way),
+//! and the reactor runs the waker's callback once.
+
+use crate::error::Result;
+use crate::handler::Register;
+use crate::interest::{self, Event};
+use crate::ops::Ops;
+use crate::subscriber::Subscriber;
+use crate::sys::{self, AsFd, BorrowedFd, OwnedFd};
+use crate::threads::{Admit, Threads};
+use alloc::sync::Arc;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// The eventfd and the flag shared by a waker's handles and its subscriber.
+pub(crate) struct WakeFd {
+    fd: OwnedFd,
+    /// A wake was written and the reactor has not taken it yet.
+    pending: AtomicBool,
+}
+
+impl WakeFd {
+    pub(crate) fn new() -> Result<WakeFd> {
+        Ok(WakeFd {
+            fd: sys::eventfd(0, sys::EFD_NONBLOCK)?,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Makes the fd readable unless a wake is already under way.
+    pub(crate) fn wake(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            // It cannot fail: the counter holds at most one outstanding write.
+            let _ = sys::write(self.fd.as_fd(), &1u64.to_ne_bytes());
+        }
+    }
+
+    /// On the reactor's thread, before acting on a wake: empties the fd, then lets the next
+    /// wake write again. A wake racing with this is either seen by the caller's action, which
+    /// follows, or writes anew and makes the fd readable for the next turn.
+    pub(crate) fn take(&self) {
+        let _ = sys::read(self.fd.as_fd(), &mut [0u8; 8]);
+        self.pending.swap(false, Ordering::AcqRel);
+    }
+}
+
+impl AsFd for WakeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Wakes a reactor from any thread: `Clone + Send + Sync`, and needs no `std`.
+///
+/// ```
+/// use barepoll::{Ops, Reactor, Waker};
+///
+/// let mut reactor = Reactor::new()?;
+/// let waker = Waker::new(&mut reactor, |ops: &mut Ops<'_>| ops.stop())?;
+/// let w = waker.clone();
+/// let t = std::thread::spawn(move || {
+///     for _ in 0..1000 {
+///         w.wake(); // a thousand wakes, one write, one callback per turn at most
+///     }
+/// });
+/// reactor.run()?; // returns once the callback ran
+/// t.join().unwrap();
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Waker {
+    shared: Arc<WakeFd>,
+}
+
+impl Waker {
+    /// Registers into `target` (a reactor, or a running handler's `Ops`) a subscriber that
+    /// calls `callback` on the reactor's thread once after one or more wakes, and returns the
+    /// waker. Everything a waking thread wrote before `wake` is visible to the callback.
+    ///
+    /// # Errors
+    /// The kernel's error from `eventfd2`, or what registering gives
+    /// ([`Reactor::register`](crate::Reactor::register)).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Waker};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let seen = Arc::new(AtomicU32::new(0));
+    /// let s = seen.clone();
+    /// let waker = Waker::new(&mut reactor, move |ops: &mut Ops<'_>| {
+    ///     s.fetch_add(1, Ordering::Relaxed);
+    ///     ops.stop();
+    /// })?;
+    /// waker.wake();
+    /// waker.wake();
+    /// reactor.run()?;
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1); // coalesced
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn new<R, D, T, F>(target: &mut R, callback: F) -> Result<Waker>
+    where
+        R: Register<D, T> + ?Sized,
+        D: 'static,
+        T: Threads + Admit<OnWake<F>>,
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
+    {
+        let shared = Arc::new(WakeFd::new()?);
+        let sub = OnWake {
+            shared: shared.clone(),
+            callback,
+        };
+        target.register(sub, interest::interest().read())?;
+        Ok(Waker { shared })
+    }
+
+    /// Wakes the reactor: its callback runs once, on its thread, after this call. Costs an
+    /// atomic swap, and a `write` only if no wake is under way already. Waking a reactor that
+    /// is gone does nothing.
+    ///
+    /// ```
+    /// # use barepoll::{Ops, Reactor, Waker};
+    /// # let mut reactor = Reactor::new()?;
+    /// let waker = Waker::new(&mut reactor, |_: &mut Ops<'_>| {})?;
+    /// drop(reactor);
+    /// waker.wake(); // harmless
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn wake(&self) {
+        self.shared.wake()
+    }
+}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waker").finish_non_exhaustive()
+    }
+}
+
+/// The reactor side of a [`Waker`]: a subscriber on its eventfd.
+pub struct OnWake<F> {
+    shared: Arc<WakeFd>,
+    callback: F,
+}
+
+impl<F> AsFd for OnWake<F> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.as_fd()
+    }
+}
+
+impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F>
+where
+    F: FnMut(&mut Ops<'_, D, T>) + 'static,
+{
+    fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
+        self.shared.take();
+        (self.callback)(ops);
+    }
+}
