@@ -43,6 +43,12 @@ pub struct Epoll {
     wait: (u32, usize),
 }
 
+impl Default for Epoll {
+    fn default() -> Epoll {
+        Epoll::new()
+    }
+}
+
 impl Epoll {
     pub fn new() -> Epoll {
         // SAFETY: epoll_create1 reads no memory.

@@ -1,0 +1,14 @@
+//! The benchmark suite as a library: the cases, the variants (two hand-written epoll loops,
+//! barepoll two ways, and the peers), the instruments and the report. The driver
+//! (`main.rs`) uses it.
+
+pub mod cases;
+pub mod count;
+pub mod machine;
+pub mod measure;
+pub mod raw;
+pub mod report;
+pub mod setup;
+pub mod slab;
+pub mod svg;
+pub mod variants;
