@@ -1,6 +1,6 @@
 //! Benchmarks of barepoll against two hand-written epoll loops (an index loop and a
-//! thin-pointer loop with a call) and eventp, event-manager, mio and polling, side by side in
-//! one run:
+//! thin-pointer loop with a call) and eventp, event-manager, mio, polling and calloop, side
+//! by side in one run:
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml [-- --quick]
@@ -156,6 +156,9 @@ fn fairness_notes() -> Vec<String> {
             .to_string(),
         "event-manager cannot add a subscriber from a handler: its churn adds and removes the \
          fd in the driver's own watch list."
+            .to_string(),
+        "calloop waits through polling with a fixed 1024-event buffer; the others get N events \
+         (dispatch) or 256 (churn)."
             .to_string(),
     ]
 }

@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 /// One colour per variant in `ALL` order: greys for the two hand-written loops, blues for
 /// barepoll, then the peers (a lighter shade for a boxed-closure variant).
-const COLORS: [&str; 10] = [
+const COLORS: [&str; 11] = [
     "#4d4d4d", "#a6a6a6", "#08519c", "#6baed6", "#d95f02", "#fdae6b", "#1b9e77", "#99d8c9",
-    "#7570b3", "#e7298a",
+    "#7570b3", "#e7298a", "#a6761d",
 ];
 const WIDTH: f64 = 1240.0;
 const HEIGHT: f64 = 460.0;

@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 pub mod barepoll;
 pub mod barepoll_sub;
+pub mod calloop;
 pub mod event_manager;
 pub mod eventp;
 pub mod index;
@@ -52,7 +53,7 @@ impl AsFd for Conn {
 /// and one dispatch, which the dispatch N=1 figure gives alone.
 pub const PAIRS: u64 = 1;
 
-/// Events per wait for the churn harnesses (barepoll's default).
+/// Events per wait for the churn harnesses (barepoll's default; calloop's is fixed at 1024).
 pub const CHURN_CAPACITY: usize = 256;
 
 /// A built harness: `run` goes through the measured function, `warm` does not. What it did is
@@ -82,7 +83,7 @@ macro_rules! variant {
 }
 
 /// The index loop first: every ratio is to it.
-pub const ALL: [Variant; 10] = [
+pub const ALL: [Variant; 11] = [
     variant!(index, "index loop"),
     variant!(thin, "thin-pointer loop"),
     variant!(barepoll_sub, "barepoll (Subscriber)"),
@@ -93,6 +94,7 @@ pub const ALL: [Variant; 10] = [
     variant!(polling_boxed, "polling + boxed closures"),
     variant!(eventp, "eventp"),
     variant!(event_manager, "event-manager"),
+    variant!(calloop, "calloop"),
 ];
 
 pub fn find(id: &str) -> Option<&'static Variant> {
