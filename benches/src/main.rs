@@ -7,14 +7,16 @@
 //! ```
 //!
 //! It measures wall time first (in this process, nothing else running), then runs the child
-//! processes two at a time: callgrind per case and variant. It prints the tables and
-//! writes `results/table.md` and `results/instructions.svg`. Callgrind's output for every case
-//! and variant stays in `target/callgrind/CASE.VARIANT.out`, e.g.
+//! processes two at a time: callgrind per case and variant, the memory probe per variant. It
+//! prints the tables and writes `results/table.md` and `results/instructions.svg`.
+//! Callgrind's output for every case and variant stays in `target/callgrind/CASE.VARIANT.out`,
+//! e.g.
 //! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`.
 //! `child CASE VARIANT TURNS` is the process that the run starts under callgrind.
 
 use barepoll_benches::cases::{self, Case, CASES};
 use barepoll_benches::measure::{self, Job, Wall};
+use barepoll_benches::memory::{self, PerSubscriber, SUBSCRIBERS};
 use barepoll_benches::report::{self, Results, Row};
 use barepoll_benches::variants::{self, ALL};
 use barepoll_benches::{machine, setup, svg};
@@ -43,6 +45,7 @@ fn main() {
 /// What a child process found.
 enum Outcome {
     Instructions(usize, usize, Result<f64, String>),
+    Memory(usize, Result<PerSubscriber, String>),
 }
 
 fn run(quick: bool) {
@@ -88,8 +91,21 @@ fn run(quick: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cg_dir = root.join("target/callgrind");
     std::fs::create_dir_all(&cg_dir).expect("target/callgrind");
+    let memory_n = SUBSCRIBERS.min(setup::raise_fd_limit(SUBSCRIBERS as u64) as usize);
+    let probe = memory::probe_binary().map_err(|e| {
+        eprintln!("memory probe unavailable: {e}");
+        notes.push(format!("Memory not measured: {e}."));
+    });
 
     let mut jobs: Vec<Job<'_, Outcome>> = Vec::new();
+    for (v, variant) in ALL.iter().enumerate() {
+        if let Ok(probe) = &probe {
+            jobs.push(Box::new(move || {
+                eprintln!("memory: {}", variant.id);
+                Outcome::Memory(v, memory::measure(probe, variant, memory_n))
+            }));
+        }
+    }
     if valgrind.is_some() {
         for (c, case) in cases.iter().enumerate() {
             for (v, variant) in ALL.iter().enumerate() {
@@ -115,11 +131,15 @@ fn run(quick: bool) {
             wall: wall.into_iter().map(Some).collect(),
         })
         .collect();
+    let mut memory = vec![None; ALL.len()];
     for outcome in measure::parallel(jobs, workers) {
         match outcome {
             Outcome::Instructions(c, v, counted) => {
                 let fail = |e| eprintln!("  {} {}: {e}", cases[c].name, ALL[v].id);
                 rows[c].instr[v] = counted.map_err(fail).ok();
+            }
+            Outcome::Memory(v, m) => {
+                memory[v] = m.map_err(|e| eprintln!("  memory {}: {e}", ALL[v].id)).ok()
             }
         }
     }
@@ -127,6 +147,8 @@ fn run(quick: bool) {
 
     let results = Results {
         rows,
+        memory,
+        memory_n,
         machine: machine::describe(valgrind.as_deref(), &load_text),
         load,
         rounds,
@@ -152,7 +174,7 @@ fn fairness_notes() -> Vec<String> {
     vec![
         "mio registers edge-triggered only; its dispatch harnesses add their fds \
          level-triggered with `epoll_ctl` on mio's own epoll fd (as the others), while its \
-         churn goes through mio's `Registry`."
+         churn and memory probe go through mio's `Registry`."
             .to_string(),
         "event-manager cannot add a subscriber from a handler: its churn adds and removes the \
          fd in the driver's own watch list."

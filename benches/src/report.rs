@@ -1,8 +1,9 @@
-//! The results as markdown: instructions and wall time.
+//! The results as markdown: instructions, wall time, memory.
 
 use crate::cases::Case;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
+use crate::memory::{PerSubscriber, USER_VALUE};
 use crate::variants::{ALL, PAIRS};
 use std::fmt::Write;
 
@@ -24,6 +25,8 @@ pub struct Row {
 /// Everything one run found.
 pub struct Results {
     pub rows: Vec<Row>,
+    pub memory: Vec<Option<PerSubscriber>>,
+    pub memory_n: usize,
     pub machine: String,
     pub load: f64,
     pub rounds: usize,
@@ -96,6 +99,19 @@ fn wall(out: &mut String, r: &Results) {
     }
 }
 
+fn memory(out: &mut String, r: &Results) {
+    put!(
+        out,
+        "| variant | counted bytes / subscriber | glibc heap bytes / subscriber |\n|---|---:|---:|"
+    );
+    for (variant, m) in ALL.iter().zip(&r.memory) {
+        let (counted, heap) = m.map_or(("n/a".into(), "n/a".into()), |m| {
+            (format!("{:.1}", m.counted), format!("{:.1}", m.heap))
+        });
+        put!(out, "| {} | {counted} | {heap} |", variant.label);
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut out = String::new();
     put!(out, "# barepoll benchmarks\n");
@@ -142,6 +158,21 @@ pub fn markdown(r: &Results) -> String {
         );
     }
     wall(&mut out, r);
+    put!(
+        out,
+        "\n## Memory per subscriber beyond the user's value ({} registered eventfds; the \
+         user's value, an fd and its counter, is {USER_VALUE} bytes)\n",
+        r.memory_n
+    );
+    put!(
+        out,
+        "Heap growth from registering them into an empty reactor, divided by their number, \
+         minus the user's value. Counted: bytes asked of the allocator (a counting global \
+         allocator in a probe binary). glibc heap: bytes in use per `mallinfo2`, with each \
+         chunk's header and rounding. Tables that grow by doubling count as they fall at this \
+         N. Kernel memory (the epoll entries) is the same for all and not included.\n"
+    );
+    memory(&mut out, r);
     if !r.notes.is_empty() {
         put!(out, "\n## Notes\n");
         for note in &r.notes {

@@ -3,6 +3,7 @@
 
 use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use barepoll::{Ops, Reactor};
 
 /// Registers `fd` with a handler that bumps its own counter.
@@ -67,3 +68,12 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_barepoll);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut reactor = Reactor::new().unwrap();
+    let start = Footprint::now();
+    for &fd in fds {
+        register(fd, &mut reactor);
+    }
+    Footprint::now().since(start)
+}

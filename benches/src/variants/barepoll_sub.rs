@@ -3,6 +3,7 @@
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use barepoll::{Event, Ops, Reactor, Subscriber};
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -86,3 +87,14 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_barepoll_sub);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut reactor = Reactor::new().unwrap();
+    let start = Footprint::now();
+    for &fd in fds {
+        reactor
+            .register(Conn::new(fd), barepoll::interest().read())
+            .unwrap();
+    }
+    Footprint::now().since(start)
+}

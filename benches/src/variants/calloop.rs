@@ -5,6 +5,7 @@
 
 use super::{measured, Fd, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use calloop::generic::Generic;
 use calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction, RegistrationToken};
 
@@ -83,3 +84,13 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_calloop);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let event_loop = EventLoop::<()>::try_new().unwrap();
+    let handle = event_loop.handle();
+    let start = Footprint::now();
+    for &fd in fds {
+        insert(&handle, fd);
+    }
+    Footprint::now().since(start)
+}

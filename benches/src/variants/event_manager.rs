@@ -8,6 +8,7 @@
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber};
 use event_manager::{SubscriberOps, MAX_READY_EVENTS_CAPACITY};
 use std::os::fd::AsRawFd;
@@ -90,3 +91,12 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_event_manager);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut manager = EventManager::<Conn>::new().unwrap();
+    let start = Footprint::now();
+    for &fd in fds {
+        manager.add_subscriber(Conn::new(fd));
+    }
+    Footprint::now().since(start)
+}

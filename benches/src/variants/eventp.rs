@@ -3,6 +3,7 @@
 
 use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use eventp::epoll::EpollCreateFlags;
 use eventp::tri_subscriber::WithHandler;
 use eventp::{Eventp, EventpOpsAdd, Pinned, Subscriber};
@@ -74,3 +75,12 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_eventp);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut reactor = Eventp::default();
+    let start = Footprint::now();
+    for &fd in fds {
+        register(fd, &mut reactor);
+    }
+    Footprint::now().since(start)
+}

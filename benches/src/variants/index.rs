@@ -6,6 +6,7 @@
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::raw::{self, Epoll, Event};
 use crate::slab::Slab;
 
@@ -88,3 +89,13 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_index);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (epoll, mut conns) = (Epoll::new(), Vec::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        epoll.add(fd, conns.len() as u64);
+        conns.push(Conn::new(fd));
+    }
+    Footprint::now().since(start)
+}

@@ -3,11 +3,12 @@
 //!
 //! mio registers edge-triggered only, and the dispatch harnesses need level-triggered fds that
 //! stay ready, so those go in with `epoll_ctl` on mio's own epoll fd (same flags as the other
-//! variants). The churned fd goes through mio's `Registry`, as a mio user adds and removes a
-//! source.
+//! variants). The churned fd, the memory probe's fds and nothing else go through mio's
+//! `Registry`, as a mio user adds and removes a source.
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::slab::Slab;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -114,3 +115,16 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_mio);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poll, mut conns) = (Poll::new().unwrap(), Slab::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let token = conns.insert(Conn::new(fd));
+        let raw = fd.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&raw), Token(token), Interest::READABLE)
+            .unwrap();
+    }
+    Footprint::now().since(start)
+}

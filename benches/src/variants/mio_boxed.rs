@@ -5,6 +5,7 @@
 use super::mio::{add_level, DRIVER};
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::slab::Slab;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -98,3 +99,16 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_mio_boxed);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poll, mut handlers) = (Poll::new().unwrap(), Handlers::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let token = handlers.insert(handler(fd));
+        let raw = fd.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&raw), Token(token), Interest::READABLE)
+            .unwrap();
+    }
+    Footprint::now().since(start)
+}

@@ -6,10 +6,12 @@
 //!   subscriber (a [`Conn`] like the dispatch ones) on another eventfd; one turn is one wait
 //!   and that handler.
 //!
-//! Every harness runs its turns through a function with a stable symbol (`bench_<kind>_<id>`), which is what
+//! and a memory probe that registers idle fds into an empty reactor. Every harness runs its
+//! turns through a function with a stable symbol (`bench_<kind>_<id>`), which is what
 //! callgrind's `--toggle-collect` names.
 
 use crate::count::Count;
+use crate::memory::Footprint;
 use std::os::fd::{AsFd, BorrowedFd};
 
 pub mod barepoll;
@@ -28,7 +30,7 @@ pub mod thin;
 pub type Fd = BorrowedFd<'static>;
 
 /// What every variant keeps per fd, whatever holds it (a slab, a node, a closure's captures):
-/// the fd and its own counter.
+/// the fd and its own counter. Its size is the "user's value" of the memory table.
 pub struct Conn {
     pub fd: Fd,
     pub count: Count,
@@ -69,6 +71,8 @@ pub struct Variant {
     pub label: &'static str,
     pub dispatch: fn(ready: &[Fd], idle: &[Fd]) -> Box<dyn Runner>,
     pub churn: fn(driver: Fd, churned: Fd) -> Box<dyn Runner>,
+    /// Registers every fd into an empty reactor; returns the heap growth.
+    pub memory: fn(fds: &[Fd]) -> Footprint,
 }
 
 macro_rules! variant {
@@ -78,6 +82,7 @@ macro_rules! variant {
             label: $label,
             dispatch: |ready, idle| Box::new($module::Dispatch::new(ready, idle)),
             churn: |driver, churned| Box::new($module::Churn::new(driver, churned)),
+            memory: $module::memory,
         }
     };
 }

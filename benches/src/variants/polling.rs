@@ -3,6 +3,7 @@
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::slab::Slab;
 use polling::{Event, Events, PollMode, Poller};
 use std::num::NonZeroUsize;
@@ -98,3 +99,13 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_polling);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poller, mut conns) = (Poller::new().unwrap(), Slab::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let key = conns.insert(Conn::new(fd));
+        add_level(&poller, fd, key);
+    }
+    Footprint::now().since(start)
+}

@@ -4,6 +4,7 @@
 use super::polling::{add_level, events, DRIVER};
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::slab::Slab;
 use polling::{Events, Poller};
 
@@ -92,3 +93,13 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_polling_boxed);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poller, mut handlers) = (Poller::new().unwrap(), Handlers::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let key = handlers.insert(handler(fd));
+        add_level(&poller, fd, key);
+    }
+    Footprint::now().since(start)
+}

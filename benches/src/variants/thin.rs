@@ -8,6 +8,7 @@
 //! noticed, nothing survives a panic.
 
 use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
+use crate::memory::Footprint;
 use crate::raw::{self, Epoll, Event};
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
@@ -139,3 +140,12 @@ impl Churn {
 }
 
 measured!(Churn, bench_churn_thin);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut table = Table::new();
+    let start = Footprint::now();
+    for &fd in fds {
+        table.add(fd, bump);
+    }
+    Footprint::now().since(start)
+}
