@@ -12,4 +12,5 @@ pub mod report;
 pub mod setup;
 pub mod slab;
 pub mod svg;
+pub mod syscalls;
 pub mod variants;

@@ -43,7 +43,7 @@ pub fn peers() -> String {
     found.join(", ")
 }
 
-pub fn describe(valgrind: Option<&str>, load: &str) -> String {
+pub fn describe(valgrind: Option<&str>, strace: Option<&str>, load: &str) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -57,9 +57,10 @@ pub fn describe(valgrind: Option<&str>, load: &str) -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let rustc = version("rustc").unwrap_or_else(|| "rustc unknown".into());
     format!(
-        "{cpu}, {cores} cores, Linux {}, {rustc}, {}; load average at start {load}; {}",
+        "{cpu}, {cores} cores, Linux {}, {rustc}, {}, {}; load average at start {load}; {}",
         kernel.trim(),
         valgrind.unwrap_or("no valgrind"),
+        strace.unwrap_or("no strace"),
         peers()
     )
 }

@@ -7,20 +7,23 @@
 //! ```
 //!
 //! It measures wall time first (in this process, nothing else running), then runs the child
-//! processes two at a time: callgrind per case and variant, the memory probe per variant. It
-//! prints the tables and writes `results/table.md` and `results/instructions.svg`.
-//! Callgrind's output for every case and variant stays in `target/callgrind/CASE.VARIANT.out`,
-//! e.g.
-//! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`.
-//! `child CASE VARIANT TURNS` is the process that the run starts under callgrind.
+//! processes two at a time: callgrind per case and variant, strace per variant, the memory
+//! probe per variant. It prints the tables and writes `results/table.md` and
+//! `results/instructions.svg`. Callgrind's output for every case and variant stays in
+//! `target/callgrind/CASE.VARIANT.out`, e.g.
+//! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`;
+//! strace's summaries in `target/strace/`.
+//! `child CASE VARIANT TURNS` is the process that the run starts under callgrind and strace.
 
 use barepoll_benches::cases::{self, Case, CASES};
 use barepoll_benches::measure::{self, Job, Wall};
 use barepoll_benches::memory::{self, PerSubscriber, SUBSCRIBERS};
 use barepoll_benches::report::{self, Results, Row};
+use barepoll_benches::syscalls::{self, Trace, Waits};
 use barepoll_benches::variants::{self, ALL};
 use barepoll_benches::{machine, setup, svg};
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 fn main() {
@@ -44,7 +47,8 @@ fn main() {
 
 /// What a child process found.
 enum Outcome {
-    Instructions(usize, usize, Result<f64, String>),
+    Instructions(usize, usize, Result<f64, String>, Option<Trace>),
+    Native(usize, Option<Trace>),
     Memory(usize, Result<PerSubscriber, String>),
 }
 
@@ -77,8 +81,12 @@ fn run(quick: bool) {
         .collect();
     notes.iter().for_each(|n| eprintln!("{n}"));
     let valgrind = machine::version("valgrind");
+    let strace = syscalls::strace();
     if valgrind.is_none() {
         eprintln!("valgrind not found: no instruction counts");
+    }
+    if strace.is_none() {
+        eprintln!("strace not found: wait syscalls unknown");
     }
 
     let pools = cases::Pools::for_cases(cases.iter().copied());
@@ -89,8 +97,9 @@ fn run(quick: bool) {
     }
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cg_dir = root.join("target/callgrind");
+    let (cg_dir, st_dir) = (root.join("target/callgrind"), root.join("target/strace"));
     std::fs::create_dir_all(&cg_dir).expect("target/callgrind");
+    std::fs::create_dir_all(&st_dir).expect("target/strace");
     let memory_n = SUBSCRIBERS.min(setup::raise_fd_limit(SUBSCRIBERS as u64) as usize);
     let probe = memory::probe_binary().map_err(|e| {
         eprintln!("memory probe unavailable: {e}");
@@ -105,18 +114,38 @@ fn run(quick: bool) {
                 Outcome::Memory(v, memory::measure(probe, variant, memory_n))
             }));
         }
+        if strace.is_some() {
+            let (case, st_dir) = (cases::find("dispatch-1").expect("a case"), &st_dir);
+            jobs.push(Box::new(move || {
+                eprintln!("strace: {}", variant.id);
+                let exe = std::env::current_exe().expect("current_exe");
+                let mut cmd = Command::new(exe);
+                let turns = case.callgrind_turns(scale).to_string();
+                cmd.args(["child", case.name, variant.id, &turns]);
+                let out = st_dir.join(format!("{}.native.txt", variant.id));
+                Outcome::Native(v, trace(syscalls::traced(&cmd, &out, false), &out))
+            }));
+        }
     }
     if valgrind.is_some() {
         for (c, case) in cases.iter().enumerate() {
             for (v, variant) in ALL.iter().enumerate() {
-                let cg_dir = &cg_dir;
+                let (cg_dir, st_dir, strace) = (&cg_dir, &st_dir, strace.is_some());
                 jobs.push(Box::new(move || {
                     eprintln!("callgrind: {} {}", case.name, variant.id);
                     let out = cg_dir.join(format!("{}.{}.out", case.name, variant.id));
                     let turns = case.callgrind_turns(scale);
                     let cmd = measure::callgrind_command(case, variant, turns, &out);
+                    if strace && case.name == "dispatch-1" {
+                        let st = st_dir.join(format!("{}.callgrind.txt", variant.id));
+                        let traced = syscalls::traced(&cmd, &st, true);
+                        if let Ok(counted) = measure::callgrind(traced, case, turns, &out) {
+                            let waits = syscalls::parse(&st).ok();
+                            return Outcome::Instructions(c, v, Ok(counted), waits);
+                        } // strace may be refused (no ptrace): count without it
+                    }
                     let counted = measure::callgrind(cmd, case, turns, &out);
-                    Outcome::Instructions(c, v, counted)
+                    Outcome::Instructions(c, v, counted, None)
                 }));
             }
         }
@@ -132,24 +161,30 @@ fn run(quick: bool) {
         })
         .collect();
     let mut memory = vec![None; ALL.len()];
+    let mut waits = vec![Waits::default(); ALL.len()];
     for outcome in measure::parallel(jobs, workers) {
         match outcome {
-            Outcome::Instructions(c, v, counted) => {
+            Outcome::Instructions(c, v, counted, trace) => {
                 let fail = |e| eprintln!("  {} {}: {e}", cases[c].name, ALL[v].id);
                 rows[c].instr[v] = counted.map_err(fail).ok();
+                if trace.is_some() {
+                    waits[v].callgrind = trace;
+                }
             }
+            Outcome::Native(v, trace) => waits[v].native = trace,
             Outcome::Memory(v, m) => {
                 memory[v] = m.map_err(|e| eprintln!("  memory {}: {e}", ALL[v].id)).ok()
             }
         }
     }
-    notes.extend(fairness_notes());
+    notes.extend(fairness_notes(&waits));
 
     let results = Results {
         rows,
         memory,
         memory_n,
-        machine: machine::describe(valgrind.as_deref(), &load_text),
+        waits,
+        machine: machine::describe(valgrind.as_deref(), strace.as_deref(), &load_text),
         load,
         rounds,
         quick,
@@ -169,9 +204,15 @@ fn run(quick: bool) {
     );
 }
 
+/// Runs a traced command and reads its summary; `None` if either fails.
+fn trace(mut cmd: Command, out: &Path) -> Option<Trace> {
+    let status = cmd.output().ok()?.status;
+    status.success().then(|| syscalls::parse(out).ok())?
+}
+
 /// What the run could not make identical for every variant, said next to the figures.
-fn fairness_notes() -> Vec<String> {
-    vec![
+fn fairness_notes(waits: &[Waits]) -> Vec<String> {
+    let mut notes = vec![
         "mio registers edge-triggered only; its dispatch harnesses add their fds \
          level-triggered with `epoll_ctl` on mio's own epoll fd (as the others), while its \
          churn and memory probe go through mio's `Registry`."
@@ -182,5 +223,22 @@ fn fairness_notes() -> Vec<String> {
         "calloop waits through polling with a fixed 1024-event buffer; the others get N events \
          (dispatch) or 256 (churn)."
             .to_string(),
-    ]
+    ];
+    let differ: Vec<String> = ALL
+        .iter()
+        .zip(waits)
+        .filter_map(|(variant, w)| {
+            let native = w.native.as_ref()?.wait()?.0;
+            let under = w.callgrind.as_ref()?.wait()?.0;
+            (native != under).then(|| format!("{} (`{native}` → `{under}`)", variant.label))
+        })
+        .collect();
+    if !differ.is_empty() {
+        notes.push(format!(
+            "Under callgrind some variants wait with another syscall than natively (valgrind \
+             may lack `epoll_pwait2`), so their instruction counts are of that path: {}.",
+            differ.join(", ")
+        ));
+    }
+    notes
 }

@@ -1,9 +1,10 @@
-//! The results as markdown: instructions, wall time, memory.
+//! The results as markdown: instructions, wall time, memory, the wait syscalls.
 
 use crate::cases::Case;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
 use crate::memory::{PerSubscriber, USER_VALUE};
+use crate::syscalls::{Trace, Waits};
 use crate::variants::{ALL, PAIRS};
 use std::fmt::Write;
 
@@ -27,6 +28,7 @@ pub struct Results {
     pub rows: Vec<Row>,
     pub memory: Vec<Option<PerSubscriber>>,
     pub memory_n: usize,
+    pub waits: Vec<Waits>,
     pub machine: String,
     pub load: f64,
     pub rounds: usize,
@@ -112,6 +114,36 @@ fn memory(out: &mut String, r: &Results) {
     }
 }
 
+fn trace_cells(t: &Option<Trace>) -> (String, String) {
+    match t {
+        None => ("unknown".into(), "unknown".into()),
+        Some(t) => match t.wait() {
+            None => ("none seen".into(), "".into()),
+            Some((wait, _)) => {
+                let along = t.every_wait();
+                let along = if along.is_empty() {
+                    "none".into()
+                } else {
+                    along.join(", ")
+                };
+                (format!("`{wait}`"), along)
+            }
+        },
+    }
+}
+
+fn syscalls(out: &mut String, r: &Results) {
+    put!(
+        out,
+        "| variant | wait syscall | other syscalls every wait | wait syscall under callgrind |\n|---|---|---|---|"
+    );
+    for (variant, w) in ALL.iter().zip(&r.waits) {
+        let (native, along) = trace_cells(&w.native);
+        let (under, _) = trace_cells(&w.callgrind);
+        put!(out, "| {} | {native} | {along} | {under} |", variant.label);
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut out = String::new();
     put!(out, "# barepoll benchmarks\n");
@@ -173,6 +205,11 @@ pub fn markdown(r: &Results) -> String {
          N. Kernel memory (the epoll entries) is the same for all and not included.\n"
     );
     memory(&mut out, r);
+    put!(
+        out,
+        "\n## Wait syscall per variant (strace, dispatch N = 1)\n"
+    );
+    syscalls(&mut out, r);
     if !r.notes.is_empty() {
         put!(out, "\n## Notes\n");
         for note in &r.notes {
