@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod count;
+pub mod goals;
 pub mod machine;
 pub mod measure;
 pub mod memory;

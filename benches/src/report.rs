@@ -1,6 +1,8 @@
-//! The results as markdown: instructions, wall time, memory, the wait syscalls.
+//! The results as markdown: instructions, wall time, memory, the wait syscalls, then
+//! barepoll's goals (`goals.rs`) checked against the figures.
 
 use crate::cases::Case;
+use crate::goals;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
 use crate::memory::{PerSubscriber, USER_VALUE};
@@ -210,6 +212,8 @@ pub fn markdown(r: &Results) -> String {
         "\n## Wait syscall per variant (strace, dispatch N = 1)\n"
     );
     syscalls(&mut out, r);
+    put!(out, "\n## barepoll's goals\n");
+    goals::table(&mut out, r);
     if !r.notes.is_empty() {
         put!(out, "\n## Notes\n");
         for note in &r.notes {
