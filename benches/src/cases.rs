@@ -30,24 +30,19 @@ const fn dispatch(name: &'static str, label: &'static str, ready: usize, idle: u
 }
 
 pub const CASES: [Case; 7] = [
-    dispatch("dispatch-1", "dispatch N=1, per wait", 1, 0),
-    dispatch("dispatch-64", "dispatch N=64, per event", 64, 0),
-    dispatch("dispatch-1024", "dispatch N=1024, per event", 1024, 0),
+    dispatch("dispatch-1", "per wait, N=1", 1, 0),
+    dispatch("dispatch-64", "per event, N=64", 64, 0),
+    dispatch("dispatch-1024", "per event, N=1024", 1024, 0),
     Case {
         name: "churn",
-        label: "churn, per add+delete pair",
+        label: "add+delete pair from a handler",
         kind: Kind::Churn,
         ready: 1,
         idle: 1,
     },
-    dispatch("scale-1k", "scale 1 ready + 1k idle, per wait", 1, 1_000),
-    dispatch("scale-10k", "scale 1 ready + 10k idle, per wait", 1, 10_000),
-    dispatch(
-        "scale-100k",
-        "scale 1 ready + 100k idle, per wait",
-        1,
-        100_000,
-    ),
+    dispatch("scale-1k", "per wait, 1 ready + 1k idle", 1, 1_000),
+    dispatch("scale-10k", "per wait, 1 ready + 10k idle", 1, 10_000),
+    dispatch("scale-100k", "per wait, 1 ready + 100k idle", 1, 100_000),
 ];
 
 pub fn find(name: &str) -> Option<&'static Case> {
@@ -91,12 +86,13 @@ impl Case {
         }
     }
 
-    /// Turns for the instruction count.
-    pub fn callgrind_turns(&self) -> u64 {
-        match self.kind {
+    /// Turns for the instruction count, `scale` being 1 (or less for a quick run).
+    pub fn callgrind_turns(&self, scale: f64) -> u64 {
+        let turns = match self.kind {
             Kind::Dispatch => (16384 / self.ready as u64).max(64),
             Kind::Churn => (4096 / PAIRS).max(64),
-        }
+        };
+        ((turns as f64 * scale) as u64).max(16)
     }
 
     /// The churn driver is the first ready fd, the churned fd the first idle one.

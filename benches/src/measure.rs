@@ -1,34 +1,55 @@
-//! The two metrics: wall time as the median of interleaved rounds (in this process), and
-//! user-space instructions from callgrind (one child process per case and variant).
+//! The instruments: wall time as interleaved rounds (in this process), user-space
+//! instructions from callgrind (one child process per case and variant), and a small pool
+//! that runs child processes two at a time.
 
 use crate::cases::{Case, Kind, Pools};
+use crate::count;
 use crate::variants::{Runner, Variant, ALL};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
-/// Nanoseconds per unit of `case` for every variant in [`ALL`]: the median over `rounds`
-/// rounds, each of which times every variant once, starting from a different one each round.
-pub fn wall(case: &Case, pools: &Pools, rounds: usize) -> Vec<f64> {
+/// One variant's wall time in one case.
+#[derive(Clone, Copy, Debug)]
+pub struct Wall {
+    /// Median nanoseconds per unit.
+    pub ns: f64,
+    /// Median over rounds of the round's ratio to the index loop's time in the same round.
+    pub ratio: f64,
+}
+
+/// Wall time of every variant in [`ALL`] over `rounds` rounds, each of which times every
+/// variant once, starting from a different one each round. Then checks the work done.
+pub fn wall(case: &Case, pools: &Pools, rounds: usize) -> Vec<Wall> {
     let mut runners: Vec<Box<dyn Runner>> = ALL.iter().map(|v| case.build(v, pools)).collect();
     let turns = case.wall_turns();
     for runner in &mut runners {
-        runner.run(turns);
+        runner.warm(turns);
     }
-    let mut samples = vec![Vec::with_capacity(rounds); runners.len()];
+    let n = runners.len();
+    let mut samples = vec![Vec::with_capacity(rounds); n];
     for round in 0..rounds {
-        for k in 0..runners.len() {
-            let i = (round + k) % runners.len();
+        for k in 0..n {
+            let i = (round + k) % n;
             let start = Instant::now();
             runners[i].run(turns);
             let ns = start.elapsed().as_nanos() as f64;
             samples[i].push(ns / (turns * case.per_turn()) as f64);
         }
     }
-    for (runner, variant) in runners.iter().zip(&ALL) {
-        check(case, variant, runner.as_ref(), (rounds as u64 + 1) * turns);
+    for (runner, variant) in runners.into_iter().zip(&ALL) {
+        check(case, variant, runner, (rounds as u64 + 1) * turns);
     }
-    samples.into_iter().map(median).collect()
+    let base = &samples[0];
+    samples
+        .iter()
+        .map(|s| Wall {
+            ns: median(s.clone()),
+            ratio: median(s.iter().zip(base).map(|(v, b)| v / b).collect()),
+        })
+        .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -36,11 +57,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Panics unless every turn dispatched what it should have: a variant that skips work would
-/// otherwise look fast.
-fn check(case: &Case, variant: &Variant, runner: &dyn Runner, turns: u64) {
+/// Drops the harness and panics unless its counters add up to what `turns` should have done:
+/// a variant that skips work would otherwise look fast.
+fn check(case: &Case, variant: &Variant, runner: Box<dyn Runner>, turns: u64) {
     let want = turns * case.per_turn();
-    let done = runner.done();
+    let done = count::counted_by_drop(runner);
     assert_eq!(
         done, want,
         "{} on {}: {done} handled, {want} expected",
@@ -50,32 +71,36 @@ fn check(case: &Case, variant: &Variant, runner: &dyn Runner, turns: u64) {
 
 /// The symbol callgrind collects inside.
 pub fn symbol(case: &Case, variant: &Variant) -> String {
-    let kind = if case.kind == Kind::Churn {
-        "churn"
-    } else {
-        "dispatch"
+    let kind = match case.kind {
+        Kind::Churn => "churn",
+        Kind::Dispatch => "dispatch",
     };
     format!("bench_{kind}_{}", variant.id)
 }
 
-/// Runs this program under callgrind as `child CASE VARIANT`; returns instructions per unit.
-pub fn callgrind(case: &Case, variant: &Variant, out_dir: &Path) -> Result<f64, String> {
-    let out = out_dir.join(format!("{}.{}.out", case.name, variant.id));
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let output = Command::new("valgrind")
-        .arg("--tool=callgrind")
+/// The command that runs this program under callgrind as `child CASE VARIANT TURNS`, writing
+/// `out`.
+pub fn callgrind_command(case: &Case, variant: &Variant, turns: u64, out: &Path) -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new("valgrind");
+    cmd.arg("--tool=callgrind")
         .arg("--collect-atstart=no")
         .arg("--dump-instr=yes")
         .arg(format!("--toggle-collect={}", symbol(case, variant)))
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(exe)
-        .args(["child", case.name, variant.id])
-        .output()
-        .map_err(|e| format!("valgrind: {e}"))?;
+        .args(["child", case.name, variant.id, &turns.to_string()]);
+    cmd
+}
+
+/// Runs `cmd` (a callgrind run writing `out`); returns instructions per unit of `case`.
+pub fn callgrind(mut cmd: Command, case: &Case, turns: u64, out: &Path) -> Result<f64, String> {
+    let output = cmd.output().map_err(|e| format!("valgrind: {e}"))?;
     if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(err.lines().rev().take(5).collect::<Vec<_>>().join(" / "));
     }
-    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
     let total = text
         .lines()
         .find_map(|l| {
@@ -84,21 +109,42 @@ pub fn callgrind(case: &Case, variant: &Variant, out_dir: &Path) -> Result<f64, 
         })
         .and_then(|n| n.trim().parse::<f64>().ok())
         .ok_or("no totals in the callgrind output")?;
-    Ok(total / (case.callgrind_turns() * case.per_turn()) as f64)
+    Ok(total / (turns * case.per_turn()) as f64)
 }
 
-/// The callgrind child: builds one harness, warms it up outside the measured function, then
-/// runs the counted turns through it.
-pub fn child(case: &Case, variant: &Variant) {
+/// The child: builds one harness, warms it up outside the measured function, runs `turns`
+/// counted turns through it, and checks the work done.
+pub fn child(case: &Case, variant: &Variant, turns: u64) {
     let pools = Pools::for_cases([case]);
     let mut runner = case.build(variant, &pools);
     let warm = 16;
     runner.warm(warm);
-    runner.run(case.callgrind_turns());
-    check(
-        case,
-        variant,
-        runner.as_ref(),
-        warm + case.callgrind_turns(),
-    );
+    runner.run(turns);
+    check(case, variant, runner, warm + turns);
+}
+
+/// Work for [`parallel`].
+pub type Job<'a, T> = Box<dyn FnOnce() -> T + Send + 'a>;
+
+/// Runs `jobs` on `workers` threads (each job typically waits for a child process); results
+/// come back in the order of `jobs`.
+pub fn parallel<T: Send>(jobs: Vec<Job<'_, T>>, workers: usize) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Job<'_, T>>>> =
+        jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let results: Vec<Mutex<Option<T>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = slots.get(i) else { break };
+                let job = slot.lock().unwrap().take().expect("each job runs once");
+                *results[i].lock().unwrap() = Some(job());
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap().expect("every job ran"))
+        .collect()
 }

@@ -43,6 +43,12 @@ pub struct Epoll {
     wait: (u32, usize),
 }
 
+impl Default for Epoll {
+    fn default() -> Epoll {
+        Epoll::new()
+    }
+}
+
 impl Epoll {
     pub fn new() -> Epoll {
         // SAFETY: epoll_create1 reads no memory.
@@ -139,4 +145,43 @@ fn check(r: isize) {
 /// A buffer of `capacity` (at least one) zeroed events.
 pub fn events(capacity: usize) -> Vec<Event> {
     vec![Event { events: 0, data: 0 }; capacity.max(1)]
+}
+
+/// The same wait behind a function call, as a libc wrapper or an out-of-line syscall has it.
+#[inline(never)]
+fn wait_behind_call(epoll: &Epoll, buf: &mut [Event]) -> usize {
+    epoll.wait(buf)
+}
+
+/// What a call around the wait syscall costs on this machine: nanoseconds per wait of one
+/// ready fd with the syscall inline (as barepoll and the hand-written loops make it), then
+/// behind a non-inlined call (as a libc wrapper makes it). Medians of interleaved rounds.
+pub fn call_around_wait(ready: Fd, rounds: usize) -> (f64, f64) {
+    let epoll = Epoll::new();
+    epoll.add(ready, 0);
+    let mut buf = events(1);
+    let turns = 2048;
+    let mut samples = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for k in 0..2 {
+            let behind = (round + k) % 2 == 1;
+            let start = std::time::Instant::now();
+            for _ in 0..turns {
+                let n = if behind {
+                    wait_behind_call(&epoll, &mut buf)
+                } else {
+                    epoll.wait(&mut buf)
+                };
+                assert_eq!(n, 1, "the fd stays ready");
+            }
+            let ns = start.elapsed().as_nanos() as f64 / turns as f64;
+            samples[behind as usize].push(ns);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [inline, behind] = samples;
+    (median(inline), median(behind))
 }

@@ -1,7 +1,12 @@
-//! The results as markdown: one table per metric, then barepoll's targets,
-//! checked against the figures.
+//! The results as markdown: instructions, wall time, memory, the wait syscalls, then
+//! barepoll's goals (`goals.rs`) checked against the figures.
 
 use crate::cases::Case;
+use crate::goals;
+use crate::machine::QUIET_LOAD;
+use crate::measure::Wall;
+use crate::memory::{PerSubscriber, USER_VALUE};
+use crate::syscalls::{Trace, Waits};
 use crate::variants::{ALL, PAIRS};
 use std::fmt::Write;
 
@@ -17,198 +22,204 @@ pub(crate) use put;
 pub struct Row {
     pub case: &'static Case,
     pub instr: Vec<Option<f64>>,
-    pub wall: Vec<Option<f64>>,
+    pub wall: Vec<Option<Wall>>,
 }
 
-type Pick = fn(&Row) -> &[Option<f64>];
-
-fn instr(row: &Row) -> &[Option<f64>] {
-    &row.instr
+/// Everything one run found.
+pub struct Results {
+    pub rows: Vec<Row>,
+    pub memory: Vec<Option<PerSubscriber>>,
+    pub memory_n: usize,
+    pub waits: Vec<Waits>,
+    pub machine: String,
+    pub load: f64,
+    pub rounds: usize,
+    pub quick: bool,
+    /// Cases not measured and why, and other remarks of the run.
+    pub notes: Vec<String>,
+    pub seconds: f64,
 }
 
-fn wall(row: &Row) -> &[Option<f64>] {
-    &row.wall
-}
+impl Results {
+    pub fn row(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.case.name == name)
+    }
 
-const FLOOR: usize = 0;
-const BAREPOLL: usize = 1;
-
-fn find<'a>(rows: &'a [Row], name: &str) -> Option<&'a Row> {
-    rows.iter().find(|r| r.case.name == name)
-}
-
-fn get(rows: &[Row], name: &str, pick: Pick, variant: usize) -> Option<f64> {
-    pick(find(rows, name)?)[variant]
-}
-
-/// A figure and, in parentheses, its ratio to the floor's.
-fn cell(value: Option<f64>, floor: Option<f64>) -> String {
-    match (value, floor) {
-        (Some(v), Some(f)) if f > 0.0 => format!("{v:.1} ({:.2})", v / f),
-        (Some(v), _) => format!("{v:.1}"),
-        _ => "n/a".into(),
+    pub fn noisy(&self) -> bool {
+        self.load.is_nan() || self.load > QUIET_LOAD
     }
 }
 
-fn row(out: &mut String, label: &str, values: &[Option<f64>]) {
-    let cells: Vec<String> = values.iter().map(|&v| cell(v, values[FLOOR])).collect();
-    put!(out, "| {label} | {} |", cells.join(" | "));
-}
-
-fn table(out: &mut String, rows: &[Row], pick: Pick) {
+fn header(out: &mut String) {
     let labels: Vec<&str> = ALL.iter().map(|v| v.label).collect();
     put!(out, "| case | {} |", labels.join(" | "));
     put!(out, "|---|{}", "---:|".repeat(ALL.len()));
-    for r in rows {
-        row(out, r.case.label, pick(r));
+}
+
+fn fmt(v: f64) -> String {
+    if v.abs() < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
     }
 }
 
-/// Churn minus dispatch N=1: the add+delete pair without the wait and dispatch carrying it.
-fn pair_alone(out: &mut String, rows: &[Row]) {
-    let (Some(churn), Some(one)) = (find(rows, "churn"), find(rows, "dispatch-1")) else {
-        return;
+fn instructions(out: &mut String, r: &Results) {
+    header(out);
+    let line = |out: &mut String, label: &str, values: &[Option<f64>]| {
+        let cells: Vec<String> = values
+            .iter()
+            .map(|v| match (v, values[0]) {
+                (Some(v), Some(b)) if b > 0.0 => format!("{} ({:.2})", fmt(*v), v / b),
+                (Some(v), _) => fmt(*v),
+                _ => "n/a".into(),
+            })
+            .collect();
+        put!(out, "| {label} | {} |", cells.join(" | "));
     };
-    if PAIRS == 1 {
-        let net: Vec<Option<f64>> = churn
+    for row in &r.rows {
+        line(out, row.case.label, &row.instr);
+    }
+    if let (Some(churn), Some(one), 1) = (r.row("churn"), r.row("dispatch-1"), PAIRS) {
+        let alone: Vec<Option<f64>> = churn
             .instr
             .iter()
             .zip(&one.instr)
             .map(|(c, o)| Some((*c)? - (*o)?))
             .collect();
-        row(out, "churn minus dispatch N=1: the pair alone", &net);
+        line(out, "the pair alone (churn − per wait at N=1)", &alone);
     }
 }
 
-fn over(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?)
-}
-
-fn verdict(holds: Option<bool>) -> &'static str {
-    match holds {
-        Some(true) => "holds",
-        Some(false) => "**misses**",
-        None => "n/a",
+fn wall(out: &mut String, r: &Results) {
+    header(out);
+    for row in &r.rows {
+        let cells: Vec<String> = row
+            .wall
+            .iter()
+            .map(|w| w.map_or("n/a".into(), |w| format!("{} ({:.2})", fmt(w.ns), w.ratio)))
+            .collect();
+        put!(out, "| {} | {} |", row.case.label, cells.join(" | "));
     }
 }
 
-fn shown(value: Option<f64>, digits: usize) -> String {
-    value.map_or("n/a".into(), |v| format!("{v:.digits$}"))
-}
-
-/// barepoll against the fewest instructions among the peers in case `name`.
-fn fewest(rows: &[Row], name: &str) -> (String, Option<bool>) {
-    let Some(r) = find(rows, name) else {
-        return ("not measured".into(), None);
-    };
-    let best = (BAREPOLL + 1..ALL.len())
-        .filter_map(|i| Some((r.instr[i]?, ALL[i].label)))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
-    match (r.instr[BAREPOLL], best) {
-        (Some(b), Some((v, label))) => (format!("{b:.1} vs {v:.1} ({label})"), Some(b < v)),
-        _ => ("not measured".into(), None),
-    }
-}
-
-fn targets(out: &mut String, rows: &[Row]) {
-    put!(out, "| target | measured | |\n|---|---|---|");
-    let mut line = |target: &str, measured: String, holds: Option<bool>| {
-        put!(out, "| {target} | {measured} | {} |", verdict(holds));
-    };
-    for (name, limit, target) in [
-        (
-            "dispatch-1024",
-            9.0,
-            "≤ 9 instructions per event at N = 1024",
-        ),
-        ("dispatch-1", 40.0, "≤ 40 instructions per wait at N = 1"),
-    ] {
-        let v = get(rows, name, instr, BAREPOLL);
-        line(target, shown(v, 1), v.map(|v| v <= limit));
-    }
-    for name in ["dispatch-1", "dispatch-64", "dispatch-1024", "churn"] {
-        let (measured, holds) = fewest(rows, name);
-        line(
-            &format!("fewer instructions than every peer: {name}"),
-            measured,
-            holds,
-        );
-    }
-    let ratio = |name| {
-        over(
-            get(rows, name, wall, BAREPOLL),
-            get(rows, name, wall, FLOOR),
-        )
-    };
-    let r = ratio("dispatch-1024");
-    line(
-        "wall ratio ≤ 1.02 at N = 1024",
-        shown(r, 3),
-        r.map(|r| r <= 1.02),
+fn memory(out: &mut String, r: &Results) {
+    put!(
+        out,
+        "| variant | counted bytes / subscriber | glibc heap bytes / subscriber |\n|---|---:|---:|"
     );
-
-    // Instructions are exact; wall times drift with the machine between cases, so the wall
-    // check compares barepoll's interleaved ratio to the floor at each end.
-    let largest = rows
-        .iter()
-        .rev()
-        .find(|r| r.case.name.starts_with("scale-"));
-    let largest = largest.map_or("scale-1k", |r| r.case.name);
-    let growth = over(
-        get(rows, largest, instr, BAREPOLL),
-        get(rows, "scale-1k", instr, BAREPOLL),
-    );
-    let (small, big) = (ratio("scale-1k"), ratio(largest));
-    let flat = match (growth, small, big) {
-        (Some(g), Some(s), Some(b)) if largest != "scale-1k" => Some(g <= 1.05 && b <= s * 1.1),
-        _ => None,
-    };
-    line(
-        &format!(
-            "flat scale, {largest} against scale-1k: instructions ≤ ×1.05, wall ratio to the \
-             floor within ×1.1"
-        ),
-        format!(
-            "instructions ×{}; wall ratio {} → {}",
-            shown(growth, 2),
-            shown(small, 2),
-            shown(big, 2)
-        ),
-        flat,
-    );
+    for (variant, m) in ALL.iter().zip(&r.memory) {
+        let (counted, heap) = m.map_or(("n/a".into(), "n/a".into()), |m| {
+            (format!("{:.1}", m.counted), format!("{:.1}", m.heap))
+        });
+        put!(out, "| {} | {counted} | {heap} |", variant.label);
+    }
 }
 
-pub fn markdown(rows: &[Row], machine: &str, rounds: usize, notes: &[String]) -> String {
+fn trace_cells(t: &Option<Trace>) -> (String, String) {
+    match t {
+        None => ("unknown".into(), "unknown".into()),
+        Some(t) => match t.wait() {
+            None => ("none seen".into(), "".into()),
+            Some((wait, _)) => {
+                let along = t.every_wait();
+                let along = if along.is_empty() {
+                    "none".into()
+                } else {
+                    along.join(", ")
+                };
+                (format!("`{wait}`"), along)
+            }
+        },
+    }
+}
+
+fn syscalls(out: &mut String, r: &Results) {
+    put!(
+        out,
+        "| variant | wait syscall | other syscalls every wait | wait syscall under callgrind |\n|---|---|---|---|"
+    );
+    for (variant, w) in ALL.iter().zip(&r.waits) {
+        let (native, along) = trace_cells(&w.native);
+        let (under, _) = trace_cells(&w.callgrind);
+        put!(out, "| {} | {native} | {along} | {under} |", variant.label);
+    }
+}
+
+pub fn markdown(r: &Results) -> String {
     let mut out = String::new();
     put!(out, "# barepoll benchmarks\n");
+    let quick = if r.quick { " -- --quick" } else { "" };
     put!(
         out,
-        "`cargo run --release --manifest-path benches/Cargo.toml` on {machine}.\n"
+        "`cargo run --release --manifest-path benches/Cargo.toml{quick}` ran for {:.0} s \
+         (after the build) on {}.\n",
+        r.seconds,
+        r.machine
     );
+    if r.quick {
+        put!(
+            out,
+            "**Quick run**: fewer rounds and turns than the full tables.\n"
+        );
+    }
     put!(
         out,
-        "Figures are per event: per wait where one fd is ready (N = 1, scale); per add+delete \
-         pair for churn ({PAIRS} per handler call, its wait included). In parentheses: the \
-         ratio to the raw floor. Waits never time out (`None`/-1), as in a run loop. barepoll \
-         and the floor wait with `epoll_pwait2` and fall back to `epoll_pwait` where it is \
-         missing, as under valgrind 3.19, whose counts are then of the fallback.\n"
+        "Every variant is built with the same profile (fat LTO, one codegen unit), waits with \
+         no timeout, keeps its own counter in each fd's state, and is checked to have handled \
+         every event it should. Figures are per wait where one fd is ready (N = 1, idle \
+         scale), per event for N = 64 and 1024, per add+delete pair for churn ({PAIRS} per \
+         handler call, its wait and dispatch included). In parentheses: the ratio to the \
+         index loop.\n"
     );
     put!(
         out,
         "## User-space instructions (callgrind `Ir` inside the measured function)\n"
     );
-    table(&mut out, rows, instr);
-    pair_alone(&mut out, rows);
+    instructions(&mut out, r);
     put!(
         out,
-        "\n## Wall time, ns (median of {rounds} interleaved rounds)\n"
+        "\n## Wall time, ns (median of {} interleaved rounds; in parentheses the median of \
+         each round's ratio to the index loop)\n",
+        r.rounds
     );
-    table(&mut out, rows, wall);
-    for note in notes {
-        put!(out, "\n{note}");
+    if r.noisy() {
+        put!(
+            out,
+            "**Noisy**: the 1-minute load average was {:.2} at the start (above {QUIET_LOAD}); \
+             other work shared the cores, so these times and ratios are rough.\n",
+            r.load
+        );
     }
-    put!(out, "\n## barepoll's targets\n");
-    targets(&mut out, rows);
+    wall(&mut out, r);
+    put!(
+        out,
+        "\n## Memory per subscriber beyond the user's value ({} registered eventfds; the \
+         user's value, an fd and its counter, is {USER_VALUE} bytes)\n",
+        r.memory_n
+    );
+    put!(
+        out,
+        "Heap growth from registering them into an empty reactor, divided by their number, \
+         minus the user's value. Counted: bytes asked of the allocator (a counting global \
+         allocator in a probe binary). glibc heap: bytes in use per `mallinfo2`, with each \
+         chunk's header and rounding. Tables that grow by doubling count as they fall at this \
+         N. Kernel memory (the epoll entries) is the same for all and not included.\n"
+    );
+    memory(&mut out, r);
+    put!(
+        out,
+        "\n## Wait syscall per variant (strace, dispatch N = 1)\n"
+    );
+    syscalls(&mut out, r);
+    put!(out, "\n## barepoll's goals\n");
+    goals::table(&mut out, r);
+    if !r.notes.is_empty() {
+        put!(out, "\n## Notes\n");
+        for note in &r.notes {
+            put!(out, "- {note}");
+        }
+    }
     put!(out, "\n![instructions per event](instructions.svg)");
     out
 }

@@ -1,4 +1,4 @@
-//! The fds every harness watches, and the fd limit that 100k of them need.
+//! The fds every harness watches, and the fd limit that many of them need.
 //!
 //! Harnesses borrow their fds (`BorrowedFd<'static>`), so every variant watches the very same
 //! eventfds and none of them closes one: the pools live until the process exits.
@@ -9,16 +9,26 @@ use barepoll::sys::{self, AsFd, OwnedFd};
 /// Fds the biggest case needs beyond its idle ones.
 const SPARE_FDS: u64 = 4096;
 
-/// Raises `RLIMIT_NOFILE` so that `idle` idle fds fit (the hard limit too, where allowed).
-/// Children, valgrind among them, inherit it. Returns how many idle fds fit.
-pub fn raise_fd_limit(idle: u64) -> u64 {
-    let want = idle + SPARE_FDS;
+fn nofile() -> libc::rlimit {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit into `lim`.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    lim
+}
+
+/// The `RLIMIT_NOFILE` hard limit.
+pub fn hard_fd_limit() -> u64 {
+    nofile().rlim_max
+}
+
+/// Raises `RLIMIT_NOFILE` so that `idle` idle fds fit (the hard limit too, where allowed).
+/// Children, valgrind among them, inherit it. Returns how many idle fds fit.
+pub fn raise_fd_limit(idle: u64) -> u64 {
+    let want = idle + SPARE_FDS;
+    let mut lim = nofile();
     if lim.rlim_cur < want {
         let raised = libc::rlimit {
             rlim_cur: want,

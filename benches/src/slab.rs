@@ -1,18 +1,26 @@
-//! The slab a mio or polling user keeps: a token indexes a `Vec`; freed slots are reused.
+//! The slab a mio or polling user keeps (and the index loop too): a token indexes a `Vec` of
+//! per-fd values; freed slots are reused.
 
 pub struct Slab<T> {
     entries: Vec<Option<T>>,
     free: Vec<usize>,
 }
 
-impl<T> Slab<T> {
-    pub fn new() -> Slab<T> {
+impl<T> Default for Slab<T> {
+    fn default() -> Slab<T> {
         Slab {
             entries: Vec::new(),
             free: Vec::new(),
         }
     }
+}
 
+impl<T> Slab<T> {
+    pub fn new() -> Slab<T> {
+        Slab::default()
+    }
+
+    #[inline]
     pub fn insert(&mut self, value: T) -> usize {
         match self.free.pop() {
             Some(index) => {
@@ -26,6 +34,7 @@ impl<T> Slab<T> {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, index: usize) -> Option<T> {
         let value = self.entries.get_mut(index)?.take();
         if value.is_some() {
@@ -39,6 +48,3 @@ impl<T> Slab<T> {
         self.entries.get_mut(index)?.as_mut()
     }
 }
-
-/// What mio and polling harnesses keep per token.
-pub type Handlers = Slab<Box<dyn FnMut()>>;

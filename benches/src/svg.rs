@@ -1,21 +1,29 @@
-//! The plot: instructions per event, grouped by case, one bar per variant, log scale.
-//! Plain SVG text, no plotting library.
+//! The plot: user-space instructions per unit, grouped by case, one bar per variant, log
+//! scale. Plain SVG text, no plotting library.
 
 use crate::report::{put, Row};
 use crate::variants::ALL;
 use std::fmt::Write;
 
-const COLORS: [&str; 6] = [
-    "#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+/// One colour per variant in `ALL` order: greys for the two hand-written loops, blues for
+/// barepoll, then the peers (a lighter shade for a boxed-closure variant).
+const COLORS: [&str; 11] = [
+    "#4d4d4d", "#a6a6a6", "#08519c", "#6baed6", "#d95f02", "#fdae6b", "#1b9e77", "#99d8c9",
+    "#7570b3", "#e7298a", "#a6761d",
 ];
-const WIDTH: f64 = 980.0;
-const HEIGHT: f64 = 400.0;
+const WIDTH: f64 = 1240.0;
+const HEIGHT: f64 = 460.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 60.0;
-const BOTTOM: f64 = 60.0;
+const TOP: f64 = 84.0;
+const BOTTOM: f64 = 56.0;
+const PER_LEGEND_ROW: usize = 6;
 
 pub fn svg(rows: &[Row]) -> String {
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.instr.iter().any(Option::is_some))
+        .collect();
     let plot_h = HEIGHT - TOP - BOTTOM;
     let max = rows
         .iter()
@@ -24,7 +32,7 @@ pub fn svg(rows: &[Row]) -> String {
     let decades = max.log10().ceil().max(1.0);
     let y = |v: f64| TOP + plot_h * (1.0 - v.max(1.0).log10() / decades);
     let group_w = (WIDTH - LEFT - RIGHT) / rows.len().max(1) as f64;
-    let bar_w = group_w * 0.8 / ALL.len() as f64;
+    let bar_w = group_w * 0.86 / ALL.len() as f64;
 
     let mut s = String::new();
     put!(
@@ -37,7 +45,7 @@ pub fn svg(rows: &[Row]) -> String {
     );
     put!(
         s,
-        r#"<text x="{LEFT}" y="18" font-size="14">User-space instructions per event (callgrind, log scale)</text>"#
+        r#"<text x="{LEFT}" y="18" font-size="14">User-space instructions per wait, event or add+delete pair (callgrind, log scale; fewer is better)</text>"#
     );
     for d in 0..=decades as i32 {
         let (v, yy) = (10f64.powi(d), y(10f64.powi(d)));
@@ -54,25 +62,27 @@ pub fn svg(rows: &[Row]) -> String {
         );
     }
     for (i, variant) in ALL.iter().enumerate() {
-        let x = LEFT + i as f64 * 145.0;
+        let x = LEFT + (i % PER_LEGEND_ROW) as f64 * 190.0;
+        let yy = 32.0 + (i / PER_LEGEND_ROW) as f64 * 16.0;
         put!(
             s,
-            r#"<rect x="{x}" y="30" width="10" height="10" fill="{}"/>"#,
+            r#"<rect x="{x}" y="{yy}" width="10" height="10" fill="{}"/>"#,
             COLORS[i]
         );
         put!(
             s,
-            r#"<text x="{}" y="39">{}</text>"#,
+            r#"<text x="{}" y="{}">{}</text>"#,
             x + 14.0,
+            yy + 9.0,
             variant.label
         );
     }
     for (g, row) in rows.iter().enumerate() {
-        let x0 = LEFT + (g as f64 + 0.1) * group_w;
+        let x0 = LEFT + (g as f64 + 0.07) * group_w;
         for (i, value) in row.instr.iter().enumerate() {
             let Some(v) = *value else { continue };
             let (x, yy) = (x0 + i as f64 * bar_w, y(v));
-            let label = if v < 10.0 {
+            let label = if v < 100.0 {
                 format!("{v:.1}")
             } else {
                 format!("{v:.0}")

@@ -1,38 +1,38 @@
-//! barepoll: closures registered through the builder; one heap node per fd.
+//! barepoll with closures registered through its builder: each fd's counter is captured by
+//! its handler. One heap node per fd.
 
 use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
+use crate::count::Count;
+use crate::memory::Footprint;
 use barepoll::{Ops, Reactor};
-use std::cell::Cell;
-use std::rc::Rc;
+
+/// Registers `fd` with a handler that bumps its own counter.
+fn register(fd: Fd, into: &mut impl barepoll::Register) -> barepoll::Key {
+    let mut count = Count::new();
+    barepoll::interest()
+        .read()
+        .with_fd(fd)
+        .with_handler(move || count.bump())
+        .register_into(into)
+        .unwrap()
+}
 
 pub struct Dispatch {
     reactor: Reactor,
-    count: Rc<Cell<u64>>,
 }
 
 impl Dispatch {
     pub fn new(ready: &[Fd], idle: &[Fd]) -> Dispatch {
         let mut reactor = Reactor::with_capacity(ready.len()).unwrap();
-        let count = Rc::new(Cell::new(0));
         for &fd in ready.iter().chain(idle) {
-            let count = count.clone();
-            barepoll::interest()
-                .read()
-                .with_fd(fd)
-                .with_handler(move || count.set(count.get() + 1))
-                .register_into(&mut reactor)
-                .unwrap();
+            register(fd, &mut reactor);
         }
-        Dispatch { reactor, count }
+        Dispatch { reactor }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.reactor.run_once(None).unwrap();
-    }
-
-    fn done(&self) -> u64 {
-        self.count.get()
     }
 }
 
@@ -40,43 +40,40 @@ measured!(Dispatch, bench_dispatch_barepoll);
 
 pub struct Churn {
     reactor: Reactor,
-    pairs: Rc<Cell<u64>>,
 }
 
 impl Churn {
     pub fn new(driver: Fd, churned: Fd) -> Churn {
         let mut reactor = Reactor::with_capacity(CHURN_CAPACITY).unwrap();
-        let pairs = Rc::new(Cell::new(0));
-        let done = pairs.clone();
+        let mut pairs = Count::new();
         barepoll::interest()
             .read()
             .with_fd(driver)
             .with_handler(move |ops: &mut Ops<'_>| {
                 for _ in 0..PAIRS {
-                    let count = done.clone();
-                    let key = barepoll::interest()
-                        .read()
-                        .with_fd(churned)
-                        .with_handler(move || count.set(count.get() + 1))
-                        .register_into(ops)
-                        .unwrap();
+                    let key = register(churned, ops);
                     ops.delete(key).unwrap();
-                    done.set(done.get() + 1);
+                    pairs.bump();
                 }
             })
             .register_into(&mut reactor)
             .unwrap();
-        Churn { reactor, pairs }
+        Churn { reactor }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.reactor.run_once(None).unwrap();
     }
-
-    fn done(&self) -> u64 {
-        self.pairs.get()
-    }
 }
 
 measured!(Churn, bench_churn_barepoll);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut reactor = Reactor::new().unwrap();
+    let start = Footprint::now();
+    for &fd in fds {
+        register(fd, &mut reactor);
+    }
+    Footprint::now().since(start)
+}

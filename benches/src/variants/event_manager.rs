@@ -1,107 +1,102 @@
-//! event-manager 0.4 with a concrete subscriber type (no `Box<dyn>`): fd -> id -> subscriber
-//! through its two `HashMap`s. A handler cannot add a subscriber, so churn adds and removes
-//! the churned fd in the running subscriber's own watch list, which is what `EventOps` offers.
+//! event-manager 0.4 as its README shows: a concrete subscriber type (`EventManager<Conn>`,
+//! no `Box<dyn>`) whose `init` adds its fd and whose `process` updates its own state. Events
+//! go fd -> subscriber id -> subscriber through its maps.
+//!
+//! A handler cannot add a subscriber (its `EventOps` only edits the running subscriber's own
+//! watch list), so churn adds and removes the churned fd in the driver's watch list: the
+//! nearest thing event-manager offers, not a subscriber of its own.
 
-use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
-use event_manager::SubscriberOps;
+use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
+use crate::count::Count;
+use crate::memory::Footprint;
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber};
-use std::cell::Cell;
-use std::os::fd::{AsRawFd, RawFd};
-use std::rc::Rc;
+use event_manager::{SubscriberOps, MAX_READY_EVENTS_CAPACITY};
+use std::os::fd::AsRawFd;
 
-pub struct Counter {
-    fd: RawFd,
-    count: Rc<Cell<u64>>,
-}
-
-impl MutEventSubscriber for Counter {
+impl MutEventSubscriber for Conn {
     fn process(&mut self, _: Events, _: &mut EventOps) {
-        self.count.set(self.count.get() + 1);
+        self.count.bump();
     }
 
     fn init(&mut self, ops: &mut EventOps) {
-        ops.add(Events::new_raw(self.fd, EventSet::IN)).unwrap();
+        ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
     }
 }
 
+fn manager<S: MutEventSubscriber>(capacity: usize) -> EventManager<S> {
+    EventManager::new_with_capacity(capacity.clamp(1, MAX_READY_EVENTS_CAPACITY)).unwrap()
+}
+
 pub struct Dispatch {
-    manager: EventManager<Counter>,
-    count: Rc<Cell<u64>>,
+    manager: EventManager<Conn>,
 }
 
 impl Dispatch {
     pub fn new(ready: &[Fd], idle: &[Fd]) -> Dispatch {
-        let mut manager = EventManager::new_with_capacity(ready.len().max(1)).unwrap();
-        let count = Rc::new(Cell::new(0));
-        for fd in ready.iter().chain(idle) {
-            let fd = fd.as_raw_fd();
-            manager.add_subscriber(Counter {
-                fd,
-                count: count.clone(),
-            });
+        let mut manager = manager(ready.len());
+        for &fd in ready.iter().chain(idle) {
+            manager.add_subscriber(Conn::new(fd));
         }
-        Dispatch { manager, count }
+        Dispatch { manager }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.manager.run().unwrap();
-    }
-
-    fn done(&self) -> u64 {
-        self.count.get()
     }
 }
 
 measured!(Dispatch, bench_dispatch_event_manager);
 
-pub struct Churner {
-    driver: RawFd,
-    churned: RawFd,
-    pairs: Rc<Cell<u64>>,
+pub struct Driver {
+    driver: Fd,
+    churned: Fd,
+    pairs: Count,
 }
 
-impl MutEventSubscriber for Churner {
+impl MutEventSubscriber for Driver {
     fn process(&mut self, _: Events, ops: &mut EventOps) {
+        let churned = self.churned.as_raw_fd();
         for _ in 0..PAIRS {
-            ops.add(Events::new_raw(self.churned, EventSet::IN))
-                .unwrap();
-            ops.remove(Events::new_raw(self.churned, EventSet::IN))
-                .unwrap();
-            self.pairs.set(self.pairs.get() + 1);
+            ops.add(Events::new_raw(churned, EventSet::IN)).unwrap();
+            ops.remove(Events::new_raw(churned, EventSet::IN)).unwrap();
+            self.pairs.bump();
         }
     }
 
     fn init(&mut self, ops: &mut EventOps) {
-        ops.add(Events::new_raw(self.driver, EventSet::IN)).unwrap();
+        ops.add(Events::new(&self.driver, EventSet::IN)).unwrap();
     }
 }
 
 pub struct Churn {
-    manager: EventManager<Churner>,
-    pairs: Rc<Cell<u64>>,
+    manager: EventManager<Driver>,
 }
 
 impl Churn {
     pub fn new(driver: Fd, churned: Fd) -> Churn {
-        let mut manager = EventManager::new_with_capacity(CHURN_CAPACITY).unwrap();
-        let pairs = Rc::new(Cell::new(0));
-        manager.add_subscriber(Churner {
-            driver: driver.as_raw_fd(),
-            churned: churned.as_raw_fd(),
-            pairs: pairs.clone(),
+        let mut manager = manager(CHURN_CAPACITY);
+        manager.add_subscriber(Driver {
+            driver,
+            churned,
+            pairs: Count::new(),
         });
-        Churn { manager, pairs }
+        Churn { manager }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.manager.run().unwrap();
     }
-
-    fn done(&self) -> u64 {
-        self.pairs.get()
-    }
 }
 
 measured!(Churn, bench_churn_event_manager);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut manager = EventManager::<Conn>::new().unwrap();
+    let start = Footprint::now();
+    for &fd in fds {
+        manager.add_subscriber(Conn::new(fd));
+    }
+    Footprint::now().since(start)
+}

@@ -1,45 +1,45 @@
-//! eventp 1: closures registered through its builder; a thin box per fd in an `FxHashMap`.
+//! eventp 1 as its docs show: closures registered through its builder (each capturing its
+//! fd's counter); a thin box per fd, kept in an `FxHashMap` by fd number.
 
 use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
+use crate::count::Count;
+use crate::memory::Footprint;
 use eventp::epoll::EpollCreateFlags;
 use eventp::tri_subscriber::WithHandler;
-use eventp::{Eventp, Pinned, Subscriber};
-use std::cell::Cell;
+use eventp::{Eventp, EventpOpsAdd, Pinned, Subscriber};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
 
 fn reactor(capacity: usize) -> Eventp {
     Eventp::new(capacity.max(1), EpollCreateFlags::EPOLL_CLOEXEC).unwrap()
 }
 
+/// Registers `fd` with a handler that bumps its own counter.
+fn register<R: EventpOpsAdd<Eventp>>(fd: Fd, into: &mut R) {
+    let mut count = Count::new();
+    eventp::interest()
+        .read()
+        .with_fd(fd)
+        .with_handler(move || count.bump())
+        .register_into(into)
+        .unwrap();
+}
+
 pub struct Dispatch {
     reactor: Eventp,
-    count: Rc<Cell<u64>>,
 }
 
 impl Dispatch {
     pub fn new(ready: &[Fd], idle: &[Fd]) -> Dispatch {
         let mut reactor = reactor(ready.len());
-        let count = Rc::new(Cell::new(0));
         for &fd in ready.iter().chain(idle) {
-            let count = count.clone();
-            eventp::interest()
-                .read()
-                .with_fd(fd)
-                .with_handler(move || count.set(count.get() + 1))
-                .register_into(&mut reactor)
-                .unwrap();
+            register(fd, &mut reactor);
         }
-        Dispatch { reactor, count }
+        Dispatch { reactor }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.reactor.run_once().unwrap();
-    }
-
-    fn done(&self) -> u64 {
-        self.count.get()
     }
 }
 
@@ -47,43 +47,40 @@ measured!(Dispatch, bench_dispatch_eventp);
 
 pub struct Churn {
     reactor: Eventp,
-    pairs: Rc<Cell<u64>>,
 }
 
 impl Churn {
     pub fn new(driver: Fd, churned: Fd) -> Churn {
         let mut reactor = reactor(CHURN_CAPACITY);
-        let pairs = Rc::new(Cell::new(0));
-        let done = pairs.clone();
+        let mut pairs = Count::new();
         eventp::interest()
             .read()
             .with_fd(driver)
             .with_handler(move |mut ep: Pinned<'_, Eventp>| {
                 for _ in 0..PAIRS {
-                    let count = done.clone();
-                    eventp::interest()
-                        .read()
-                        .with_fd(churned)
-                        .with_handler(move || count.set(count.get() + 1))
-                        .register_into(&mut ep)
-                        .unwrap();
+                    register(churned, &mut ep);
                     ep.delete(churned.as_raw_fd()).unwrap();
-                    done.set(done.get() + 1);
+                    pairs.bump();
                 }
             })
             .register_into(&mut reactor)
             .unwrap();
-        Churn { reactor, pairs }
+        Churn { reactor }
     }
 
     #[inline(always)]
     fn turn(&mut self) {
         self.reactor.run_once().unwrap();
     }
-
-    fn done(&self) -> u64 {
-        self.pairs.get()
-    }
 }
 
 measured!(Churn, bench_churn_eventp);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let mut reactor = Eventp::default();
+    let start = Footprint::now();
+    for &fd in fds {
+        register(fd, &mut reactor);
+    }
+    Footprint::now().since(start)
+}

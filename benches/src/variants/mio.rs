@@ -1,17 +1,21 @@
-//! mio 1 with a `Vec` slab of boxed handlers indexed by token. mio registers edge-triggered
-//! only, so the watched fds go in level-triggered with `epoll_ctl` on mio's own epoll fd; the
-//! churned fd goes through mio's `Registry`, as a mio user would add and remove a source.
+//! mio 1 with a plain slab of per-fd values (`Conn`s) indexed by token: dispatch is an index
+//! and an update, as a mio user keeps its connections.
+//!
+//! mio registers edge-triggered only, and the dispatch harnesses need level-triggered fds that
+//! stay ready, so those go in with `epoll_ctl` on mio's own epoll fd (same flags as the other
+//! variants). The churned fd, the memory probe's fds and nothing else go through mio's
+//! `Registry`, as a mio user adds and removes a source.
 
-use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
-use crate::slab::Handlers;
+use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
+use crate::count::Count;
+use crate::memory::Footprint;
+use crate::slab::Slab;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::cell::Cell;
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
 
 /// Adds `fd` to mio's epoll set level-triggered, reporting `token`.
-fn add_level(poll: &Poll, fd: Fd, token: usize) {
+pub fn add_level(poll: &Poll, fd: Fd, token: usize) {
     let mut event = libc::epoll_event {
         events: libc::EPOLLIN as u32,
         u64: token as u64,
@@ -28,29 +32,27 @@ fn add_level(poll: &Poll, fd: Fd, token: usize) {
     assert_eq!(r, 0, "epoll_ctl");
 }
 
+/// The churn driver's token: past any slab index.
+pub const DRIVER: Token = Token(usize::MAX);
+
 pub struct Dispatch {
     poll: Poll,
     events: Events,
-    handlers: Handlers,
-    count: Rc<Cell<u64>>,
+    conns: Slab<Conn>,
 }
 
 impl Dispatch {
     pub fn new(ready: &[Fd], idle: &[Fd]) -> Dispatch {
-        let poll = Poll::new().unwrap();
-        let mut handlers = Handlers::new();
-        let count = Rc::new(Cell::new(0));
+        let (poll, mut conns) = (Poll::new().unwrap(), Slab::new());
         for &fd in ready.iter().chain(idle) {
-            let count = count.clone();
-            let token = handlers.insert(Box::new(move || count.set(count.get() + 1)));
+            let token = conns.insert(Conn::new(fd));
             add_level(&poll, fd, token);
         }
         let events = Events::with_capacity(ready.len().max(1));
         Dispatch {
             poll,
             events,
-            handlers,
-            count,
+            conns,
         }
     }
 
@@ -58,41 +60,33 @@ impl Dispatch {
     fn turn(&mut self) {
         self.poll.poll(&mut self.events, None).unwrap();
         for event in self.events.iter() {
-            if let Some(handler) = self.handlers.get_mut(event.token().0) {
-                handler();
+            if let Some(conn) = self.conns.get_mut(event.token().0) {
+                conn.count.bump();
             }
         }
-    }
-
-    fn done(&self) -> u64 {
-        self.count.get()
     }
 }
 
 measured!(Dispatch, bench_dispatch_mio);
 
-const DRIVER: Token = Token(usize::MAX);
-
 pub struct Churn {
     poll: Poll,
     events: Events,
-    handlers: Handlers,
+    conns: Slab<Conn>,
     churned: Fd,
-    pairs: Rc<Cell<u64>>,
+    pairs: Count,
 }
 
 impl Churn {
     pub fn new(driver: Fd, churned: Fd) -> Churn {
         let poll = Poll::new().unwrap();
         add_level(&poll, driver, DRIVER.0);
-        let events = Events::with_capacity(CHURN_CAPACITY);
-        let handlers = Handlers::new();
         Churn {
             poll,
-            events,
-            handlers,
+            events: Events::with_capacity(CHURN_CAPACITY),
+            conns: Slab::new(),
             churned,
-            pairs: Rc::default(),
+            pairs: Count::new(),
         }
     }
 
@@ -104,27 +98,33 @@ impl Churn {
                 let registry = self.poll.registry();
                 let fd = self.churned.as_raw_fd();
                 for _ in 0..PAIRS {
-                    let count = self.pairs.clone();
-                    let token = self
-                        .handlers
-                        .insert(Box::new(move || count.set(count.get() + 1)));
+                    let token = self.conns.insert(Conn::new(self.churned));
                     let mut source = SourceFd(&fd);
                     registry
                         .register(&mut source, Token(token), Interest::READABLE)
                         .unwrap();
                     registry.deregister(&mut source).unwrap();
-                    self.handlers.remove(token);
-                    self.pairs.set(self.pairs.get() + 1);
+                    self.conns.remove(token);
+                    self.pairs.bump();
                 }
-            } else if let Some(handler) = self.handlers.get_mut(event.token().0) {
-                handler();
+            } else if let Some(conn) = self.conns.get_mut(event.token().0) {
+                conn.count.bump();
             }
         }
-    }
-
-    fn done(&self) -> u64 {
-        self.pairs.get()
     }
 }
 
 measured!(Churn, bench_churn_mio);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poll, mut conns) = (Poll::new().unwrap(), Slab::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let token = conns.insert(Conn::new(fd));
+        let raw = fd.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&raw), Token(token), Interest::READABLE)
+            .unwrap();
+    }
+    Footprint::now().since(start)
+}

@@ -1,46 +1,45 @@
-//! polling 3 in level mode with a `Vec` slab of boxed handlers indexed by key.
+//! polling 3 in level mode with a plain slab of per-fd values (`Conn`s) indexed by key:
+//! dispatch is an index and an update.
 
-use super::{measured, Fd, CHURN_CAPACITY, PAIRS};
-use crate::slab::Handlers;
+use super::{measured, Conn, Fd, CHURN_CAPACITY, PAIRS};
+use crate::count::Count;
+use crate::memory::Footprint;
+use crate::slab::Slab;
 use polling::{Event, Events, PollMode, Poller};
-use std::cell::Cell;
 use std::num::NonZeroUsize;
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
 
-fn add_level(poller: &Poller, fd: Fd, key: usize) {
+pub fn add_level(poller: &Poller, fd: Fd, key: usize) {
     // SAFETY: the fd stays open until it is deleted or the poller is dropped (the pools in
     // `setup` never close theirs).
     unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::readable(key), PollMode::Level) }.unwrap();
 }
 
-fn events(capacity: usize) -> Events {
+pub fn events(capacity: usize) -> Events {
     Events::with_capacity(NonZeroUsize::new(capacity.max(1)).unwrap())
 }
+
+/// The churn driver's key: polling keeps `usize::MAX` for its notifier.
+pub const DRIVER: usize = usize::MAX - 1;
 
 pub struct Dispatch {
     poller: Poller,
     events: Events,
-    handlers: Handlers,
-    count: Rc<Cell<u64>>,
+    conns: Slab<Conn>,
 }
 
 impl Dispatch {
     pub fn new(ready: &[Fd], idle: &[Fd]) -> Dispatch {
-        let poller = Poller::new().unwrap();
-        let mut handlers = Handlers::new();
-        let count = Rc::new(Cell::new(0));
+        let (poller, mut conns) = (Poller::new().unwrap(), Slab::new());
         for &fd in ready.iter().chain(idle) {
-            let count = count.clone();
-            let key = handlers.insert(Box::new(move || count.set(count.get() + 1)));
+            let key = conns.insert(Conn::new(fd));
             add_level(&poller, fd, key);
         }
         let events = events(ready.len());
         Dispatch {
             poller,
             events,
-            handlers,
-            count,
+            conns,
         }
     }
 
@@ -49,41 +48,33 @@ impl Dispatch {
         self.events.clear();
         self.poller.wait(&mut self.events, None).unwrap();
         for event in self.events.iter() {
-            if let Some(handler) = self.handlers.get_mut(event.key) {
-                handler();
+            if let Some(conn) = self.conns.get_mut(event.key) {
+                conn.count.bump();
             }
         }
-    }
-
-    fn done(&self) -> u64 {
-        self.count.get()
     }
 }
 
 measured!(Dispatch, bench_dispatch_polling);
 
-const DRIVER: usize = usize::MAX - 1; // polling keeps usize::MAX for its notifier
-
 pub struct Churn {
     poller: Poller,
     events: Events,
-    handlers: Handlers,
+    conns: Slab<Conn>,
     churned: Fd,
-    pairs: Rc<Cell<u64>>,
+    pairs: Count,
 }
 
 impl Churn {
     pub fn new(driver: Fd, churned: Fd) -> Churn {
         let poller = Poller::new().unwrap();
         add_level(&poller, driver, DRIVER);
-        let events = events(CHURN_CAPACITY);
-        let handlers = Handlers::new();
         Churn {
             poller,
-            events,
-            handlers,
+            events: events(CHURN_CAPACITY),
+            conns: Slab::new(),
             churned,
-            pairs: Rc::default(),
+            pairs: Count::new(),
         }
     }
 
@@ -94,24 +85,27 @@ impl Churn {
         for event in self.events.iter() {
             if event.key == DRIVER {
                 for _ in 0..PAIRS {
-                    let count = self.pairs.clone();
-                    let key = self
-                        .handlers
-                        .insert(Box::new(move || count.set(count.get() + 1)));
+                    let key = self.conns.insert(Conn::new(self.churned));
                     add_level(&self.poller, self.churned, key);
                     self.poller.delete(self.churned).unwrap();
-                    self.handlers.remove(key);
-                    self.pairs.set(self.pairs.get() + 1);
+                    self.conns.remove(key);
+                    self.pairs.bump();
                 }
-            } else if let Some(handler) = self.handlers.get_mut(event.key) {
-                handler();
+            } else if let Some(conn) = self.conns.get_mut(event.key) {
+                conn.count.bump();
             }
         }
-    }
-
-    fn done(&self) -> u64 {
-        self.pairs.get()
     }
 }
 
 measured!(Churn, bench_churn_polling);
+
+pub fn memory(fds: &[Fd]) -> Footprint {
+    let (poller, mut conns) = (Poller::new().unwrap(), Slab::new());
+    let start = Footprint::now();
+    for &fd in fds {
+        let key = conns.insert(Conn::new(fd));
+        add_level(&poller, fd, key);
+    }
+    Footprint::now().since(start)
+}

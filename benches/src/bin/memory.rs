@@ -1,0 +1,23 @@
+//! The memory probe: `barepoll-benches-memory VARIANT N` registers N idle eventfds with one
+//! variant under a counting allocator and prints the heap growth (counted bytes, then glibc's
+//! in-use bytes). The driver runs it once per variant; see `memory.rs` in the library.
+
+use barepoll_benches::memory::Counting;
+use barepoll_benches::{setup, variants};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [id, n] = &args[..] else {
+        eprintln!("usage: barepoll-benches-memory VARIANT N");
+        std::process::exit(2);
+    };
+    let variant = variants::find(id).expect("unknown variant");
+    let n: usize = n.parse().expect("N");
+    setup::raise_fd_limit(n as u64);
+    let fds = setup::eventfds(n, 0);
+    let grown = (variant.memory)(&fds);
+    println!("{} {}", grown.counted, grown.heap);
+}

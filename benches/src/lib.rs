@@ -1,0 +1,17 @@
+//! The benchmark suite as a library: the cases, the variants (two hand-written epoll loops,
+//! barepoll two ways, and the peers), the instruments and the report. Two binaries use it:
+//! the driver (`main.rs`) and the memory probe (`bin/memory.rs`).
+
+pub mod cases;
+pub mod count;
+pub mod goals;
+pub mod machine;
+pub mod measure;
+pub mod memory;
+pub mod raw;
+pub mod report;
+pub mod setup;
+pub mod slab;
+pub mod svg;
+pub mod syscalls;
+pub mod variants;
