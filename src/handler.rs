@@ -54,7 +54,7 @@ use crate::ops::Ops;
 use crate::reactor::Reactor;
 use crate::subscriber::Subscriber;
 use crate::sys::{AsFd, BorrowedFd};
-use crate::threads::{Admit, Threads};
+use crate::threads::{Admit, Local, Threads};
 use core::marker::PhantomData;
 
 /// Marker types naming a handler's parameters, one per kind.
@@ -195,7 +195,7 @@ handlers! {
 
 /// Something a subscriber can be registered into: a [`Reactor`], or the [`Ops`] of a running
 /// handler.
-pub trait Register<D: 'static, T: Threads> {
+pub trait Register<D: 'static = (), T: Threads = Local> {
     /// Registers `subscriber` for `interest`.
     ///
     /// # Errors
