@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::testing::Recorder;
-use crate::thin::Registry;
+use crate::thin::{Registry, TIMERS};
 use crate::threads::{Admit, Local, Threads};
 use crate::timer::{Timer, TimerKey, Timers};
 
@@ -85,6 +85,9 @@ enum Target<'a, D: 'static, T: 'static> {
     Live {
         registry: &'a mut Registry<D, T>,
         timers: &'a mut Timers<D, T>,
+        /// In a handler, events of its batch may still point at what it deletes: those are
+        /// dropped when the batch is done. In a timer callback, no batch is open.
+        deferred: bool,
     },
     Record(&'a mut Recorder<D, T>),
 }
@@ -99,7 +102,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         interest: Interest,
     ) -> Self {
         Ops {
-            target: Target::Live { registry, timers },
+            target: Target::Live {
+                registry,
+                timers,
+                deferred: true,
+            },
             data,
             current,
             interest,
@@ -114,7 +121,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         timer: TimerKey,
     ) -> Self {
         Ops {
-            target: Target::Live { registry, timers },
+            target: Target::Live {
+                registry,
+                timers,
+                deferred: false,
+            },
             data,
             current: Key::NONE,
             interest: Interest::empty(),
@@ -194,7 +205,9 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<S>,
     {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.insert(subscriber, interest),
+            Target::Live {
+                registry, deferred, ..
+            } => registry.insert(subscriber, interest, *deferred),
             Target::Record(r) => Ok(r.add(subscriber, interest)),
         }
     }
@@ -232,7 +245,8 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// Deletes any live registration. Its later events in this batch are skipped; it is
     /// dropped when the batch is done. If a handler panics out of the batch, that is when the
     /// next `run_once` has dispatched the rest of it (at its start, if nothing was left), or
-    /// when the reactor drops, whichever comes first; never during the unwinding.
+    /// when the reactor drops, whichever comes first; never during the unwinding. From a
+    /// timer callback (no batch is open then), it is dropped at once.
     ///
     /// # Errors
     /// [`Error::StaleKey`](crate::Error::StaleKey) if the key names no live subscriber;
@@ -253,7 +267,9 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.remove(key),
+            Target::Live {
+                registry, deferred, ..
+            } => registry.remove(key, *deferred),
             Target::Record(r) => {
                 r.delete(key);
                 Ok(())
@@ -411,7 +427,13 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<F>,
     {
         match &mut self.target {
-            Target::Live { timers, .. } => timers.arm(timer, callback),
+            Target::Live {
+                registry, timers, ..
+            } => {
+                let key = timers.arm(timer, callback)?;
+                registry.flag(TIMERS, true);
+                Ok(key)
+            }
             Target::Record(r) => r.arm(timer, callback),
         }
     }

@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{Core, Events};
+use crate::thin::{Core, Events, DIRTY, STOP, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::{self, Timer, TimerKey};
 use core::fmt;
@@ -216,7 +216,7 @@ impl<T: Threads> Reactor<(), T> {
     /// assert_eq!(reactor.run_once(Some(Duration::from_millis(1)))?, 0);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
         self.run_once_with(timeout, &mut ())
     }
@@ -261,8 +261,26 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// assert_eq!(log, ["ready"]);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn run_once_with(&mut self, timeout: Option<Duration>, data: &mut D) -> Result<usize> {
+        // The fast path: no timers, no remote, no stop to clear, nothing left by a panic, and
+        // the fork guard's word as its owner wrote it (one load, one compare). Then a turn is
+        // a wait and a dispatch.
+        if !self.core.registry.quiet() {
+            return self.run_once_slow(timeout, data);
+        }
+        let Reactor { core, events, .. } = self;
+        let n = events.wait(&core.registry, timeout)?;
+        if n != 0 {
+            events.dispatch(n, core, data);
+        }
+        Ok(n)
+    }
+
+    /// A turn with something to attend to: a fork check that needs more than the word, the
+    /// rest of a batch a handler panicked out of, timers, remote calls.
+    #[inline(never)]
+    fn run_once_slow(&mut self, timeout: Option<Duration>, data: &mut D) -> Result<usize> {
         #[cfg(feature = "std")]
         let _running = self
             .remote
@@ -271,10 +289,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let Reactor { core, events, .. } = self;
         core.registry.check_owner()?;
         if events.pending() != 0 {
-            return Ok(events.dispatch(core, data));
+            return Ok(events.dispatch_rest(core, data));
         }
         core.registry.bury(); // left over if a handler panicked out of the last event
-        core.registry.clear_stop();
+        core.registry.flag(DIRTY | STOP, false); // a new batch begins: a stop is asked anew
         let mut fired = 0;
         let mut timeout = timeout;
         let mut limit = None;
@@ -289,10 +307,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                 // Work was done: look for events, but do not block.
                 (timeout, limit) = (Some(Duration::ZERO), None);
             }
+        } else {
+            core.registry.flag(TIMERS, false);
         }
         let n = events.wait(&core.registry, timeout)?;
         if n != 0 {
-            events.dispatch(core, data);
+            events.dispatch(n, core, data);
         } else if let Some(limit) = limit {
             // The wait ran until the earliest deadline: no clock reading is needed to know it.
             fired += timer::fire_due(core, data, limit);
@@ -363,7 +383,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         S: Subscriber<D, T>,
         T: Admit<S>,
     {
-        self.core.registry.insert(subscriber, interest)
+        let deferred = self.events.pending() != 0;
+        self.core.registry.insert(subscriber, interest, deferred)
     }
 
     /// Changes the interest of the subscriber of `key`.
@@ -424,7 +445,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
-        self.core.registry.remove(key)
+        let deferred = self.events.pending() != 0;
+        self.core.registry.remove(key, deferred)
     }
 
     /// Deletes the subscriber of `key` and hands it back, if it is an `S`: to move a
@@ -453,7 +475,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
-        self.core.registry.take(key)
+        let deferred = self.events.pending() != 0;
+        self.core.registry.take(key, deferred)
     }
 
     /// The interest the subscriber of `key` is registered with.
@@ -591,7 +614,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         F: FnMut(&mut crate::Ops<'_, D, T>) + 'static,
         T: Admit<F>,
     {
-        self.core.timers.arm(timer, callback)
+        let key = self.core.timers.arm(timer, callback)?;
+        self.core.registry.flag(TIMERS, true);
+        Ok(key)
     }
 
     /// A handle (`Clone + Send + Sync`) that runs closures on this reactor's thread, from any
@@ -620,6 +645,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let (remote, serve) = crate::remote::Remote::open()?;
         self.register(serve, crate::interest::interest().read())?;
         self.remote = Some(remote.clone());
+        self.core.registry.flag(crate::thin::REMOTE, true);
         Ok(remote)
     }
 

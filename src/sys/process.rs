@@ -8,6 +8,7 @@
 //! advice and ignores it), the guard compares `getpid()` with the owner's pid: a syscall.
 
 use super::{arch, k, nr, Errno};
+use alloc::alloc::{alloc, dealloc, Layout};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -32,64 +33,105 @@ pub fn exit_group(status: i32) -> ! {
 }
 
 const PAGE: usize = 4096;
-/// The guard word's value in the process that made it; a fork's child reads 0 on a page.
-const OWNER: u64 = 0x6261_7265_706f_6c6c;
+/// The word's tag on a wipe-on-fork page, in the process that made it; a child reads 0.
+const OWNER: u64 = 0x100;
+/// The word's tag where pages are not wiped: never quiet, so every turn asks `getpid()`.
+const PID: u64 = 0x200;
+/// The low byte: the owner's flags (see [`ForkGuard::set`]).
+const FLAGS: u64 = 0xff;
 
 /// Whether `madvise` answers honestly: a real kernel refuses advice it does not know, an
 /// emulator that ignores advice accepts anything. 0 unknown, 1 honest, 2 not.
 static MADVISE_HONEST: AtomicU8 = AtomicU8::new(0);
 
-/// Tells the process that made it from a child that inherited it through `fork()`.
+/// The word a reactor checks before every turn: the fork guard, plus eight flags of the
+/// reactor's own (what the turn must attend to), so that a turn with nothing to attend to in
+/// the process that made the reactor costs one load and one compare.
 pub(crate) struct ForkGuard {
-    /// On a wipe-on-fork page, or (fallback) [`UNGUARDED`].
+    /// `tag | flags`: on a wipe-on-fork page (tag [`OWNER`]), or in the heap (tag [`PID`]).
     word: NonNull<AtomicU64>,
     on_page: bool,
     pid: u32,
 }
 
-// SAFETY: the guard owns its page exclusively (unmapped once, in `drop`) or points to a
-// static; the word is an atomic, so reading it from any thread is sound.
+// SAFETY: the guard owns its word exclusively (a page unmapped once, or a heap word freed
+// once, in `drop`); the word is an atomic, so using it from whichever thread owns the guard
+// is sound.
 unsafe impl Send for ForkGuard {}
 
 impl ForkGuard {
-    /// A guard for the calling process. It allocates nothing from the heap.
-    pub(crate) fn new() -> ForkGuard {
+    /// A guard for the calling process.
+    ///
+    /// # Errors
+    /// `ENOMEM` if neither a page nor a heap word can be had.
+    pub(crate) fn new() -> Result<ForkGuard, Errno> {
         let pid = getpid();
         if let Some(word) = wipe_on_fork_page() {
             word_of(word).store(OWNER, Ordering::Relaxed);
-            return ForkGuard {
+            return Ok(ForkGuard {
                 word,
                 on_page: true,
                 pid,
-            };
+            });
         }
-        ForkGuard {
-            word: NonNull::from(&UNGUARDED),
+        // SAFETY: the layout of an `AtomicU64` is not zero-sized.
+        let word = unsafe { alloc(Layout::new::<AtomicU64>()) }.cast::<AtomicU64>();
+        let word = NonNull::new(word).ok_or(Errno::ENOMEM)?;
+        // SAFETY: `word` is fresh memory for one `AtomicU64`, owned by this guard.
+        unsafe { word.as_ptr().write(AtomicU64::new(PID)) };
+        Ok(ForkGuard {
+            word,
             on_page: false,
             pid,
-        }
+        })
     }
 
-    /// Whether this guard was inherited through `fork()` by the calling process: a load and a
-    /// compare where the kernel wipes pages on fork, `getpid()` where it does not.
+    /// Whether no flag is set and the word shows the process that made the guard: a load and
+    /// a compare. `false` says only that [`flags`](ForkGuard::flags) and
+    /// [`inherited`](ForkGuard::inherited) are worth asking.
     #[inline(always)]
-    pub(crate) fn inherited(&self) -> bool {
-        word_of(self.word).load(Ordering::Relaxed) != OWNER && self.inherited_slow()
+    pub(crate) fn quiet(&self) -> bool {
+        word_of(self.word).load(Ordering::Relaxed) == OWNER
     }
 
-    #[cold]
-    #[inline(never)]
-    fn inherited_slow(&self) -> bool {
-        self.on_page || getpid() != self.pid
+    /// The flags set.
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        (word_of(self.word).load(Ordering::Relaxed) & FLAGS) as u8
+    }
+
+    /// Sets `flags` (a turn stops being quiet until they are cleared).
+    #[inline(always)]
+    pub(crate) fn set(&self, flags: u8) {
+        let word = word_of(self.word);
+        word.store(
+            word.load(Ordering::Relaxed) | u64::from(flags),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Clears `flags`.
+    #[inline(always)]
+    pub(crate) fn clear(&self, flags: u8) {
+        let word = word_of(self.word);
+        word.store(
+            word.load(Ordering::Relaxed) & !u64::from(flags),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Whether this guard was inherited through `fork()` by the calling process: the page's
+    /// tag is gone, or (where pages are not wiped) `getpid()` differs.
+    #[inline]
+    pub(crate) fn inherited(&self) -> bool {
+        let tag = word_of(self.word).load(Ordering::Relaxed) & !FLAGS;
+        tag != OWNER && (self.on_page || getpid() != self.pid)
     }
 }
 
-/// The fallback guard word: always 0, so every check asks `getpid()`.
-static UNGUARDED: AtomicU64 = AtomicU64::new(0);
-
 fn word_of<'a>(word: NonNull<AtomicU64>) -> &'a AtomicU64 {
-    // SAFETY: callers pass the word of a live guard (its mapped page, or a static), which
-    // stays valid until the guard drops; an `AtomicU64` is only ever shared.
+    // SAFETY: callers pass the word of a live guard (its page or its heap word), which stays
+    // valid until the guard drops; an `AtomicU64` is only ever shared.
     unsafe { word.as_ref() }
 }
 
@@ -99,6 +141,9 @@ impl Drop for ForkGuard {
             // SAFETY: the page was mapped by `wipe_on_fork_page` with this length and is
             // used by nothing else.
             unsafe { arch::syscall2(nr(k::__NR_munmap), self.word.as_ptr() as usize, PAGE) };
+        } else {
+            // SAFETY: the word was allocated in `new` with this layout, and is freed once.
+            unsafe { dealloc(self.word.as_ptr().cast(), Layout::new::<AtomicU64>()) };
         }
     }
 }
@@ -140,14 +185,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_guard_is_not_inherited() {
-        let guard = ForkGuard::new();
+    fn a_new_guard_is_quiet_until_flagged_and_tells_a_wiped_page() {
+        let guard = ForkGuard::new().unwrap();
         assert!(!guard.inherited());
         assert_eq!(guard.pid, getpid());
+        assert_eq!(
+            guard.quiet(),
+            guard.on_page,
+            "only a wiped-on-fork page is ever quiet"
+        );
+        guard.set(4 | 1);
+        assert_eq!(guard.flags(), 5);
+        assert!(!guard.quiet() && !guard.inherited());
+        guard.clear(1);
+        assert_eq!(guard.flags(), 4);
+        guard.clear(4);
+        assert_eq!(guard.quiet(), guard.on_page);
         if guard.on_page {
-            // A wiped page (what the child sees) is told apart.
+            // A wiped page (what the child sees) is told apart, flags or not.
             word_of(guard.word).store(0, Ordering::Relaxed);
-            assert!(guard.inherited());
+            assert!(guard.inherited() && !guard.quiet());
+            guard.set(2);
+            assert!(guard.inherited() && !guard.quiet());
         }
     }
 }

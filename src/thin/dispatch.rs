@@ -3,12 +3,12 @@
 
 use super::node::Header;
 use super::registry::Registry;
+use super::registry::DIRTY;
 use super::Core;
 use crate::error::{Error, Result};
 use crate::interest::Event;
 use crate::sys::{self, AsFd, EpollEvent, Errno};
 use crate::threads::Threads;
-use crate::timer::Timers;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::time::Duration;
@@ -26,27 +26,70 @@ pub(crate) struct Events {
     filled: usize,
 }
 
-/// What a handler's `Ops` is made from: the parts of the core it may change, and the state.
-pub(crate) struct Ctx<'a, D: 'static, T: 'static> {
-    pub(crate) registry: &'a mut Registry<D, T>,
-    pub(crate) timers: &'a mut Timers<D, T>,
-    pub(crate) data: &'a mut D,
-}
-
 /// The dispatch loop's state. If a handler panics, its drop records how far the batch got
-/// (the panicking event included), so the next turn dispatches the rest; no destructor runs
-/// during unwinding. `at` lives in a register; the landing pad reads it from there.
-struct Batch<'a, 'c, D: 'static, T: 'static> {
-    ctx: Ctx<'c, D, T>,
-    next: &'a mut usize,
-    at: usize,
-    filled: usize,
+/// (the panicking event included), so the next turn dispatches the rest, and flags the
+/// registry for that turn; no destructor runs during unwinding. On the normal path it is
+/// forgotten, so a batch that ends normally stores nothing.
+struct Batch<'a, D: 'static, T: 'static> {
+    core: &'a mut Core<D, T>,
+    events: &'a mut Events,
+    /// The event after the one being dispatched, and the end of the batch: both point into
+    /// `events.buf`; the landing pad turns them back into indices.
+    cursor: *const EpollEvent,
+    last: *const EpollEvent,
 }
 
-impl<D, T> Drop for Batch<'_, '_, D, T> {
+impl<D, T> Drop for Batch<'_, D, T> {
     fn drop(&mut self) {
-        *self.next = self.at;
-        self.ctx.registry.in_batch = self.at < self.filled;
+        let base = self.events.buf.as_ptr() as usize;
+        let size = core::mem::size_of::<EpollEvent>();
+        self.events.next = (self.cursor as usize - base) / size;
+        self.events.filled = (self.last as usize - base) / size;
+        self.core.registry.guard.set(DIRTY);
+    }
+}
+
+impl<D, T: Threads> Batch<'_, D, T> {
+    /// Dispatches the `left` events from `cursor` to `last` (at least one), then recycles
+    /// what the batch deleted.
+    #[inline(always)]
+    fn run(mut self, mut left: usize, data: &mut D) {
+        // Handlers reach the state through the core, so dispatch passes one pointer fewer.
+        self.core.data = data;
+        // Counting down makes a tighter loop than comparing pointers.
+        loop {
+            let event = self.cursor;
+            // SAFETY: `event` is before `last` (`left` counts the events from it to `last`,
+            // at least one), so the next one is at most `last`, in or just past the buffer.
+            self.cursor = unsafe { event.add(1) };
+            // SAFETY: `event` is in the buffer and was filled by the kernel (or is the rest of
+            // such a fill); `epoll_event` is packed on x86_64, so it is read unaligned, by value.
+            let (bits, data) = unsafe { ((*event).events, (*event).data) };
+            let node = data as usize as *mut Header<D, T>;
+            // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
+            // when the wait returned. While the rest of the batch may hold it, the node is in
+            // a slot (live or retired) or in the graveyard, so it is allocated (invariant 1).
+            let entry = unsafe { (*node).vtable.get().handle };
+            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
+            // re-entrant and handlers cannot reach other nodes' values, so this is the only
+            // `&mut` to the value; a dead node's entry touches nothing. `core.data` points to
+            // the caller's state, borrowed for the whole batch and used by nothing else.
+            unsafe {
+                entry(
+                    NonNull::new_unchecked(node),
+                    Event::from_bits(bits),
+                    self.core,
+                )
+            };
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+        // If a destructor panics here, the guard still runs: the batch is recorded as done
+        // and the rest of the graveyard waits for the next turn.
+        self.core.registry.bury();
+        core::mem::forget(self);
     }
 }
 
@@ -72,60 +115,61 @@ impl Events {
     }
 
     /// Waits once for events (up to `timeout`; `None` waits for ever); returns how many
-    /// arrived. A signal that interrupts the wait is zero events.
+    /// arrived, now at the start of the buffer. A signal that interrupts the wait is zero
+    /// events. Only with nothing pending.
     #[inline(always)]
     pub(crate) fn wait<D, T: Threads>(
         &mut self,
         registry: &Registry<D, T>,
         timeout: Option<Duration>,
     ) -> Result<usize> {
-        let n = match sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => 0,
-            Err(e) => return Err(Error::Os(e)),
-        };
-        (self.next, self.filled) = (0, n);
-        Ok(n)
+        match sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout) {
+            Ok(n) => Ok(n),
+            Err(Errno::EINTR) => Ok(0),
+            Err(e) => Err(Error::Os(e)),
+        }
     }
 
-    /// Dispatches the events not yet dispatched, then recycles what the batch deleted.
-    /// Returns how many events it dispatched.
+    /// Dispatches the `n` events the last wait returned (at least one).
     #[inline(always)]
-    pub(crate) fn dispatch<D, T: Threads>(&mut self, core: &mut Core<D, T>, data: &mut D) -> usize {
-        let Events { buf, next, filled } = self;
-        let (at, filled) = (*next, *filled);
-        core.registry.in_batch = true;
-        let mut batch = Batch {
-            ctx: Ctx {
-                registry: &mut core.registry,
-                timers: &mut core.timers,
-                data,
-            },
-            next,
-            at,
-            filled,
+    pub(crate) fn dispatch<D, T: Threads>(
+        &mut self,
+        n: usize,
+        core: &mut Core<D, T>,
+        data: &mut D,
+    ) {
+        // SAFETY: the kernel fills at most `maxevents` events, the buffer's length, and
+        // returns how many: `n` is within the buffer.
+        let last = unsafe { self.buf.as_ptr().add(n) };
+        let batch = Batch {
+            core,
+            cursor: self.buf.as_ptr(),
+            events: self,
+            last,
         };
-        for event in &buf[at..filled] {
-            batch.at += 1;
-            let (bits, data) = (event.events, event.data);
-            let node = data as usize as *mut Header<D, T>;
-            // SAFETY: `data` came from `NodeBox::data` of a node the kernel still knew about
-            // when the wait returned. While `buf[next..filled]` may hold it, the node is in a
-            // slot (live or retired) or in the graveyard, so it is allocated (invariant 1).
-            let entry = unsafe { (*node).vtable.get().handle };
-            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
-            // re-entrant and handlers cannot reach other nodes' values, so this is the only
-            // `&mut` to the value; a dead node's entry touches nothing.
-            unsafe {
-                entry(
-                    NonNull::new_unchecked(node),
-                    Event::from_bits(bits),
-                    &mut batch.ctx,
-                )
-            };
-        }
-        drop(batch);
-        core.registry.bury();
-        filled - at
+        batch.run(n, data);
+    }
+
+    /// Dispatches what a batch a handler panicked out of left; returns how many events.
+    #[inline(never)]
+    pub(crate) fn dispatch_rest<D, T: Threads>(
+        &mut self,
+        core: &mut Core<D, T>,
+        data: &mut D,
+    ) -> usize {
+        let (at, end) = (self.next, self.filled);
+        // SAFETY: `next < filled <= buf.len()` (a remainder is the rest of a fill).
+        let last = unsafe { self.buf.as_ptr().add(end) };
+        // SAFETY: as `last`, and `at < end`.
+        let cursor = unsafe { self.buf.as_ptr().add(at) };
+        let batch = Batch {
+            core,
+            events: self,
+            cursor,
+            last,
+        };
+        batch.run(end - at, data);
+        (self.next, self.filled) = (0, 0);
+        end - at
     }
 }

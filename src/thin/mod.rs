@@ -26,7 +26,7 @@ mod registry;
 pub(crate) use dispatch::Events;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use node::try_box;
-pub(crate) use registry::Registry;
+pub(crate) use registry::{Registry, DIRTY, REMOTE, STOP, TIMERS};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};
@@ -38,6 +38,9 @@ pub(crate) struct Core<D: 'static, T: 'static> {
     pub(crate) registry: Registry<D, T>,
     pub(crate) timers: Timers<D, T>,
     pub(crate) running: Option<(TimerKey, Callback<D, T>)>,
+    /// The state of the batch being dispatched (set by dispatch, read by the handlers' entry
+    /// points); dangling between batches, when nothing reads it.
+    data: *mut D,
 }
 
 impl<D, T: Threads> Core<D, T> {
@@ -46,6 +49,7 @@ impl<D, T: Threads> Core<D, T> {
             registry: Registry::new()?,
             timers: Timers::new(),
             running: None,
+            data: core::ptr::NonNull::dangling().as_ptr(),
         })
     }
 }
@@ -55,5 +59,6 @@ impl<D, T: Threads> Core<D, T> {
 // it), its fds and its fork guard (`Send`), and boxed timer callbacks. Every value it holds
 // that could be `!Send` entered through `Registry::insert` (subscribers) or `Timers::arm`
 // (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`. No
-// value of type `D` is stored. Nothing is shared with other threads (it is not `Sync`).
+// value of type `D` is stored (`data` points to the caller's state only while a batch runs,
+// on the thread running it). Nothing is shared with other threads (it is not `Sync`).
 unsafe impl<D> Send for Core<D, Sendable> {}

@@ -15,7 +15,7 @@
 //! nothing. Killing a node swaps the first for the second, so dispatch needs no liveness check
 //! and a dead node still knows how to drop and free itself.
 
-use super::dispatch::Ctx;
+use super::Core;
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
@@ -31,9 +31,10 @@ use core::marker::PhantomData;
 use core::ptr::{addr_of_mut, NonNull};
 
 /// The per-type entry point: `node` points to a live node of the vtable's type.
-pub(super) type HandleFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Ctx<'_, D, T>);
+pub(super) type HandleFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Core<D, T>);
 
 /// The hand-written vtable: one `'static` set (live, dead, moved) per subscriber type.
+#[repr(C)]
 pub(super) struct VTable<D: 'static, T: 'static> {
     /// First, so dispatch calls it with one load from the vtable pointer.
     pub(super) handle: HandleFn<D, T>,
@@ -94,17 +95,21 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
 }
 
 /// # Safety
-/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists.
+/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists;
+/// `core.data` points to the state of the batch being dispatched, which nothing else uses.
 unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
     node: NonNull<Header<D, T>>,
     event: Event,
-    ctx: &mut Ctx<'_, D, T>,
+    core: &mut Core<D, T>,
 ) {
     // SAFETY: the node is live; its header is only read through `&Header` (Cells inside).
     let header = unsafe { node.as_ref() };
     let (key, interest) = (header.key(), header.interest.get());
     // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
-    let mut ops = Ops::for_event(ctx.registry, ctx.timers, ctx.data, key, interest);
+    // SAFETY: per the contract `core.data` is the batch's state, and only this handler uses
+    // it while it runs.
+    let data = unsafe { &mut *core.data };
+    let mut ops = Ops::for_event(&mut core.registry, &mut core.timers, data, key, interest);
     let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
     // value, never the header, which Ops may update through `Cell`s meanwhile.
@@ -113,7 +118,7 @@ unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
 }
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
-unsafe fn skip<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Ctx<'_, D, T>) {}
+unsafe fn skip<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Core<D, T>) {}
 
 /// The drop of a node whose value was moved out.
 unsafe fn drop_nothing(_: NonNull<u8>) {}

@@ -24,13 +24,22 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     spares: Spares,
-    /// Events of a batch may still point at nodes (`Events` holds undispatched ones).
-    pub(super) in_batch: bool,
-    stop: bool,
     live: usize,
     retired: usize,
+    /// The fork guard, and the flags a turn checks with it: [`DIRTY`], [`TIMERS`],
+    /// [`REMOTE`], [`STOP`].
     pub(super) guard: ForkGuard,
 }
+
+/// Flags on the guard word: what makes a turn leave the fast path.
+/// A handler panicked out of a batch: its rest, or what it deleted, waits for the next turn.
+pub(crate) const DIRTY: u8 = 1;
+/// Timers were armed (cleared by a turn that finds none).
+pub(crate) const TIMERS: u8 = 2;
+/// The reactor serves remote calls.
+pub(crate) const REMOTE: u8 = 4;
+/// A handler asked `run` to stop (cleared when a new batch begins).
+pub(crate) const STOP: u8 = 8;
 
 fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
@@ -43,11 +52,9 @@ impl<D, T: Threads> Registry<D, T> {
             slots: Vec::new(),
             graveyard: Vec::new(),
             spares: Spares::new(),
-            in_batch: false,
-            stop: false,
             live: 0,
             retired: 0,
-            guard: ForkGuard::new(),
+            guard: ForkGuard::new()?,
         })
     }
 
@@ -55,17 +62,32 @@ impl<D, T: Threads> Registry<D, T> {
         self.live
     }
 
+    #[inline(always)]
     pub(crate) fn request_stop(&mut self) {
-        self.stop = true;
+        self.guard.set(STOP);
     }
 
-    /// A new batch begins: a stop is asked for anew.
-    pub(crate) fn clear_stop(&mut self) {
-        self.stop = false;
-    }
-
+    #[inline(always)]
     pub(crate) fn stop_requested(&self) -> bool {
-        self.stop
+        self.guard.flags() & STOP != 0
+    }
+
+    /// Whether the next turn can take the fast path: no flag set (no stop to clear, no timers,
+    /// nothing left by a panic), and the fork guard's word shows the owner: a load and a
+    /// compare.
+    #[inline(always)]
+    pub(crate) fn quiet(&self) -> bool {
+        self.guard.quiet()
+    }
+
+    /// Sets or clears flags of the guard word.
+    #[inline(always)]
+    pub(crate) fn flag(&mut self, flags: u8, on: bool) {
+        if on {
+            self.guard.set(flags)
+        } else {
+            self.guard.clear(flags)
+        }
     }
 
     /// Refuses kernel operations in a process that inherited this registry through `fork()`.
@@ -80,7 +102,10 @@ impl<D, T: Threads> Registry<D, T> {
     /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
     /// `epoll_ctl` (invariant 7). On error `value` is dropped, nothing reached the kernel, and
     /// memory is as it was (invariant 10).
-    pub(crate) fn insert<S>(&mut self, value: S, interest: Interest) -> Result<Key>
+    ///
+    /// `deferred`: events of a batch may still point at nodes (see [`remove`](Self::remove));
+    /// it matters only when a rebuild releases retired nodes.
+    pub(crate) fn insert<S>(&mut self, value: S, interest: Interest, deferred: bool) -> Result<Key>
     where
         S: Subscriber<D, T>,
         T: Admit<S>,
@@ -96,7 +121,7 @@ impl<D, T: Threads> Registry<D, T> {
                 return Err(Error::AlreadyRegistered(fd));
             }
             // Retired: the kernel may still hold a registration under this number.
-            self.rebuild().map_err(|_| Error::FdRetired(fd))?;
+            self.rebuild(deferred).map_err(|_| Error::FdRetired(fd))?;
         }
         let (len, capacity) = (self.slots.len(), self.slots.capacity());
         if index >= len {
@@ -156,33 +181,34 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(())
     }
 
-    /// Deletes the subscriber of `key`: dead at once, dropped at once unless a batch is open
-    /// (then when the batch is done).
-    pub(crate) fn remove(&mut self, key: Key) -> Result<()> {
-        let node = self.detach(key)?;
-        self.dispose(node);
+    /// Deletes the subscriber of `key`: dead at once; dropped at once, or, if events of a
+    /// batch may still point at it (`deferred`), when the batch is done.
+    pub(crate) fn remove(&mut self, key: Key, deferred: bool) -> Result<()> {
+        let node = self.detach(key, deferred)?;
+        self.dispose(node, deferred);
         Ok(())
     }
 
-    /// Deletes the subscriber of `key` and moves it out. Outside dispatch only.
-    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
+    /// Deletes the subscriber of `key` and moves it out. Outside dispatch only; `deferred` if
+    /// a batch remainder may still point at it.
+    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key, deferred: bool) -> Result<S> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
-        let node = self.detach(key)?;
+        let node = self.detach(key, deferred)?;
         // SAFETY: the node holds an `S` (checked above); no handler is running (outside
         // dispatch), so nothing else uses its value.
         let value = unsafe { node.take_value::<S>() };
-        self.dispose(node); // keeps the emptied memory while a batch remainder may point at it
+        self.dispose(node, deferred); // the emptied memory stays while a remainder may point at it
         Ok(value)
     }
 
     /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead.
     /// Everything that can fail is done before the kernel is asked (invariant 10).
-    fn detach(&mut self, key: Key) -> Result<NodeBox<D, T>> {
+    fn detach(&mut self, key: Key, deferred: bool) -> Result<NodeBox<D, T>> {
         self.check_owner()?;
         let index = self.index(key)?;
-        if self.in_batch && self.graveyard.len() == self.graveyard.capacity() {
+        if deferred && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
@@ -193,7 +219,7 @@ impl<D, T: Threads> Registry<D, T> {
             // The fd was closed (or replaced) behind the subscriber's back. If another fd
             // keeps the file open, the kernel still holds the registration under the old
             // number, and only closing the epoll instance removes it for sure.
-            if let Err(e) = self.rebuild() {
+            if let Err(e) = self.rebuild(deferred) {
                 self.slots[index] = Some(node);
                 self.retired += 1;
                 return Err(Error::Os(e));
@@ -204,8 +230,8 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Gives up a node that the kernel no longer reports: recycled now, or when the batch that
     /// may still point at it is done (room in the graveyard was reserved beforehand).
-    fn dispose(&mut self, node: NodeBox<D, T>) {
-        if self.in_batch {
+    fn dispose(&mut self, node: NodeBox<D, T>, deferred: bool) {
+        if deferred {
             self.graveyard.push(node);
         } else {
             node.recycle(&mut self.spares);
@@ -220,7 +246,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// A registration whose fd was itself closed or replaced behind its subscriber's back
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
-    fn rebuild(&mut self) -> core::result::Result<(), Errno> {
+    fn rebuild(&mut self, deferred: bool) -> core::result::Result<(), Errno> {
         let fresh = sys::epoll_create1()?;
         for node in self.slots.iter().flatten().filter(|node| node.is_live()) {
             let header = node.header();
@@ -236,22 +262,22 @@ impl<D, T: Threads> Registry<D, T> {
         if sys::replace(&mut self.epfd, fresh.as_fd()).is_err() {
             self.epfd = fresh;
         }
-        self.release_retired();
+        self.release_retired(deferred);
         Ok(())
     }
 
     /// After a rebuild no kernel entry names a retired node: give them up.
-    fn release_retired(&mut self) {
+    fn release_retired(&mut self, deferred: bool) {
         let mut index = 0;
         while self.retired > 0 && index < self.slots.len() {
             let retired = matches!(&self.slots[index], Some(node) if !node.is_live());
-            let room = !self.in_batch
+            let room = !deferred
                 || self.graveyard.len() < self.graveyard.capacity()
                 || self.graveyard.try_reserve(1).is_ok();
             if retired && room {
                 let node = self.slots[index].take().expect("matched above");
                 self.retired -= 1;
-                self.dispose(node);
+                self.dispose(node, deferred);
             }
             index += 1;
         }
@@ -283,8 +309,15 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Recycles the graveyard. If a destructor panics, the nodes not yet recycled stay in the
     /// graveyard for the next turn (or the registry's drop): each is given up exactly once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bury(&mut self) {
+        if !self.graveyard.is_empty() {
+            self.bury_all();
+        }
+    }
+
+    #[inline(never)]
+    fn bury_all(&mut self) {
         while let Some(node) = self.graveyard.pop() {
             node.recycle(&mut self.spares);
         }

@@ -215,7 +215,7 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
     wheel: Wheel,
     entries: Vec<Entry<D, T>>,
     free: u32,
-    /// Armed entries: slotted or pending.
+    /// Armed entries (slotted or pending) and those whose callback runs or panicked.
     armed: usize,
 }
 
@@ -358,7 +358,6 @@ impl<D, T: Threads> Timers<D, T> {
     /// The next entry due by `now`, taken out to run: its key and callback.
     fn start(&mut self, now: u64) -> Option<(TimerKey, Callback<D, T>)> {
         let i = self.wheel.poll(now >> TICK_SHIFT)?;
-        self.armed -= 1;
         let entry = &mut self.entries[i as usize];
         entry.state = State::Running {
             cancelled: false,
@@ -388,7 +387,6 @@ impl<D, T: Threads> Timers<D, T> {
                 entry.state = State::Armed;
                 entry.callback = Some(callback);
                 self.wheel.pend(key.index);
-                self.armed += 1;
                 return;
             }
             let When::At(deadline) = entry.when else {
@@ -402,10 +400,10 @@ impl<D, T: Threads> Timers<D, T> {
                 entry.state = State::Armed;
                 entry.callback = Some(callback);
                 self.wheel.insert(key.index, tick_of(next));
-                self.armed += 1;
                 return;
             }
         }
+        self.armed -= 1;
         self.release(key.index);
         drop(callback);
     }
@@ -431,6 +429,7 @@ pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: 
             registry,
             timers,
             running: slot,
+            ..
         } = core;
         let (key, callback) = slot.insert(running);
         callback(&mut Ops::for_timer(registry, timers, data, *key));
