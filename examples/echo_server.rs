@@ -1,106 +1,135 @@
-//! TCP echo server on 127.0.0.1.
+//! TCP echo server on 127.0.0.1, with per-connection idle timeouts and a graceful shutdown.
 //!
 //! ```text
-//! cargo run --release --example echo_server [PORT]     # PORT defaults to 0: any free port
+//! cargo run --release --example echo_server [PORT] [--idle-ms N]
 //! ```
 //!
-//! Std sockets register directly (they are `AsFd`). Each connection is a hand-written
-//! `Subscriber` with a pending buffer: bytes read are written back at once, and what the
-//! socket does not take waits in the buffer. Write interest is asked for only while the buffer
-//! is non-empty, and reading pauses while it holds more than `HIGH_WATER` bytes, so a client
-//! that does not read cannot make the server grow without bound. EOF, errors, `WouldBlock` and
-//! partial writes are all handled; no I/O result is unwrapped.
+//! PORT defaults to 0 (any free port); the first line it prints is
+//! `echo server listening on 127.0.0.1:PORT`. A connection idle for N ms (default 30000) is
+//! closed: each connection has a timer, reset on every read, which costs no syscall. SIGINT or
+//! SIGTERM stops it: it stops accepting, closes every connection and exits 0.
+//!
+//! Std sockets register directly (they are `AsFd`). The reactor's state holds one 64 KiB read
+//! buffer shared by every connection and the map from timers to connections. Each connection
+//! is a hand-written `Subscriber`: one `read` per readable event (level-triggered, so what is
+//! left is reported by the next wait), written straight back from the shared buffer; only
+//! what the socket does not take is copied into the connection's own buffer, and while
+//! anything is unsent it waits for writability instead of reading, so a client that does not
+//! read cannot make the server grow. EOF, errors, `WouldBlock` and partial writes are all
+//! handled; no I/O result is unwrapped.
 
-use barepoll::sys::{AsFd, BorrowedFd, OwnedFd};
-use barepoll::{interest, Event, Interest, Ops, Reactor, Subscriber};
+use barepoll::signal::Signals;
+use barepoll::sys::{AsFd, BorrowedFd, SigInfo, SigSet, Signal};
+use barepoll::{interest, Event, Interest, Key, Ops, Reactor, Subscriber, Timer, TimerKey};
+use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
-const CHUNK: usize = 64 * 1024;
-const HIGH_WATER: usize = 1 << 20;
-
-/// One client connection.
-struct Conn {
-    stream: TcpStream,
-    /// Bytes read but not yet written back: `pending[sent..]`.
-    pending: Vec<u8>,
-    sent: usize,
-    /// The peer has shut its writing half: flush, then close.
-    peer_done: bool,
-    registered: Interest,
+/// What every handler shares, through `Ops::data`.
+pub struct Server {
+    /// The read buffer of every connection (one thread, one read at a time).
+    scratch: Box<[u8]>,
+    idle: Duration,
+    /// Which connection each idle timer closes.
+    owners: HashMap<TimerKey, Key>,
 }
 
+impl Server {
+    pub fn new(idle: Duration) -> Server {
+        Server {
+            scratch: vec![0; 64 * 1024].into_boxed_slice(),
+            idle,
+            owners: HashMap::new(),
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.owners.len()
+    }
+}
+
+type Ctx<'a> = Ops<'a, Server>;
+
+/// One client connection.
+pub struct Conn {
+    stream: TcpStream,
+    /// Bytes read but not yet written back.
+    unsent: Vec<u8>,
+    /// The peer has shut its writing half: flush, then close.
+    peer_done: bool,
+    idle: TimerKey,
+}
+
+const READ: Interest = interest().read();
+const WRITE: Interest = interest().write();
+
 impl Conn {
-    const FIRST_INTEREST: Interest = interest().read().rdhup();
-
-    fn new(stream: TcpStream) -> Conn {
-        let registered = Conn::FIRST_INTEREST;
-        Conn {
-            stream,
-            pending: Vec::new(),
-            sent: 0,
-            peer_done: false,
-            registered,
-        }
-    }
-
-    fn unsent(&self) -> usize {
-        self.pending.len() - self.sent
-    }
-
-    /// What to ask the kernel for, given the buffer.
-    fn wanted(&self) -> Interest {
-        let mut want = interest();
-        if !self.peer_done && self.unsent() < HIGH_WATER {
-            want = want.read().rdhup();
-        }
-        if self.unsent() > 0 {
-            want = want.write();
-        }
-        want
-    }
-
-    fn step(&mut self, event: Event) -> io::Result<()> {
-        if event.is_error() {
-            let err = self.stream.take_error()?;
-            return Err(err.unwrap_or_else(|| io::Error::new(ErrorKind::Other, "socket error")));
-        }
-        self.flush()?;
-        let mut buf = [0u8; CHUNK];
-        while !self.peer_done && self.unsent() < HIGH_WATER {
-            match self.stream.read(&mut buf) {
-                Ok(0) => self.peer_done = true,
-                Ok(n) => {
-                    self.pending.drain(..self.sent); // keep the buffer compact
-                    self.sent = 0;
-                    self.pending.extend_from_slice(&buf[..n]);
-                    self.flush()?;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+    /// Reads once into the shared buffer and writes it straight back.
+    fn on_readable(&mut self, ops: &mut Ctx<'_>) -> io::Result<()> {
+        let idle = ops.data().idle;
+        ops.reset(self.idle, Timer::after(idle))
+            .map_err(io::Error::from)?;
+        let scratch = &mut ops.data().scratch;
+        let n = match self.stream.read(scratch) {
+            Ok(0) => {
+                self.peer_done = true;
+                return Ok(());
             }
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        let sent = write_some(&mut self.stream, &scratch[..n])?;
+        if sent < n {
+            self.unsent.extend_from_slice(&scratch[sent..n]);
+            ops.modify_self(WRITE).map_err(io::Error::from)?;
         }
         Ok(())
     }
 
-    /// Writes as much of the buffer as the socket takes now.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.unsent() > 0 {
-            match self.stream.write(&self.pending[self.sent..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if self.unsent() == 0 {
-            self.pending.clear();
-            self.sent = 0;
+    /// Writes what is pending; back to reading once it is all gone.
+    fn on_writable(&mut self, ops: &mut Ctx<'_>) -> io::Result<()> {
+        let sent = write_some(&mut self.stream, &self.unsent)?;
+        self.unsent.drain(..sent);
+        if self.unsent.is_empty() && !self.peer_done {
+            ops.modify_self(READ).map_err(io::Error::from)?;
         }
         Ok(())
     }
+
+    fn close(&mut self, ops: &mut Ctx<'_>) {
+        let _ = ops.delete_self(); // dropping the stream closes it: the client sees EOF
+        let _ = ops.cancel(self.idle);
+        ops.data().owners.remove(&self.idle);
+    }
+}
+
+/// A connection as `accept` makes it, for tests of its handler.
+pub fn test_conn(stream: TcpStream, idle: TimerKey) -> Conn {
+    Conn {
+        stream,
+        unsent: Vec::new(),
+        peer_done: false,
+        idle,
+    }
+}
+
+/// Writes as much of `buf` as the socket takes now.
+fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < buf.len() {
+        match stream.write(&buf[sent..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
 }
 
 impl AsFd for Conn {
@@ -109,82 +138,129 @@ impl AsFd for Conn {
     }
 }
 
-impl Subscriber for Conn {
-    fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
-        if let Err(e) = self.step(event) {
-            if e.kind() != ErrorKind::ConnectionReset && e.kind() != ErrorKind::BrokenPipe {
+impl Subscriber<Server> for Conn {
+    fn handle(&mut self, event: Event, ops: &mut Ctx<'_>) {
+        let step = if event.is_error() {
+            match self.stream.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => Err(io::Error::new(ErrorKind::Other, "socket error")),
+            }
+        } else if self.unsent.is_empty() {
+            self.on_readable(ops)
+        } else {
+            self.on_writable(ops)
+        };
+        if let Err(e) = step {
+            if !matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) {
                 eprintln!("connection error: {e}");
             }
-            let _ = ops.delete_self();
-            return;
+            self.close(ops);
+        } else if self.peer_done && self.unsent.is_empty() {
+            self.close(ops);
         }
-        if self.peer_done && self.unsent() == 0 {
-            let _ = ops.delete_self(); // dropping the stream closes it: the client sees EOF
-            return;
+    }
+}
+
+/// Accepts every pending connection; each gets a subscriber and an idle timer.
+fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                return;
+            }
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            eprintln!("set_nonblocking: {e}");
+            continue;
         }
-        let want = self.wanted();
-        if want != self.registered {
-            match ops.modify_self(want) {
-                Ok(()) => self.registered = want,
-                Err(e) => {
-                    eprintln!("modify: {e}");
-                    let _ = ops.delete_self();
-                }
+        let _ = stream.set_nodelay(true);
+        let idle = ops.data().idle;
+        // The timer closes the connection through the map, which knows its key once it is
+        // registered; the connection resets the timer by its key.
+        let timer = ops.arm(Timer::after(idle), |ops: &mut Ctx<'_>| {
+            let owner = ops.timer().and_then(|t| ops.data().owners.remove(&t));
+            if let Some(conn) = owner {
+                let _ = ops.delete(conn);
+            }
+        });
+        let Ok(timer) = timer else {
+            eprintln!("arm: out of memory");
+            continue;
+        };
+        let conn = Conn {
+            stream,
+            unsent: Vec::new(),
+            peer_done: false,
+            idle: timer,
+        };
+        match ops.add(conn, READ) {
+            Ok(key) => {
+                ops.data().owners.insert(timer, key);
+            }
+            Err(e) => {
+                eprintln!("register: {e}");
+                let _ = ops.cancel(timer);
             }
         }
     }
 }
 
-/// Serves echo on `listener` until `shutdown` (an eventfd) becomes readable, or for ever.
-pub fn serve(listener: TcpListener, shutdown: Option<OwnedFd>) -> io::Result<()> {
+/// Serves echo on `listener` until `stop` (a subscriber) calls `Ops::stop`. Returns the
+/// server's state, for tests to look at.
+pub fn serve<S>(listener: TcpListener, idle: Duration, stop: S) -> io::Result<Server>
+where
+    S: Subscriber<Server>,
+{
     listener.set_nonblocking(true)?;
-    let mut reactor = Reactor::new()?;
+    let mut reactor = Reactor::builder().state::<Server>().build()?;
     interest()
         .read()
         .with_fd(listener)
-        .with_handler(|listener: &mut TcpListener, ops: &mut Ops<'_>| loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    if let Err(e) = stream.set_nonblocking(true) {
-                        eprintln!("set_nonblocking: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    if let Err(e) = ops.add(Conn::new(stream), Conn::FIRST_INTEREST) {
-                        eprintln!("register: {e}");
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    break;
-                }
-            }
-        })
+        .with_handler(accept)
         .register_into(&mut reactor)?;
-    if let Some(fd) = shutdown {
-        interest()
-            .read()
-            .with_fd(fd)
-            .with_handler(|ops: &mut Ops<'_>| ops.stop())
-            .register_into(&mut reactor)?;
-    }
-    reactor.run()?;
-    Ok(())
+    reactor.register(stop, READ)?;
+    let mut server = Server::new(idle);
+    reactor.run_with(&mut server)?;
+    Ok(server) // dropping the reactor here closes the listener and every connection
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("usage: echo_server [PORT] [--idle-ms N]  ({problem})");
+    std::process::exit(2);
 }
 
 // Integration tests include this file as a module to run `serve` in-process.
 #[cfg_attr(test, allow(dead_code))]
 fn main() {
-    let port = match std::env::args().nth(1).map(|p| p.parse::<u16>()) {
-        None => 0,
-        Some(Ok(port)) => port,
-        Some(Err(e)) => {
-            eprintln!("usage: echo_server [PORT]  (bad port: {e})");
-            std::process::exit(2);
+    let (mut port, mut idle_ms) = (0u16, 30_000u64);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--idle-ms" {
+            let value = args
+                .next()
+                .unwrap_or_else(|| usage("--idle-ms needs a value"));
+            idle_ms = value
+                .parse()
+                .unwrap_or_else(|e| usage(&format!("bad --idle-ms: {e}")));
+        } else {
+            port = arg
+                .parse()
+                .unwrap_or_else(|e| usage(&format!("bad port: {e}")));
+        }
+    }
+    // Block the signals before anything else: later threads inherit the mask.
+    let signals = match Signals::new(SigSet::of(&[Signal::INT, Signal::TERM])) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("signals: {e}");
+            std::process::exit(1);
         }
     };
+    let stop = signals.on(|_: SigInfo, ops: &mut Ctx<'_>| ops.stop());
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
         Err(e) => {
@@ -197,7 +273,7 @@ fn main() {
         Err(e) => eprintln!("local_addr: {e}"),
     }
     let _ = io::stdout().flush();
-    if let Err(e) = serve(listener, None) {
+    if let Err(e) = serve(listener, Duration::from_millis(idle_ms), stop) {
         eprintln!("echo server: {e}");
         std::process::exit(1);
     }

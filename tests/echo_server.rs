@@ -1,23 +1,27 @@
-//! The echo_server example, run in-process (its source is included as a module), with 50
-//! concurrent loopback clients sending 1 MiB each; every byte must come back in order, and the
-//! server must leave no fd behind when it stops.
+//! The echo_server example, for real: run in-process (its source is included as a module)
+//! with 50 concurrent loopback clients sending 1 MiB each; its idle timeout; its connection
+//! handler under the test double; and the built example run as a process, stopped by SIGTERM.
 #![cfg(feature = "std")]
 mod common;
 
 #[path = "../examples/echo_server.rs"]
 mod echo_server;
 
-use barepoll::sys::{self, AsFd};
-use std::io::{Read, Write};
+use barepoll::sys::{self, AsFd, OwnedFd};
+use barepoll::testing::{Recorder, Request};
+use barepoll::{Event, Ops};
+use echo_server::Server;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 50;
 const BYTES: usize = 1 << 20;
 
-fn payload(seed: usize) -> Vec<u8> {
+fn payload(seed: usize, len: usize) -> Vec<u8> {
     let mut x = (seed as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (0..BYTES)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -28,7 +32,7 @@ fn payload(seed: usize) -> Vec<u8> {
 }
 
 fn client(addr: std::net::SocketAddr, seed: usize) {
-    let sent = payload(seed);
+    let sent = payload(seed, BYTES);
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -49,24 +53,195 @@ fn client(addr: std::net::SocketAddr, seed: usize) {
     assert!(back == sent, "client {seed}: bytes differ");
 }
 
+/// The server on its own thread, stopped by writing to the returned eventfd.
+fn start(idle: Duration) -> (std::net::SocketAddr, OwnedFd, JoinHandle<Server>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = sys::eventfd(0, sys::EFD_NONBLOCK).unwrap();
+    let trigger = common::dup(&shutdown);
+    let stop = barepoll::interest()
+        .read()
+        .with_fd(shutdown)
+        .with_handler(|ops: &mut Ops<'_, Server>| ops.stop())
+        .into_subscriber();
+    let server = std::thread::spawn(move || echo_server::serve(listener, idle, stop).unwrap());
+    (addr, trigger, server)
+}
+
+fn stop(trigger: OwnedFd, server: JoinHandle<Server>) -> Server {
+    sys::write(trigger.as_fd(), &1u64.to_ne_bytes()).unwrap();
+    server.join().unwrap()
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "Miri has no sockets")]
 fn fifty_clients_one_mebibyte_each_echo_byte_exact() {
     let fds = common::fd_check();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = sys::eventfd(0, sys::EFD_NONBLOCK).unwrap();
-    let trigger = shutdown.try_clone().unwrap();
-    let server = std::thread::spawn(move || echo_server::serve(listener, Some(shutdown)));
-
+    let (addr, trigger, server) = start(Duration::from_secs(30));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|seed| std::thread::spawn(move || client(addr, seed)))
         .collect();
     for c in clients {
         c.join().expect("a client failed");
     }
-    sys::write(trigger.as_fd(), &1u64.to_ne_bytes()).unwrap();
-    server.join().unwrap().expect("server error");
-    drop(trigger);
+    let server = stop(trigger, server);
+    assert_eq!(
+        server.connections(),
+        0,
+        "a finished connection is still tracked"
+    );
     drop(fds); // every connection, the listener and the reactor are closed
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
+fn an_idle_connection_is_closed_and_an_active_one_is_not() {
+    let fds = common::fd_check();
+    let idle = Duration::from_millis(150);
+    let (addr, trigger, server) = start(idle);
+    let mut quiet = TcpStream::connect(addr).unwrap();
+    let mut busy = TcpStream::connect(addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    quiet
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    // The busy one talks every 50 ms for 500 ms: each read resets its idle timer.
+    let mut buf = [0u8; 4];
+    while start.elapsed() < Duration::from_millis(500) {
+        busy.write_all(b"ping").unwrap();
+        busy.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The quiet one was closed by then: it reads end of file.
+    let mut rest = Vec::new();
+    quiet.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    busy.write_all(b"ping").unwrap();
+    busy.read_exact(&mut buf).unwrap();
+    drop((quiet, busy));
+    stop(trigger, server);
+    drop(fds);
+}
+
+// The test double on the connection handler: no reactor, a real socket pair.
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
+fn the_connection_handler_under_the_test_double() {
+    let _fds = common::fd_check();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    stream.set_nonblocking(true).unwrap();
+    // A real timer key to reset: the recorder hands one out.
+    let mut rec = Recorder::<Server>::default();
+    let mut server = Server::new(Duration::from_secs(5));
+    let mut timer = None;
+    rec.fire_with(
+        &mut |ops: &mut Ops<'_, Server>| {
+            timer = Some(
+                ops.arm(
+                    barepoll::Timer::after(Duration::from_secs(5)),
+                    |_: &mut Ops<'_, Server>| {},
+                )
+                .unwrap(),
+            );
+        },
+        &mut server,
+    );
+    rec.clear();
+    let mut conn = echo_server::test_conn(stream, timer.unwrap());
+    let me = rec.key_of(&conn);
+
+    client.write_all(b"hello").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    rec.deliver_with(
+        &mut conn,
+        Event::readable(),
+        barepoll::interest().read(),
+        &mut server,
+    );
+    let mut back = [0u8; 5];
+    client.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello");
+    assert!(
+        matches!(rec.requests(), [Request::Reset { key, .. }] if *key == timer.unwrap()),
+        "{:?}",
+        rec.requests()
+    );
+
+    rec.clear();
+    client.shutdown(Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    rec.deliver_with(
+        &mut conn,
+        Event::readable(),
+        barepoll::interest().read(),
+        &mut server,
+    );
+    assert!(
+        rec.deleted(me),
+        "EOF did not close it: {:?}",
+        rec.requests()
+    );
+    assert!(rec
+        .requests()
+        .iter()
+        .any(|r| matches!(r, Request::Cancel { key } if *key == timer.unwrap())));
+}
+
+/// The example binary as built by cargo, beside the test binaries.
+fn example_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("examples").join("echo_server");
+    bin.exists().then_some(bin)
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot run processes")]
+fn the_example_exits_zero_on_sigterm_and_closes_its_connections() {
+    let _fds = common::fd_check();
+    let Some(bin) = example_binary() else {
+        eprintln!("echo_server example not built; `cargo test` builds it");
+        return;
+    };
+    let child = std::process::Command::new(&bin)
+        .args(["0", "--idle-ms", "60000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        // An emulated target whose binaries the kernel cannot run directly.
+        Err(e) if e.raw_os_error() == Some(8) => return,
+        Err(e) => panic!("spawn {}: {e}", bin.display()),
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("echo server listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"));
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"abc").unwrap();
+    let mut buf = [0u8; 3];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"abc");
+    let t = Instant::now();
+    sys::kill(child.id(), sys::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{status}");
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "the connection was not closed");
 }

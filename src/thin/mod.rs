@@ -26,7 +26,9 @@ mod registry;
 pub(crate) use dispatch::Events;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use node::try_box;
-pub(crate) use registry::{Registry, DIRTY, REMOTE, STOP, TIMERS};
+#[cfg(feature = "std")]
+pub(crate) use registry::REMOTE;
+pub(crate) use registry::{Registry, DIRTY, STOP, TIMERS};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};

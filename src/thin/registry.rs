@@ -37,6 +37,7 @@ pub(crate) const DIRTY: u8 = 1;
 /// Timers were armed (cleared by a turn that finds none).
 pub(crate) const TIMERS: u8 = 2;
 /// The reactor serves remote calls.
+#[cfg(feature = "std")]
 pub(crate) const REMOTE: u8 = 4;
 /// A handler asked `run` to stop (cleared when a new batch begins).
 pub(crate) const STOP: u8 = 8;
