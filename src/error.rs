@@ -44,6 +44,12 @@ pub enum Error {
 
 impl Error {
     /// The kernel's error number, if the kernel refused.
+    ///
+    /// ```
+    /// use barepoll::{sys::Errno, Error};
+    /// assert_eq!(Error::Os(Errno::EPERM).errno(), Some(Errno::EPERM));
+    /// assert_eq!(Error::Closed.errno(), None);
+    /// ```
     pub fn errno(&self) -> Option<Errno> {
         match *self {
             Error::Os(e) => Some(e),

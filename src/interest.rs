@@ -20,12 +20,16 @@ macro_rules! interest_bits {
         impl Interest {
             $(
                 $(#[$doc])*
+                ///
+                #[doc = concat!("```\nlet i = barepoll::interest().", stringify!($add), "();\nassert!(i.", stringify!($is), "());\n```")]
                 #[must_use]
                 pub const fn $add(self) -> Interest {
                     Interest(self.0 | k::$bit)
                 }
 
                 #[doc = concat!("Whether `", stringify!($bit), "` is asked for.")]
+                ///
+                #[doc = concat!("```\nassert!(!barepoll::Interest::empty().", stringify!($is), "());\n```")]
                 pub const fn $is(self) -> bool {
                     self.0 & k::$bit != 0
                 }
@@ -67,17 +71,34 @@ interest_bits! {
 
 impl Interest {
     /// No readiness at all: only errors and hang-ups are reported.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Interest::empty(), barepoll::interest());
+    /// ```
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Interest::empty(), barepoll::interest());
+    /// ```
     pub const fn empty() -> Interest {
         Interest(0)
     }
 
     /// The kernel bits, as passed to `epoll_ctl`.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::interest().read().bits(), 0x1); // EPOLLIN
+    /// ```
     pub const fn bits(self) -> u32 {
         self.0
     }
 }
 
 /// Starts an interest chain: `barepoll::interest().read().write()`.
+///
+/// ```
+/// let i = barepoll::interest().read().write();
+/// assert!(i.is_read() && i.is_write());
+/// ```
 pub const fn interest() -> Interest {
     Interest::empty()
 }
@@ -131,37 +152,71 @@ impl Event {
     }
 
     /// The raw `EPOLL*` bits.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Event::hangup().bits(), 0x10); // EPOLLHUP
+    /// ```
     pub const fn bits(self) -> u32 {
         self.0
     }
 
     /// Data can be read (`EPOLLIN`).
+    ///
+    /// ```
+    /// assert!(barepoll::Event::readable().is_readable());
+    /// assert!(!barepoll::Event::from_bits(0).is_readable());
+    /// ```
     pub const fn is_readable(self) -> bool {
         self.0 & k::EPOLLIN != 0
     }
 
     /// Data can be written (`EPOLLOUT`).
+    ///
+    /// ```
+    /// assert!(barepoll::Event::writable().is_writable());
+    /// assert!(!barepoll::Event::from_bits(0).is_writable());
+    /// ```
     pub const fn is_writable(self) -> bool {
         self.0 & k::EPOLLOUT != 0
     }
 
     /// An error is pending on the fd (`EPOLLERR`); always reported, whatever the interest.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::from_bits(0x8).is_error());
+    /// assert!(!barepoll::Event::from_bits(0).is_error());
+    /// ```
     pub const fn is_error(self) -> bool {
         self.0 & k::EPOLLERR != 0
     }
 
     /// Both directions are closed (`EPOLLHUP`); always reported, whatever the interest.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::hangup().is_hangup());
+    /// assert!(!barepoll::Event::from_bits(0).is_hangup());
+    /// ```
     pub const fn is_hangup(self) -> bool {
         self.0 & k::EPOLLHUP != 0
     }
 
     /// No more data will arrive: the peer shut its writing half (`EPOLLRDHUP`, needs
     /// [`Interest::rdhup`]) or the fd hung up entirely (`EPOLLHUP`).
+    ///
+    /// ```
+    /// assert!(barepoll::Event::hangup().is_read_closed());
+    /// assert!(!barepoll::Event::from_bits(0).is_read_closed());
+    /// ```
     pub const fn is_read_closed(self) -> bool {
         self.0 & (k::EPOLLRDHUP | k::EPOLLHUP) != 0
     }
 
     /// Urgent or exceptional data is available (`EPOLLPRI`).
+    ///
+    /// ```
+    /// assert!(barepoll::Event::from_bits(0x2).is_priority());
+    /// assert!(!barepoll::Event::from_bits(0).is_priority());
+    /// ```
     pub const fn is_priority(self) -> bool {
         self.0 & k::EPOLLPRI != 0
     }

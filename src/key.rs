@@ -45,6 +45,16 @@ impl Key {
     }
 
     /// The fd number captured when the subscriber was registered.
+    ///
+    /// ```
+    /// use barepoll::{sys, sys::AsRawFd, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let efd = sys::eventfd(0, 0)?;
+    /// let raw = efd.as_raw_fd();
+    /// let key = barepoll::interest().read().with_fd(efd).with_handler(|| {}).register_into(&mut reactor)?;
+    /// assert_eq!(key.fd(), raw);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.fd
     }

@@ -39,7 +39,8 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 #[cfg(not(all(
     target_os = "linux",
@@ -69,6 +70,8 @@ pub mod signal;
 mod subscriber;
 pub mod testing;
 pub mod threads;
+#[doc = include_str!("technical.md")]
+pub mod technical {}
 mod timer;
 mod waker;
 

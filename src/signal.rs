@@ -91,6 +91,15 @@ impl Signals {
     }
 
     /// The signals it reports.
+    ///
+    /// ```
+    /// # use barepoll::{signal::Signals, sys::{SigSet, Signal}};
+    /// # std::thread::spawn(|| {
+    /// let signals = Signals::new(SigSet::of(&[Signal::WINCH]))?;
+    /// assert_eq!(signals.set(), SigSet::of(&[Signal::WINCH]));
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// # }).join().unwrap().unwrap();
+    /// ```
     pub fn set(&self) -> SigSet {
         self.set
     }

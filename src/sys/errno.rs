@@ -47,6 +47,11 @@ errnos! {
     ENOSYS: "function not implemented",
     ECONNRESET: "connection reset by peer",
     ENOTSOCK: "socket operation on non-socket",
+    ESRCH: "no such process",
+    EOPNOTSUPP: "operation not supported",
+    ENOPROTOOPT: "protocol not available",
+    ENETUNREACH: "network is unreachable",
+    ECONNABORTED: "software caused connection abort",
     EAFNOSUPPORT: "address family not supported by protocol",
     EADDRINUSE: "address already in use",
     EADDRNOTAVAIL: "cannot assign requested address",
@@ -69,11 +74,21 @@ impl Errno {
     }
 
     /// The raw error number, as `errno` would hold it.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::sys::Errno::EAGAIN.raw(), 11);
+    /// ```
     pub const fn raw(self) -> i32 {
         self.0 as i32
     }
 
     /// Builds an `Errno` from a raw error number (`1..=4095`); other values give `None`.
+    ///
+    /// ```
+    /// use barepoll::sys::Errno;
+    /// assert_eq!(Errno::from_raw(4), Some(Errno::EINTR));
+    /// assert_eq!(Errno::from_raw(0), None);
+    /// ```
     pub const fn from_raw(raw: i32) -> Option<Errno> {
         if raw >= 1 && raw <= 4095 {
             Some(Errno(raw as u16))

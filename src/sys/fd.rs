@@ -60,6 +60,15 @@ mod own {
     impl BorrowedFd<'_> {
         /// # Safety
         /// `fd` must stay open for the returned lifetime, and must not be `-1`.
+        ///
+        /// ```
+        /// use barepoll::sys::{self, AsRawFd, BorrowedFd};
+        /// let efd = sys::eventfd(0, 0)?;
+        /// // SAFETY: `efd` outlives the borrow.
+        /// let fd = unsafe { BorrowedFd::borrow_raw(efd.as_raw_fd()) };
+        /// assert_eq!(fd.as_raw_fd(), efd.as_raw_fd());
+        /// # Ok::<(), sys::Errno>(())
+        /// ```
         pub const unsafe fn borrow_raw(fd: RawFd) -> Self {
             BorrowedFd {
                 fd,

@@ -34,6 +34,18 @@ pub(crate) fn replace(target: &mut OwnedFd, fd: BorrowedFd<'_>) -> Result<(), Er
 
 /// Creates an eventfd with counter `initval`; `flags` may hold [`EFD_NONBLOCK`] and
 /// [`EFD_SEMAPHORE`]. The descriptor is always close-on-exec.
+///
+/// # Errors
+/// The kernel's error (`EMFILE`, `ENFILE`, `ENOMEM`, `EINVAL` for unknown flags).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd};
+/// let efd = sys::eventfd(2, sys::EFD_NONBLOCK)?;
+/// let mut buf = [0u8; 8];
+/// sys::read(efd.as_fd(), &mut buf)?;
+/// assert_eq!(u64::from_ne_bytes(buf), 2);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn eventfd(initval: u32, flags: u32) -> Result<OwnedFd, Errno> {
     let flags = (flags | k::EFD_CLOEXEC) as usize;
     // SAFETY: eventfd2 takes no pointers.
@@ -43,6 +55,18 @@ pub fn eventfd(initval: u32, flags: u32) -> Result<OwnedFd, Errno> {
 
 /// Creates a pipe and returns `(read end, write end)`; `flags` may hold [`O_NONBLOCK`]. Both
 /// ends are close-on-exec.
+///
+/// # Errors
+/// The kernel's error (`EMFILE`, `ENFILE`).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd};
+/// let (r, w) = sys::pipe(sys::O_NONBLOCK)?;
+/// sys::write(w.as_fd(), b"hi")?;
+/// let mut buf = [0u8; 2];
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 2);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn pipe(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [0i32; 2];
     let flags = (flags | k::O_CLOEXEC) as usize;
@@ -53,6 +77,16 @@ pub fn pipe(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// Reads into `buf`; returns the number of bytes read (0 at end of file).
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` when a non-blocking fd has nothing, `EINTR`, `EBADF`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Errno};
+/// let (r, _w) = sys::pipe(sys::O_NONBLOCK)?;
+/// assert_eq!(sys::read(r.as_fd(), &mut [0; 4]), Err(Errno::EAGAIN));
+/// # Ok::<(), Errno>(())
+/// ```
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     let (ptr, len) = (buf.as_mut_ptr() as usize, buf.len());
     // SAFETY: the kernel writes at most `len` bytes into `buf`, which is ours to write.
@@ -61,6 +95,17 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// Writes from `buf`; returns the number of bytes written.
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` when a non-blocking fd is full, `EPIPE` (the process ignores
+/// or handles `SIGPIPE`), `EINTR`, `EBADF`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd};
+/// let efd = sys::eventfd(0, 0)?;
+/// assert_eq!(sys::write(efd.as_fd(), &1u64.to_ne_bytes())?, 8);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     let (ptr, len) = (buf.as_ptr() as usize, buf.len());
     let fd = fd.as_raw_fd() as usize;

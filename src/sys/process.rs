@@ -13,18 +13,32 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// The id of the calling process.
+///
+/// ```
+/// assert_eq!(barepoll::sys::getpid(), std::process::id());
+/// ```
 pub fn getpid() -> u32 {
     // SAFETY: getpid takes no arguments and cannot fail.
     unsafe { arch::syscall0(nr(k::__NR_getpid)) as u32 }
 }
 
 /// The id of the calling thread.
+///
+/// ```
+/// let main = barepoll::sys::gettid();
+/// let other = std::thread::spawn(barepoll::sys::gettid).join().unwrap();
+/// assert_ne!(main, other);
+/// ```
 pub fn gettid() -> u32 {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { arch::syscall0(nr(k::__NR_gettid)) as u32 }
 }
 
 /// Ends the process (every thread) with `status`, running no destructor.
+///
+/// ```no_run
+/// barepoll::sys::exit_group(0);
+/// ```
 pub fn exit_group(status: i32) -> ! {
     loop {
         // SAFETY: exit_group takes no pointers and does not return.

@@ -48,6 +48,10 @@ impl Signal {
     }
 
     /// The signal's number.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::sys::Signal::TERM.raw(), 15);
+    /// ```
     pub const fn raw(self) -> u32 {
         self.0 as u32
     }
@@ -59,6 +63,10 @@ pub struct SigSet(u64);
 
 impl SigSet {
     /// No signal.
+    ///
+    /// ```
+    /// assert!(barepoll::sys::SigSet::empty().is_empty());
+    /// ```
     pub const fn empty() -> SigSet {
         SigSet(0)
     }
@@ -81,21 +89,42 @@ impl SigSet {
     }
 
     /// This set and `signal`.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// assert!(SigSet::empty().with(Signal::HUP).contains(Signal::HUP));
+    /// ```
     pub const fn with(self, signal: Signal) -> SigSet {
         SigSet(self.0 | 1 << (signal.0 - 1))
     }
 
     /// Whether `signal` is in the set.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// assert!(!SigSet::of(&[Signal::INT]).contains(Signal::TERM));
+    /// ```
     pub const fn contains(self, signal: Signal) -> bool {
         self.0 & 1 << (signal.0 - 1) != 0
     }
 
     /// The signals of this set that are not in `other`.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// let both = SigSet::of(&[Signal::INT, Signal::TERM]);
+    /// assert_eq!(both.minus(SigSet::of(&[Signal::INT])), SigSet::of(&[Signal::TERM]));
+    /// ```
     pub const fn minus(self, other: SigSet) -> SigSet {
         SigSet(self.0 & !other.0)
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// assert!(!SigSet::of(&[Signal::USR1]).is_empty());
+    /// ```
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -113,6 +142,19 @@ pub enum MaskHow {
 }
 
 /// Changes the calling *thread's* signal mask (`rt_sigprocmask`); returns the mask it had.
+///
+/// # Errors
+/// The kernel's error (`EINVAL`; `EFAULT` cannot happen here).
+///
+/// ```
+/// use barepoll::sys::{self, MaskHow, SigSet, Signal};
+/// # std::thread::spawn(|| {
+/// let set = SigSet::of(&[Signal::USR1]);
+/// let before = sys::sigprocmask(MaskHow::Block, set)?;
+/// assert!(sys::sigprocmask(MaskHow::SetMask, before)?.contains(Signal::USR1));
+/// # Ok::<(), sys::Errno>(())
+/// # }).join().unwrap().unwrap();
+/// ```
 pub fn sigprocmask(how: MaskHow, set: SigSet) -> Result<SigSet, Errno> {
     let mut old = SigSet::empty();
     let (new_ptr, old_ptr) = (
@@ -135,6 +177,22 @@ pub fn sigprocmask(how: MaskHow, set: SigSet) -> Result<SigSet, Errno> {
 /// Creates a signalfd that reports the signals of `set` (which must be blocked, or they are
 /// delivered the usual way instead); `flags` may hold [`SFD_NONBLOCK`]. Always close-on-exec.
 /// Each read gives one or more 128-byte `signalfd_siginfo` records.
+///
+/// # Errors
+/// The kernel's error (`EMFILE`, `ENFILE`, `ENOMEM`, `EINVAL`).
+///
+/// ```
+/// use barepoll::sys::{self, SigSet, Signal};
+/// # std::thread::spawn(|| {
+/// let set = SigSet::of(&[Signal::USR2]);
+/// sys::sigprocmask(sys::MaskHow::Block, set)?;
+/// let fd = sys::signalfd(set, sys::SFD_NONBLOCK)?;
+/// sys::tgkill(sys::gettid(), Signal::USR2)?;
+/// let info = sys::read_siginfo(barepoll::sys::AsFd::as_fd(&fd))?.unwrap();
+/// assert_eq!(info.signal, Signal::USR2);
+/// # Ok::<(), sys::Errno>(())
+/// # }).join().unwrap().unwrap();
+/// ```
 pub fn signalfd(set: SigSet, flags: u32) -> Result<OwnedFd, Errno> {
     let ptr = core::ptr::addr_of!(set.0) as usize;
     let flags = (flags | k::O_CLOEXEC) as usize;
@@ -169,6 +227,13 @@ pub struct SigInfo {
 
 impl SigInfo {
     /// Decodes one record as read from a signalfd.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigInfo, Signal, SIGINFO_SIZE};
+    /// let mut record = [0u8; SIGINFO_SIZE];
+    /// record[..4].copy_from_slice(&15u32.to_ne_bytes());
+    /// assert_eq!(SigInfo::from_record(&record).unwrap().signal, Signal::TERM);
+    /// ```
     pub fn from_record(record: &[u8; SIGINFO_SIZE]) -> Option<SigInfo> {
         let word = |at: usize| {
             let mut b = [0u8; 4];
@@ -185,6 +250,15 @@ impl SigInfo {
 }
 
 /// Sends `signal` to one thread (`tgkill`): the calling process's thread `tid`.
+///
+/// # Errors
+/// The kernel's error (`ESRCH` for a thread that is gone, `EINVAL`, `EPERM`).
+///
+/// ```
+/// use barepoll::sys::{self, Errno, Signal};
+/// assert_eq!(sys::tgkill(u32::MAX >> 1, Signal::USR1), Err(Errno::ESRCH));
+/// # Ok::<(), Errno>(())
+/// ```
 pub fn tgkill(tid: u32, signal: Signal) -> Result<(), Errno> {
     let pid = super::process::getpid() as usize;
     // SAFETY: tgkill takes no pointers.
@@ -194,6 +268,14 @@ pub fn tgkill(tid: u32, signal: Signal) -> Result<(), Errno> {
 }
 
 /// Sends `signal` to a process (`kill`).
+///
+/// # Errors
+/// The kernel's error (`ESRCH`, `EPERM`, `EINVAL`).
+///
+/// ```
+/// use barepoll::sys::{self, Signal};
+/// assert!(sys::kill(u32::MAX >> 1, Signal::USR1).is_err()); // no such process
+/// ```
 pub fn kill(pid: u32, signal: Signal) -> Result<(), Errno> {
     // SAFETY: kill takes no pointers.
     let raw = unsafe { arch::syscall2(nr(k::__NR_kill), pid as usize, signal.raw() as usize) };
@@ -201,6 +283,20 @@ pub fn kill(pid: u32, signal: Signal) -> Result<(), Errno> {
 }
 
 /// Reads one record from a signalfd; `Ok(None)` if none is pending (non-blocking fd).
+///
+/// # Errors
+/// The kernel's error from `read` (`EBADF`); `EIO` for a record of the wrong size.
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, SigSet, Signal};
+/// # std::thread::spawn(|| {
+/// let set = SigSet::of(&[Signal::HUP]);
+/// sys::sigprocmask(sys::MaskHow::Block, set)?;
+/// let fd = sys::signalfd(set, sys::SFD_NONBLOCK)?;
+/// assert_eq!(sys::read_siginfo(fd.as_fd())?, None); // nothing pending
+/// # Ok::<(), sys::Errno>(())
+/// # }).join().unwrap().unwrap();
+/// ```
 pub fn read_siginfo(fd: BorrowedFd<'_>) -> Result<Option<SigInfo>, Errno> {
     let mut record = [0u8; SIGINFO_SIZE];
     match super::read(fd, &mut record) {

@@ -43,11 +43,21 @@ pub enum SocketAddr {
 
 impl SocketAddr {
     /// An IPv4 address and port.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::sys::SocketAddr::v4([10, 0, 0, 1], 80).port(), 80);
+    /// ```
     pub const fn v4(ip: [u8; 4], port: u16) -> SocketAddr {
         SocketAddr::V4 { ip, port }
     }
 
     /// An IPv6 address and port.
+    ///
+    /// ```
+    /// let mut lo = [0; 16];
+    /// lo[15] = 1;
+    /// assert_eq!(barepoll::sys::SocketAddr::v6(lo, 443).to_string(), "[0:0:0:0:0:0:0:1]:443");
+    /// ```
     pub const fn v6(ip: [u8; 16], port: u16) -> SocketAddr {
         SocketAddr::V6 {
             ip,
@@ -58,6 +68,10 @@ impl SocketAddr {
     }
 
     /// The port.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::sys::SocketAddr::v4([127, 0, 0, 1], 8080).port(), 8080);
+    /// ```
     pub const fn port(&self) -> u16 {
         match *self {
             SocketAddr::V4 { port, .. } | SocketAddr::V6 { port, .. } => port,
@@ -65,6 +79,11 @@ impl SocketAddr {
     }
 
     /// The family a socket for this address needs.
+    ///
+    /// ```
+    /// use barepoll::sys::{Domain, SocketAddr};
+    /// assert_eq!(SocketAddr::v6([0; 16], 1).domain(), Domain::V6);
+    /// ```
     pub const fn domain(&self) -> Domain {
         match self {
             SocketAddr::V4 { .. } => Domain::V4,
@@ -211,6 +230,16 @@ pub enum Shutdown {
 }
 
 /// Creates a socket; `flags` may hold [`SOCK_NONBLOCK`]. Always close-on-exec.
+///
+/// # Errors
+/// The kernel's error (`EMFILE`, `ENFILE`, `EAFNOSUPPORT`, `ENOMEM`).
+///
+/// ```
+/// use barepoll::sys::{self, Domain, SocketType};
+/// let udp = sys::socket(Domain::V4, SocketType::Datagram, sys::SOCK_NONBLOCK)?;
+/// # drop(udp);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn socket(domain: Domain, kind: SocketType, flags: u32) -> Result<OwnedFd, Errno> {
     let kind = kind as usize | (flags | k::O_CLOEXEC) as usize;
     // SAFETY: socket takes no pointers.
@@ -219,6 +248,20 @@ pub fn socket(domain: Domain, kind: SocketType, flags: u32) -> Result<OwnedFd, E
 }
 
 /// Binds `fd` to `addr` (port 0 picks a free one; see [`local_addr`]).
+///
+/// # Errors
+/// The kernel's error (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES` for a privileged port, `EINVAL`
+/// if bound already).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 16)?;
+/// let addr = sys::local_addr(listener.as_fd())?;
+/// assert_ne!(addr.port(), 0);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> Result<(), Errno> {
     let raw = addr.raw();
     let ptr = core::ptr::addr_of!(raw) as usize;
@@ -235,6 +278,19 @@ pub fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> Result<(), Errno> {
 }
 
 /// Marks a bound stream socket as accepting connections, with room for `backlog` pending.
+///
+/// # Errors
+/// The kernel's error (`EADDRINUSE`, `ENOTSOCK`, `EOPNOTSUPP` for a datagram socket).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 16)?;
+/// let addr = sys::local_addr(listener.as_fd())?;
+/// # let _ = addr;
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn listen(fd: BorrowedFd<'_>, backlog: u32) -> Result<(), Errno> {
     let backlog = backlog.min(i32::MAX as u32) as usize;
     // SAFETY: listen takes no pointers.
@@ -244,6 +300,24 @@ pub fn listen(fd: BorrowedFd<'_>, backlog: u32) -> Result<(), Errno> {
 
 /// Accepts a connection (`accept4`, close-on-exec); `flags` may hold [`SOCK_NONBLOCK`].
 /// Returns the new socket and the peer's address.
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` on a non-blocking listener with nothing pending, `EMFILE`,
+/// `ECONNABORTED`, `EINTR`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 16)?;
+/// let addr = sys::local_addr(listener.as_fd())?;
+/// let client = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::connect(client.as_fd(), &addr)?;
+/// let (conn, peer) = sys::accept(listener.as_fd(), sys::SOCK_NONBLOCK)?;
+/// assert_eq!(peer, sys::local_addr(client.as_fd())?);
+/// # drop(conn);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn accept(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SocketAddr), Errno> {
     let mut raw = Raw { v6: zeroed_v6() };
     let mut len = core::mem::size_of::<Raw>() as u32;
@@ -270,6 +344,18 @@ pub fn accept(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SocketAddr), E
 
 /// Connects `fd` to `addr`. A non-blocking socket gives `EINPROGRESS`: it is writable once
 /// the connection is made (or failed).
+///
+/// # Errors
+/// The kernel's error: `ECONNREFUSED`, `EINPROGRESS` (non-blocking), `ENETUNREACH`,
+/// `ETIMEDOUT`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, SocketAddr, SocketType};
+/// let s = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// // Nothing listens on port 1 of loopback.
+/// assert_eq!(sys::connect(s.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 1)), Err(Errno::ECONNREFUSED));
+/// # Ok::<(), Errno>(())
+/// ```
 pub fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> Result<(), Errno> {
     let raw = addr.raw();
     let ptr = core::ptr::addr_of!(raw) as usize;
@@ -280,6 +366,17 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> Result<(), Errno> {
 }
 
 /// Turns a boolean socket option on or off.
+///
+/// # Errors
+/// The kernel's error (`ENOTSOCK`, `ENOPROTOOPT` for `NoDelay` on a non-TCP socket).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SockOpt, SocketType};
+/// let s = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::setsockopt(s.as_fd(), SockOpt::ReusePort, true)?;
+/// sys::setsockopt(s.as_fd(), SockOpt::NoDelay, true)?;
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn setsockopt(fd: BorrowedFd<'_>, opt: SockOpt, on: bool) -> Result<(), Errno> {
     let (level, name) = match opt {
         SockOpt::ReuseAddr => (n::SOL_SOCKET, n::SO_REUSEADDR),
@@ -305,6 +402,19 @@ pub fn setsockopt(fd: BorrowedFd<'_>, opt: SockOpt, on: bool) -> Result<(), Errn
 }
 
 /// The address `fd` is bound to (`getsockname`): the port the kernel picked for port 0.
+///
+/// # Errors
+/// The kernel's error (`ENOTSOCK`, `EBADF`); `EINVAL` for a family other than IPv4 and IPv6.
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 16)?;
+/// let addr = sys::local_addr(listener.as_fd())?;
+/// assert_eq!(addr.domain(), Domain::V4);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn local_addr(fd: BorrowedFd<'_>) -> Result<SocketAddr, Errno> {
     let mut raw = Raw { v6: zeroed_v6() };
     let mut len = core::mem::size_of::<Raw>() as u32;
@@ -321,6 +431,16 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> Result<SocketAddr, Errno> {
 }
 
 /// Shuts down one half (or both) of a connection.
+///
+/// # Errors
+/// The kernel's error (`ENOTCONN` for a socket that is not connected, `ENOTSOCK`).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, Shutdown, SocketType};
+/// let s = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// assert_eq!(sys::shutdown(s.as_fd(), Shutdown::Write), Err(Errno::ENOTCONN));
+/// # Ok::<(), Errno>(())
+/// ```
 pub fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> Result<(), Errno> {
     // SAFETY: shutdown takes no pointers.
     let r = unsafe { arch::syscall2(nr(k::__NR_shutdown), fd.as_raw_fd() as usize, how as usize) };

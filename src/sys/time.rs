@@ -17,6 +17,12 @@ fn timespec(d: Duration) -> k::__kernel_timespec {
 }
 
 /// The monotonic clock (`CLOCK_MONOTONIC`): time since an unspecified start, usually boot.
+///
+/// ```
+/// let a = barepoll::sys::monotonic();
+/// let b = barepoll::sys::monotonic();
+/// assert!(b >= a);
+/// ```
 pub fn monotonic() -> Duration {
     let mut ts = timespec(Duration::ZERO);
     let ptr = core::ptr::addr_of_mut!(ts) as usize;
@@ -37,6 +43,16 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// Creates a timerfd on the monotonic clock; `flags` may hold [`TFD_NONBLOCK`]. Always
 /// close-on-exec. It is readable once it expired: a read gives the number of expirations
 /// since the last read, as a native-endian `u64`.
+///
+/// # Errors
+/// The kernel's error (`EMFILE`, `ENFILE`, `ENOMEM`, `EINVAL` for unknown flags).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Errno};
+/// let t = sys::timerfd(sys::TFD_NONBLOCK)?;
+/// assert_eq!(sys::read(t.as_fd(), &mut [0; 8]), Err(Errno::EAGAIN)); // not armed
+/// # Ok::<(), Errno>(())
+/// ```
 pub fn timerfd(flags: u32) -> Result<OwnedFd, Errno> {
     let flags = (flags | k::TFD_CLOEXEC) as usize;
     let clock = k::CLOCK_MONOTONIC as usize;
@@ -48,6 +64,20 @@ pub fn timerfd(flags: u32) -> Result<OwnedFd, Errno> {
 /// Arms `fd`: it expires `first` from now (or at `first` on the monotonic clock, with
 /// [`TFD_TIMER_ABSTIME`]), then every `interval` (zero: once). A zero `first` disarms it.
 /// Arming resets the count of expirations not yet read.
+///
+/// # Errors
+/// The kernel's error (`EINVAL` for unknown flags or an out-of-range time, `EBADF`).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd};
+/// use std::time::Duration;
+/// let t = sys::timerfd(0)?;
+/// sys::timerfd_settime(t.as_fd(), 0, Duration::from_millis(1), Duration::ZERO)?;
+/// let mut buf = [0u8; 8];
+/// sys::read(t.as_fd(), &mut buf)?; // blocks until it expires
+/// assert_eq!(u64::from_ne_bytes(buf), 1);
+/// # Ok::<(), sys::Errno>(())
+/// ```
 pub fn timerfd_settime(
     fd: BorrowedFd<'_>,
     flags: u32,

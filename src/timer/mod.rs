@@ -46,16 +46,33 @@ pub struct Instant(u64);
 
 impl Instant {
     /// Reads the monotonic clock.
+    ///
+    /// ```
+    /// let a = barepoll::Instant::now();
+    /// assert!(barepoll::Instant::now() >= a);
+    /// ```
     pub fn now() -> Instant {
         Instant(sys::monotonic_ns())
     }
 
     /// Nanoseconds since the clock's epoch (usually boot).
+    ///
+    /// ```
+    /// let t = barepoll::Instant::now();
+    /// assert!(t.as_nanos() > 0);
+    /// ```
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
 
     /// How long ago this was; zero if it is in the future.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = barepoll::Instant::now();
+    /// std::thread::sleep(Duration::from_millis(1));
+    /// assert!(t.elapsed() >= Duration::from_millis(1));
+    /// ```
     pub fn elapsed(self) -> Duration {
         Instant::now() - self
     }
@@ -111,6 +128,15 @@ enum When {
 impl Timer {
     /// Fires once, `d` after it is armed (counted from the reactor's first clock reading after
     /// the arm, so never early).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.arm(Timer::after(Duration::from_millis(1)), |ops: &mut Ops<'_>| ops.stop())?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn after(d: Duration) -> Timer {
         Timer {
             first: When::After(nanos(d)),
@@ -119,6 +145,19 @@ impl Timer {
     }
 
     /// Fires once, at `deadline` (at once if that has passed).
+    ///
+    /// ```
+    /// use barepoll::{Instant, Ops, Reactor, Timer};
+    /// use std::time::Duration;
+    /// let mut reactor = Reactor::new()?;
+    /// let when = Instant::now() + Duration::from_millis(2);
+    /// reactor.arm(Timer::at(when), move |ops: &mut Ops<'_>| {
+    ///     assert!(Instant::now() >= when);
+    ///     ops.stop();
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
     pub fn at(deadline: Instant) -> Timer {
         Timer {
             first: When::At(deadline.0),
@@ -130,6 +169,13 @@ impl Timer {
     /// several periods, the timer fires once and goes on at the next multiple of `period`
     /// still ahead: missed ticks are skipped, never bunched. A zero period is refused when the
     /// timer is armed.
+    ///
+    /// ```
+    /// use barepoll::Timer;
+    /// use std::time::Duration;
+    /// let tick = Timer::after(Duration::ZERO).every(Duration::from_millis(10));
+    /// assert_eq!(tick.period(), Some(Duration::from_millis(10)));
+    /// ```
     pub fn every(self, period: Duration) -> Timer {
         Timer {
             period: Some(nanos(period)),
@@ -138,6 +184,12 @@ impl Timer {
     }
 
     /// The period of a periodic timer.
+    ///
+    /// ```
+    /// use barepoll::Timer;
+    /// use std::time::Duration;
+    /// assert_eq!(Timer::after(Duration::from_secs(1)).period(), None);
+    /// ```
     pub fn period(&self) -> Option<Duration> {
         self.period.map(Duration::from_nanos)
     }
