@@ -45,8 +45,8 @@ use alloc::boxed::Box;
 /// # Ok::<(), barepoll::Error>(())
 /// ```
 ///
-/// Boxed subscribers are subscribers too, `Box<dyn Subscriber>` included, so one reactor can
-/// hold subscribers of types chosen at run time:
+/// Boxed subscribers are subscribers too, `Box<dyn Subscriber>` included (with the `std`
+/// feature, from Rust 1.78), so one reactor can hold subscribers of types chosen at run time:
 ///
 /// ```
 /// # use barepoll::{sys, Event, Ops, Reactor, Subscriber};
@@ -71,7 +71,18 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>);
 }
 
+// `Box<dyn Subscriber>` needs `AsFd` for unsized boxes, which std has from Rust 1.78 (and
+// barepoll's own fd types always); older compilers get boxes of sized subscribers.
+#[cfg(any(barepoll_unsized_box, not(feature = "std")))]
 impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for Box<S> {
+    #[inline]
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
+        (**self).handle(event, ops)
+    }
+}
+
+#[cfg(not(any(barepoll_unsized_box, not(feature = "std"))))]
+impl<D: 'static, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
     #[inline]
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         (**self).handle(event, ops)
