@@ -96,6 +96,20 @@ pub(crate) use syscall4 as syscall4_readonly;
 
 /// # Safety
 /// As for the real syscall.
+pub(crate) unsafe fn syscall5(
+    nr: usize,
+    a0: usize,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { call(nr, [a0, a1, a2, a3, a4, 0]) }
+}
+
+/// # Safety
+/// As for the real syscall.
 pub(crate) unsafe fn syscall6(
     nr: usize,
     a0: usize,
