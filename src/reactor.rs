@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{Core, Events, DIRTY, STOP, TIMERS};
+use crate::thin::{waited, Core, Events, DIRTY, STOP, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::{self, Timer, TimerKey};
 use core::fmt;
@@ -270,11 +270,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             return self.run_once_slow(timeout, data);
         }
         let Reactor { core, events, .. } = self;
-        let n = events.wait(&core.registry, timeout)?;
-        if n != 0 {
-            events.dispatch(n, core, data);
+        let raw = events.wait(&core.registry, timeout);
+        if raw > 0 {
+            events.dispatch(raw as usize, core, data);
+            return Ok(raw as usize);
         }
-        Ok(n)
+        waited(raw)
     }
 
     /// A turn with something to attend to: a fork check that needs more than the word, the
@@ -310,7 +311,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         } else {
             core.registry.flag(TIMERS, false);
         }
-        let n = events.wait(&core.registry, timeout)?;
+        let raw = events.wait(&core.registry, timeout);
+        let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch(n, core, data);
         } else if let Some(limit) = limit {

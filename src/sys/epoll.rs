@@ -51,21 +51,37 @@ pub(crate) fn epoll_ctl(
 /// every wait in this process uses `epoll_pwait`.
 static PWAIT2: AtomicBool = AtomicBool::new(true);
 
-/// Waits for events on `epfd`, filling `buf` from its start; returns how many it filled.
-/// `None` waits forever. Uses `epoll_pwait2` while the kernel has it, else `epoll_pwait`.
-#[inline]
+/// Waits for events on `epfd`, filling `buf` from its start. Returns the kernel's answer as
+/// is: how many events it filled, or `-errno` (decode it with [`Errno::result`]); callers
+/// test `> 0` first, which is one compare on the hot path. `None` waits forever. Uses
+/// `epoll_pwait2` while the kernel has it, else `epoll_pwait`.
+#[inline(always)]
 pub(crate) fn epoll_wait(
     epfd: BorrowedFd<'_>,
     buf: &mut [EpollEvent],
     timeout: Option<Duration>,
-) -> Result<usize, Errno> {
+) -> isize {
     if PWAIT2.load(Ordering::Relaxed) {
-        match epoll_pwait2(epfd, buf, timeout) {
-            Err(Errno::ENOSYS | Errno::EPERM) => PWAIT2.store(false, Ordering::Relaxed),
-            done => return done,
+        let raw = epoll_pwait2(epfd, buf, timeout);
+        if raw >= 0 || !fallback(raw) {
+            return raw;
         }
     }
     epoll_pwait(epfd, buf, timeout)
+}
+
+/// Whether a failed `epoll_pwait2` means the kernel (or a seccomp filter) lacks it: then
+/// every later wait uses `epoll_pwait`.
+#[cold]
+fn fallback(raw: isize) -> bool {
+    let lacking = matches!(
+        Errno::result(raw as usize),
+        Err(Errno::ENOSYS | Errno::EPERM)
+    );
+    if lacking {
+        PWAIT2.store(false, Ordering::Relaxed);
+    }
+    lacking
 }
 
 /// Forces the `epoll_pwait` fallback for the rest of the process (tests of the fallback).
@@ -80,13 +96,9 @@ pub(crate) fn uses_pwait2() -> bool {
     PWAIT2.load(Ordering::Relaxed)
 }
 
-/// `epoll_pwait2` with a nanosecond timeout and no signal mask.
-#[inline]
-pub(crate) fn epoll_pwait2(
-    epfd: BorrowedFd<'_>,
-    buf: &mut [EpollEvent],
-    timeout: Option<Duration>,
-) -> Result<usize, Errno> {
+/// `epoll_pwait2` with a nanosecond timeout and no signal mask; the raw answer.
+#[inline(always)]
+fn epoll_pwait2(epfd: BorrowedFd<'_>, buf: &mut [EpollEvent], timeout: Option<Duration>) -> isize {
     let ts = timeout.map(|d| k::__kernel_timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: d.subsec_nanos() as i64,
@@ -110,16 +122,13 @@ pub(crate) fn epoll_pwait2(
             KERNEL_SIGSET_SIZE,
         )
     };
-    Errno::result(raw)
+    raw as isize
 }
 
-/// `epoll_pwait` with a millisecond timeout (rounded up, clamped) and no signal mask.
-#[inline]
-pub(crate) fn epoll_pwait(
-    epfd: BorrowedFd<'_>,
-    buf: &mut [EpollEvent],
-    timeout: Option<Duration>,
-) -> Result<usize, Errno> {
+/// `epoll_pwait` with a millisecond timeout (rounded up, clamped) and no signal mask; the raw
+/// answer.
+#[inline(always)]
+fn epoll_pwait(epfd: BorrowedFd<'_>, buf: &mut [EpollEvent], timeout: Option<Duration>) -> isize {
     let ms = timeout.map_or(-1, millis_rounded_up) as isize as usize;
     let (epfd, events, max) = (
         epfd.as_raw_fd() as usize,
@@ -138,7 +147,7 @@ pub(crate) fn epoll_pwait(
             KERNEL_SIGSET_SIZE,
         )
     };
-    Errno::result(raw)
+    raw as isize
 }
 
 /// Milliseconds for `epoll_pwait`: rounded up so a short timeout never becomes a busy poll,

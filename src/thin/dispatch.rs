@@ -93,6 +93,17 @@ impl<D, T: Threads> Batch<'_, D, T> {
     }
 }
 
+/// A wait's answer that was not a positive count: no events, a signal (`EINTR`, also no
+/// events), or an error.
+#[cold]
+pub(crate) fn waited(raw: isize) -> Result<usize> {
+    match Errno::result(raw as usize) {
+        Ok(n) => Ok(n),
+        Err(Errno::EINTR) => Ok(0),
+        Err(e) => Err(Error::Os(e)),
+    }
+}
+
 impl Events {
     /// A buffer for `capacity` events, bounded to `1..=MAX_CAPACITY`.
     pub(crate) fn new(capacity: usize) -> Result<Events> {
@@ -114,20 +125,16 @@ impl Events {
         self.filled - self.next
     }
 
-    /// Waits once for events (up to `timeout`; `None` waits for ever); returns how many
-    /// arrived, now at the start of the buffer. A signal that interrupts the wait is zero
-    /// events. Only with nothing pending.
+    /// Waits once for events (up to `timeout`; `None` waits for ever). Returns the kernel's
+    /// answer as is: how many events arrived (now at the start of the buffer), or `-errno`;
+    /// [`waited`] makes it a `Result`. Only with nothing pending.
     #[inline(always)]
     pub(crate) fn wait<D, T: Threads>(
         &mut self,
         registry: &Registry<D, T>,
         timeout: Option<Duration>,
-    ) -> Result<usize> {
-        match sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout) {
-            Ok(n) => Ok(n),
-            Err(Errno::EINTR) => Ok(0),
-            Err(e) => Err(Error::Os(e)),
-        }
+    ) -> isize {
+        sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout)
     }
 
     /// Dispatches the `n` events the last wait returned (at least one).

@@ -23,7 +23,7 @@ mod dispatch;
 mod node;
 mod registry;
 
-pub(crate) use dispatch::Events;
+pub(crate) use dispatch::{waited, Events};
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use node::try_box;
 #[cfg(feature = "std")]
