@@ -212,24 +212,6 @@ unsafe impl GlobalAlloc for Heap {
         self.free[class].store(ptr as usize, Ordering::Relaxed);
         self.unlock();
     }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller guarantees `new_size` with `layout.align()` is a valid layout.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        if class_of(new_layout) == class_of(layout) {
-            return ptr; // the block it has already fits
-        }
-        // SAFETY: as for `alloc` and `dealloc`: `ptr` is a live block of `layout`, and the
-        // new block does not overlap it.
-        unsafe {
-            let new = self.alloc(new_layout);
-            if !new.is_null() {
-                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-            new
-        }
-    }
 }
 
 // ---- Memory functions ------------------------------------------------------------------------
