@@ -139,10 +139,10 @@ impl<T> Context<T> for Result<T, barepoll::Error> {
 
 fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
     // Blocked from here on, so a signal sent as soon as the port is printed is not lost.
-    let signals = Signals::new(SigSet::of(&[Signal::TERM, Signal::INT])).during("signals")?;
-    // Writing to a connection the peer has reset raises SIGPIPE, whose default action ends
-    // the process. Blocked, it stays pending and the write fails with EPIPE instead.
-    sys::sigprocmask(sys::MaskHow::Block, SigSet::of(&[Signal::PIPE])).during("sigprocmask")?;
+    // SIGPIPE too: writing to a connection the peer has reset raises it, and its default
+    // action ends the process; taken by the signalfd, the write fails with EPIPE instead.
+    let set = SigSet::of(&[Signal::TERM, Signal::INT, Signal::PIPE]);
+    let signals = Signals::new(set).during("signals")?;
 
     let listener = sys::socket(sys::Domain::V4, sys::SocketType::Stream, sys::SOCK_NONBLOCK)
         .during("socket")?;
@@ -158,7 +158,11 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
 
     // Every subscriber is registered as a `Box<dyn Subscriber>`: one registration path in
     // the binary rather than one per subscriber type.
-    let on_signal = signals.on(|_: SigInfo, ops: &mut Ops<'_>| ops.stop());
+    let on_signal = signals.on(|info: SigInfo, ops: &mut Ops<'_>| {
+        if info.signal != Signal::PIPE {
+            ops.stop();
+        }
+    });
     reactor
         .register(
             Box::new(on_signal) as Box<dyn Subscriber>,
