@@ -43,7 +43,8 @@ struct Conn {
     end: usize,
     /// How long the connection may stay idle; zero for ever.
     idle: Duration,
-    /// The idle timer, armed at the first event (the subscriber's key is known only then).
+    /// The idle timer, reset whenever bytes move; armed at the first event, as the
+    /// subscriber's key is known only then.
     timer: Option<TimerKey>,
 }
 
@@ -70,17 +71,19 @@ impl Conn {
                 sys::write(self.fd.as_fd(), &self.buf[self.start..self.end])
                     .inspect(|&n| self.start += n)
             } else {
-                sys::read(self.fd.as_fd(), &mut self.buf).inspect(|&n| {
-                    (self.start, self.end) = (0, n);
-                    if let Some(timer) = self.timer {
-                        let _ = ops.reset(timer, Timer::after(self.idle));
-                    }
-                })
+                sys::read(self.fd.as_fd(), &mut self.buf)
+                    .inspect(|&n| (self.start, self.end) = (0, n))
             };
             match done {
                 // End of file (a write of a non-empty buffer never returns 0).
                 Ok(0) => return false,
-                Ok(_) | Err(Errno::EINTR) => {}
+                // Bytes moved: the connection is not idle. Resetting a timer makes no syscall.
+                Ok(_) => {
+                    if let Some(timer) = self.timer {
+                        let _ = ops.reset(timer, Timer::after(self.idle));
+                    }
+                }
+                Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return true, // the next edge resumes
                 Err(_) => return false,
             }
@@ -181,7 +184,8 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
                         let _ = ops.add(conn, Conn::INTEREST);
                     }
                     Err(Errno::EINTR) => {}
-                    // EAGAIN: all taken. Anything else: the next event tries again.
+                    // EAGAIN: all taken. Anything else (an aborted connection, no descriptor
+                    // left): the next event tries again.
                     Err(_) => break,
                 }
             }
