@@ -317,8 +317,8 @@ where
     }
 
     /// The subscriber this would register, without registering it: to keep it in a
-    /// `Box<dyn Subscriber>`, or to call it from a test with
-    /// [`testing::Recorder`](crate::testing::Recorder).
+    /// `Box<dyn Subscriber>`, or to call it from a test with `testing::Recorder` (feature
+    /// `testing`).
     ///
     /// ```
     /// use barepoll::{sys, Subscriber};

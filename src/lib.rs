@@ -36,6 +36,10 @@
 //! and code that relies on std's extra methods (`OwnedFd::try_clone`, conversions to
 //! `TcpStream`) compiles only with it. Code that only uses the names above, in either build,
 //! is unaffected.
+//!
+//! `testing` (on by default) adds [`testing`], the recording test double. It is purely
+//! additive; turn it off (`default-features = false, features = ["std"]` or no features at
+//! all) where every byte counts: without it, [`Ops`] carries no recorder branch.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -59,6 +63,7 @@ pub mod sys;
 mod thin;
 
 mod error;
+mod grow;
 pub mod handler;
 mod interest;
 mod key;
@@ -68,6 +73,7 @@ mod reactor;
 pub mod remote;
 pub mod signal;
 mod subscriber;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod threads;
 #[doc = include_str!("technical.md")]

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
+#[cfg(feature = "testing")]
 use crate::testing::Recorder;
 use crate::thin::{Registry, TIMERS};
 use crate::threads::{Admit, Local, Threads};
@@ -89,6 +90,7 @@ enum Target<'a, D: 'static, T: 'static> {
         /// dropped when the batch is done. In a timer callback, no batch is open.
         deferred: bool,
     },
+    #[cfg(feature = "testing")]
     Record(&'a mut Recorder<D, T>),
 }
 
@@ -133,6 +135,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn recording(
         recorder: &'a mut Recorder<D, T>,
         data: &'a mut D,
@@ -208,6 +211,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
             Target::Live {
                 registry, deferred, ..
             } => registry.insert(subscriber, interest, *deferred),
+            #[cfg(feature = "testing")]
             Target::Record(r) => Ok(r.add(subscriber, interest)),
         }
     }
@@ -234,6 +238,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
         match &mut self.target {
             Target::Live { registry, .. } => registry.modify(key, interest)?,
+            #[cfg(feature = "testing")]
             Target::Record(r) => r.modify(key, interest),
         }
         if key == self.current {
@@ -270,6 +275,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
             Target::Live {
                 registry, deferred, ..
             } => registry.remove(key, *deferred),
+            #[cfg(feature = "testing")]
             Target::Record(r) => {
                 r.delete(key);
                 Ok(())
@@ -395,6 +401,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn stop(&mut self) {
         match &mut self.target {
             Target::Live { registry, .. } => registry.request_stop(),
+            #[cfg(feature = "testing")]
             Target::Record(r) => r.stop(),
         }
     }
@@ -434,6 +441,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
                 registry.flag(TIMERS, true);
                 Ok(key)
             }
+            #[cfg(feature = "testing")]
             Target::Record(r) => r.arm(timer, callback),
         }
     }
@@ -461,6 +469,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn cancel(&mut self, key: TimerKey) -> Result<()> {
         match &mut self.target {
             Target::Live { timers, .. } => timers.cancel(key),
+            #[cfg(feature = "testing")]
             Target::Record(r) => {
                 r.cancel(key);
                 Ok(())
@@ -496,6 +505,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
         match &mut self.target {
             Target::Live { timers, .. } => timers.reset(key, timer),
+            #[cfg(feature = "testing")]
             Target::Record(r) => r.reset(key, timer),
         }
     }

@@ -314,7 +314,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let raw = events.wait(&core.registry, timeout);
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
-            events.dispatch(n, core, data);
+            events.dispatch_range(0, n, core, data);
         } else if let Some(limit) = limit {
             // The wait ran until the earliest deadline: no clock reading is needed to know it.
             fired += timer::fire_due(core, data, limit);
@@ -346,7 +346,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// ```
     pub fn run_with(&mut self, data: &mut D) -> Result<()> {
         loop {
-            self.run_once_with(None, data)?;
+            self.run_once_slow(None, data)?;
             if self.core.registry.stop_requested() {
                 return Ok(());
             }

@@ -6,6 +6,8 @@
 //! are kept, in order, as [`Request`]s, subscribers and callbacks included, so a test can call
 //! those in turn.
 //!
+//! Needs the `testing` feature (on by default).
+//!
 //! ```
 //! use barepoll::testing::{Recorder, Request};
 //! use barepoll::{sys, Event, Ops, Timer};

@@ -5,11 +5,11 @@
 mod common;
 
 #[path = "../examples/echo_server.rs"]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))] // test_conn is for the test double
 mod echo_server;
 
 use barepoll::sys::{self, AsFd, OwnedFd};
-use barepoll::testing::{Recorder, Request};
-use barepoll::{Event, Ops};
+use barepoll::Ops;
 use echo_server::Server;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -127,69 +127,76 @@ fn an_idle_connection_is_closed_and_an_active_one_is_not() {
 }
 
 // The test double on the connection handler: no reactor, a real socket pair.
-#[test]
-#[cfg_attr(miri, ignore = "Miri has no sockets")]
-fn the_connection_handler_under_the_test_double() {
-    let _fds = common::fd_check();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (stream, _) = listener.accept().unwrap();
-    stream.set_nonblocking(true).unwrap();
-    // A real timer key to reset: the recorder hands one out.
-    let mut rec = Recorder::<Server>::default();
-    let mut server = Server::new(Duration::from_secs(5));
-    let mut timer = None;
-    rec.fire_with(
-        &mut |ops: &mut Ops<'_, Server>| {
-            timer = Some(
-                ops.arm(
-                    barepoll::Timer::after(Duration::from_secs(5)),
-                    |_: &mut Ops<'_, Server>| {},
-                )
-                .unwrap(),
-            );
-        },
-        &mut server,
-    );
-    rec.clear();
-    let mut conn = echo_server::test_conn(stream, timer.unwrap());
-    let me = rec.key_of(&conn);
+#[cfg(feature = "testing")]
+mod test_double {
+    use super::*;
+    use barepoll::testing::{Recorder, Request};
+    use barepoll::Event;
 
-    client.write_all(b"hello").unwrap();
-    std::thread::sleep(Duration::from_millis(20));
-    rec.deliver_with(
-        &mut conn,
-        Event::readable(),
-        barepoll::interest().read(),
-        &mut server,
-    );
-    let mut back = [0u8; 5];
-    client.read_exact(&mut back).unwrap();
-    assert_eq!(&back, b"hello");
-    assert!(
-        matches!(rec.requests(), [Request::Reset { key, .. }] if *key == timer.unwrap()),
-        "{:?}",
-        rec.requests()
-    );
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn the_connection_handler_under_the_test_double() {
+        let _fds = common::fd_check();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        // A real timer key to reset: the recorder hands one out.
+        let mut rec = Recorder::<Server>::default();
+        let mut server = Server::new(Duration::from_secs(5));
+        let mut timer = None;
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Server>| {
+                timer = Some(
+                    ops.arm(
+                        barepoll::Timer::after(Duration::from_secs(5)),
+                        |_: &mut Ops<'_, Server>| {},
+                    )
+                    .unwrap(),
+                );
+            },
+            &mut server,
+        );
+        rec.clear();
+        let mut conn = echo_server::test_conn(stream, timer.unwrap());
+        let me = rec.key_of(&conn);
 
-    rec.clear();
-    client.shutdown(Shutdown::Write).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
-    rec.deliver_with(
-        &mut conn,
-        Event::readable(),
-        barepoll::interest().read(),
-        &mut server,
-    );
-    assert!(
-        rec.deleted(me),
-        "EOF did not close it: {:?}",
-        rec.requests()
-    );
-    assert!(rec
-        .requests()
-        .iter()
-        .any(|r| matches!(r, Request::Cancel { key } if *key == timer.unwrap())));
+        client.write_all(b"hello").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        rec.deliver_with(
+            &mut conn,
+            Event::readable(),
+            barepoll::interest().read(),
+            &mut server,
+        );
+        let mut back = [0u8; 5];
+        client.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"hello");
+        assert!(
+            matches!(rec.requests(), [Request::Reset { key, .. }] if *key == timer.unwrap()),
+            "{:?}",
+            rec.requests()
+        );
+
+        rec.clear();
+        client.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        rec.deliver_with(
+            &mut conn,
+            Event::readable(),
+            barepoll::interest().read(),
+            &mut server,
+        );
+        assert!(
+            rec.deleted(me),
+            "EOF did not close it: {:?}",
+            rec.requests()
+        );
+        assert!(rec
+            .requests()
+            .iter()
+            .any(|r| matches!(r, Request::Cancel { key } if *key == timer.unwrap())));
+    }
 }
 
 /// The example binary as built by cargo, beside the test binaries.

@@ -61,13 +61,36 @@ pub(crate) fn epoll_wait(
     buf: &mut [EpollEvent],
     timeout: Option<Duration>,
 ) -> isize {
-    if PWAIT2.load(Ordering::Relaxed) {
-        let raw = epoll_pwait2(epfd, buf, timeout);
-        if raw >= 0 || !fallback(raw) {
+    let ts = timeout.map(|d| k::__kernel_timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    });
+    let (epfd, events, max) = (
+        epfd.as_raw_fd() as usize,
+        buf.as_mut_ptr() as usize,
+        buf.len(),
+    );
+    loop {
+        // The two calls differ only in their number and the timeout argument: a timespec
+        // (null for ever), or milliseconds rounded up (-1 for ever). One call site serves both.
+        let pwait2 = PWAIT2.load(Ordering::Relaxed);
+        let (call, limit) = if pwait2 {
+            let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as usize);
+            (k::__NR_epoll_pwait2, ts_ptr)
+        } else {
+            let ms = timeout.map_or(-1, millis_rounded_up);
+            (k::__NR_epoll_pwait, ms as isize as usize)
+        };
+        // SAFETY: the kernel writes at most `max` events into `buf`; the timeout argument is
+        // a number, or null or a pointer to a live timespec the kernel only reads; the signal
+        // mask is null.
+        let raw =
+            unsafe { arch::syscall6(nr(call), epfd, events, max, limit, 0, KERNEL_SIGSET_SIZE) };
+        let raw = raw as isize;
+        if raw >= 0 || !pwait2 || !fallback(raw) {
             return raw;
         }
     }
-    epoll_pwait(epfd, buf, timeout)
 }
 
 /// Whether a failed `epoll_pwait2` means the kernel (or a seccomp filter) lacks it: then
@@ -96,66 +119,17 @@ pub(crate) fn uses_pwait2() -> bool {
     PWAIT2.load(Ordering::Relaxed)
 }
 
-/// `epoll_pwait2` with a nanosecond timeout and no signal mask; the raw answer.
-#[inline(always)]
-fn epoll_pwait2(epfd: BorrowedFd<'_>, buf: &mut [EpollEvent], timeout: Option<Duration>) -> isize {
-    let ts = timeout.map(|d| k::__kernel_timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: d.subsec_nanos() as i64,
-    });
-    let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as usize);
-    let (epfd, events, max) = (
-        epfd.as_raw_fd() as usize,
-        buf.as_mut_ptr() as usize,
-        buf.len(),
-    );
-    // SAFETY: the kernel writes at most `max` events into `buf`; `ts_ptr` is null or points to
-    // a live timespec it only reads; the signal mask is null.
-    let raw = unsafe {
-        arch::syscall6(
-            nr(k::__NR_epoll_pwait2),
-            epfd,
-            events,
-            max,
-            ts_ptr,
-            0,
-            KERNEL_SIGSET_SIZE,
-        )
-    };
-    raw as isize
-}
-
-/// `epoll_pwait` with a millisecond timeout (rounded up, clamped) and no signal mask; the raw
-/// answer.
-#[inline(always)]
-fn epoll_pwait(epfd: BorrowedFd<'_>, buf: &mut [EpollEvent], timeout: Option<Duration>) -> isize {
-    let ms = timeout.map_or(-1, millis_rounded_up) as isize as usize;
-    let (epfd, events, max) = (
-        epfd.as_raw_fd() as usize,
-        buf.as_mut_ptr() as usize,
-        buf.len(),
-    );
-    // SAFETY: the kernel writes at most `max` events into `buf`; the signal mask is null.
-    let raw = unsafe {
-        arch::syscall6(
-            nr(k::__NR_epoll_pwait),
-            epfd,
-            events,
-            max,
-            ms,
-            0,
-            KERNEL_SIGSET_SIZE,
-        )
-    };
-    raw as isize
-}
-
 /// Milliseconds for `epoll_pwait`: rounded up so a short timeout never becomes a busy poll,
 /// clamped to `i32::MAX`.
 fn millis_rounded_up(d: Duration) -> i32 {
-    // (`div_ceil` is newer than the MSRV; a Duration's nanoseconds cannot overflow u128 here.)
-    let ms = (d.as_nanos() + 999_999) / 1_000_000;
-    ms.min(i32::MAX as u128) as i32
+    // In u64, not through `as_nanos()`: 128-bit division pulls a runtime routine into static
+    // binaries. Seconds past the clamp are tested first, so the product cannot overflow.
+    const MAX_SECS: u64 = i32::MAX as u64 / 1000;
+    if d.as_secs() > MAX_SECS {
+        return i32::MAX;
+    }
+    let ms = d.as_secs() * 1000 + (u64::from(d.subsec_nanos()) + 999_999) / 1_000_000;
+    ms.min(i32::MAX as u64) as i32
 }
 
 #[cfg(test)]
@@ -171,6 +145,25 @@ mod tests {
         assert_eq!(millis_rounded_up(Duration::from_millis(5)), 5);
         assert_eq!(millis_rounded_up(Duration::from_micros(5_001)), 6);
         assert_eq!(millis_rounded_up(Duration::from_secs(u64::MAX)), i32::MAX);
+        assert_eq!(millis_rounded_up(Duration::MAX), i32::MAX);
+        // Around the clamp: 2_147_483.647 s is i32::MAX ms exactly.
+        assert_eq!(
+            millis_rounded_up(Duration::from_millis(i32::MAX as u64)),
+            i32::MAX
+        );
+        assert_eq!(
+            millis_rounded_up(Duration::from_millis(i32::MAX as u64 - 1)),
+            i32::MAX - 1
+        );
+        assert_eq!(
+            millis_rounded_up(Duration::new(2_147_483, 646_000_001)),
+            i32::MAX
+        );
+        assert_eq!(
+            millis_rounded_up(Duration::new(2_147_483, 999_999_999)),
+            i32::MAX
+        );
+        assert_eq!(millis_rounded_up(Duration::new(2_147_484, 0)), i32::MAX);
     }
 
     #[test]

@@ -94,6 +94,46 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     Errno::result(raw)
 }
 
+/// The process's standard input, descriptor 0.
+///
+/// A process starts with descriptors 0, 1 and 2 open (the convention every shell and
+/// supervisor keeps, and std relies on too), and nothing in safe code can close them, so they
+/// are borrowed for the whole life of the process. (A program that closes one with unsafe
+/// code must not call these afterwards.)
+///
+/// ```
+/// use barepoll::sys::{self, AsRawFd};
+/// assert_eq!(sys::stdin().as_raw_fd(), 0);
+/// ```
+pub fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: descriptor 0 is open for the life of the process (above).
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// The process's standard output, descriptor 1 (see [`stdin`]).
+///
+/// ```
+/// use barepoll::sys;
+/// sys::write(sys::stdout(), b"hello from barepoll\n")?;
+/// # Ok::<(), sys::Errno>(())
+/// ```
+pub fn stdout() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin`: descriptor 1 stays open for the life of the process.
+    unsafe { BorrowedFd::borrow_raw(1) }
+}
+
+/// The process's standard error, descriptor 2 (see [`stdin`]).
+///
+/// ```
+/// use barepoll::sys;
+/// sys::write(sys::stderr(), b"a diagnostic\n")?;
+/// # Ok::<(), sys::Errno>(())
+/// ```
+pub fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin`: descriptor 2 stays open for the life of the process.
+    unsafe { BorrowedFd::borrow_raw(2) }
+}
+
 /// Writes from `buf`; returns the number of bytes written.
 ///
 /// # Errors

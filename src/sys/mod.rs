@@ -5,8 +5,9 @@
 //! calls are crate-private: only the pointer boundary (`thin/`) may register a `data` word with
 //! the kernel.
 //!
-//! The public part (`eventfd`, `pipe`, `read`, `write`, the fd types and [`Errno`]) is what a
-//! program without libc needs to make descriptors for the reactor to watch.
+//! The public part is what a program without libc needs around the reactor: descriptors to
+//! watch (`eventfd`, `pipe`, sockets, `signalfd`, `timerfd`), `read`, `write` and `send`, the
+//! standard streams, signal masks, the monotonic clock, the fd types and [`Errno`].
 
 mod errno;
 mod fd;
@@ -27,15 +28,17 @@ mod time;
 
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-pub use io::{eventfd, pipe, read, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK};
+pub use io::{
+    eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
+};
 pub use process::{exit_group, getpid, gettid};
 pub use signal::{
     kill, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow, SigInfo, SigSet, Signal,
     SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
-    accept, bind, connect, listen, local_addr, setsockopt, shutdown, socket, Domain, Shutdown,
-    SockOpt, SocketAddr, SocketType, SOCK_NONBLOCK,
+    accept, bind, connect, listen, local_addr, send, setsockopt, shutdown, socket, Domain,
+    Shutdown, SockOpt, SocketAddr, SocketType, SOCK_NONBLOCK,
 };
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
 

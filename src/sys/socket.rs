@@ -1,6 +1,6 @@
 //! Sockets without libc: IPv4 and IPv6 addresses, and the calls a network program needs
 //! (`socket`, `bind`, `listen`, `accept4`, `connect`, `setsockopt`, `getsockname`,
-//! `shutdown`). Every socket is close-on-exec.
+//! `shutdown`, and `send` without `SIGPIPE`). Every socket is close-on-exec.
 
 use super::fd::AsRawFd;
 use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd};
@@ -447,6 +447,47 @@ pub fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
+/// Sends from `buf` on a connected socket; returns the number of bytes sent. Unlike
+/// [`write`](super::write), a peer that has gone away gives [`Errno::EPIPE`] and never
+/// raises `SIGPIPE` (whose default action ends the process): `MSG_NOSIGNAL`.
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` when a non-blocking socket's buffer is full, `EPIPE` or
+/// `ECONNRESET` once the peer is gone, `ENOTCONN`, `ENOTSOCK`, `EINTR`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, Shutdown, SocketAddr, SocketType};
+///
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 1)?;
+/// let client = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::connect(client.as_fd(), &sys::local_addr(listener.as_fd())?)?;
+/// assert_eq!(sys::send(client.as_fd(), b"hi")?, 2);
+/// sys::shutdown(client.as_fd(), Shutdown::Write)?;
+/// // Writing after a shutdown would raise SIGPIPE; `send` only reports it.
+/// assert_eq!(sys::send(client.as_fd(), b"more"), Err(Errno::EPIPE));
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
+    let (ptr, len) = (buf.as_ptr() as usize, buf.len());
+    let flags = n::MSG_NOSIGNAL as usize;
+    // SAFETY: the kernel reads at most `len` bytes from `buf`, which stays borrowed meanwhile;
+    // a null destination address with length 0 is `send` on a connected socket.
+    let r = unsafe {
+        arch::syscall6(
+            nr(k::__NR_sendto),
+            fd.as_raw_fd() as usize,
+            ptr,
+            len,
+            flags,
+            0,
+            0,
+        )
+    };
+    Errno::result(r)
+}
+
 fn zeroed_v6() -> n::sockaddr_in6 {
     n::sockaddr_in6 {
         sin6_family: 0,
@@ -500,7 +541,39 @@ mod tests {
             }
         };
         assert_eq!(n, 0, "no end of file after shutdown");
+        assert_eq!(send(server.as_fd(), b"pong")?, 4);
         Ok(())
+    }
+
+    /// `send` on a socket whose write side is shut gives EPIPE and raises no SIGPIPE, where
+    /// `write` raises one. (std ignores SIGPIPE in test processes, and an ignored signal is
+    /// dropped unseen; a blocked one stays pending, so the thread blocks it and watches.)
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets or signals")]
+    fn send_raises_no_sigpipe_where_write_does() {
+        use crate::sys::{read_siginfo, signalfd, sigprocmask, MaskHow, SigSet, Signal};
+        std::thread::spawn(|| {
+            let pipe = SigSet::of(&[Signal::PIPE]);
+            sigprocmask(MaskHow::Block, pipe).unwrap(); // this thread only; it ends here
+            let watch = signalfd(pipe, crate::sys::SFD_NONBLOCK).unwrap();
+            let listener = socket(Domain::V4, SocketType::Stream, 0).unwrap();
+            bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0)).unwrap();
+            listen(listener.as_fd(), 1).unwrap();
+            let client = socket(Domain::V4, SocketType::Stream, 0).unwrap();
+            connect(client.as_fd(), &local_addr(listener.as_fd()).unwrap()).unwrap();
+            shutdown(client.as_fd(), Shutdown::Write).unwrap();
+            assert_eq!(send(client.as_fd(), b"late"), Err(Errno::EPIPE));
+            assert_eq!(
+                read_siginfo(watch.as_fd()).unwrap(),
+                None,
+                "send raised SIGPIPE"
+            );
+            assert_eq!(write(client.as_fd(), b"late"), Err(Errno::EPIPE));
+            let raised = read_siginfo(watch.as_fd()).unwrap();
+            assert_eq!(raised.map(|info| info.signal), Some(Signal::PIPE));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

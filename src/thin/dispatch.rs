@@ -6,6 +6,7 @@ use super::registry::Registry;
 use super::registry::DIRTY;
 use super::Core;
 use crate::error::{Error, Result};
+use crate::grow;
 use crate::interest::Event;
 use crate::sys::{self, AsFd, EpollEvent, Errno};
 use crate::threads::Threads;
@@ -111,7 +112,7 @@ impl Events {
         let mut buf = Vec::new();
         buf.try_reserve_exact(capacity)
             .map_err(|_| Error::Os(Errno::ENOMEM))?;
-        buf.resize(capacity, EpollEvent { events: 0, data: 0 });
+        grow::fill_within(&mut buf, capacity, || EpollEvent { events: 0, data: 0 });
         Ok(Events {
             buf,
             next: 0,
@@ -158,17 +159,33 @@ impl Events {
     }
 
     /// Dispatches what a batch a handler panicked out of left; returns how many events.
-    #[inline(never)]
     pub(crate) fn dispatch_rest<D, T: Threads>(
         &mut self,
         core: &mut Core<D, T>,
         data: &mut D,
     ) -> usize {
         let (at, end) = (self.next, self.filled);
-        // SAFETY: `next < filled <= buf.len()` (a remainder is the rest of a fill).
-        let last = unsafe { self.buf.as_ptr().add(end) };
-        // SAFETY: as `last`, and `at < end`.
-        let cursor = unsafe { self.buf.as_ptr().add(at) };
+        (self.next, self.filled) = (0, 0); // set again if a handler panics
+        self.dispatch_range(at, end, core, data);
+        end - at
+    }
+
+    /// [`dispatch`](Self::dispatch) out of line, for the turns off the fast path: the events
+    /// `buf[at..end]` (at least one) of the last wait.
+    #[inline(never)]
+    pub(crate) fn dispatch_range<D, T: Threads>(
+        &mut self,
+        at: usize,
+        end: usize,
+        core: &mut Core<D, T>,
+        data: &mut D,
+    ) {
+        assert!(
+            at < end && end <= self.buf.len(),
+            "events out of the buffer"
+        );
+        // SAFETY: `at < end <= buf.len()` (checked above).
+        let (cursor, last) = unsafe { (self.buf.as_ptr().add(at), self.buf.as_ptr().add(end)) };
         let batch = Batch {
             core,
             events: self,
@@ -176,7 +193,5 @@ impl Events {
             last,
         };
         batch.run(end - at, data);
-        (self.next, self.filled) = (0, 0);
-        end - at
     }
 }

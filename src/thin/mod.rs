@@ -23,8 +23,8 @@ mod dispatch;
 mod node;
 mod registry;
 
-pub(crate) use dispatch::{waited, Events};
 pub use dispatch::MAX_CAPACITY;
+pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;

@@ -24,7 +24,6 @@ use crate::sys::RawFd;
 use crate::threads::Threads;
 use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::any::TypeId;
 use core::cell::Cell;
 use core::marker::PhantomData;
@@ -313,34 +312,37 @@ impl Spare {
     }
 }
 
-/// Freed nodes' memory, kept for registrations of the same layout so that churn does not go
-/// through the allocator. A node gets here only where it could be freed (its DEL succeeded
-/// and no batch can point at it), so reuse is no different from the allocator handing the
-/// address back; keys carry generations for that reason.
-pub(super) struct Spares(Vec<Spare>);
+/// The memory of the last node freed, kept for the next registration of the same layout so
+/// that churn (a registration added and deleted, again and again) does not go through the
+/// allocator. One node's worth: enough for churn, nothing resident to speak of, and little
+/// code. A node gets here only where it could be freed (its DEL succeeded and no batch can
+/// point at it), so reuse is no different from the allocator handing the address back; keys
+/// carry generations for that reason.
+pub(super) struct Spares(Option<Spare>);
 
-pub(super) const SPARES: usize = 16;
-/// Larger nodes go back to the allocator, so a burst of big subscribers does not stay resident.
+/// Larger nodes go back to the allocator, so a big subscriber does not stay resident.
 const SPARE_MAX_SIZE: usize = 512;
 
 impl Spares {
-    /// No memory until the first spare arrives (and then room for [`SPARES`] at once).
     pub(super) fn new() -> Spares {
-        Spares(Vec::new())
+        Spares(None)
     }
 
     pub(super) fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let at = self.0.iter().rposition(|spare| spare.layout == layout)?;
-        let last = self.0.len() - 1;
-        self.0.swap(at, last); // usually `at == last`: churn reuses what it just freed
-        self.0.pop().map(|spare| spare.memory)
+        match self.0 {
+            Some(spare) if spare.layout == layout => self.0.take().map(|spare| spare.memory),
+            _ => None,
+        }
     }
 
+    /// Keeps `spare` (freeing the one kept before), or frees it if it is too large.
     pub(super) fn put(&mut self, spare: Spare) {
-        let fits = self.0.len() < SPARES && spare.layout.size() <= SPARE_MAX_SIZE;
-        if fits && (self.0.capacity() >= SPARES || self.0.try_reserve_exact(SPARES).is_ok()) {
-            self.0.push(spare); // within the capacity just checked: no allocation
+        let kept = if spare.layout.size() <= SPARE_MAX_SIZE {
+            self.0.replace(spare)
         } else {
+            Some(spare)
+        };
+        if let Some(spare) = kept {
             spare.free();
         }
     }
@@ -348,7 +350,7 @@ impl Spares {
 
 impl Drop for Spares {
     fn drop(&mut self) {
-        for spare in self.0.drain(..) {
+        if let Some(spare) = self.0.take() {
             spare.free();
         }
     }
@@ -429,11 +431,15 @@ mod tests {
         let again = node(Zst, &mut spares);
         assert_eq!(again.data(), address, "spare memory not reused");
         assert!(again.is::<Zst>() && big.is::<Big>());
-        let many: Vec<_> = (0..2 * SPARES).map(|_| node(Zst, &mut spares)).collect();
-        for n in many {
-            n.recycle(&mut spares);
-        }
-        assert_eq!(spares.0.len(), SPARES);
+        // One kept at a time: the last freed.
+        let (a, b) = (node(Zst, &mut spares), node(Zst, &mut spares));
+        let last = b.data();
+        a.recycle(&mut spares);
+        b.recycle(&mut spares);
+        assert_eq!(
+            spares.0.map(|spare| spare.memory.as_ptr() as u64),
+            Some(last)
+        );
         // SAFETY: `big` holds a `Big`, used by nothing else.
         let value = unsafe { big.take_value::<Big>() };
         assert_eq!(value.0, [7; 8]);
@@ -443,6 +449,6 @@ mod tests {
         let mut spares = Spares::new();
         let huge = node(Huge([0; 1024]), &mut spares);
         huge.recycle(&mut spares);
-        assert!(spares.0.is_empty(), "a large node's memory was kept");
+        assert!(spares.0.is_none(), "a large node's memory was kept");
     }
 }

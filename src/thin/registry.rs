@@ -4,6 +4,7 @@
 
 use super::node::{NodeBox, Spares};
 use crate::error::{Error, Result};
+use crate::grow;
 use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
@@ -124,33 +125,34 @@ impl<D, T: Threads> Registry<D, T> {
             // Retired: the kernel may still hold a registration under this number.
             self.rebuild(deferred).map_err(|_| Error::FdRetired(fd))?;
         }
+        // Room in the slot table first (the slots themselves are added once the kernel has
+        // taken the registration), so nothing can fail after that.
         let (len, capacity) = (self.slots.len(), self.slots.capacity());
         if index >= len {
             self.slots
                 .try_reserve(index + 1 - len)
                 .map_err(|_| out_of_memory())?;
-            self.slots.resize_with(index + 1, || None);
         }
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
-            self.restore_slots(len, capacity);
+            self.give_back_room(capacity);
             return Err(out_of_memory());
         };
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         if let Err(e) = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data()) {
             // The kernel never saw the node, so dropping it here is sound.
-            self.restore_slots(len, capacity);
+            self.give_back_room(capacity);
             node.discard(&mut self.spares, was_spare);
             return Err(Error::Os(e));
         }
+        grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
         self.slots[index] = Some(node);
         self.live += 1;
         Ok(key)
     }
 
-    /// Gives back what a refused registration grew the slot table by.
-    fn restore_slots(&mut self, len: usize, capacity: usize) {
-        self.slots.truncate(len);
+    /// Gives back the room a refused registration reserved in the slot table.
+    fn give_back_room(&mut self, capacity: usize) {
         if self.slots.capacity() != capacity {
             self.slots.shrink_to(capacity);
         }
@@ -233,7 +235,12 @@ impl<D, T: Threads> Registry<D, T> {
     /// may still point at it is done (room in the graveyard was reserved beforehand).
     fn dispose(&mut self, node: NodeBox<D, T>, deferred: bool) {
         if deferred {
-            self.graveyard.push(node);
+            // Room was reserved before the node was detached. (Were it not, leaking the node
+            // is the sound way out: a pending event may still point at it.)
+            if let Err(node) = grow::push_within(&mut self.graveyard, node) {
+                core::mem::forget(node);
+                unreachable!("no room reserved in the graveyard");
+            }
         } else {
             node.recycle(&mut self.spares);
         }
@@ -267,20 +274,18 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(())
     }
 
-    /// After a rebuild no kernel entry names a retired node: give them up.
+    /// After a rebuild no kernel entry names a retired node: give them up (into room the
+    /// rebuild reserved).
     fn release_retired(&mut self, deferred: bool) {
-        let mut index = 0;
-        while self.retired > 0 && index < self.slots.len() {
-            let retired = matches!(&self.slots[index], Some(node) if !node.is_live());
-            let room = !deferred
-                || self.graveyard.len() < self.graveyard.capacity()
-                || self.graveyard.try_reserve(1).is_ok();
-            if retired && room {
+        for index in 0..self.slots.len() {
+            if self.retired == 0 {
+                break;
+            }
+            if matches!(&self.slots[index], Some(node) if !node.is_live()) {
                 let node = self.slots[index].take().expect("matched above");
                 self.retired -= 1;
                 self.dispose(node, deferred);
             }
-            index += 1;
         }
     }
 

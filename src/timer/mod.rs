@@ -17,6 +17,7 @@ mod wheel;
 pub use fd::TimerFd;
 
 use crate::error::{Error, Result};
+use crate::grow;
 use crate::key::Key;
 use crate::ops::Ops;
 use crate::sys;
@@ -227,6 +228,7 @@ pub struct TimerKey {
 
 impl TimerKey {
     /// A key a test double hands out: it names no timer of any reactor.
+    #[cfg(feature = "testing")]
     pub(crate) fn recorded(index: u32, generation: u64) -> TimerKey {
         TimerKey { index, generation }
     }
@@ -313,7 +315,9 @@ impl<D, T: Threads> Timers<D, T> {
             state: State::Armed,
         };
         if index == self.entries.len() {
-            self.entries.push(entry); // within the room reserved above
+            if grow::push_within(&mut self.entries, entry).is_err() {
+                unreachable!("room for the entry was reserved above");
+            }
         } else {
             let State::Free { next } = self.entries[index].state else {
                 unreachable!("the free list holds free entries")

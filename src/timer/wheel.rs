@@ -11,6 +11,7 @@
 //! `pending` (kept by the owner for entries waiting for a clock reading). The wheel owns only
 //! the links; the owner keeps whatever the indices name.
 
+use crate::grow;
 use alloc::vec::Vec;
 
 /// No entry.
@@ -107,13 +108,11 @@ impl Wheel {
             if self.levels.try_reserve_exact(LEVELS).is_err() {
                 return false;
             }
-            for _ in 0..LEVELS {
-                self.levels.push(Level {
-                    occupied: 0,
-                    head: [NIL; SLOTS],
-                    min: [u64::MAX; SLOTS],
-                });
-            }
+            grow::fill_within(&mut self.levels, LEVELS, || Level {
+                occupied: 0,
+                head: [NIL; SLOTS],
+                min: [u64::MAX; SLOTS],
+            });
         }
         if self.links.len() < len {
             if self.links.try_reserve(len - self.links.len()).is_err() {
@@ -125,7 +124,7 @@ impl Wheel {
                 tick: 0,
                 place: Place::Nowhere,
             };
-            self.links.resize(len, unlinked);
+            grow::fill_within(&mut self.links, len, || unlinked);
         }
         true
     }

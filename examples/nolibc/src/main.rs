@@ -68,7 +68,9 @@ impl Conn {
     fn pump(&mut self, ops: &mut Ops<'_>) -> bool {
         loop {
             let done = if self.start < self.end {
-                sys::write(self.fd.as_fd(), &self.buf[self.start..self.end])
+                // `send`, not `write`: a peer that reset the connection gives EPIPE here
+                // rather than a SIGPIPE, whose default action would end the server.
+                sys::send(self.fd.as_fd(), &self.buf[self.start..self.end])
                     .inspect(|&n| self.start += n)
             } else {
                 sys::read(self.fd.as_fd(), &mut self.buf)
@@ -142,9 +144,7 @@ impl<T> Context<T> for Result<T, barepoll::Error> {
 
 fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
     // Blocked from here on, so a signal sent as soon as the port is printed is not lost.
-    // SIGPIPE too: writing to a connection the peer has reset raises it, and its default
-    // action ends the process; taken by the signalfd, the write fails with EPIPE instead.
-    let set = SigSet::of(&[Signal::TERM, Signal::INT, Signal::PIPE]);
+    let set = SigSet::of(&[Signal::TERM, Signal::INT]);
     let signals = Signals::new(set).during("signals")?;
 
     let listener = sys::socket(sys::Domain::V4, sys::SocketType::Stream, sys::SOCK_NONBLOCK)
@@ -161,11 +161,7 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
 
     // Every subscriber is registered as a `Box<dyn Subscriber>`: one registration path in
     // the binary rather than one per subscriber type.
-    let on_signal = signals.on(|info: SigInfo, ops: &mut Ops<'_>| {
-        if info.signal != Signal::PIPE {
-            ops.stop();
-        }
-    });
+    let on_signal = signals.on(|_: SigInfo, ops: &mut Ops<'_>| ops.stop());
     reactor
         .register(
             Box::new(on_signal) as Box<dyn Subscriber>,
@@ -199,7 +195,7 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
     line.push(b"listening on 127.0.0.1:");
     line.push_decimal(port.into());
     line.push(b"\n");
-    sys::write(rt::stdout(), line.as_bytes()).during("write")?;
+    sys::write(sys::stdout(), line.as_bytes()).during("write")?;
 
     reactor.run().during("run")
 }
@@ -209,7 +205,7 @@ fn main(args: rt::Args) -> i32 {
     let port = args.get(1).map_or(Some(0), parse).filter(|&p| p <= 0xffff);
     let idle_ms = args.get(2).map_or(Some(DEFAULT_IDLE_MS), parse);
     let (Some(port), Some(idle_ms), 1..=3) = (port, idle_ms, args.len()) else {
-        let _ = sys::write(rt::stderr(), b"usage: nolibc-echo [PORT [IDLE_MS]]\n");
+        let _ = sys::write(sys::stderr(), b"usage: nolibc-echo [PORT [IDLE_MS]]\n");
         return 2;
     };
     let Err(Failure(step, errno)) = serve(port as u16, Duration::from_millis(idle_ms)) else {
@@ -223,7 +219,7 @@ fn main(args: rt::Args) -> i32 {
         line.push_decimal(e.raw() as u64);
     }
     line.push(b"\n");
-    let _ = sys::write(rt::stderr(), line.as_bytes());
+    let _ = sys::write(sys::stderr(), line.as_bytes());
     1
 }
 

@@ -2,7 +2,7 @@
 //! handler, and the memory functions the compiler calls. All of the program's `unsafe` is in
 //! this file.
 
-use barepoll::sys::{self, BorrowedFd};
+use barepoll::sys;
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -88,23 +88,10 @@ impl Args {
     }
 }
 
-/// The process's standard output.
-pub fn stdout() -> BorrowedFd<'static> {
-    // SAFETY: a program is started with descriptors 0 to 2 open (the convention shells and
-    // supervisors keep), and this one never closes them, so 1 stays open for its whole life.
-    unsafe { BorrowedFd::borrow_raw(1) }
-}
-
-/// The process's standard error.
-pub fn stderr() -> BorrowedFd<'static> {
-    // SAFETY: as for `stdout`: descriptor 2 stays open for the life of the process.
-    unsafe { BorrowedFd::borrow_raw(2) }
-}
-
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // The message is not formatted: that would pull in `core::fmt`.
-    let _ = sys::write(stderr(), b"nolibc-echo: panicked\n");
+    let _ = sys::write(sys::stderr(), b"nolibc-echo: panicked\n");
     sys::exit_group(101)
 }
 
