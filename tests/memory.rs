@@ -5,7 +5,7 @@
 //! each other.
 mod common;
 
-use barepoll::sys::{AsRawFd, Errno, FromRawFd, OwnedFd};
+use barepoll::sys::{AsFd, AsRawFd, Errno, FromRawFd, OwnedFd};
 use barepoll::{Error, Ops, Reactor};
 use common::*;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -201,4 +201,84 @@ fn delete_outside_a_batch_needs_no_memory() {
     let k = r.register(p, readable()).unwrap();
     starved(|| r.delete(k)).unwrap();
     assert_eq!(c.drops(), 1);
+}
+
+/// Sets the soft fd limit; returns the old one.
+fn fd_limit(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test code): getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
+// Defect: a node retired by a refused DEL (its rebuild failed for want of descriptors) could
+// be freed in the middle of a batch still holding its event. A registration on its fd number
+// rebuilt the set; with no memory for the graveyard the retired node stayed in its slot, and
+// storing the new node there dropped it at once; the batch then followed the ghost's event
+// into freed memory. Now the rebuild reserves the graveyard's room first, and without it the
+// registration is refused (`FdRetired`), the retired node untouched.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_retired_node_is_never_freed_under_a_batch_that_holds_its_event() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+
+    // Retire `z`: its fd is closed behind its back (the file stays open through a dup, so
+    // the kernel keeps reporting it under its old number) and the rebuild after the refused
+    // DEL finds no descriptor for a new epoll instance.
+    let f1 = eventfd(0);
+    let n = f1.as_raw_fd();
+    let f1_alive = dup(&f1);
+    let (z, z_drops) = Swappable::new(f1);
+    let zk = r.register(z, readable()).unwrap();
+    r.get_mut::<Swappable>(zk).unwrap().fd = None; // closes n
+    let plug = eventfd(0); // n again, another file
+    assert_eq!(plug.as_raw_fd(), n);
+    let limit = eventfd(0).as_raw_fd() as u64;
+    let old = fd_limit(limit);
+    assert_eq!(r.delete(zk), Err(Error::Os(Errno::EMFILE)));
+    fd_limit(old);
+    assert_eq!(z_drops.get(), 0);
+
+    // One batch: first the driver, which registers `plug` (number n) with no memory to be
+    // had, then the ghost's event, which points at `z`.
+    let outcome: Rc<RefCell<Option<Result<barepoll::Key, Error>>>> = Rc::default();
+    let (o, zd) = (outcome.clone(), z_drops.clone());
+    let mut plug = Some(plug);
+    let (driver, _) = Probe::new(eventfd(0));
+    let driver = driver.on_event(move |_, ops: &mut Ops<'_>| {
+        if let Some(plug) = plug.take() {
+            let (p, _) = Probe::new(plug);
+            let result = starved(|| ops.add(p, readable()));
+            assert_eq!(zd.get(), 0, "the retired node was freed under the batch");
+            *o.borrow_mut() = Some(result);
+        }
+    });
+    let dk = r.register(driver, readable()).unwrap();
+    // A spare node of a probe's layout, so the registration in the batch needs no allocation
+    // for its node, only for the graveyard.
+    let (p, _) = Probe::new(eventfd(0));
+    let spare = r.register(p, readable()).unwrap();
+    r.delete(spare).unwrap();
+    poke(r.get::<Probe>(dk).unwrap().fd.as_fd()); // ready first
+    poke(f1_alive.as_fd()); // then the ghost
+    assert_eq!(r.run_once(NOW).unwrap(), 2, "the batch holds both events");
+    let result = outcome.borrow_mut().take().expect("the driver ran");
+    assert_eq!(result, Err(Error::FdRetired(n)));
+    assert_eq!(z_drops.get(), 0);
+
+    // With memory, the number registers and the retired node is released.
+    let (p, _) = Probe::new(eventfd(0));
+    assert_eq!(p.fd.as_raw_fd(), n);
+    r.register(p, readable()).unwrap();
+    assert_eq!(z_drops.get(), 1);
+    drop(f1_alive);
 }

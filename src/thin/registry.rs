@@ -255,6 +255,13 @@ impl<D, T: Threads> Registry<D, T> {
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
     fn rebuild(&mut self, deferred: bool) -> core::result::Result<(), Errno> {
+        // Room first for every node the rebuild releases, plus the one a refused DEL is
+        // detaching: in a batch they go to the graveyard, and a retired node left in its slot
+        // for want of room would be dropped by the next registration of its number, under
+        // events that may still point at it.
+        if deferred && self.graveyard.try_reserve(self.retired + 1).is_err() {
+            return Err(Errno::ENOMEM);
+        }
         let fresh = sys::epoll_create1()?;
         for node in self.slots.iter().flatten().filter(|node| node.is_live()) {
             let header = node.header();
