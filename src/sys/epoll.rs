@@ -46,10 +46,11 @@ pub(crate) fn epoll_ctl(
     Errno::result(raw).map(drop)
 }
 
-/// `false` once `epoll_pwait2` answered `ENOSYS` (kernel < 5.11, qemu-user) or `EPERM` (a
+/// Set once `epoll_pwait2` answered `ENOSYS` (kernel < 5.11, qemu-user) or `EPERM` (a
 /// seccomp filter that predates it; the call itself never fails with EPERM): from then on
-/// every wait in this process uses `epoll_pwait`.
-static PWAIT2: AtomicBool = AtomicBool::new(true);
+/// every wait in this process uses `epoll_pwait`. (Zero at start, so it takes no bytes in a
+/// static binary's file.)
+static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
 
 /// Waits for events on `epfd`, filling `buf` from its start. Returns the kernel's answer as
 /// is: how many events it filled, or `-errno` (decode it with [`Errno::result`]); callers
@@ -73,7 +74,7 @@ pub(crate) fn epoll_wait(
     loop {
         // The two calls differ only in their number and the timeout argument: a timespec
         // (null for ever), or milliseconds rounded up (-1 for ever). One call site serves both.
-        let pwait2 = PWAIT2.load(Ordering::Relaxed);
+        let pwait2 = !NO_PWAIT2.load(Ordering::Relaxed);
         let (call, limit) = if pwait2 {
             let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as usize);
             (k::__NR_epoll_pwait2, ts_ptr)
@@ -102,7 +103,7 @@ fn fallback(raw: isize) -> bool {
         Err(Errno::ENOSYS | Errno::EPERM)
     );
     if lacking {
-        PWAIT2.store(false, Ordering::Relaxed);
+        NO_PWAIT2.store(true, Ordering::Relaxed);
     }
     lacking
 }
@@ -110,13 +111,13 @@ fn fallback(raw: isize) -> bool {
 /// Forces the `epoll_pwait` fallback for the rest of the process (tests of the fallback).
 #[cfg(test)]
 pub(crate) fn forget_pwait2() {
-    PWAIT2.store(false, Ordering::Relaxed);
+    NO_PWAIT2.store(true, Ordering::Relaxed);
 }
 
 /// Whether waits currently go through `epoll_pwait2`.
 #[cfg(test)]
 pub(crate) fn uses_pwait2() -> bool {
-    PWAIT2.load(Ordering::Relaxed)
+    !NO_PWAIT2.load(Ordering::Relaxed)
 }
 
 /// Milliseconds for `epoll_pwait`: rounded up so a short timeout never becomes a busy poll,

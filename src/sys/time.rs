@@ -24,6 +24,20 @@ fn timespec(d: Duration) -> k::__kernel_timespec {
 /// assert!(b >= a);
 /// ```
 pub fn monotonic() -> Duration {
+    let (secs, nanos) = clock();
+    Duration::new(secs, nanos)
+}
+
+/// The monotonic clock in nanoseconds (saturating after 584 years).
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    let (secs, nanos) = clock();
+    secs.saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(nanos))
+}
+
+/// `CLOCK_MONOTONIC` as seconds and nanoseconds (below 10^9).
+fn clock() -> (u64, u32) {
     let mut ts = timespec(Duration::ZERO);
     let ptr = core::ptr::addr_of_mut!(ts) as usize;
     // SAFETY: the kernel writes one timespec into `ts`, which is ours to write.
@@ -31,13 +45,7 @@ pub fn monotonic() -> Duration {
         unsafe { arch::syscall2(nr(k::__NR_clock_gettime), k::CLOCK_MONOTONIC as usize, ptr) };
     // CLOCK_MONOTONIC always exists and `ts` is valid: the call cannot fail.
     debug_assert!(Errno::result(raw).is_ok());
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// The monotonic clock in nanoseconds (saturating after 584 years).
-#[inline]
-pub(crate) fn monotonic_ns() -> u64 {
-    u64::try_from(monotonic().as_nanos()).unwrap_or(u64::MAX)
+    (ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Creates a timerfd on the monotonic clock; `flags` may hold [`TFD_NONBLOCK`]. Always

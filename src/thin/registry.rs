@@ -146,29 +146,25 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Error::Os(e));
         }
         grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
-        self.slots[index] = Some(node);
+                                                                // The slot is empty: a live node was refused above, a retired one released by the
+                                                                // rebuild. (Were it not, leaking is the sound way out.)
+        core::mem::forget(self.slots[index].replace(node));
         self.live += 1;
         Ok(key)
     }
 
     /// Gives back the room a refused registration reserved in the slot table.
     fn give_back_room(&mut self, capacity: usize) {
-        if self.slots.capacity() != capacity {
+        if self.slots.capacity() > capacity {
             self.slots.shrink_to(capacity);
         }
     }
 
-    fn index(&self, key: Key) -> Result<usize> {
-        let index = key.fd() as usize;
-        match self.slots.get(index) {
-            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(index),
+    fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
+        match self.slots.get(key.fd() as usize) {
+            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(node),
             _ => Err(Error::StaleKey(key)),
         }
-    }
-
-    fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
-        let index = self.index(key)?;
-        Ok(self.slots[index].as_ref().expect("indexed above"))
     }
 
     pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
@@ -210,12 +206,15 @@ impl<D, T: Threads> Registry<D, T> {
     /// Everything that can fail is done before the kernel is asked (invariant 10).
     fn detach(&mut self, key: Key, deferred: bool) -> Result<NodeBox<D, T>> {
         self.check_owner()?;
-        let index = self.index(key)?;
+        self.lookup(key)?;
         if deferred && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
+        let index = key.fd() as usize;
+        let Some(node) = self.slots[index].take() else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
-        let node = self.slots[index].take().expect("indexed above");
         node.kill();
         self.live -= 1;
         if deleted.is_err() {
@@ -223,7 +222,8 @@ impl<D, T: Threads> Registry<D, T> {
             // keeps the file open, the kernel still holds the registration under the old
             // number, and only closing the epoll instance removes it for sure.
             if let Err(e) = self.rebuild(deferred) {
-                self.slots[index] = Some(node);
+                // Back where it was taken from (an empty slot: nothing to drop).
+                core::mem::forget(self.slots[index].replace(node));
                 self.retired += 1;
                 return Err(Error::Os(e));
             }
@@ -238,8 +238,8 @@ impl<D, T: Threads> Registry<D, T> {
             // Room was reserved before the node was detached. (Were it not, leaking the node
             // is the sound way out: a pending event may still point at it.)
             if let Err(node) = grow::push_within(&mut self.graveyard, node) {
+                debug_assert!(false, "no room reserved in the graveyard");
                 core::mem::forget(node);
-                unreachable!("no room reserved in the graveyard");
             }
         } else {
             node.recycle(&mut self.spares);
@@ -288,8 +288,13 @@ impl<D, T: Threads> Registry<D, T> {
             if self.retired == 0 {
                 break;
             }
-            if matches!(&self.slots[index], Some(node) if !node.is_live()) {
-                let node = self.slots[index].take().expect("matched above");
+            let Some(slot) = self.slots.get_mut(index) else {
+                break;
+            };
+            if !matches!(slot, Some(node) if !node.is_live()) {
+                continue;
+            }
+            if let Some(node) = slot.take() {
                 self.retired -= 1;
                 self.dispose(node, deferred);
             }

@@ -314,16 +314,22 @@ impl<D, T: Threads> Timers<D, T> {
             period,
             state: State::Armed,
         };
-        if index == self.entries.len() {
-            if grow::push_within(&mut self.entries, entry).is_err() {
-                unreachable!("room for the entry was reserved above");
+        match self.entries.get_mut(index) {
+            Some(free) => {
+                // The free list holds free entries only.
+                if let State::Free { next } = free.state {
+                    self.free = next;
+                }
+                // A free entry holds no callback (`release` took it): nothing to drop.
+                core::mem::forget(core::mem::replace(free, entry));
             }
-        } else {
-            let State::Free { next } = self.entries[index].state else {
-                unreachable!("the free list holds free entries")
-            };
-            self.free = next;
-            self.entries[index] = entry;
+            // Room was reserved above; were it not, the entry would be refused, not lost.
+            None => {
+                if let Err(entry) = grow::push_within(&mut self.entries, entry) {
+                    core::mem::forget(entry.callback); // cannot happen: no drop code for it
+                    return Err(Error::Os(sys::Errno::ENOMEM));
+                }
+            }
         }
         let index = index as u32;
         self.wheel.pend(index);
@@ -419,10 +425,7 @@ impl<D, T: Threads> Timers<D, T> {
             cancelled: false,
             reset: None,
         };
-        let callback = entry
-            .callback
-            .take()
-            .expect("an armed entry has its callback");
+        let callback = entry.callback.take()?; // an armed entry has its callback
         let key = TimerKey {
             index: i,
             generation: entry.generation,
@@ -433,8 +436,10 @@ impl<D, T: Threads> Timers<D, T> {
     /// A callback returned (or panicked): reschedule it or let it go.
     fn finish(&mut self, key: TimerKey, callback: Callback<D, T>, now: u64) {
         let entry = &mut self.entries[key.index as usize];
-        let State::Running { cancelled, reset } = entry.state else {
-            unreachable!("finish follows start")
+        // `finish` follows `start`, which made the entry `Running`.
+        let (cancelled, reset) = match entry.state {
+            State::Running { cancelled, reset } => (cancelled, reset),
+            _ => (true, None),
         };
         if !cancelled {
             if let Some(timer) = reset {
@@ -445,8 +450,10 @@ impl<D, T: Threads> Timers<D, T> {
                 self.wheel.pend(key.index);
                 return;
             }
-            let When::At(deadline) = entry.when else {
-                unreachable!("a fired entry has its deadline")
+            // A fired entry has its deadline.
+            let deadline = match entry.when {
+                When::At(at) => at,
+                When::After(_) => now,
             };
             // Periodic (a one-shot timer's period is 0): the first multiple of the period
             // after `now`; missed ticks are skipped.
@@ -465,7 +472,7 @@ impl<D, T: Threads> Timers<D, T> {
     }
 
     #[cfg(test)]
-    fn place(&self, key: TimerKey) -> wheel::Place {
+    fn place(&self, key: TimerKey) -> Option<wheel::Place> {
         self.wheel.place(key.index)
     }
 }
@@ -489,8 +496,10 @@ pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: 
         } = core;
         let (key, callback) = slot.insert(running);
         callback(&mut Ops::for_timer(registry, timers, data, *key));
-        let (key, callback) = core.running.take().expect("put there above");
-        core.timers.finish(key, callback, now);
+        // Put there above; a panic in the callback leaves it for the next call.
+        if let Some((key, callback)) = core.running.take() {
+            core.timers.finish(key, callback, now);
+        }
         fired += 1;
     }
     fired
@@ -509,7 +518,7 @@ mod tests {
             .unwrap();
         let b = t.arm(Timer::at(Instant(1_000_000)), |_| {}).unwrap();
         assert!(t.active() && t.pending());
-        assert_eq!(t.place(a), wheel::Place::Pending);
+        assert_eq!(t.place(a), Some(wheel::Place::Pending));
         t.settle(10_000);
         assert!(!t.pending());
         assert_eq!(t.next_deadline(), Some(ns_of(tick_of(1_000_000))));
@@ -525,7 +534,7 @@ mod tests {
         assert_ne!(c, b);
         assert_eq!(t.cancel(b), Err(Error::StaleTimer(b)));
         t.reset(a, Timer::after(Duration::from_secs(1))).unwrap();
-        assert_eq!(t.place(a), wheel::Place::Pending);
+        assert_eq!(t.place(a), Some(wheel::Place::Pending));
         assert_eq!(t.armed, 2);
         let zero = Timer::after(Duration::ZERO).every(Duration::ZERO);
         assert!(matches!(t.arm(zero, |_| {}), Err(Error::Invalid(_))));

@@ -24,10 +24,9 @@ pub(crate) const MAX_TICK: u64 = (1 << (BITS as usize * LEVELS)) - 1;
 /// Nanoseconds per tick, as a shift.
 pub(crate) const TICK_SHIFT: u32 = 10;
 
-/// Where an entry is linked.
+/// A list an entry can be linked in (`None` in a link: in none).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Place {
-    Nowhere,
     /// `level * 64 + slot`.
     Slot(u16),
     Due,
@@ -39,7 +38,7 @@ struct Link {
     prev: u32,
     next: u32,
     tick: u64,
-    place: Place,
+    place: Option<Place>,
 }
 
 struct Level {
@@ -68,6 +67,8 @@ struct Expiration {
     slot: usize,
     /// The slot's start, in ticks.
     start: u64,
+    /// The slot's lower bound of its entries' ticks.
+    min: u64,
 }
 
 /// Rounds nanoseconds up to ticks, within what the wheel can hold.
@@ -105,7 +106,7 @@ impl Wheel {
     /// Room for one more entry index (`len` after the call); `false` if memory is short.
     pub(crate) fn reserve(&mut self, len: usize) -> bool {
         if self.levels.is_empty() {
-            if self.levels.try_reserve_exact(LEVELS).is_err() {
+            if self.levels.try_reserve(LEVELS).is_err() {
                 return false;
             }
             grow::fill_within(&mut self.levels, LEVELS, || Level {
@@ -122,7 +123,7 @@ impl Wheel {
                 prev: NIL,
                 next: NIL,
                 tick: 0,
-                place: Place::Nowhere,
+                place: None,
             };
             grow::fill_within(&mut self.links, len, || unlinked);
         }
@@ -130,7 +131,7 @@ impl Wheel {
     }
 
     #[cfg(test)]
-    pub(crate) fn place(&self, i: u32) -> Place {
+    pub(crate) fn place(&self, i: u32) -> Option<Place> {
         self.links[i as usize].place
     }
 
@@ -147,7 +148,6 @@ impl Wheel {
                 let (level, slot) = (at as usize / SLOTS, at as usize % SLOTS);
                 &mut self.levels[level].head[slot]
             }
-            Place::Nowhere => unreachable!("no list"),
         }
     }
 
@@ -157,7 +157,7 @@ impl Wheel {
             self.links[head as usize].prev = i;
         }
         let link = &mut self.links[i as usize];
-        (link.prev, link.next, link.place) = (NIL, head, place);
+        (link.prev, link.next, link.place) = (NIL, head, Some(place));
         *self.head(place) = i;
     }
 
@@ -183,7 +183,7 @@ impl Wheel {
             after => self.links[after as usize].next = i,
         }
         let link = &mut self.links[i as usize];
-        (link.prev, link.next, link.place) = (after, next, Place::Due);
+        (link.prev, link.next, link.place) = (after, next, Some(Place::Due));
     }
 
     /// Unlinks `i` from wherever it is.
@@ -191,9 +191,9 @@ impl Wheel {
         let Link {
             prev, next, place, ..
         } = self.links[i as usize];
-        if place == Place::Nowhere {
+        let Some(place) = place else {
             return;
-        }
+        };
         if prev == NIL {
             *self.head(place) = next;
         } else {
@@ -212,7 +212,7 @@ impl Wheel {
                 level.min[slot] = u64::MAX;
             }
         }
-        self.links[i as usize].place = Place::Nowhere;
+        self.links[i as usize].place = None;
     }
 
     /// Slots `i` to expire at `tick` (already due if that is not after `elapsed`).
@@ -262,7 +262,13 @@ impl Wheel {
             if start <= self.elapsed {
                 start += level_range; // only at the top level, past the end of the levels
             }
-            return Some(Expiration { level, slot, start });
+            let min = l.min[slot];
+            return Some(Expiration {
+                level,
+                slot,
+                start,
+                min,
+            });
         }
         None
     }
@@ -273,7 +279,7 @@ impl Wheel {
             return Some(self.elapsed);
         }
         let e = self.next_expiration()?;
-        Some(e.start.max(self.levels[e.level].min[e.slot]))
+        Some(e.start.max(e.min))
     }
 
     /// The next entry expired by `now` (in ticks), unlinked; `None` once there are no more.
@@ -304,7 +310,7 @@ impl Wheel {
         self.elapsed = e.start;
         while i != NIL {
             let next = self.links[i as usize].next;
-            self.links[i as usize].place = Place::Nowhere;
+            self.links[i as usize].place = None;
             let tick = self.links[i as usize].tick;
             self.insert(i, tick);
             i = next;
@@ -375,7 +381,7 @@ mod tests {
         w.insert(1, 100);
         w.insert(2, 5000);
         w.remove(1);
-        assert_eq!(w.place(1), Place::Nowhere);
+        assert_eq!(w.place(1), None);
         w.insert(1, 50);
         w.remove(2);
         w.insert(2, 10);
@@ -414,7 +420,7 @@ mod tests {
         w.pend(0);
         w.pend(2);
         w.insert(1, 7);
-        assert_eq!(w.place(0), Place::Pending);
+        assert_eq!(w.place(0), Some(Place::Pending));
         assert_eq!(drain(&mut w, 100), vec![1]);
         let mut popped = vec![w.pop_pending().unwrap(), w.pop_pending().unwrap()];
         popped.sort();

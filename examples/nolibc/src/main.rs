@@ -142,19 +142,22 @@ impl<T> Context<T> for Result<T, barepoll::Error> {
     }
 }
 
+/// A non-blocking listening socket on 127.0.0.1:`port` (0 picks one), and its port.
+fn listen(port: u16) -> Result<(OwnedFd, u16), Errno> {
+    let listener = sys::socket(sys::Domain::V4, sys::SocketType::Stream, sys::SOCK_NONBLOCK)?;
+    sys::setsockopt(listener.as_fd(), sys::SockOpt::ReuseAddr, true)?;
+    sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], port))?;
+    sys::listen(listener.as_fd(), 128)?;
+    let port = sys::local_addr(listener.as_fd())?.port();
+    Ok((listener, port))
+}
+
 fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
     // Blocked from here on, so a signal sent as soon as the port is printed is not lost.
     let set = SigSet::of(&[Signal::TERM, Signal::INT]);
     let signals = Signals::new(set).during("signals")?;
 
-    let listener = sys::socket(sys::Domain::V4, sys::SocketType::Stream, sys::SOCK_NONBLOCK)
-        .during("socket")?;
-    sys::setsockopt(listener.as_fd(), sys::SockOpt::ReuseAddr, true).during("setsockopt")?;
-    sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], port)).during("bind")?;
-    sys::listen(listener.as_fd(), 128).during("listen")?;
-    let port = sys::local_addr(listener.as_fd())
-        .during("getsockname")?
-        .port();
+    let (listener, port) = listen(port).during("listen on 127.0.0.1")?;
 
     // Never dropped: the process exits when `run` returns, and the kernel closes what it held.
     let mut reactor = ManuallyDrop::new(Reactor::new().during("reactor")?);
