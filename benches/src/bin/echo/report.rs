@@ -1,0 +1,246 @@
+//! The cases, their medians over rounds, and the markdown that `results/echo.md` holds.
+
+use crate::load::{Load, Sample, Timing};
+use crate::servers::SERVERS;
+use std::fmt::Write;
+
+pub struct Case {
+    pub load: Load,
+    pub title: &'static str,
+}
+
+pub const CASES: [Case; 4] = [
+    Case {
+        load: Load::PingPong(1),
+        title: "64 B ping-pong, 1 conn",
+    },
+    Case {
+        load: Load::PingPong(16),
+        title: "64 B ping-pong, 16 conns",
+    },
+    Case {
+        load: Load::PingPong(256),
+        title: "64 B ping-pong, 256 conns",
+    },
+    Case {
+        load: Load::Stream(16),
+        title: "streaming, 16 conns",
+    },
+];
+
+/// The case whose server CPU per round trip the main table shows.
+const CPU_CASE: usize = 1;
+
+/// Above this 1-minute load average at the start, the figures are flagged as noisy.
+pub const QUIET_LOAD: f64 = 0.5;
+
+pub struct Run {
+    pub command: &'static str,
+    pub rounds: usize,
+    pub timing: Timing,
+    pub loadavg: f64,
+    pub cpus: Option<(usize, usize)>,
+    /// `samples[server][case]`, one per round.
+    pub samples: Vec<Vec<Vec<Sample>>>,
+    pub secs: f64,
+}
+
+/// Units per second: round trips, or MB (10^6 bytes) when streaming.
+fn rate(load: Load, s: &Sample) -> f64 {
+    match load {
+        Load::PingPong(_) => s.units as f64 / s.secs,
+        Load::Stream(_) => s.units as f64 / s.secs / 1e6,
+    }
+}
+
+/// Server CPU µs per unit (round trip, or MB).
+fn cpu_per_unit(load: Load, s: &Sample) -> f64 {
+    match load {
+        Load::PingPong(_) => s.server_cpu * 1e6 / s.units as f64,
+        Load::Stream(_) => s.server_cpu * 1e6 / (s.units as f64 / 1e6),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn stat(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+    let v: Vec<f64> = samples.iter().map(f).collect();
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(v), min, max)
+}
+
+/// A rate as printed: thousands grouped for round trips, whole MB/s for streaming.
+fn fmt_rate(load: Load, x: f64) -> String {
+    match load {
+        Load::Stream(_) => format!("{x:.0}"),
+        Load::PingPong(_) => {
+            let digits = format!("{:.0}", x);
+            let mut out = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        }
+    }
+}
+
+/// One progress line.
+pub fn brief(case: &Case, s: &Sample) -> String {
+    let unit = match case.load {
+        Load::PingPong(_) => "rt/s",
+        Load::Stream(_) => "MB/s",
+    };
+    format!(
+        "{} {unit}, server busy {:.0}%, generator busy {:.0}%",
+        fmt_rate(case.load, rate(case.load, s)),
+        100.0 * s.server_cpu / s.secs,
+        100.0 * s.client_cpu / s.secs
+    )
+}
+
+pub fn markdown(run: &Run) -> String {
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(w, "# Loopback TCP echo\n");
+    let _ = writeln!(
+        w,
+        "`{}` on {}; 1-minute load average {:.2} at the start; took {:.0} s.\n",
+        run.command,
+        machine(),
+        run.loadavg,
+        run.secs
+    );
+    if run.loadavg > QUIET_LOAD {
+        let _ = writeln!(
+            w,
+            "**Noisy:** the load average was above {QUIET_LOAD} when the run started; other work shared the CPUs.\n"
+        );
+    }
+    let pinning = match run.cpus {
+        Some((server, client)) => {
+            format!("each server pinned to CPU {server}, the load generator to CPU {client}")
+        }
+        None => "not pinned: CPUs 0 and 1 are not both available".to_string(),
+    };
+    let _ = writeln!(
+        w,
+        "Every server is its own single-threaded process ({pinning}). {} interleaved round(s), each \
+         server once per round in rotating order, each case a {:.1} s window after {:.1} s of \
+         warm-up on fresh connections; figures are medians over rounds. A round trip is 64 bytes \
+         sent and the same 64 bytes read back and checked; streaming connections push 1 MiB \
+         chunks while reading back, and MB/s (10^6 bytes) counts bytes echoed and checked. \
+         Server CPU is user + system time from `/proc/PID/stat` over the window (10 ms ticks); \
+         unlike the rates, it does not depend on how fast the load generator is.\n",
+        run.rounds,
+        run.timing.window.as_secs_f64(),
+        run.timing.warmup.as_secs_f64()
+    );
+    let _ = writeln!(
+        w,
+        "| server | rt/s, 1 conn | rt/s, 16 conns | rt/s, 256 conns | MB/s, streaming 16 conns | server CPU µs per rt, 16 conns |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
+    for (server, by_case) in SERVERS.iter().zip(&run.samples) {
+        let _ = write!(w, "| {} |", server.label);
+        for (case, samples) in CASES.iter().zip(by_case) {
+            let (m, _, _) = stat(samples, |s| rate(case.load, s));
+            let _ = write!(w, " {} |", fmt_rate(case.load, m));
+        }
+        let load = CASES[CPU_CASE].load;
+        let (cpu, _, _) = stat(&by_case[CPU_CASE], |s| cpu_per_unit(load, s));
+        let _ = writeln!(w, " {cpu:.2} |");
+    }
+    let _ = writeln!(
+        w,
+        "\n## Every case\n\nMedian and range over rounds. Server CPU is per round trip, or per MB \
+         streamed; busy is CPU time over wall time, for the server and for the load generator \
+         (which should stay below the server: at 100% it, not the server, sets the pace).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| server | case | rate | min – max | server CPU µs per unit | server busy | generator busy |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|");
+    let mut bound = Vec::new();
+    for (server, by_case) in SERVERS.iter().zip(&run.samples) {
+        for (case, samples) in CASES.iter().zip(by_case) {
+            let load = case.load;
+            let (m, lo, hi) = stat(samples, |s| rate(load, s));
+            let (cpu, _, _) = stat(samples, |s| cpu_per_unit(load, s));
+            let (busy, _, _) = stat(samples, |s| s.server_cpu / s.secs);
+            let (gen, _, _) = stat(samples, |s| s.client_cpu / s.secs);
+            let unit = match load {
+                Load::PingPong(_) => "rt/s",
+                Load::Stream(_) => "MB/s",
+            };
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} {unit} | {} – {} | {cpu:.2} | {:.0}% | {:.0}% |",
+                server.label,
+                case.title,
+                fmt_rate(load, m),
+                fmt_rate(load, lo),
+                fmt_rate(load, hi),
+                busy * 100.0,
+                gen * 100.0
+            );
+            if gen > 0.9 && gen > busy {
+                bound.push(format!("{} / {}", server.label, case.title));
+            }
+        }
+    }
+    if !bound.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nThe load generator was busier than the server (over 90%) in: {}. There the figure \
+             is a lower bound for the server.",
+            bound.join("; ")
+        );
+    }
+    md
+}
+
+/// The 1-minute load average.
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// CPU model and count, kernel, rustc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| Some(l.split_once(':')?.1.trim()))
+        .unwrap_or("unknown CPU");
+    // Counted here, not from this process's affinity, which pinning has narrowed.
+    let count = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "rustc (version unknown)".into());
+    format!("{cpu}, {count} CPUs, Linux {kernel}, {rustc}")
+}
