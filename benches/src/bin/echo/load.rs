@@ -2,7 +2,7 @@
 //! checks every byte that comes back; a mismatch, an early EOF, a missing byte (still missing
 //! 10 s after sending stops) or an extra one panics, naming the server and the connection.
 
-use crate::servers::Running;
+use crate::servers::{self, Running};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -29,6 +29,8 @@ pub enum Load {
 pub struct Timing {
     pub warmup: Duration,
     pub window: Duration,
+    /// The server's and the generator's CPUs, if pinned: the ones whose other work is measured.
+    pub cpus: Option<(usize, usize)>,
 }
 
 /// One measurement window.
@@ -38,6 +40,9 @@ pub struct Sample {
     pub secs: f64,
     pub server_cpu: f64,
     pub client_cpu: f64,
+    /// Share of the watched CPUs' time that went to anything but the server and the generator
+    /// (other processes, or the hypervisor running something else).
+    pub other: f64,
 }
 
 /// The bytes that streaming connections send.
@@ -102,15 +107,17 @@ struct Snapshot {
     units: u64,
     server_cpu: f64,
     client_cpu: f64,
+    busy: f64,
 }
 
 impl Snapshot {
-    fn take(units: u64, server: &Running) -> Snapshot {
+    fn take(units: u64, server: &Running, timing: &Timing) -> Snapshot {
         Snapshot {
             at: Instant::now(),
             units,
             server_cpu: server.cpu_seconds(),
             client_cpu: thread_cpu_seconds(),
+            busy: servers::busy_seconds(timing.cpus).0,
         }
     }
 }
@@ -139,7 +146,7 @@ fn drive<C: Conn>(n: usize, timing: &Timing, server: &mut Running, ctx: &mut Ctx
     loop {
         let now = Instant::now();
         if first.is_none() && now >= warm_end {
-            first = Some(Snapshot::take(units, server));
+            first = Some(Snapshot::take(units, server, timing));
         }
         if now >= end {
             break;
@@ -150,7 +157,7 @@ fn drive<C: Conn>(n: usize, timing: &Timing, server: &mut Running, ctx: &mut Ctx
             units += conns[ev.u64 as usize].event(ev.events, true, ctx);
         }
     }
-    let last = Snapshot::take(units, server);
+    let last = Snapshot::take(units, server, timing);
     let first = first.expect("warm-up snapshot");
 
     // Stop sending; everything sent must come back.
@@ -209,11 +216,17 @@ fn drive<C: Conn>(n: usize, timing: &Timing, server: &mut Running, ctx: &mut Ctx
         }
     }
     server.check_alive();
+    let secs = last.at.duration_since(first.at).as_secs_f64();
+    let server_cpu = last.server_cpu - first.server_cpu;
+    let client_cpu = last.client_cpu - first.client_cpu;
+    let cpus = servers::busy_seconds(timing.cpus).1 as f64;
+    let other = (last.busy - first.busy - server_cpu - client_cpu) / (cpus * secs);
     Sample {
         units: last.units - first.units,
-        secs: last.at.duration_since(first.at).as_secs_f64(),
-        server_cpu: last.server_cpu - first.server_cpu,
-        client_cpu: last.client_cpu - first.client_cpu,
+        secs,
+        server_cpu,
+        client_cpu,
+        other: other.max(0.0),
     }
 }
 

@@ -64,12 +64,14 @@ fn bench(quick: bool) {
         let timing = Timing {
             warmup: Duration::from_millis(100),
             window: Duration::from_millis(400),
+            cpus,
         };
         (1, timing)
     } else {
         let timing = Timing {
             warmup: Duration::from_millis(300),
             window: Duration::from_millis(1200),
+            cpus,
         };
         (5, timing)
     };
@@ -102,7 +104,6 @@ fn bench(quick: bool) {
         rounds,
         timing,
         loadavg,
-        cpus,
         samples,
         secs: started.elapsed().as_secs_f64(),
     });

@@ -33,13 +33,14 @@ const CPU_CASE: usize = 1;
 
 /// Above this 1-minute load average at the start, the figures are flagged as noisy.
 pub const QUIET_LOAD: f64 = 0.5;
+/// Above this share of the CPUs taken by other work during any window, the same.
+const QUIET_OTHER: f64 = 0.1;
 
 pub struct Run {
     pub command: &'static str,
     pub rounds: usize,
     pub timing: Timing,
     pub loadavg: f64,
-    pub cpus: Option<(usize, usize)>,
     /// `samples[server][case]`, one per round.
     pub samples: Vec<Vec<Vec<Sample>>>,
     pub secs: f64,
@@ -103,10 +104,11 @@ pub fn brief(case: &Case, s: &Sample) -> String {
         Load::Stream(_) => "MB/s",
     };
     format!(
-        "{} {unit}, server busy {:.0}%, generator busy {:.0}%",
+        "{} {unit}, server busy {:.0}%, generator busy {:.0}%, other work {:.0}%",
         fmt_rate(case.load, rate(case.load, s)),
         100.0 * s.server_cpu / s.secs,
-        100.0 * s.client_cpu / s.secs
+        100.0 * s.client_cpu / s.secs,
+        100.0 * s.other
     )
 }
 
@@ -114,21 +116,40 @@ pub fn markdown(run: &Run) -> String {
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "# Loopback TCP echo\n");
+    let others: Vec<f64> = run
+        .samples
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|s| s.other)
+        .collect();
+    let worst = others.iter().copied().fold(0.0, f64::max);
+    let other = median(others);
     let _ = writeln!(
         w,
-        "`{}` on {}; 1-minute load average {:.2} at the start; took {:.0} s.\n",
+        "`{}` on {}; 1-minute load average {:.2} at the start; other work during the windows: \
+         median {:.0}%, at most {:.0}%; took {:.0} s.\n",
         run.command,
         machine(),
         run.loadavg,
+        other * 100.0,
+        worst * 100.0,
         run.secs
     );
     if run.loadavg > QUIET_LOAD {
         let _ = writeln!(
             w,
-            "**Noisy:** the load average was above {QUIET_LOAD} when the run started; other work shared the CPUs.\n"
+            "**Noisy:** the load average was above {QUIET_LOAD} when the run started.\n"
         );
     }
-    let pinning = match run.cpus {
+    if worst > QUIET_OTHER {
+        let _ = writeln!(
+            w,
+            "**Noisy:** other work took more than {:.0}% of the CPUs during a window.\n",
+            QUIET_OTHER * 100.0
+        );
+    }
+    let pinning = match run.timing.cpus {
         Some((server, client)) => {
             format!("each server pinned to CPU {server}, the load generator to CPU {client}")
         }
@@ -166,13 +187,15 @@ pub fn markdown(run: &Run) -> String {
         w,
         "\n## Every case\n\nMedian and range over rounds. Server CPU is per round trip, or per MB \
          streamed; busy is CPU time over wall time, for the server and for the load generator \
-         (which should stay below the server: at 100% it, not the server, sets the pace).\n"
+         (which should stay below the server: at 100% it, not the server, sets the pace). Other \
+         work is the share of the two CPUs' time (from `/proc/stat`, steal included) that went \
+         to neither; a busy host can also slow wake-ups without showing there, as idle time.\n"
     );
     let _ = writeln!(
         w,
-        "| server | case | rate | min – max | server CPU µs per unit | server busy | generator busy |"
+        "| server | case | rate | min – max | server CPU µs per unit | server busy | generator busy | other work |"
     );
-    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|");
     let mut bound = Vec::new();
     for (server, by_case) in SERVERS.iter().zip(&run.samples) {
         for (case, samples) in CASES.iter().zip(by_case) {
@@ -181,20 +204,22 @@ pub fn markdown(run: &Run) -> String {
             let (cpu, _, _) = stat(samples, |s| cpu_per_unit(load, s));
             let (busy, _, _) = stat(samples, |s| s.server_cpu / s.secs);
             let (gen, _, _) = stat(samples, |s| s.client_cpu / s.secs);
+            let (other, _, _) = stat(samples, |s| s.other);
             let unit = match load {
                 Load::PingPong(_) => "rt/s",
                 Load::Stream(_) => "MB/s",
             };
             let _ = writeln!(
                 w,
-                "| {} | {} | {} {unit} | {} – {} | {cpu:.2} | {:.0}% | {:.0}% |",
+                "| {} | {} | {} {unit} | {} – {} | {cpu:.2} | {:.0}% | {:.0}% | {:.0}% |",
                 server.label,
                 case.title,
                 fmt_rate(load, m),
                 fmt_rate(load, lo),
                 fmt_rate(load, hi),
                 busy * 100.0,
-                gen * 100.0
+                gen * 100.0,
+                other * 100.0
             );
             if gen > 0.9 && gen > busy {
                 bound.push(format!("{} / {}", server.label, case.title));

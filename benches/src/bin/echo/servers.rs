@@ -194,6 +194,34 @@ impl Drop for Running {
     }
 }
 
+/// Busy seconds (user, nice, system, irq, softirq, and steal: time the hypervisor ran something
+/// else) of CPUs `cpus`, or of all CPUs, from `/proc/stat`; and how many CPUs that covers.
+pub fn busy_seconds(cpus: Option<(usize, usize)>) -> (f64, usize) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let names: Vec<String> = match cpus {
+        Some((a, b)) => vec![format!("cpu{a}"), format!("cpu{b}")],
+        None => vec!["cpu".to_string()],
+    };
+    let mut ticks = 0u64;
+    for line in stat.lines() {
+        let mut fields = line.split_whitespace();
+        if !names.iter().any(|n| Some(n.as_str()) == fields.next()) {
+            continue;
+        }
+        let v: Vec<u64> = fields.map(|f| f.parse().unwrap_or(0)).collect();
+        // user nice system idle iowait irq softirq steal
+        ticks += v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    }
+    let count = match cpus {
+        Some(_) => 2,
+        None => stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count(),
+    };
+    (ticks as f64 / clock_ticks(), count)
+}
+
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
