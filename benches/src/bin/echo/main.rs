@@ -9,6 +9,7 @@
 //!
 //! `echo serve PEER PORT` is the process of a peer's server.
 
+mod clients;
 mod load;
 mod peers;
 mod report;
@@ -75,7 +76,7 @@ fn bench(quick: bool) {
         };
         (5, timing)
     };
-    let pattern = load::pattern();
+    let pattern = clients::pattern();
     let mut samples: Vec<Vec<Vec<load::Sample>>> = SERVERS
         .iter()
         .map(|_| CASES.iter().map(|_| Vec::new()).collect())
