@@ -11,6 +11,7 @@
 
 mod clients;
 mod load;
+mod machine;
 mod peers;
 mod report;
 mod servers;
@@ -48,7 +49,7 @@ fn main() {
 
 fn bench(quick: bool) {
     let started = Instant::now();
-    let loadavg = report::loadavg();
+    let loadavg = machine::loadavg();
     if loadavg > report::QUIET_LOAD {
         eprintln!(
             "noisy: 1-minute load average {loadavg:.2} > {}",

@@ -97,6 +97,17 @@ fn fmt_rate(load: Load, x: f64) -> String {
     }
 }
 
+/// A window of a case with 16 or more connections in which neither the server nor the generator
+/// was busy `STARVED` of the time. With that much in flight one of the two always has work, so
+/// something outside held both back: on a virtual machine, a busy host delaying wake-ups (which
+/// shows inside as idle time, not as other work).
+fn starved(load: Load, s: &Sample) -> bool {
+    let (Load::PingPong(n) | Load::Stream(n)) = load;
+    n >= 16 && s.server_cpu.max(s.client_cpu) < STARVED * s.secs
+}
+
+const STARVED: f64 = 0.7;
+
 /// One progress line.
 pub fn brief(case: &Case, s: &Sample) -> String {
     let unit = match case.load {
@@ -104,11 +115,16 @@ pub fn brief(case: &Case, s: &Sample) -> String {
         Load::Stream(_) => "MB/s",
     };
     format!(
-        "{} {unit}, server busy {:.0}%, generator busy {:.0}%, other work {:.0}%",
+        "{} {unit}, server busy {:.0}%, generator busy {:.0}%, other work {:.0}%{}",
         fmt_rate(case.load, rate(case.load, s)),
         100.0 * s.server_cpu / s.secs,
         100.0 * s.client_cpu / s.secs,
-        100.0 * s.other
+        100.0 * s.other,
+        if starved(case.load, s) {
+            ", starved"
+        } else {
+            ""
+        }
     )
 }
 
@@ -124,13 +140,26 @@ pub fn markdown(run: &Run) -> String {
         .map(|s| s.other)
         .collect();
     let worst = others.iter().copied().fold(0.0, f64::max);
+    let windows = others.len();
     let other = median(others);
+    let starved_windows: usize = run
+        .samples
+        .iter()
+        .map(|by_case| {
+            CASES
+                .iter()
+                .zip(by_case)
+                .map(|(case, samples)| samples.iter().filter(|s| starved(case.load, s)).count())
+                .sum::<usize>()
+        })
+        .sum();
     let _ = writeln!(
         w,
         "`{}` on {}; 1-minute load average {:.2} at the start; other work during the windows: \
-         median {:.0}%, at most {:.0}%; took {:.0} s.\n",
+         median {:.0}%, at most {:.0}%; starved windows (see below): {starved_windows} of \
+         {windows}; took {:.0} s.\n",
         run.command,
-        machine(),
+        crate::machine::describe(),
         run.loadavg,
         other * 100.0,
         worst * 100.0,
@@ -140,6 +169,13 @@ pub fn markdown(run: &Run) -> String {
         let _ = writeln!(
             w,
             "**Noisy:** the load average was above {QUIET_LOAD} when the run started.\n"
+        );
+    }
+    if starved_windows > 0 {
+        let _ = writeln!(
+            w,
+            "**Noisy:** in {starved_windows} window(s) neither the server nor the load generator \
+             could keep its CPU busy; the main table counts them per cell.\n"
         );
     }
     if worst > QUIET_OTHER {
@@ -177,7 +213,14 @@ pub fn markdown(run: &Run) -> String {
         let _ = write!(w, "| {} |", server.label);
         for (case, samples) in CASES.iter().zip(by_case) {
             let (m, _, _) = stat(samples, |s| rate(case.load, s));
-            let _ = write!(w, " {} |", fmt_rate(case.load, m));
+            let _ = write!(w, " {}", fmt_rate(case.load, m));
+            match samples.iter().filter(|s| starved(case.load, s)).count() {
+                0 => {}
+                k => {
+                    let _ = write!(w, " ({k} of {} starved)", samples.len());
+                }
+            }
+            let _ = write!(w, " |");
         }
         let load = CASES[CPU_CASE].load;
         let (cpu, _, _) = stat(&by_case[CPU_CASE], |s| cpu_per_unit(load, s));
@@ -189,13 +232,17 @@ pub fn markdown(run: &Run) -> String {
          streamed; busy is CPU time over wall time, for the server and for the load generator \
          (which should stay below the server: at 100% it, not the server, sets the pace). Other \
          work is the share of the two CPUs' time (from `/proc/stat`, steal included) that went \
-         to neither; a busy host can also slow wake-ups without showing there, as idle time.\n"
+         to neither; a busy host can also slow wake-ups without showing there, as idle time. \
+         A window is starved when, with 16 or more connections, neither the server nor the \
+         generator was busy {:.0}% of it: one of them always has work then, unless something \
+         outside holds both back.\n",
+        STARVED * 100.0
     );
     let _ = writeln!(
         w,
-        "| server | case | rate | min – max | server CPU µs per unit | server busy | generator busy | other work |"
+        "| server | case | rate | min – max | starved | rate, rest | server CPU µs per unit | server busy | generator busy | other work |"
     );
-    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut bound = Vec::new();
     for (server, by_case) in SERVERS.iter().zip(&run.samples) {
         for (case, samples) in CASES.iter().zip(by_case) {
@@ -205,18 +252,25 @@ pub fn markdown(run: &Run) -> String {
             let (busy, _, _) = stat(samples, |s| s.server_cpu / s.secs);
             let (gen, _, _) = stat(samples, |s| s.client_cpu / s.secs);
             let (other, _, _) = stat(samples, |s| s.other);
+            let rest: Vec<&Sample> = samples.iter().filter(|s| !starved(load, s)).collect();
+            let rest_rate = match rest.len() {
+                0 => "–".to_string(),
+                _ => fmt_rate(load, median(rest.iter().map(|s| rate(load, s)).collect())),
+            };
             let unit = match load {
                 Load::PingPong(_) => "rt/s",
                 Load::Stream(_) => "MB/s",
             };
             let _ = writeln!(
                 w,
-                "| {} | {} | {} {unit} | {} – {} | {cpu:.2} | {:.0}% | {:.0}% | {:.0}% |",
+                "| {} | {} | {} {unit} | {} – {} | {} of {} | {rest_rate} | {cpu:.2} | {:.0}% | {:.0}% | {:.0}% |",
                 server.label,
                 case.title,
                 fmt_rate(load, m),
                 fmt_rate(load, lo),
                 fmt_rate(load, hi),
+                samples.len() - rest.len(),
+                samples.len(),
                 busy * 100.0,
                 gen * 100.0,
                 other * 100.0
@@ -235,37 +289,4 @@ pub fn markdown(run: &Run) -> String {
         );
     }
     md
-}
-
-/// The 1-minute load average.
-pub fn loadavg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-/// CPU model and count, kernel, rustc.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| Some(l.split_once(':')?.1.trim()))
-        .unwrap_or("unknown CPU");
-    // Counted here, not from this process's affinity, which pinning has narrowed.
-    let count = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    let rustc = std::process::Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "rustc (version unknown)".into());
-    format!("{cpu}, {count} CPUs, Linux {kernel}, {rustc}")
 }
