@@ -14,4 +14,5 @@ pub mod setup;
 pub mod slab;
 pub mod svg;
 pub mod syscalls;
+pub mod valgrind;
 pub mod variants;

@@ -4,6 +4,7 @@
 
 use crate::cases::{Case, Kind, Pools};
 use crate::count;
+use crate::valgrind;
 use crate::variants::{Runner, Variant, ALL};
 use std::path::Path;
 use std::process::Command;
@@ -79,11 +80,12 @@ pub fn symbol(case: &Case, variant: &Variant) -> String {
 }
 
 /// The command that runs this program under callgrind as `child CASE VARIANT TURNS`, writing
-/// `out`.
+/// `out`. Instrumentation starts when the child has built its harness.
 pub fn callgrind_command(case: &Case, variant: &Variant, turns: u64, out: &Path) -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new("valgrind");
     cmd.arg("--tool=callgrind")
+        .arg("--instr-atstart=no")
         .arg("--collect-atstart=no")
         .arg("--dump-instr=yes")
         .arg(format!("--toggle-collect={}", symbol(case, variant)))
@@ -112,11 +114,13 @@ pub fn callgrind(mut cmd: Command, case: &Case, turns: u64, out: &Path) -> Resul
     Ok(total / (turns * case.per_turn()) as f64)
 }
 
-/// The child: builds one harness, warms it up outside the measured function, runs `turns`
-/// counted turns through it, and checks the work done.
+/// The child: builds one harness, turns callgrind's instrumentation on (if it runs under
+/// callgrind), warms the harness up outside the measured function, runs `turns` counted turns
+/// through it, and checks the work done.
 pub fn child(case: &Case, variant: &Variant, turns: u64) {
     let pools = Pools::for_cases([case]);
     let mut runner = case.build(variant, &pools);
+    valgrind::start_instrumentation();
     let warm = 16;
     runner.warm(warm);
     runner.run(turns);
