@@ -1,7 +1,7 @@
 //! What is measured: the cases, their units, and how many turns each measurement runs.
 
-use crate::setup;
-use crate::variants::{Fd, Runner, Variant, PAIRS};
+use crate::setup::Pool;
+use crate::variants::{Runner, Variant, PAIRS};
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -49,27 +49,12 @@ pub fn find(name: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.name == name)
 }
 
-/// The eventfds the cases draw from: readable ones first in `ready`, idle ones in `idle`.
-pub struct Pools {
-    ready: Vec<Fd>,
-    idle: Vec<Fd>,
-}
-
-impl Pools {
-    /// Pools big enough for every case in `cases`.
-    pub fn for_cases<'a>(cases: impl IntoIterator<Item = &'a Case>) -> Pools {
-        let (mut ready, mut idle) = (0, 0);
-        for case in cases {
-            (ready, idle) = (ready.max(case.ready), idle.max(case.idle));
-        }
-        Pools {
-            ready: setup::eventfds(ready, 1),
-            idle: setup::eventfds(idle, 0),
-        }
-    }
-}
-
 impl Case {
+    /// Fds the case holds at once.
+    pub fn fds(&self) -> usize {
+        self.ready + self.idle
+    }
+
     /// Events (dispatch) or add+delete pairs (churn) per turn: the unit of every figure.
     pub fn per_turn(&self) -> u64 {
         match self.kind {
@@ -95,13 +80,13 @@ impl Case {
         ((turns as f64 * scale) as u64).max(16)
     }
 
-    /// The churn driver is the first ready fd, the churned fd the first idle one.
-    pub fn build(&self, variant: &Variant, pools: &Pools) -> Box<dyn Runner> {
+    /// The harness of `variant` over fds taken from `pool`. The churn driver is the first
+    /// ready fd, the churned fd the first idle one.
+    pub fn build(&self, variant: &Variant, pool: &Pool) -> Box<dyn Runner> {
+        let (ready, idle) = pool.take(self.ready, self.idle);
         match self.kind {
-            Kind::Dispatch => {
-                (variant.dispatch)(&pools.ready[..self.ready], &pools.idle[..self.idle])
-            }
-            Kind::Churn => (variant.churn)(pools.ready[0], pools.idle[0]),
+            Kind::Dispatch => (variant.dispatch)(ready, idle),
+            Kind::Churn => (variant.churn)(ready[0], idle[0]),
         }
     }
 }

@@ -34,7 +34,7 @@ fn main() {
         ["child", case, variant, turns] => {
             let case = cases::find(case).expect("unknown case");
             let variant = variants::find(variant).expect("unknown variant");
-            setup::raise_fd_limit(case.idle as u64);
+            setup::raise_fd_limit(case.fds() as u64);
             measure::child(case, variant, turns.parse().expect("TURNS"));
         }
         _ => {
@@ -63,18 +63,18 @@ fn run(quick: bool) {
     eprintln!("load average at start: {load_text}{noisy}");
     let (rounds, scale) = if quick { (31, 0.25) } else { (201, 1.0) };
 
-    let most_idle = CASES.iter().map(|c| c.idle as u64).max().unwrap_or(0);
-    let fit = setup::raise_fd_limit(most_idle);
+    let most_fds = CASES.iter().map(|c| c.fds() as u64).max().unwrap_or(0);
+    let fit = setup::raise_fd_limit(most_fds);
     let (cases, skipped): (Vec<&Case>, Vec<&Case>) =
-        CASES.iter().partition(|c| c.idle as u64 <= fit);
+        CASES.iter().partition(|c| c.fds() as u64 <= fit);
     let mut notes: Vec<String> = skipped
         .iter()
         .map(|c| {
             format!(
-                "Not measured: {} ({} idle fds): the RLIMIT_NOFILE hard limit here is {}, \
-                 which leaves room for {fit} idle fds; raising it needs CAP_SYS_RESOURCE.",
+                "Not measured: {} ({} fds): the RLIMIT_NOFILE hard limit here is {}, which \
+                 leaves room for {fit} fds; raising it needs CAP_SYS_RESOURCE.",
                 c.label,
-                c.idle,
+                c.fds(),
                 setup::hard_fd_limit()
             )
         })
@@ -89,11 +89,11 @@ fn run(quick: bool) {
         eprintln!("strace not found: wait syscalls unknown");
     }
 
-    let pools = cases::Pools::for_cases(cases.iter().copied());
+    let pool = setup::Pool::new(cases.iter().map(|c| c.fds()).max().unwrap_or(0));
     let mut walls: Vec<Vec<Wall>> = Vec::new();
     for case in &cases {
         eprintln!("wall time: {}", case.name);
-        walls.push(measure::wall(case, &pools, rounds));
+        walls.push(measure::wall(case, &pool, rounds));
     }
     let call_cost = raw::call_around_wait(setup::eventfds(1, 1)[0], rounds);
 

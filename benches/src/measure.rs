@@ -2,8 +2,9 @@
 //! instructions from callgrind (one child process per case and variant), and a small pool
 //! that runs child processes two at a time.
 
-use crate::cases::{Case, Kind, Pools};
+use crate::cases::{Case, Kind};
 use crate::count;
+use crate::setup::Pool;
 use crate::valgrind;
 use crate::variants::{Runner, Variant, ALL};
 use std::path::Path;
@@ -23,8 +24,8 @@ pub struct Wall {
 
 /// Wall time of every variant in [`ALL`] over `rounds` rounds, each of which times every
 /// variant once, starting from a different one each round. Then checks the work done.
-pub fn wall(case: &Case, pools: &Pools, rounds: usize) -> Vec<Wall> {
-    let mut runners: Vec<Box<dyn Runner>> = ALL.iter().map(|v| case.build(v, pools)).collect();
+pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Wall> {
+    let mut runners: Vec<Box<dyn Runner>> = ALL.iter().map(|v| case.build(v, pool)).collect();
     let turns = case.wall_turns();
     for runner in &mut runners {
         runner.warm(turns);
@@ -118,8 +119,8 @@ pub fn callgrind(mut cmd: Command, case: &Case, turns: u64, out: &Path) -> Resul
 /// callgrind), warms the harness up outside the measured function, runs `turns` counted turns
 /// through it, and checks the work done.
 pub fn child(case: &Case, variant: &Variant, turns: u64) {
-    let pools = Pools::for_cases([case]);
-    let mut runner = case.build(variant, &pools);
+    let pool = Pool::new(case.fds());
+    let mut runner = case.build(variant, &pool);
     valgrind::start_instrumentation();
     let warm = 16;
     runner.warm(warm);

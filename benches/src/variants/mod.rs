@@ -26,7 +26,7 @@ pub mod polling;
 pub mod polling_boxed;
 pub mod thin;
 
-/// Harnesses borrow their fds; the pools in `setup` own them for the life of the process.
+/// Harnesses borrow their fds; the pool in `setup` owns them for the life of the process.
 pub type Fd = BorrowedFd<'static>;
 
 /// What every variant keeps per fd, whatever holds it (a slab, a node, a closure's captures):
