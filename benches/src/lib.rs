@@ -8,6 +8,7 @@ pub mod goals;
 pub mod machine;
 pub mod measure;
 pub mod memory;
+pub mod notes;
 pub mod raw;
 pub mod report;
 pub mod setup;
