@@ -3,6 +3,7 @@
 //! the driver (`main.rs`) and the memory probe (`bin/memory.rs`).
 
 pub mod cases;
+pub mod clock;
 pub mod count;
 pub mod goals;
 pub mod machine;
