@@ -1,5 +1,6 @@
 //! The benchmark suite as a library: the cases, the variants (two hand-written epoll loops,
-//! barepoll two ways, and the peers), the instruments and the report. Two binaries use it:
+//! barepoll two ways, and the peers; timers for those that have them), the
+//! instruments and the report. Two binaries use it:
 //! the driver (`main.rs`) and the memory probe (`bin/memory.rs`).
 
 pub mod cases;
@@ -12,6 +13,7 @@ pub mod memory;
 pub mod notes;
 pub mod raw;
 pub mod report;
+pub mod report_timers;
 pub mod setup;
 pub mod slab;
 pub mod svg;

@@ -18,17 +18,25 @@ use std::time::Instant;
 pub struct Wall {
     /// Median nanoseconds per unit.
     pub ns: f64,
-    /// Median over rounds of the round's ratio to the index loop's time in the same round.
+    /// Median over rounds of the round's ratio to the first variant's time in the same round
+    /// (the index loop's in the fd cases, barepoll's in the others).
     pub ratio: f64,
 }
 
-/// Wall time of every variant in [`ALL`] over `rounds` rounds, each of which times every
-/// variant once, starting from a different one each round. Then checks the work done.
-pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Wall> {
-    let mut runners: Vec<Box<dyn Runner>> = ALL.iter().map(|v| case.build(v, pool)).collect();
-    let turns = case.wall_turns();
+/// Wall time of every variant in [`ALL`] that the case measures, over `rounds` rounds, each
+/// of which times every such variant once, starting from a different one each round. Then
+/// checks the work done. `None` for the variants not measured.
+pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Option<Wall>> {
+    let measured: Vec<usize> = (0..ALL.len())
+        .filter(|&v| case.measures(&ALL[v], false))
+        .collect();
+    let mut runners: Vec<Box<dyn Runner>> = measured
+        .iter()
+        .map(|&v| case.build(&ALL[v], pool))
+        .collect();
+    let (turns, warm) = (case.wall_turns(), case.warm_turns(true));
     for runner in &mut runners {
-        runner.warm(turns);
+        runner.warm(warm);
     }
     let n = runners.len();
     let mut samples = vec![Vec::with_capacity(rounds); n];
@@ -41,17 +49,16 @@ pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Wall> {
             samples[i].push(ns / (turns * case.per_turn()) as f64);
         }
     }
-    for (runner, variant) in runners.into_iter().zip(&ALL) {
-        check(case, variant, runner, (rounds as u64 + 1) * turns);
+    let total = warm + rounds as u64 * turns;
+    let (base, mut walls) = (&samples[0], vec![None; ALL.len()]);
+    for (k, runner) in runners.into_iter().enumerate() {
+        check(case, &ALL[measured[k]], runner, total);
+        walls[measured[k]] = Some(Wall {
+            ns: median(samples[k].clone()),
+            ratio: median(samples[k].iter().zip(base).map(|(v, b)| v / b).collect()),
+        });
     }
-    let base = &samples[0];
-    samples
-        .iter()
-        .map(|s| Wall {
-            ns: median(s.clone()),
-            ratio: median(s.iter().zip(base).map(|(v, b)| v / b).collect()),
-        })
-        .collect()
+    walls
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -71,13 +78,19 @@ fn check(case: &Case, variant: &Variant, runner: Box<dyn Runner>, turns: u64) {
     );
 }
 
-/// The symbol callgrind collects inside.
-pub fn symbol(case: &Case, variant: &Variant) -> String {
-    let kind = match case.kind {
-        Kind::Churn => "churn",
-        Kind::Dispatch => "dispatch",
+/// The symbols callgrind collects inside: the measured function.
+pub fn symbols(case: &Case, variant: &Variant) -> Vec<String> {
+    let kinds: &[&str] = match case.kind {
+        Kind::Churn => &["churn"],
+        Kind::Dispatch => &["dispatch"],
+        Kind::TimerWait => &["timer_wait"],
+        Kind::TimerPair => &["timer_pair"],
+        Kind::TimerReset => &["timer_reset"],
+        Kind::IdleReset => &["idle_reset"],
+        Kind::Spread => &["spread"],
     };
-    format!("bench_{kind}_{}", variant.id)
+    let id = variant.id;
+    kinds.iter().map(|k| format!("bench_{k}_{id}")).collect()
 }
 
 /// The command that runs this program under callgrind as `child CASE VARIANT TURNS`, writing
@@ -89,7 +102,11 @@ pub fn callgrind_command(case: &Case, variant: &Variant, turns: u64, out: &Path)
         .arg("--instr-atstart=no")
         .arg("--collect-atstart=no")
         .arg("--dump-instr=yes")
-        .arg(format!("--toggle-collect={}", symbol(case, variant)))
+        .args(
+            symbols(case, variant)
+                .iter()
+                .map(|s| format!("--toggle-collect={s}")),
+        )
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(exe)
         .args(["child", case.name, variant.id, &turns.to_string()]);
@@ -122,7 +139,7 @@ pub fn child(case: &Case, variant: &Variant, turns: u64) {
     let pool = Pool::new(case.fds());
     let mut runner = case.build(variant, &pool);
     valgrind::start_instrumentation();
-    let warm = 16;
+    let warm = case.warm_turns(false);
     runner.warm(warm);
     runner.run(turns);
     check(case, variant, runner, warm + turns);

@@ -9,6 +9,8 @@
 //! and a memory probe that registers idle fds into an empty reactor. Every harness runs its
 //! turns through a function with a stable symbol (`bench_<kind>_<id>`), which is what
 //! callgrind's `--toggle-collect` names.
+//!
+//! The variants with timers (`timers/`) have harnesses for the timer cases too.
 
 use crate::count::Count;
 use crate::memory::Footprint;
@@ -25,6 +27,7 @@ pub mod mio_boxed;
 pub mod polling;
 pub mod polling_boxed;
 pub mod thin;
+pub mod timers;
 
 /// Harnesses borrow their fds; the pool in `setup` owns them for the life of the process.
 pub type Fd = BorrowedFd<'static>;
@@ -73,6 +76,8 @@ pub struct Variant {
     pub churn: fn(driver: Fd, churned: Fd) -> Box<dyn Runner>,
     /// Registers every fd into an empty reactor; returns the heap growth.
     pub memory: fn(fds: &[Fd]) -> Footprint,
+    /// The timer harnesses, for a variant with timers.
+    pub timers: Option<&'static timers::Harnesses>,
 }
 
 macro_rules! variant {
@@ -83,6 +88,7 @@ macro_rules! variant {
             dispatch: |ready, idle| Box::new($module::Dispatch::new(ready, idle)),
             churn: |driver, churned| Box::new($module::Churn::new(driver, churned)),
             memory: $module::memory,
+            timers: None,
         }
     };
 }
@@ -92,14 +98,20 @@ pub const ALL: [Variant; 11] = [
     variant!(index, "index loop"),
     variant!(thin, "thin-pointer loop"),
     variant!(barepoll_sub, "barepoll (Subscriber)"),
-    variant!(barepoll, "barepoll (closure)"),
+    Variant {
+        timers: Some(&timers::barepoll::HARNESSES),
+        ..variant!(barepoll, "barepoll (closure)")
+    },
     variant!(mio, "mio + plain slab"),
     variant!(mio_boxed, "mio + boxed closures"),
     variant!(polling, "polling + plain slab"),
     variant!(polling_boxed, "polling + boxed closures"),
     variant!(eventp, "eventp"),
     variant!(event_manager, "event-manager"),
-    variant!(calloop, "calloop"),
+    Variant {
+        timers: Some(&timers::calloop::HARNESSES),
+        ..variant!(calloop, "calloop")
+    },
 ];
 
 pub fn find(id: &str) -> Option<&'static Variant> {

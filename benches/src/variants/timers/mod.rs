@@ -1,0 +1,42 @@
+//! Timers side by side: barepoll's timing wheel and calloop's `Timer` sources. Each module
+//! builds the timer cases' harnesses (per wait with armed timers, arm+cancel and reset from a
+//! handler, idle timers reset per event, timers spread over a second).
+//!
+//! Every timer that should not fire keeps a counter that its callback would bump: a timer
+//! that fired early shows up as work nobody asked for, and the check fails.
+
+use crate::cases::Case;
+use crate::variants::{Fd, Runner};
+use std::time::Duration;
+
+pub mod barepoll;
+pub mod calloop;
+
+/// What a variant with timers offers.
+pub struct Harnesses {
+    /// The harness of a timer case (its `kind` says which) over its ready fds.
+    pub build: fn(case: &Case, ready: &[Fd]) -> Box<dyn Runner>,
+    /// The most spread timers it is measured with (natively, under callgrind), and why not
+    /// more.
+    pub spread_max: (usize, usize),
+    pub why: &'static str,
+}
+
+/// Events per wait in the idle-reset case, for every variant (calloop's fixed buffer).
+pub const IDLE_WAIT: usize = 1024;
+
+/// The connections' idle timeout, and the deadline of the armed timers of the pair and reset
+/// cases.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// Deadline `i` of `n` armed timers that never fire: an hour ahead, spread over a minute so
+/// that they fall in many wheel slots and heap positions.
+pub fn far(i: usize, n: usize) -> Duration {
+    Duration::from_secs(3600)
+        + Duration::from_nanos((60_000_000_000 * i as u128 / n as u128) as u64)
+}
+
+/// Deadline `i` of `n` spread timers: evenly over one second, from 1/n s to 1 s.
+pub fn spread(i: usize, n: usize) -> Duration {
+    Duration::from_nanos((1_000_000_000 * (i as u128 + 1) / n as u128) as u64)
+}
