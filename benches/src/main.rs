@@ -8,7 +8,7 @@
 //!
 //! It measures wall time first (in this process, nothing else running), then runs the child
 //! processes two at a time: callgrind per case and variant, strace per variant, the memory
-//! probe per variant. It prints the tables and
+//! probes per variant. It prints the tables and
 //! writes `results/table.md` and `results/instructions.svg`. Callgrind's output for every
 //! case and variant stays in `target/callgrind/CASE.VARIANT.out`, e.g.
 //! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`;
@@ -17,7 +17,7 @@
 
 use barepoll_benches::cases::{self, Case, Kind, CASES, ROUNDS};
 use barepoll_benches::measure::{self, Job};
-use barepoll_benches::memory::{self, PerSubscriber, SUBSCRIBERS};
+use barepoll_benches::memory::{self, Footprint, PerSubscriber, SUBSCRIBERS};
 use barepoll_benches::report::{self, Results, Row};
 use barepoll_benches::syscalls::{self, Trace, Waits};
 use barepoll_benches::variants::{self, ALL};
@@ -51,6 +51,7 @@ enum Outcome {
     Native(usize, Option<Trace>),
     TimerNative(usize, Option<Trace>),
     Memory(usize, Result<PerSubscriber, String>),
+    Cycles(usize, Result<Vec<Footprint>, String>),
 }
 
 /// Where the children write, and what they run with.
@@ -135,6 +136,7 @@ fn run(quick: bool) {
     let jobs = jobs(&cases, &setting, probe.as_deref().ok(), memory_n);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut memory = vec![None; ALL.len()];
+    let mut cycles = vec![None; ALL.len()];
     let mut waits = vec![Waits::default(); ALL.len()];
     let mut timer_waits = vec![None; ALL.len()];
     for outcome in measure::parallel(jobs, workers) {
@@ -151,6 +153,9 @@ fn run(quick: bool) {
             Outcome::Memory(v, m) => {
                 memory[v] = m.map_err(|e| eprintln!("  memory {}: {e}", ALL[v].id)).ok()
             }
+            Outcome::Cycles(v, m) => {
+                cycles[v] = m.map_err(|e| eprintln!("  cycles {}: {e}", ALL[v].id)).ok()
+            }
         }
     }
     notes.extend(notes::fairness(&waits, call_cost));
@@ -162,6 +167,7 @@ fn run(quick: bool) {
         memory_n,
         waits,
         timer_waits,
+        cycles,
         machine: machine::describe(valgrind.as_deref(), strace.as_deref(), &load_text),
         load,
         rounds,
@@ -199,7 +205,7 @@ fn left_out(cases: &[&Case]) -> Vec<String> {
         .collect()
 }
 
-/// The child processes: the memory probe and strace per variant, callgrind per case and
+/// The child processes: the memory probes and strace per variant, callgrind per case and
 /// variant.
 fn jobs<'a>(
     cases: &'a [&'a Case],
@@ -214,6 +220,12 @@ fn jobs<'a>(
                 eprintln!("memory: {}", variant.id);
                 Outcome::Memory(v, memory::measure(probe, variant, memory_n))
             }));
+            if variant.timers.is_some() {
+                jobs.push(Box::new(move || {
+                    eprintln!("memory: arm+cancel cycles, {}", variant.id);
+                    Outcome::Cycles(v, memory::cycles(probe, variant))
+                }));
+            }
         }
         if setting.traced {
             jobs.push(Box::new(move || {

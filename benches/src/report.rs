@@ -6,7 +6,7 @@ use crate::cases::{Case, Group};
 use crate::goals;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
-use crate::memory::{PerSubscriber, USER_VALUE};
+use crate::memory::{Footprint, PerSubscriber, USER_VALUE};
 use crate::report_timers;
 use crate::syscalls::{Trace, Waits};
 use crate::variants::{ALL, PAIRS};
@@ -44,6 +44,8 @@ pub struct Results {
     pub waits: Vec<Waits>,
     /// Every syscall of the timer variants' per-wait child with 1k armed timers, natively.
     pub timer_waits: Vec<Option<Trace>>,
+    /// The heap held after each of `memory::CYCLES` arm+cancel cycles, for timer variants.
+    pub cycles: Vec<Option<Vec<Footprint>>>,
     pub machine: String,
     pub load: f64,
     pub rounds: usize,

@@ -7,14 +7,17 @@
 //! these harnesses shared the fd harnesses' `Reactor<()>`, the compiler would weigh inlining
 //! that loop into its callers differently, and the fd figures would move.
 
-use super::{far, spread, Harnesses, IDLE, IDLE_WAIT};
+use super::{far, spread, Harnesses, CYCLED, IDLE, IDLE_WAIT, STANDING};
 use crate::cases::{Case, Kind};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::variants::{measured, Fd, Runner, CHURN_CAPACITY, PAIRS};
 use barepoll::{Ops, Reactor, Timer};
+use std::time::Duration;
 
 pub const HARNESSES: Harnesses = Harnesses {
     build,
+    cycles,
     spread_max: (usize::MAX, usize::MAX),
     why: "",
 };
@@ -35,6 +38,7 @@ pub struct OfWait;
 pub struct OfPair;
 pub struct OfReset;
 pub struct OfIdle;
+pub struct OfCycles;
 
 fn reactor<D: 'static>(capacity: usize) -> Reactor<D> {
     let builder = Reactor::builder().capacity(capacity);
@@ -194,3 +198,24 @@ impl Spread {
 }
 
 measured!(Spread, bench_spread_barepoll);
+
+fn cycles(after: &[u64]) -> Vec<Footprint> {
+    let mut held = Vec::with_capacity(after.len());
+    let start = Footprint::now();
+    let mut reactor = reactor::<OfCycles>(barepoll::DEFAULT_CAPACITY);
+    let never = |_: &mut Ops<'_, OfCycles>| panic!("a timer of the memory probe fired");
+    reactor.arm(Timer::after(STANDING), never).unwrap();
+    let mut done = 0;
+    for &upto in after {
+        while done < upto {
+            let key = reactor.arm(Timer::after(CYCLED), never).unwrap();
+            reactor
+                .run_once_with(Some(Duration::ZERO), &mut OfCycles)
+                .unwrap();
+            reactor.cancel(key).unwrap();
+            done += 1;
+        }
+        held.push(Footprint::now().since(start));
+    }
+    held
+}

@@ -6,17 +6,19 @@
 //! say. Fds are `Generic` sources in level mode, as the dispatch harness has them; the loop
 //! handle is kept in the loop's shared data, as calloop programs do.
 
-use super::{far, spread, Harnesses, IDLE};
+use super::{far, spread, Harnesses, CYCLED, IDLE, STANDING};
 use crate::cases::{Case, Kind};
 use crate::count::Count;
+use crate::memory::Footprint;
 use crate::variants::{measured, Fd, Runner, PAIRS};
 use calloop::generic::Generic;
 use calloop::timer::{TimeoutAction, Timer};
 use calloop::{Dispatcher, EventLoop, EventSource, Interest, LoopHandle, Mode, PostAction};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const HARNESSES: Harnesses = Harnesses {
     build,
+    cycles,
     spread_max: (100_000, 10_000),
     why: "calloop finds a slot for each new source by a linear scan of its source list \
           (`SourceList::vacant_entry`), and unregisters each fired one-shot timer by a scan of \
@@ -241,3 +243,31 @@ impl Spread {
 }
 
 measured!(Spread, bench_spread_calloop);
+
+/// The memory probe's loop state: a type of its own, so that the fd harness's
+/// `EventLoop<()>` keeps the callers it has (see `barepoll.rs` in this directory).
+pub struct OfCycles;
+
+fn cycles(after: &[u64]) -> Vec<Footprint> {
+    let mut held = Vec::with_capacity(after.len());
+    let start = Footprint::now();
+    let mut event_loop: EventLoop<'static, OfCycles> = EventLoop::try_new().unwrap();
+    let handle = event_loop.handle();
+    let never = |_, _: &mut (), _: &mut OfCycles| -> TimeoutAction {
+        panic!("a timer of the memory probe fired")
+    };
+    insert(&handle, Timer::from_duration(STANDING), never);
+    let mut done = 0;
+    for &upto in after {
+        while done < upto {
+            let token = insert(&handle, Timer::from_duration(CYCLED), never);
+            event_loop
+                .dispatch(Some(Duration::ZERO), &mut OfCycles)
+                .unwrap();
+            handle.remove(token);
+            done += 1;
+        }
+        held.push(Footprint::now().since(start));
+    }
+    held
+}
