@@ -7,6 +7,7 @@ pub mod cases;
 pub mod clock;
 pub mod count;
 pub mod goals;
+pub mod lateness;
 pub mod machine;
 pub mod measure;
 pub mod memory;

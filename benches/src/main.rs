@@ -6,9 +6,9 @@
 //! cargo run --release --manifest-path benches/Cargo.toml [-- --quick]
 //! ```
 //!
-//! It measures wall time first (in this process, nothing else running), then runs the child
-//! processes two at a time: callgrind per case and variant, strace per variant, the memory
-//! probes per variant. It prints the tables and
+//! It measures wall time first (in this process, nothing else running: every case, then the
+//! timers' lateness), then runs the child processes two at a time: callgrind per case and
+//! variant, strace per variant, the memory probes per variant. It prints the tables and
 //! writes `results/table.md` and `results/instructions.svg`. Callgrind's output for every
 //! case and variant stays in `target/callgrind/CASE.VARIANT.out`, e.g.
 //! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`;
@@ -21,7 +21,7 @@ use barepoll_benches::memory::{self, Footprint, PerSubscriber, SUBSCRIBERS};
 use barepoll_benches::report::{self, Results, Row};
 use barepoll_benches::syscalls::{self, Trace, Waits};
 use barepoll_benches::variants::{self, ALL};
-use barepoll_benches::{clock, machine, notes, raw, setup, svg};
+use barepoll_benches::{clock, lateness, machine, notes, raw, setup, svg};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -112,6 +112,8 @@ fn run(quick: bool) {
             wall: measure::wall(case, &pool, case.rounds(quick)),
         });
     }
+    eprintln!("wall time: timer lateness");
+    let late = lateness::measure(if quick { 300 } else { 1000 });
     let ready = setup::eventfds(1, 1)[0];
     let call_cost = raw::call_around_wait(ready, rounds);
     let timeout_cost = raw::timeout_on_wait(ready, rounds);
@@ -168,6 +170,7 @@ fn run(quick: bool) {
         waits,
         timer_waits,
         cycles,
+        lateness: late,
         machine: machine::describe(valgrind.as_deref(), strace.as_deref(), &load_text),
         load,
         rounds,

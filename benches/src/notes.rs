@@ -84,5 +84,12 @@ pub fn timers((barepoll, std): (f64, f64), (untimed, timed): (f64, f64)) -> Vec<
          timers fall due in fewer and larger batches (once the arming is done, most are \
          overdue): those counts are of that schedule. Wall times are native."
             .to_string(),
+        "Lateness: barepoll waits for a deadline with an `epoll_pwait2` timeout, which the \
+         kernel may end up to the thread's timer slack late (50 µs by default, \
+         `prctl(PR_SET_TIMERSLACK)`); polling, calloop's poller, arms a timerfd for each \
+         timeout and waits on it with no timeout, which has no slack but costs two more \
+         syscalls per wait (`timerfd_settime`, `epoll_ctl`). The two kernel rows of the table \
+         are these two ways alone."
+            .to_string(),
     ]
 }

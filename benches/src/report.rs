@@ -4,6 +4,7 @@
 
 use crate::cases::{Case, Group};
 use crate::goals;
+use crate::lateness;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
 use crate::memory::{Footprint, PerSubscriber, USER_VALUE};
@@ -46,6 +47,7 @@ pub struct Results {
     pub timer_waits: Vec<Option<Trace>>,
     /// The heap held after each of `memory::CYCLES` arm+cancel cycles, for timer variants.
     pub cycles: Vec<Option<Vec<Footprint>>>,
+    pub lateness: lateness::Table,
     pub machine: String,
     pub load: f64,
     pub rounds: usize,

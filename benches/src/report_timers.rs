@@ -1,8 +1,9 @@
 //! The timer sections of the report: the timer cases (instructions and wall time), the
-//! syscalls of a wait with armed timers, the spreads, and the heap held over arm+cancel
-//! cycles. Each table has a column for each variant that has timers.
+//! syscalls of a wait with armed timers, the spreads, the heap held over arm+cancel cycles,
+//! and lateness. Each table has a column for each variant that has timers.
 
 use crate::cases::Group;
+use crate::lateness::{Lateness, ROUND};
 use crate::memory::CYCLES;
 use crate::report::{fmt, put, trace_cells, Results};
 use crate::variants::ALL;
@@ -12,6 +13,7 @@ pub fn sections(out: &mut String, r: &Results) {
     timers(out, r);
     spread(out, r);
     cycles(out, r);
+    lateness(out, r);
 }
 
 /// The variants (positions in `ALL`) that the cases of `group` apply to.
@@ -210,5 +212,39 @@ fn cycles(out: &mut String, r: &Results) {
             cells.push(held.map_or("n/a".into(), |h| h.heap.to_string()));
         }
         put!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn lateness(out: &mut String, r: &Results) {
+    let t = &r.lateness;
+    let rows: Vec<(&str, Lateness)> = (0..ALL.len())
+        .filter_map(|v| Some((ALL[v].label, t.variants[v]?)))
+        .chain(t.floors.iter().copied())
+        .collect();
+    let Some(n) = rows.first().map(|(_, l)| l.timers) else {
+        return;
+    };
+    put!(
+        out,
+        "\n## Timer lateness, µs ({n} one-millisecond timers, each armed by the callback of the \
+         one before; wall time)\n"
+    );
+    put!(
+        out,
+        "From a millisecond after the moment the timer was armed (read just before the arm) \
+         to its callback. The kernel rows wait a millisecond with nothing around the wait, the \
+         two ways the libraries wait for a deadline (see the notes). Rounds of {ROUND} timers \
+         per row, the rows taking turns.\n"
+    );
+    noisy(out, r);
+    put!(out, "| probe | p50 | p99 | max |\n|---|---:|---:|---:|");
+    for (label, l) in rows {
+        put!(
+            out,
+            "| {label} | {:.1} | {:.1} | {:.1} |",
+            l.p50,
+            l.p99,
+            l.max
+        );
     }
 }

@@ -7,16 +7,17 @@
 //! these harnesses shared the fd harnesses' `Reactor<()>`, the compiler would weigh inlining
 //! that loop into its callers differently, and the fd figures would move.
 
-use super::{far, spread, Harnesses, CYCLED, IDLE, IDLE_WAIT, STANDING};
+use super::{far, spread, Harnesses, CYCLED, IDLE, IDLE_WAIT, MS, STANDING};
 use crate::cases::{Case, Kind};
 use crate::count::Count;
 use crate::memory::Footprint;
 use crate::variants::{measured, Fd, Runner, CHURN_CAPACITY, PAIRS};
 use barepoll::{Ops, Reactor, Timer};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const HARNESSES: Harnesses = Harnesses {
     build,
+    lateness,
     cycles,
     spread_max: (usize::MAX, usize::MAX),
     why: "",
@@ -198,6 +199,39 @@ impl Spread {
 }
 
 measured!(Spread, bench_spread_barepoll);
+
+/// The lateness probe's state: timers still to arm, when the running one was armed, and the
+/// lateness of each so far.
+struct Probe {
+    left: usize,
+    armed: Instant,
+    late: Vec<u64>,
+}
+
+fn tick(ops: &mut Ops<'_, Probe>) {
+    let now = Instant::now();
+    let probe = ops.data();
+    let late = now.saturating_duration_since(probe.armed + MS);
+    probe.late.push(late.as_nanos() as u64);
+    probe.left -= 1;
+    if probe.left == 0 {
+        return ops.stop();
+    }
+    probe.armed = Instant::now();
+    ops.arm(Timer::after(MS), tick).unwrap();
+}
+
+fn lateness(n: usize) -> Vec<u64> {
+    let mut reactor = Reactor::builder().state::<Probe>().build().unwrap();
+    let mut probe = Probe {
+        left: n,
+        armed: Instant::now(),
+        late: Vec::with_capacity(n),
+    };
+    reactor.arm(Timer::after(MS), tick).unwrap();
+    reactor.run_with(&mut probe).unwrap();
+    probe.late
+}
 
 fn cycles(after: &[u64]) -> Vec<Footprint> {
     let mut held = Vec::with_capacity(after.len());

@@ -6,7 +6,7 @@
 //! say. Fds are `Generic` sources in level mode, as the dispatch harness has them; the loop
 //! handle is kept in the loop's shared data, as calloop programs do.
 
-use super::{far, spread, Harnesses, CYCLED, IDLE, STANDING};
+use super::{far, spread, Harnesses, CYCLED, IDLE, MS, STANDING};
 use crate::cases::{Case, Kind};
 use crate::count::Count;
 use crate::memory::Footprint;
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub const HARNESSES: Harnesses = Harnesses {
     build,
+    lateness,
     cycles,
     spread_max: (100_000, 10_000),
     why: "calloop finds a slot for each new source by a linear scan of its source list \
@@ -243,6 +244,42 @@ impl Spread {
 }
 
 measured!(Spread, bench_spread_calloop);
+
+/// The lateness probe's state: timers still to arm, when the running one was armed, the
+/// lateness of each so far, and the loop.
+struct Probe {
+    left: usize,
+    armed: Instant,
+    late: Vec<u64>,
+    handle: LoopHandle<'static, Probe>,
+}
+
+fn tick(_: Instant, _: &mut (), probe: &mut Probe) -> TimeoutAction {
+    let now = Instant::now();
+    let late = now.saturating_duration_since(probe.armed + MS);
+    probe.late.push(late.as_nanos() as u64);
+    probe.left -= 1;
+    if probe.left != 0 {
+        probe.armed = Instant::now();
+        insert(&probe.handle, Timer::from_duration(MS), tick);
+    }
+    TimeoutAction::Drop
+}
+
+fn lateness(n: usize) -> Vec<u64> {
+    let mut event_loop: EventLoop<'static, Probe> = EventLoop::try_new().unwrap();
+    let mut probe = Probe {
+        left: n,
+        armed: Instant::now(),
+        late: Vec::with_capacity(n),
+        handle: event_loop.handle(),
+    };
+    insert(&probe.handle, Timer::from_duration(MS), tick);
+    while probe.left != 0 {
+        event_loop.dispatch(None, &mut probe).unwrap();
+    }
+    probe.late
+}
 
 /// The memory probe's loop state: a type of its own, so that the fd harness's
 /// `EventLoop<()>` keeps the callers it has (see `barepoll.rs` in this directory).

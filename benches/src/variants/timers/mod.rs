@@ -1,7 +1,7 @@
 //! Timers side by side: barepoll's timing wheel and calloop's `Timer` sources. Each module
 //! builds the timer cases' harnesses (per wait with armed timers, arm+cancel and reset from a
-//! handler, idle timers reset per event, timers spread over a second), and runs the
-//! arm+cancel memory probe.
+//! handler, idle timers reset per event, timers spread over a second), and runs the lateness
+//! probe and the arm+cancel memory probe.
 //!
 //! Every timer that should not fire keeps a counter that its callback would bump: a timer
 //! that fired early shows up as work nobody asked for, and the check fails.
@@ -18,6 +18,9 @@ pub mod calloop;
 pub struct Harnesses {
     /// The harness of a timer case (its `kind` says which) over its ready fds.
     pub build: fn(case: &Case, ready: &[Fd]) -> Box<dyn Runner>,
+    /// Arms `n` one-millisecond timers one after another, each from the callback of the one
+    /// before; returns each one's lateness in nanoseconds.
+    pub lateness: fn(n: usize) -> Vec<u64>,
     /// Arm+cancel cycles (each: arm, one turn that does not block, cancel) into a loop with
     /// one standing timer; the heap held by the loop after each cumulative count in `after`.
     pub cycles: fn(after: &[u64]) -> Vec<Footprint>,
@@ -33,6 +36,9 @@ pub const IDLE_WAIT: usize = 1024;
 /// The connections' idle timeout, and the deadline of the armed timers of the pair and reset
 /// cases.
 pub const IDLE: Duration = Duration::from_secs(30);
+
+/// The lateness probe's timeout.
+pub const MS: Duration = Duration::from_millis(1);
 
 /// In the arm+cancel memory probe: the standing timer's deadline, and the cycled timers'
 /// (later, so that calloop's cancel takes its general path, not the heap's top).
