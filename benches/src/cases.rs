@@ -1,7 +1,8 @@
 //! What is measured: the cases, their units, and how many turns each measurement runs.
 //!
 //! The fd cases (dispatch, churn) run every variant. The timer cases run the variants that
-//! have timers (barepoll and calloop), in tables of their own.
+//! have timers (barepoll and calloop), the remote case those with remote calls (barepoll,
+//! eventp, event-manager); each group has tables of its own.
 
 use crate::setup::Pool;
 use crate::variants::timers::IDLE_WAIT;
@@ -23,6 +24,8 @@ pub enum Kind {
     /// `timers` one-shot timers due evenly over one second, armed and run until all fired;
     /// one turn is all of it: per timer.
     Spread,
+    /// Fire-and-forget calls from another thread, run until all have run: per call.
+    Remote,
 }
 
 /// Which tables a case goes in.
@@ -31,6 +34,7 @@ pub enum Group {
     Fds,
     Timers,
     Spread,
+    Remote,
 }
 
 pub struct Case {
@@ -71,7 +75,7 @@ const fn timers(name: &'static str, label: &'static str, kind: Kind, timers: usi
     }
 }
 
-pub const CASES: [Case; 17] = [
+pub const CASES: [Case; 18] = [
     dispatch("dispatch-1", "per wait, N=1", 1, 0),
     dispatch("dispatch-64", "per event, N=64", 64, 0),
     dispatch("dispatch-1024", "per event, N=1024", 1024, 0),
@@ -127,6 +131,12 @@ pub const CASES: [Case; 17] = [
     timers("spread-10k", "10k timers", Kind::Spread, 10_000),
     timers("spread-100k", "100k timers", Kind::Spread, 100_000),
     timers("spread-1m", "1M timers", Kind::Spread, 1_000_000),
+    case(
+        "remote",
+        "fire-and-forget call from another thread",
+        Kind::Remote,
+        0,
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Case> {
@@ -142,6 +152,7 @@ impl Case {
             Kind::Dispatch | Kind::Churn => Group::Fds,
             Kind::TimerWait | Kind::TimerPair | Kind::TimerReset | Kind::IdleReset => Group::Timers,
             Kind::Spread => Group::Spread,
+            Kind::Remote => Group::Remote,
         }
     }
 
@@ -155,6 +166,7 @@ impl Case {
         match self.group() {
             Group::Fds => true,
             Group::Timers | Group::Spread => variant.timers.is_some(),
+            Group::Remote => variant.remote.is_some(),
         }
     }
 
@@ -169,24 +181,27 @@ impl Case {
         self.applies(variant) && self.timers <= most
     }
 
-    /// Events (dispatch, idle reset), add+delete pairs (churn), timer pairs or resets, waits
-    /// or timers (spread) per turn: the unit of every figure.
+    /// Events (dispatch, idle reset), add+delete pairs (churn), timer pairs or resets, waits,
+    /// timers (spread) or calls (remote) per turn: the unit of every figure.
     pub fn per_turn(&self) -> u64 {
         match self.kind {
             Kind::Dispatch | Kind::TimerWait => self.ready as u64,
             Kind::Churn | Kind::TimerPair | Kind::TimerReset => PAIRS,
             Kind::IdleReset => IDLE_WAIT as u64,
             Kind::Spread => self.timers as u64,
+            Kind::Remote => 1,
         }
     }
 
-    /// Turns per timed round: about a millisecond or two, or one spread (a second or more).
+    /// Turns per timed round: about a millisecond or two, or one spread (a second or more),
+    /// or a million remote calls.
     pub fn wall_turns(&self) -> u64 {
         match self.kind {
             Kind::Dispatch | Kind::TimerWait => (4096 / self.ready as u64).max(8),
             Kind::Churn | Kind::TimerPair | Kind::TimerReset => (1024 / PAIRS).max(8),
             Kind::IdleReset => 4,
             Kind::Spread => 1,
+            Kind::Remote => 1_000_000,
         }
     }
 
@@ -195,6 +210,7 @@ impl Case {
         match self.kind {
             Kind::IdleReset => 2,
             Kind::Spread => 0,
+            Kind::Remote => 10_000,
             _ if wall => self.wall_turns(),
             _ => 16,
         }
@@ -205,6 +221,7 @@ impl Case {
         let (full, short) = match self.kind {
             Kind::IdleReset => (31, 11),
             Kind::Spread => (3, 1),
+            Kind::Remote => (5, 1),
             _ => ROUNDS,
         };
         if quick {
@@ -221,6 +238,7 @@ impl Case {
             Kind::Churn | Kind::TimerPair | Kind::TimerReset => (4096 / PAIRS).max(64),
             Kind::IdleReset => return 4,
             Kind::Spread => return 1,
+            Kind::Remote => 100_000,
         };
         ((turns as f64 * scale) as u64).max(16)
     }
@@ -235,6 +253,7 @@ impl Case {
             Group::Timers | Group::Spread => {
                 (variant.timers.expect("a variant with timers").build)(self, ready)
             }
+            Group::Remote => (variant.remote.expect("a variant with remote calls"))(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The benchmark suite as a library: the cases, the variants (two hand-written epoll loops,
-//! barepoll two ways, and the peers; timers for those that have them), the
+//! barepoll two ways, and the peers; timers and remote calls for those that have them), the
 //! instruments and the report. Two binaries use it:
 //! the driver (`main.rs`) and the memory probe (`bin/memory.rs`).
 

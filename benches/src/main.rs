@@ -1,6 +1,7 @@
 //! Benchmarks of barepoll against two hand-written epoll loops (an index loop and a
 //! thin-pointer loop with a call) and eventp, event-manager, mio, polling and calloop, side
-//! by side in one run; and of barepoll's timers against calloop's:
+//! by side in one run; and of barepoll's timers against calloop's, and its remote calls
+//! against eventp's and event-manager's:
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml [-- --quick]
@@ -162,6 +163,7 @@ fn run(quick: bool) {
     }
     notes.extend(notes::fairness(&waits, call_cost));
     notes.extend(notes::timers(clock_cost, timeout_cost));
+    notes.extend(notes::remote());
 
     let results = Results {
         rows,

@@ -21,6 +21,8 @@ pub struct Wall {
     /// Median over rounds of the round's ratio to the first variant's time in the same round
     /// (the index loop's in the fd cases, barepoll's in the others).
     pub ratio: f64,
+    /// `write` syscalls of the harness's other threads per unit, where it counts them.
+    pub writes: Option<f64>,
 }
 
 /// Wall time of every variant in [`ALL`] that the case measures, over `rounds` rounds, each
@@ -52,10 +54,12 @@ pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Option<Wall>> {
     let total = warm + rounds as u64 * turns;
     let (base, mut walls) = (&samples[0], vec![None; ALL.len()]);
     for (k, runner) in runners.into_iter().enumerate() {
+        let writes = runner.writes();
         check(case, &ALL[measured[k]], runner, total);
         walls[measured[k]] = Some(Wall {
             ns: median(samples[k].clone()),
             ratio: median(samples[k].iter().zip(base).map(|(v, b)| v / b).collect()),
+            writes: writes.map(|w| w as f64 / (total * case.per_turn()) as f64),
         });
     }
     walls
@@ -78,7 +82,8 @@ fn check(case: &Case, variant: &Variant, runner: Box<dyn Runner>, turns: u64) {
     );
 }
 
-/// The symbols callgrind collects inside: the measured function.
+/// The symbols callgrind collects inside: the measured function, and for remote calls the
+/// posting thread's too.
 pub fn symbols(case: &Case, variant: &Variant) -> Vec<String> {
     let kinds: &[&str] = match case.kind {
         Kind::Churn => &["churn"],
@@ -88,6 +93,7 @@ pub fn symbols(case: &Case, variant: &Variant) -> Vec<String> {
         Kind::TimerReset => &["timer_reset"],
         Kind::IdleReset => &["idle_reset"],
         Kind::Spread => &["spread"],
+        Kind::Remote => &["remote", "remote_post"],
     };
     let id = variant.id;
     kinds.iter().map(|k| format!("bench_{k}_{id}")).collect()

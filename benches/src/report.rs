@@ -1,6 +1,6 @@
 //! The results as markdown: instructions, wall time, memory, the wait syscalls, then the
-//! timers (`report_timers.rs`), then barepoll's goals (`goals.rs`) checked against the
-//! figures.
+//! timers and remote calls (`report_timers.rs`), then barepoll's goals (`goals.rs`) checked
+//! against the figures.
 
 use crate::cases::{Case, Group};
 use crate::goals;

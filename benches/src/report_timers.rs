@@ -1,6 +1,7 @@
-//! The timer sections of the report: the timer cases (instructions and wall time), the
-//! syscalls of a wait with armed timers, the spreads, the heap held over arm+cancel cycles,
-//! and lateness. Each table has a column for each variant that has timers.
+//! The timer and remote-call sections of the report: the timer cases (instructions and wall
+//! time), the syscalls of a wait with armed timers, the spreads, the heap held over
+//! arm+cancel cycles, lateness, and the remote calls. Each table has a column for each
+//! variant that has the feature.
 
 use crate::cases::Group;
 use crate::lateness::{Lateness, ROUND};
@@ -14,6 +15,7 @@ pub fn sections(out: &mut String, r: &Results) {
     spread(out, r);
     cycles(out, r);
     lateness(out, r);
+    remote(out, r);
 }
 
 /// The variants (positions in `ALL`) that the cases of `group` apply to.
@@ -246,5 +248,41 @@ fn lateness(out: &mut String, r: &Results) {
             l.p99,
             l.max
         );
+    }
+}
+
+fn remote(out: &mut String, r: &Results) {
+    let cols = columns(r, Group::Remote);
+    let Some(row) = r.group(Group::Remote).next() else {
+        return;
+    };
+    put!(
+        out,
+        "\n## Remote calls: a million fire-and-forget calls from another thread\n"
+    );
+    put!(
+        out,
+        "A thread posts 1,000,000 calls while the loop runs on this one; the round ends when \
+         all have run, each bumping a counter on the loop's thread. Wall: median of {} \
+         round(s). Writes: the posting thread's `write` syscalls (its eventfd writes), per \
+         million calls. Instructions: callgrind, both threads' measured functions (posting, \
+         and the loop), per call.\n",
+        row.case.rounds(r.quick)
+    );
+    noisy(out, r);
+    put!(
+        out,
+        "| variant | wall, ms | calls/s | eventfd writes per 1M calls | instructions per call |\n\
+         |---|---:|---:|---:|---:|"
+    );
+    for v in cols {
+        let (w, i) = (row.wall[v], row.instr[v]);
+        let ms = w.map_or("n/a".into(), |w| format!("{:.0}", w.ns));
+        let rate = w.map_or("n/a".into(), |w| format!("{:.2} M", 1e3 / w.ns));
+        let writes = w
+            .and_then(|w| w.writes)
+            .map_or("unknown".into(), |n| format!("{:.0}", n * 1e6));
+        let i = i.map_or("n/a".into(), fmt);
+        put!(out, "| {} | {ms} | {rate} | {writes} | {i} |", ALL[v].label);
     }
 }

@@ -10,7 +10,8 @@
 //! turns through a function with a stable symbol (`bench_<kind>_<id>`), which is what
 //! callgrind's `--toggle-collect` names.
 //!
-//! The variants with timers (`timers/`) have harnesses for the timer cases too.
+//! The variants with timers (`timers/`) and with remote calls (`remote/`) have harnesses for
+//! those cases too.
 
 use crate::count::Count;
 use crate::memory::Footprint;
@@ -26,6 +27,7 @@ pub mod mio;
 pub mod mio_boxed;
 pub mod polling;
 pub mod polling_boxed;
+pub mod remote;
 pub mod thin;
 pub mod timers;
 
@@ -66,6 +68,11 @@ pub const CHURN_CAPACITY: usize = 256;
 pub trait Runner {
     fn warm(&mut self, turns: u64);
     fn run(&mut self, turns: u64);
+    /// `write` syscalls its other threads made so far (warm-up included), where it counts
+    /// them: the remote harnesses' posting threads.
+    fn writes(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub struct Variant {
@@ -78,6 +85,8 @@ pub struct Variant {
     pub memory: fn(fds: &[Fd]) -> Footprint,
     /// The timer harnesses, for a variant with timers.
     pub timers: Option<&'static timers::Harnesses>,
+    /// The remote-call harness, for a variant with remote calls.
+    pub remote: Option<fn() -> Box<dyn Runner>>,
 }
 
 macro_rules! variant {
@@ -89,6 +98,7 @@ macro_rules! variant {
             churn: |driver, churned| Box::new($module::Churn::new(driver, churned)),
             memory: $module::memory,
             timers: None,
+            remote: None,
         }
     };
 }
@@ -100,14 +110,21 @@ pub const ALL: [Variant; 11] = [
     variant!(barepoll_sub, "barepoll (Subscriber)"),
     Variant {
         timers: Some(&timers::barepoll::HARNESSES),
+        remote: Some(remote::barepoll::harness),
         ..variant!(barepoll, "barepoll (closure)")
     },
     variant!(mio, "mio + plain slab"),
     variant!(mio_boxed, "mio + boxed closures"),
     variant!(polling, "polling + plain slab"),
     variant!(polling_boxed, "polling + boxed closures"),
-    variant!(eventp, "eventp"),
-    variant!(event_manager, "event-manager"),
+    Variant {
+        remote: Some(remote::eventp::harness),
+        ..variant!(eventp, "eventp")
+    },
+    Variant {
+        remote: Some(remote::event_manager::harness),
+        ..variant!(event_manager, "event-manager")
+    },
     Variant {
         timers: Some(&timers::calloop::HARNESSES),
         ..variant!(calloop, "calloop")
