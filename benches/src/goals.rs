@@ -139,3 +139,52 @@ pub fn table(out: &mut String, r: &Results) {
         put!(out, "| {goal} | {} |", cells.join(" | "));
     }
 }
+
+/// barepoll's timer goals: the wait's cost with armed timers is flat (within 5% from 1k to
+/// 100k armed timers) and at most 10 instructions above a reactor with no timers.
+pub fn timer_table(out: &mut String, r: &Results) {
+    let id = "barepoll";
+    let show = |v: Option<f64>, digits: usize| v.map_or("n/a".into(), |v| format!("{v:.digits$}"));
+    let noisy = if r.noisy() { " (noisy)" } else { "" };
+    let none = instr(r, "timers-0", id);
+    let above = |case: &str| {
+        let v = instr(r, case, id);
+        let holds = v.zip(none).map(|(v, n)| v <= n + 10.0);
+        (format!("{} vs {}", show(v, 1), show(none, 1)), holds)
+    };
+    let flat_instr = {
+        let growth = instr(r, "timers-1k", id).zip(instr(r, "timers-100k", id));
+        let growth = growth.map(|(small, big)| big / small);
+        let holds = growth.map(|g| (g - 1.0).abs() <= 0.05);
+        (format!("×{}", show(growth, 3)), holds)
+    };
+    let flat_wall = {
+        let ns = |case| Some(r.row(case)?.wall[position(id)]?.ns);
+        let (small, big) = (ns("timers-1k"), ns("timers-100k"));
+        let holds = small.zip(big).map(|(s, b)| (b / s - 1.0).abs() <= 0.05);
+        let shown = format!("{} → {} ns{noisy}", show(small, 0), show(big, 0));
+        (shown, holds)
+    };
+    let checks = [
+        (
+            "per wait with 1k armed timers ≤ per wait with none + 10 instructions",
+            above("timers-1k"),
+        ),
+        (
+            "per wait with 100k armed timers ≤ per wait with none + 10 instructions",
+            above("timers-100k"),
+        ),
+        (
+            "per wait flat within 5% from 1k to 100k armed timers, instructions",
+            flat_instr,
+        ),
+        (
+            "per wait flat within 5% from 1k to 100k armed timers, wall time",
+            flat_wall,
+        ),
+    ];
+    put!(out, "| goal | barepoll (closure) |\n|---|---|");
+    for (goal, (shown, holds)) in checks {
+        put!(out, "| {goal} | {shown}: {} |", verdict(holds));
+    }
+}

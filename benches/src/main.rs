@@ -1,28 +1,29 @@
 //! Benchmarks of barepoll against two hand-written epoll loops (an index loop and a
 //! thin-pointer loop with a call) and eventp, event-manager, mio, polling and calloop, side
-//! by side in one run:
+//! by side in one run; and of barepoll's timers against calloop's, and its remote calls
+//! against eventp's and event-manager's:
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml [-- --quick]
 //! ```
 //!
-//! It measures wall time first (in this process, nothing else running), then runs the child
-//! processes two at a time: callgrind per case and variant, strace per variant, the memory
-//! probe per variant. It prints the tables and writes `results/table.md` and
-//! `results/instructions.svg`. Callgrind's output for every case and variant stays in
-//! `target/callgrind/CASE.VARIANT.out`, e.g.
+//! It measures wall time first (in this process, nothing else running: every case, then the
+//! timers' lateness), then runs the child processes two at a time: callgrind per case and
+//! variant, strace per variant, the memory probes per variant. It prints the tables and
+//! writes `results/table.md` and `results/instructions.svg`. Callgrind's output for every
+//! case and variant stays in `target/callgrind/CASE.VARIANT.out`, e.g.
 //! `callgrind_annotate --auto=yes benches/target/callgrind/dispatch-1024.barepoll.out`;
 //! strace's summaries in `target/strace/`.
 //! `child CASE VARIANT TURNS` is the process that the run starts under callgrind and strace.
 
-use barepoll_benches::cases::{self, Case, CASES};
-use barepoll_benches::measure::{self, Job, Wall};
-use barepoll_benches::memory::{self, PerSubscriber, SUBSCRIBERS};
+use barepoll_benches::cases::{self, Case, Kind, CASES, ROUNDS};
+use barepoll_benches::measure::{self, Job};
+use barepoll_benches::memory::{self, Footprint, PerSubscriber, SUBSCRIBERS};
 use barepoll_benches::report::{self, Results, Row};
 use barepoll_benches::syscalls::{self, Trace, Waits};
 use barepoll_benches::variants::{self, ALL};
-use barepoll_benches::{machine, raw, setup, svg};
-use std::path::Path;
+use barepoll_benches::{clock, lateness, machine, notes, raw, setup, svg};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ fn main() {
         ["child", case, variant, turns] => {
             let case = cases::find(case).expect("unknown case");
             let variant = variants::find(variant).expect("unknown variant");
-            setup::raise_fd_limit(case.idle as u64);
+            setup::raise_fd_limit(case.fds() as u64);
             measure::child(case, variant, turns.parse().expect("TURNS"));
         }
         _ => {
@@ -49,7 +50,18 @@ fn main() {
 enum Outcome {
     Instructions(usize, usize, Result<f64, String>, Option<Trace>),
     Native(usize, Option<Trace>),
+    TimerNative(usize, Option<Trace>),
     Memory(usize, Result<PerSubscriber, String>),
+    Cycles(usize, Result<Vec<Footprint>, String>),
+}
+
+/// Where the children write, and what they run with.
+struct Setting {
+    callgrind: PathBuf,
+    strace: PathBuf,
+    traced: bool,
+    counted: bool,
+    scale: f64,
 }
 
 fn run(quick: bool) {
@@ -61,24 +73,26 @@ fn run(quick: bool) {
         ""
     };
     eprintln!("load average at start: {load_text}{noisy}");
-    let (rounds, scale) = if quick { (31, 0.25) } else { (201, 1.0) };
+    let rounds = if quick { ROUNDS.1 } else { ROUNDS.0 };
+    let scale = if quick { 0.25 } else { 1.0 };
 
-    let most_idle = CASES.iter().map(|c| c.idle as u64).max().unwrap_or(0);
-    let fit = setup::raise_fd_limit(most_idle);
+    let most_fds = CASES.iter().map(|c| c.fds() as u64).max().unwrap_or(0);
+    let fit = setup::raise_fd_limit(most_fds);
     let (cases, skipped): (Vec<&Case>, Vec<&Case>) =
-        CASES.iter().partition(|c| c.idle as u64 <= fit);
+        CASES.iter().partition(|c| c.fds() as u64 <= fit);
     let mut notes: Vec<String> = skipped
         .iter()
         .map(|c| {
             format!(
-                "Not measured: {} ({} idle fds): the RLIMIT_NOFILE hard limit here is {}, \
-                 which leaves room for {fit} idle fds; raising it needs CAP_SYS_RESOURCE.",
+                "Not measured: {} ({} fds): the RLIMIT_NOFILE hard limit here is {}, which \
+                 leaves room for {fit} fds; raising it needs CAP_SYS_RESOURCE.",
                 c.label,
-                c.idle,
+                c.fds(),
                 setup::hard_fd_limit()
             )
         })
         .collect();
+    notes.extend(left_out(&cases));
     notes.iter().for_each(|n| eprintln!("{n}"));
     let valgrind = machine::version("valgrind");
     let strace = syscalls::strace();
@@ -89,80 +103,45 @@ fn run(quick: bool) {
         eprintln!("strace not found: wait syscalls unknown");
     }
 
-    let pools = cases::Pools::for_cases(cases.iter().copied());
-    let mut walls: Vec<Vec<Wall>> = Vec::new();
+    let pool = setup::Pool::new(cases.iter().map(|c| c.fds()).max().unwrap_or(0));
+    let mut rows: Vec<Row> = Vec::new();
     for case in &cases {
         eprintln!("wall time: {}", case.name);
-        walls.push(measure::wall(case, &pools, rounds));
+        rows.push(Row {
+            case,
+            instr: vec![None; ALL.len()],
+            wall: measure::wall(case, &pool, case.rounds(quick)),
+        });
     }
-    let call_cost = raw::call_around_wait(setup::eventfds(1, 1)[0], rounds);
+    eprintln!("wall time: timer lateness");
+    let late = lateness::measure(if quick { 300 } else { 1000 });
+    let ready = setup::eventfds(1, 1)[0];
+    let call_cost = raw::call_around_wait(ready, rounds);
+    let timeout_cost = raw::timeout_on_wait(ready, rounds);
+    let clock_cost = clock::reading_cost(rounds);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (cg_dir, st_dir) = (root.join("target/callgrind"), root.join("target/strace"));
-    std::fs::create_dir_all(&cg_dir).expect("target/callgrind");
-    std::fs::create_dir_all(&st_dir).expect("target/strace");
+    let setting = Setting {
+        callgrind: root.join("target/callgrind"),
+        strace: root.join("target/strace"),
+        traced: strace.is_some(),
+        counted: valgrind.is_some(),
+        scale,
+    };
+    std::fs::create_dir_all(&setting.callgrind).expect("target/callgrind");
+    std::fs::create_dir_all(&setting.strace).expect("target/strace");
     let memory_n = SUBSCRIBERS.min(setup::raise_fd_limit(SUBSCRIBERS as u64) as usize);
     let probe = memory::probe_binary().map_err(|e| {
         eprintln!("memory probe unavailable: {e}");
         notes.push(format!("Memory not measured: {e}."));
     });
 
-    let mut jobs: Vec<Job<'_, Outcome>> = Vec::new();
-    for (v, variant) in ALL.iter().enumerate() {
-        if let Ok(probe) = &probe {
-            jobs.push(Box::new(move || {
-                eprintln!("memory: {}", variant.id);
-                Outcome::Memory(v, memory::measure(probe, variant, memory_n))
-            }));
-        }
-        if strace.is_some() {
-            let (case, st_dir) = (cases::find("dispatch-1").expect("a case"), &st_dir);
-            jobs.push(Box::new(move || {
-                eprintln!("strace: {}", variant.id);
-                let exe = std::env::current_exe().expect("current_exe");
-                let mut cmd = Command::new(exe);
-                let turns = case.callgrind_turns(scale).to_string();
-                cmd.args(["child", case.name, variant.id, &turns]);
-                let out = st_dir.join(format!("{}.native.txt", variant.id));
-                Outcome::Native(v, trace(syscalls::traced(&cmd, &out, false), &out))
-            }));
-        }
-    }
-    if valgrind.is_some() {
-        for (c, case) in cases.iter().enumerate() {
-            for (v, variant) in ALL.iter().enumerate() {
-                let (cg_dir, st_dir, strace) = (&cg_dir, &st_dir, strace.is_some());
-                jobs.push(Box::new(move || {
-                    eprintln!("callgrind: {} {}", case.name, variant.id);
-                    let out = cg_dir.join(format!("{}.{}.out", case.name, variant.id));
-                    let turns = case.callgrind_turns(scale);
-                    let cmd = measure::callgrind_command(case, variant, turns, &out);
-                    if strace && case.name == "dispatch-1" {
-                        let st = st_dir.join(format!("{}.callgrind.txt", variant.id));
-                        let traced = syscalls::traced(&cmd, &st, true);
-                        if let Ok(counted) = measure::callgrind(traced, case, turns, &out) {
-                            let waits = syscalls::parse(&st).ok();
-                            return Outcome::Instructions(c, v, Ok(counted), waits);
-                        } // strace may be refused (no ptrace): count without it
-                    }
-                    let counted = measure::callgrind(cmd, case, turns, &out);
-                    Outcome::Instructions(c, v, counted, None)
-                }));
-            }
-        }
-    }
+    let jobs = jobs(&cases, &setting, probe.as_deref().ok(), memory_n);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut rows: Vec<Row> = cases
-        .iter()
-        .zip(walls)
-        .map(|(case, wall)| Row {
-            case,
-            instr: vec![None; ALL.len()],
-            wall: wall.into_iter().map(Some).collect(),
-        })
-        .collect();
     let mut memory = vec![None; ALL.len()];
+    let mut cycles = vec![None; ALL.len()];
     let mut waits = vec![Waits::default(); ALL.len()];
+    let mut timer_waits = vec![None; ALL.len()];
     for outcome in measure::parallel(jobs, workers) {
         match outcome {
             Outcome::Instructions(c, v, counted, trace) => {
@@ -173,18 +152,27 @@ fn run(quick: bool) {
                 }
             }
             Outcome::Native(v, trace) => waits[v].native = trace,
+            Outcome::TimerNative(v, trace) => timer_waits[v] = trace,
             Outcome::Memory(v, m) => {
                 memory[v] = m.map_err(|e| eprintln!("  memory {}: {e}", ALL[v].id)).ok()
             }
+            Outcome::Cycles(v, m) => {
+                cycles[v] = m.map_err(|e| eprintln!("  cycles {}: {e}", ALL[v].id)).ok()
+            }
         }
     }
-    notes.extend(fairness_notes(&waits, call_cost));
+    notes.extend(notes::fairness(&waits, call_cost));
+    notes.extend(notes::timers(clock_cost, timeout_cost));
+    notes.extend(notes::remote());
 
     let results = Results {
         rows,
         memory,
         memory_n,
         waits,
+        timer_waits,
+        cycles,
+        lateness: late,
         machine: machine::describe(valgrind.as_deref(), strace.as_deref(), &load_text),
         load,
         rounds,
@@ -205,49 +193,105 @@ fn run(quick: bool) {
     );
 }
 
+/// The variants that some spread case is too large for, and why.
+fn left_out(cases: &[&Case]) -> Vec<String> {
+    let spreads = || cases.iter().filter(|c| c.kind == Kind::Spread);
+    ALL.iter()
+        .filter(|v| spreads().any(|c| c.applies(v) && !c.measures(v, true)))
+        .filter_map(|v| {
+            let t = v.timers?;
+            let (native, counted) = t.spread_max;
+            Some(format!(
+                "{}'s spread timers are measured natively up to {native} timers and under \
+                 callgrind up to {counted}: {}.",
+                v.label, t.why
+            ))
+        })
+        .collect()
+}
+
+/// The child processes: the memory probes and strace per variant, callgrind per case and
+/// variant.
+fn jobs<'a>(
+    cases: &'a [&'a Case],
+    setting: &'a Setting,
+    probe: Option<&'a Path>,
+    memory_n: usize,
+) -> Vec<Job<'a, Outcome>> {
+    let mut jobs: Vec<Job<'_, Outcome>> = Vec::new();
+    for (v, variant) in ALL.iter().enumerate() {
+        if let Some(probe) = probe {
+            jobs.push(Box::new(move || {
+                eprintln!("memory: {}", variant.id);
+                Outcome::Memory(v, memory::measure(probe, variant, memory_n))
+            }));
+            if variant.timers.is_some() {
+                jobs.push(Box::new(move || {
+                    eprintln!("memory: arm+cancel cycles, {}", variant.id);
+                    Outcome::Cycles(v, memory::cycles(probe, variant))
+                }));
+            }
+        }
+        if setting.traced {
+            jobs.push(Box::new(move || {
+                Outcome::Native(v, native_trace("dispatch-1", variant, setting))
+            }));
+            if variant.timers.is_some() {
+                jobs.push(Box::new(move || {
+                    Outcome::TimerNative(v, native_trace("timers-1k", variant, setting))
+                }));
+            }
+        }
+    }
+    if !setting.counted {
+        return jobs;
+    }
+    for (c, case) in cases.iter().enumerate() {
+        for (v, variant) in ALL.iter().enumerate() {
+            if !case.measures(variant, true) {
+                continue;
+            }
+            jobs.push(Box::new(move || {
+                eprintln!("callgrind: {} {}", case.name, variant.id);
+                let out = setting
+                    .callgrind
+                    .join(format!("{}.{}.out", case.name, variant.id));
+                let turns = case.callgrind_turns(setting.scale);
+                let cmd = measure::callgrind_command(case, variant, turns, &out);
+                if setting.traced && case.name == "dispatch-1" {
+                    let st = setting.strace.join(format!("{}.callgrind.txt", variant.id));
+                    let traced = syscalls::traced(&cmd, &st, true);
+                    if let Ok(counted) = measure::callgrind(traced, case, turns, &out) {
+                        let waits = syscalls::parse(&st).ok();
+                        return Outcome::Instructions(c, v, Ok(counted), waits);
+                    } // strace may be refused (no ptrace): count without it
+                }
+                let counted = measure::callgrind(cmd, case, turns, &out);
+                Outcome::Instructions(c, v, counted, None)
+            }));
+        }
+    }
+    jobs
+}
+
+/// Every syscall of the `case` child of `variant`, natively, under `strace -f -c`.
+fn native_trace(case: &str, variant: &variants::Variant, setting: &Setting) -> Option<Trace> {
+    eprintln!("strace: {case} {}", variant.id);
+    let case = cases::find(case).expect("a case");
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    let turns = case.callgrind_turns(setting.scale).to_string();
+    cmd.args(["child", case.name, variant.id, &turns]);
+    let name = match case.name {
+        "dispatch-1" => format!("{}.native.txt", variant.id),
+        other => format!("{other}.{}.native.txt", variant.id),
+    };
+    let out = setting.strace.join(name);
+    trace(syscalls::traced(&cmd, &out, false), &out)
+}
+
 /// Runs a traced command and reads its summary; `None` if either fails.
 fn trace(mut cmd: Command, out: &Path) -> Option<Trace> {
     let status = cmd.output().ok()?.status;
     status.success().then(|| syscalls::parse(out).ok())?
-}
-
-/// What the run could not make identical for every variant, said next to the figures.
-fn fairness_notes(waits: &[Waits], (inline, behind): (f64, f64)) -> Vec<String> {
-    let mut notes = vec![
-        format!(
-            "On this machine one wait for a ready fd takes {inline:.0} ns with the syscall \
-             inline and {behind:.0} ns with the same syscall behind a function call (median of \
-             interleaved rounds). Variants whose wait syscall sits in a function the loop calls \
-             (glibc's `epoll_wait` for mio, eventp and event-manager; `Poller::wait` for \
-             polling and calloop) pay that difference on every wait, in wall time only: it is \
-             a handful of instructions. barepoll and the two hand-written loops inline theirs."
-        ),
-        "mio registers edge-triggered only; its dispatch harnesses add their fds \
-         level-triggered with `epoll_ctl` on mio's own epoll fd (as the others), while its \
-         churn and memory probe go through mio's `Registry`."
-            .to_string(),
-        "event-manager cannot add a subscriber from a handler: its churn adds and removes the \
-         fd in the driver's own watch list."
-            .to_string(),
-        "calloop waits through polling with a fixed 1024-event buffer; the others get N events \
-         (dispatch) or 256 (churn)."
-            .to_string(),
-    ];
-    let differ: Vec<String> = ALL
-        .iter()
-        .zip(waits)
-        .filter_map(|(variant, w)| {
-            let native = w.native.as_ref()?.wait()?.0;
-            let under = w.callgrind.as_ref()?.wait()?.0;
-            (native != under).then(|| format!("{} (`{native}` → `{under}`)", variant.label))
-        })
-        .collect();
-    if !differ.is_empty() {
-        notes.push(format!(
-            "Under callgrind some variants wait with another syscall than natively (valgrind \
-             may lack `epoll_pwait2`), so their instruction counts are of that path: {}.",
-            differ.join(", ")
-        ));
-    }
-    notes
 }

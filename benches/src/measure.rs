@@ -2,8 +2,10 @@
 //! instructions from callgrind (one child process per case and variant), and a small pool
 //! that runs child processes two at a time.
 
-use crate::cases::{Case, Kind, Pools};
+use crate::cases::{Case, Kind};
 use crate::count;
+use crate::setup::Pool;
+use crate::valgrind;
 use crate::variants::{Runner, Variant, ALL};
 use std::path::Path;
 use std::process::Command;
@@ -16,17 +18,27 @@ use std::time::Instant;
 pub struct Wall {
     /// Median nanoseconds per unit.
     pub ns: f64,
-    /// Median over rounds of the round's ratio to the index loop's time in the same round.
+    /// Median over rounds of the round's ratio to the first variant's time in the same round
+    /// (the index loop's in the fd cases, barepoll's in the others).
     pub ratio: f64,
+    /// `write` syscalls of the harness's other threads per unit, where it counts them.
+    pub writes: Option<f64>,
 }
 
-/// Wall time of every variant in [`ALL`] over `rounds` rounds, each of which times every
-/// variant once, starting from a different one each round. Then checks the work done.
-pub fn wall(case: &Case, pools: &Pools, rounds: usize) -> Vec<Wall> {
-    let mut runners: Vec<Box<dyn Runner>> = ALL.iter().map(|v| case.build(v, pools)).collect();
-    let turns = case.wall_turns();
+/// Wall time of every variant in [`ALL`] that the case measures, over `rounds` rounds, each
+/// of which times every such variant once, starting from a different one each round. Then
+/// checks the work done. `None` for the variants not measured.
+pub fn wall(case: &Case, pool: &Pool, rounds: usize) -> Vec<Option<Wall>> {
+    let measured: Vec<usize> = (0..ALL.len())
+        .filter(|&v| case.measures(&ALL[v], false))
+        .collect();
+    let mut runners: Vec<Box<dyn Runner>> = measured
+        .iter()
+        .map(|&v| case.build(&ALL[v], pool))
+        .collect();
+    let (turns, warm) = (case.wall_turns(), case.warm_turns(true));
     for runner in &mut runners {
-        runner.warm(turns);
+        runner.warm(warm);
     }
     let n = runners.len();
     let mut samples = vec![Vec::with_capacity(rounds); n];
@@ -39,17 +51,18 @@ pub fn wall(case: &Case, pools: &Pools, rounds: usize) -> Vec<Wall> {
             samples[i].push(ns / (turns * case.per_turn()) as f64);
         }
     }
-    for (runner, variant) in runners.into_iter().zip(&ALL) {
-        check(case, variant, runner, (rounds as u64 + 1) * turns);
+    let total = warm + rounds as u64 * turns;
+    let (base, mut walls) = (&samples[0], vec![None; ALL.len()]);
+    for (k, runner) in runners.into_iter().enumerate() {
+        let writes = runner.writes();
+        check(case, &ALL[measured[k]], runner, total);
+        walls[measured[k]] = Some(Wall {
+            ns: median(samples[k].clone()),
+            ratio: median(samples[k].iter().zip(base).map(|(v, b)| v / b).collect()),
+            writes: writes.map(|w| w as f64 / (total * case.per_turn()) as f64),
+        });
     }
-    let base = &samples[0];
-    samples
-        .iter()
-        .map(|s| Wall {
-            ns: median(s.clone()),
-            ratio: median(s.iter().zip(base).map(|(v, b)| v / b).collect()),
-        })
-        .collect()
+    walls
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -69,24 +82,37 @@ fn check(case: &Case, variant: &Variant, runner: Box<dyn Runner>, turns: u64) {
     );
 }
 
-/// The symbol callgrind collects inside.
-pub fn symbol(case: &Case, variant: &Variant) -> String {
-    let kind = match case.kind {
-        Kind::Churn => "churn",
-        Kind::Dispatch => "dispatch",
+/// The symbols callgrind collects inside: the measured function, and for remote calls the
+/// posting thread's too.
+pub fn symbols(case: &Case, variant: &Variant) -> Vec<String> {
+    let kinds: &[&str] = match case.kind {
+        Kind::Churn => &["churn"],
+        Kind::Dispatch => &["dispatch"],
+        Kind::TimerWait => &["timer_wait"],
+        Kind::TimerPair => &["timer_pair"],
+        Kind::TimerReset => &["timer_reset"],
+        Kind::IdleReset => &["idle_reset"],
+        Kind::Spread => &["spread"],
+        Kind::Remote => &["remote", "remote_post"],
     };
-    format!("bench_{kind}_{}", variant.id)
+    let id = variant.id;
+    kinds.iter().map(|k| format!("bench_{k}_{id}")).collect()
 }
 
 /// The command that runs this program under callgrind as `child CASE VARIANT TURNS`, writing
-/// `out`.
+/// `out`. Instrumentation starts when the child has built its harness.
 pub fn callgrind_command(case: &Case, variant: &Variant, turns: u64, out: &Path) -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new("valgrind");
     cmd.arg("--tool=callgrind")
+        .arg("--instr-atstart=no")
         .arg("--collect-atstart=no")
         .arg("--dump-instr=yes")
-        .arg(format!("--toggle-collect={}", symbol(case, variant)))
+        .args(
+            symbols(case, variant)
+                .iter()
+                .map(|s| format!("--toggle-collect={s}")),
+        )
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(exe)
         .args(["child", case.name, variant.id, &turns.to_string()]);
@@ -112,12 +138,14 @@ pub fn callgrind(mut cmd: Command, case: &Case, turns: u64, out: &Path) -> Resul
     Ok(total / (turns * case.per_turn()) as f64)
 }
 
-/// The child: builds one harness, warms it up outside the measured function, runs `turns`
-/// counted turns through it, and checks the work done.
+/// The child: builds one harness, turns callgrind's instrumentation on (if it runs under
+/// callgrind), warms the harness up outside the measured function, runs `turns` counted turns
+/// through it, and checks the work done.
 pub fn child(case: &Case, variant: &Variant, turns: u64) {
-    let pools = Pools::for_cases([case]);
-    let mut runner = case.build(variant, &pools);
-    let warm = 16;
+    let pool = Pool::new(case.fds());
+    let mut runner = case.build(variant, &pool);
+    valgrind::start_instrumentation();
+    let warm = case.warm_turns(false);
     runner.warm(warm);
     runner.run(turns);
     check(case, variant, runner, warm + turns);

@@ -8,6 +8,9 @@
 //!
 //! Per subscriber = growth / N − the user's own value (an fd and its counter, [`USER_VALUE`]).
 //! Growth of tables that double (a slab, a slot table, a hash map) counts as it falls at N.
+//!
+//! The same probe, as `barepoll-benches-memory cycles VARIANT`, runs a million arm+cancel
+//! cycles of a timer and reports the heap the loop holds after [`CYCLES`] of them.
 
 use crate::variants::{Conn, Variant};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -17,6 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Subscribers registered per probe: about 15,000, to stay under a 20,000 fd hard limit.
 pub const SUBSCRIBERS: usize = 15_000;
+
+/// After how many arm+cancel cycles the cycles probe reports the heap held.
+pub const CYCLES: [u64; 3] = [0, 100_000, 1_000_000];
 
 /// The user's own value: what every variant keeps per fd (its fd and its counter).
 pub const USER_VALUE: usize = std::mem::size_of::<Conn>();
@@ -147,4 +153,31 @@ pub fn measure(probe: &Path, variant: &Variant, n: usize) -> Result<PerSubscribe
         counted: per(counted),
         heap: per(heap),
     })
+}
+
+/// Runs the probe's arm+cancel cycles for `variant`: the heap its loop holds after each of
+/// [`CYCLES`].
+pub fn cycles(probe: &Path, variant: &Variant) -> Result<Vec<Footprint>, String> {
+    let out = Command::new(probe)
+        .args(["cycles", variant.id])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let held: Vec<Footprint> = text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace().map(str::parse::<usize>);
+            let (Some(Ok(counted)), Some(Ok(heap))) = (f.next(), f.next()) else {
+                return None;
+            };
+            Some(Footprint { counted, heap })
+        })
+        .collect();
+    if held.len() != CYCLES.len() {
+        return Err(format!("unexpected probe output: {text}"));
+    }
+    Ok(held)
 }

@@ -129,6 +129,32 @@ impl Epoll {
         let n = unsafe { syscall6(nr, args) };
         n.max(0) as usize
     }
+
+    /// Waits up to `timeout` (to the nanosecond with `epoll_pwait2`, else rounded up to
+    /// milliseconds, as barepoll waits); returns how many events the kernel wrote into `buf`.
+    pub fn wait_for(&self, buf: &mut [Event], timeout: std::time::Duration) -> usize {
+        let ts = k::__kernel_timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        let (nr, _) = self.wait;
+        let arg = if nr == k::__NR_epoll_pwait2 {
+            &ts as *const _ as usize
+        } else {
+            timeout.as_micros().div_ceil(1000) as usize
+        };
+        let args = [
+            self.fd.as_raw_fd() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            arg,
+            0,
+            8,
+        ];
+        // SAFETY: the kernel writes at most `buf.len()` events into `buf` and only reads `ts`.
+        let n = unsafe { syscall6(nr, args) };
+        n.max(0) as usize
+    }
 }
 
 #[inline(always)]
@@ -153,35 +179,67 @@ fn wait_behind_call(epoll: &Epoll, buf: &mut [Event]) -> usize {
     epoll.wait(buf)
 }
 
-/// What a call around the wait syscall costs on this machine: nanoseconds per wait of one
-/// ready fd with the syscall inline (as barepoll and the hand-written loops make it), then
-/// behind a non-inlined call (as a libc wrapper makes it). Medians of interleaved rounds.
-pub fn call_around_wait(ready: Fd, rounds: usize) -> (f64, f64) {
-    let epoll = Epoll::new();
-    epoll.add(ready, 0);
-    let mut buf = events(1);
-    let turns = 2048;
+/// Nanoseconds per call of `a` and of `b`, each timed over `turns` calls per round: medians
+/// of `rounds` interleaved rounds (each round times both, starting with each in turn).
+pub fn two_ways(rounds: usize, turns: u32, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
     let mut samples = [Vec::new(), Vec::new()];
     for round in 0..rounds {
         for k in 0..2 {
-            let behind = (round + k) % 2 == 1;
+            let second = (round + k) % 2 == 1;
             let start = std::time::Instant::now();
             for _ in 0..turns {
-                let n = if behind {
-                    wait_behind_call(&epoll, &mut buf)
+                if second {
+                    b()
                 } else {
-                    epoll.wait(&mut buf)
-                };
-                assert_eq!(n, 1, "the fd stays ready");
+                    a()
+                }
             }
             let ns = start.elapsed().as_nanos() as f64 / turns as f64;
-            samples[behind as usize].push(ns);
+            samples[second as usize].push(ns);
         }
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let [inline, behind] = samples;
-    (median(inline), median(behind))
+    let [a, b] = samples;
+    (median(a), median(b))
+}
+
+/// What a call around the wait syscall costs on this machine: nanoseconds per wait of one
+/// ready fd with the syscall inline (as barepoll and the hand-written loops make it), then
+/// behind a non-inlined call (as a libc wrapper makes it). Medians of interleaved rounds.
+pub fn call_around_wait(ready: Fd, rounds: usize) -> (f64, f64) {
+    let epoll = Epoll::new();
+    epoll.add(ready, 0);
+    let mut inline = events(1);
+    let mut behind = events(1);
+    two_ways(
+        rounds,
+        2048,
+        || assert_eq!(epoll.wait(&mut inline), 1, "the fd stays ready"),
+        || {
+            assert_eq!(
+                wait_behind_call(&epoll, &mut behind),
+                1,
+                "the fd stays ready"
+            )
+        },
+    )
+}
+
+/// What a timeout costs a wait that returns at once on this machine: nanoseconds per wait of
+/// one ready fd with no timeout, then with a timeout an hour away (as barepoll waits while
+/// timers are armed). Medians of interleaved rounds.
+pub fn timeout_on_wait(ready: Fd, rounds: usize) -> (f64, f64) {
+    let epoll = Epoll::new();
+    epoll.add(ready, 0);
+    let hour = std::time::Duration::from_secs(3600);
+    let (mut none, mut timed) = (events(1), events(1));
+    two_ways(
+        rounds,
+        2048,
+        || assert_eq!(epoll.wait(&mut none), 1, "the fd stays ready"),
+        || assert_eq!(epoll.wait_for(&mut timed, hour), 1, "the fd stays ready"),
+    )
 }

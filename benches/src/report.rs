@@ -1,11 +1,14 @@
-//! The results as markdown: instructions, wall time, memory, the wait syscalls, then
-//! barepoll's goals (`goals.rs`) checked against the figures.
+//! The results as markdown: instructions, wall time, memory, the wait syscalls, then the
+//! timers and remote calls (`report_timers.rs`), then barepoll's goals (`goals.rs`) checked
+//! against the figures.
 
-use crate::cases::Case;
+use crate::cases::{Case, Group};
 use crate::goals;
+use crate::lateness;
 use crate::machine::QUIET_LOAD;
 use crate::measure::Wall;
-use crate::memory::{PerSubscriber, USER_VALUE};
+use crate::memory::{Footprint, PerSubscriber, USER_VALUE};
+use crate::report_timers;
 use crate::syscalls::{Trace, Waits};
 use crate::variants::{ALL, PAIRS};
 use std::fmt::Write;
@@ -17,6 +20,15 @@ macro_rules! put {
     }};
 }
 pub(crate) use put;
+
+/// A figure with one decimal below 100, none above.
+pub(crate) fn fmt(v: f64) -> String {
+    if v.abs() < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
 
 /// One case's figures, one per variant in `ALL` order; `None` where not measured.
 pub struct Row {
@@ -31,6 +43,11 @@ pub struct Results {
     pub memory: Vec<Option<PerSubscriber>>,
     pub memory_n: usize,
     pub waits: Vec<Waits>,
+    /// Every syscall of the timer variants' per-wait child with 1k armed timers, natively.
+    pub timer_waits: Vec<Option<Trace>>,
+    /// The heap held after each of `memory::CYCLES` arm+cancel cycles, for timer variants.
+    pub cycles: Vec<Option<Vec<Footprint>>>,
+    pub lateness: lateness::Table,
     pub machine: String,
     pub load: f64,
     pub rounds: usize,
@@ -45,6 +62,11 @@ impl Results {
         self.rows.iter().find(|r| r.case.name == name)
     }
 
+    /// The rows of one group of cases.
+    pub fn group(&self, group: Group) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(move |r| r.case.group() == group)
+    }
+
     pub fn noisy(&self) -> bool {
         self.load.is_nan() || self.load > QUIET_LOAD
     }
@@ -54,14 +76,6 @@ fn header(out: &mut String) {
     let labels: Vec<&str> = ALL.iter().map(|v| v.label).collect();
     put!(out, "| case | {} |", labels.join(" | "));
     put!(out, "|---|{}", "---:|".repeat(ALL.len()));
-}
-
-fn fmt(v: f64) -> String {
-    if v.abs() < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
 }
 
 fn instructions(out: &mut String, r: &Results) {
@@ -77,7 +91,7 @@ fn instructions(out: &mut String, r: &Results) {
             .collect();
         put!(out, "| {label} | {} |", cells.join(" | "));
     };
-    for row in &r.rows {
+    for row in r.group(Group::Fds) {
         line(out, row.case.label, &row.instr);
     }
     if let (Some(churn), Some(one), 1) = (r.row("churn"), r.row("dispatch-1"), PAIRS) {
@@ -93,7 +107,7 @@ fn instructions(out: &mut String, r: &Results) {
 
 fn wall(out: &mut String, r: &Results) {
     header(out);
-    for row in &r.rows {
+    for row in r.group(Group::Fds) {
         let cells: Vec<String> = row
             .wall
             .iter()
@@ -116,7 +130,7 @@ fn memory(out: &mut String, r: &Results) {
     }
 }
 
-fn trace_cells(t: &Option<Trace>) -> (String, String) {
+pub(crate) fn trace_cells(t: &Option<Trace>) -> (String, String) {
     match t {
         None => ("unknown".into(), "unknown".into()),
         Some(t) => match t.wait() {
@@ -212,8 +226,15 @@ pub fn markdown(r: &Results) -> String {
         "\n## Wait syscall per variant (strace, dispatch N = 1)\n"
     );
     syscalls(&mut out, r);
+    report_timers::sections(&mut out, r);
     put!(out, "\n## barepoll's goals\n");
     goals::table(&mut out, r);
+    put!(
+        out,
+        "\nTimers (one barepoll column: its timers are the same whichever way fds are \
+               registered):\n"
+    );
+    goals::timer_table(&mut out, r);
     if !r.notes.is_empty() {
         put!(out, "\n## Notes\n");
         for note in &r.notes {

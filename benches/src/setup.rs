@@ -1,7 +1,10 @@
 //! The fds every harness watches, and the fd limit that many of them need.
 //!
 //! Harnesses borrow their fds (`BorrowedFd<'static>`), so every variant watches the very same
-//! eventfds and none of them closes one: the pools live until the process exits.
+//! eventfds and none of them closes one: the pool lives until the process exits. One pool
+//! serves every case: each case makes the fds it takes readable or idle as it needs them, so
+//! the process holds only as many eventfds as the largest case (10k ready connections and 10k
+//! idle fds would not fit a 20,000 fd limit together).
 
 use crate::variants::Fd;
 use barepoll::sys::{self, AsFd, OwnedFd};
@@ -44,6 +47,34 @@ pub fn raise_fd_limit(idle: u64) -> u64 {
         }
     }
     lim.rlim_cur.saturating_sub(SPARE_FDS)
+}
+
+/// The eventfds the cases draw from.
+pub struct Pool {
+    fds: Vec<Fd>,
+}
+
+impl Pool {
+    /// Room for `n` fds at once (a case's ready and idle fds together).
+    pub fn new(n: usize) -> Pool {
+        Pool {
+            fds: eventfds(n, 0),
+        }
+    }
+
+    /// The first `ready` fds made readable (holding 1, never read by any harness) and the
+    /// next `idle` ones emptied. Harnesses built from an earlier `take` must be gone.
+    pub fn take(&self, ready: usize, idle: usize) -> (&[Fd], &[Fd]) {
+        let (ready, rest) = self.fds[..ready + idle].split_at(ready);
+        let mut buf = [0u8; 8];
+        for &fd in ready.iter().chain(rest) {
+            let _ = sys::read(fd, &mut buf); // EAGAIN if it was empty
+        }
+        for &fd in ready {
+            sys::write(fd, &1u64.to_ne_bytes()).expect("eventfd write");
+        }
+        (ready, rest)
+    }
 }
 
 /// `n` eventfds holding `initval` (1 = readable until read, which nothing does; 0 = idle).

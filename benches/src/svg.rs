@@ -1,6 +1,7 @@
 //! The plot: user-space instructions per unit, grouped by case, one bar per variant, log
 //! scale. Plain SVG text, no plotting library.
 
+use crate::cases::Group;
 use crate::report::{put, Row};
 use crate::variants::ALL;
 use std::fmt::Write;
@@ -19,10 +20,11 @@ const TOP: f64 = 84.0;
 const BOTTOM: f64 = 56.0;
 const PER_LEGEND_ROW: usize = 6;
 
+/// The plot of the fd cases (the timer and remote tables have columns of their own).
 pub fn svg(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.instr.iter().any(Option::is_some))
+        .filter(|r| r.case.group() == Group::Fds && r.instr.iter().any(Option::is_some))
         .collect();
     let plot_h = HEIGHT - TOP - BOTTOM;
     let max = rows

@@ -1,6 +1,7 @@
 //! Which wait syscall each variant makes, as `strace -f -c` counts it: natively (every
 //! syscall traced, so the ones each wait brings along show too) and under callgrind (waits
-//! only), for the dispatch N=1 child. Without strace every answer is "unknown".
+//! only), for the dispatch N=1 child. Without strace every answer is "unknown". And the
+//! `write` syscalls of one thread, from the kernel's task I/O accounting.
 
 use std::path::Path;
 use std::process::Command;
@@ -90,4 +91,12 @@ impl Trace {
 pub struct Waits {
     pub native: Option<Trace>,
     pub callgrind: Option<Trace>,
+}
+
+/// `write`-type syscalls this thread has made so far (`syscw` in `/proc/thread-self/io`), if
+/// the kernel keeps task I/O accounting. Reading it is a `read`: it does not count itself.
+pub fn thread_writes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("syscw:"))?;
+    line.trim().parse().ok()
 }

@@ -1,8 +1,10 @@
 //! The memory probe: `barepoll-benches-memory VARIANT N` registers N idle eventfds with one
 //! variant under a counting allocator and prints the heap growth (counted bytes, then glibc's
 //! in-use bytes). The driver runs it once per variant; see `memory.rs` in the library.
+//! `barepoll-benches-memory cycles VARIANT` runs a variant's timer arm+cancel cycles and
+//! prints the heap its loop holds after each count of `memory::CYCLES`, one line each.
 
-use barepoll_benches::memory::Counting;
+use barepoll_benches::memory::{Counting, CYCLES};
 use barepoll_benches::{setup, variants};
 
 #[global_allocator]
@@ -10,8 +12,16 @@ static ALLOCATOR: Counting = Counting;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let ["cycles", id] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        let variant = variants::find(id).expect("unknown variant");
+        let timers = variant.timers.expect("a variant with timers");
+        for held in (timers.cycles)(&CYCLES) {
+            println!("{} {}", held.counted, held.heap);
+        }
+        return;
+    }
     let [id, n] = &args[..] else {
-        eprintln!("usage: barepoll-benches-memory VARIANT N");
+        eprintln!("usage: barepoll-benches-memory VARIANT N | cycles VARIANT");
         std::process::exit(2);
     };
     let variant = variants::find(id).expect("unknown variant");

@@ -9,6 +9,9 @@
 //! and a memory probe that registers idle fds into an empty reactor. Every harness runs its
 //! turns through a function with a stable symbol (`bench_<kind>_<id>`), which is what
 //! callgrind's `--toggle-collect` names.
+//!
+//! The variants with timers (`timers/`) and with remote calls (`remote/`) have harnesses for
+//! those cases too.
 
 use crate::count::Count;
 use crate::memory::Footprint;
@@ -24,9 +27,11 @@ pub mod mio;
 pub mod mio_boxed;
 pub mod polling;
 pub mod polling_boxed;
+pub mod remote;
 pub mod thin;
+pub mod timers;
 
-/// Harnesses borrow their fds; the pools in `setup` own them for the life of the process.
+/// Harnesses borrow their fds; the pool in `setup` owns them for the life of the process.
 pub type Fd = BorrowedFd<'static>;
 
 /// What every variant keeps per fd, whatever holds it (a slab, a node, a closure's captures):
@@ -63,6 +68,11 @@ pub const CHURN_CAPACITY: usize = 256;
 pub trait Runner {
     fn warm(&mut self, turns: u64);
     fn run(&mut self, turns: u64);
+    /// `write` syscalls its other threads made so far (warm-up included), where it counts
+    /// them: the remote harnesses' posting threads.
+    fn writes(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub struct Variant {
@@ -73,6 +83,10 @@ pub struct Variant {
     pub churn: fn(driver: Fd, churned: Fd) -> Box<dyn Runner>,
     /// Registers every fd into an empty reactor; returns the heap growth.
     pub memory: fn(fds: &[Fd]) -> Footprint,
+    /// The timer harnesses, for a variant with timers.
+    pub timers: Option<&'static timers::Harnesses>,
+    /// The remote-call harness, for a variant with remote calls.
+    pub remote: Option<fn() -> Box<dyn Runner>>,
 }
 
 macro_rules! variant {
@@ -83,6 +97,8 @@ macro_rules! variant {
             dispatch: |ready, idle| Box::new($module::Dispatch::new(ready, idle)),
             churn: |driver, churned| Box::new($module::Churn::new(driver, churned)),
             memory: $module::memory,
+            timers: None,
+            remote: None,
         }
     };
 }
@@ -92,14 +108,27 @@ pub const ALL: [Variant; 11] = [
     variant!(index, "index loop"),
     variant!(thin, "thin-pointer loop"),
     variant!(barepoll_sub, "barepoll (Subscriber)"),
-    variant!(barepoll, "barepoll (closure)"),
+    Variant {
+        timers: Some(&timers::barepoll::HARNESSES),
+        remote: Some(remote::barepoll::harness),
+        ..variant!(barepoll, "barepoll (closure)")
+    },
     variant!(mio, "mio + plain slab"),
     variant!(mio_boxed, "mio + boxed closures"),
     variant!(polling, "polling + plain slab"),
     variant!(polling_boxed, "polling + boxed closures"),
-    variant!(eventp, "eventp"),
-    variant!(event_manager, "event-manager"),
-    variant!(calloop, "calloop"),
+    Variant {
+        remote: Some(remote::eventp::harness),
+        ..variant!(eventp, "eventp")
+    },
+    Variant {
+        remote: Some(remote::event_manager::harness),
+        ..variant!(event_manager, "event-manager")
+    },
+    Variant {
+        timers: Some(&timers::calloop::HARNESSES),
+        ..variant!(calloop, "calloop")
+    },
 ];
 
 pub fn find(id: &str) -> Option<&'static Variant> {

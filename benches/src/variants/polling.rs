@@ -10,8 +10,8 @@ use std::num::NonZeroUsize;
 use std::os::fd::AsRawFd;
 
 pub fn add_level(poller: &Poller, fd: Fd, key: usize) {
-    // SAFETY: the fd stays open until it is deleted or the poller is dropped (the pools in
-    // `setup` never close theirs).
+    // SAFETY: the fd stays open until it is deleted or the poller is dropped (the pool in
+    // `setup` never closes its fds).
     unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::readable(key), PollMode::Level) }.unwrap();
 }
 
