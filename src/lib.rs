@@ -40,6 +40,12 @@
 //! `testing` (on by default) adds [`testing`], the recording test double. It is purely
 //! additive; turn it off (`default-features = false, features = ["std"]` or no features at
 //! all) where every byte counts: without it, [`Ops`] carries no recorder branch.
+//!
+//! `alarm` (on by default): the reactor's timers wake it through one timerfd per reactor,
+//! made at the first arm, so turns with timers armed but none due read no clock and carry no
+//! timeout. Off, such turns read the clock and wait until the earliest deadline: the same
+//! timers, less code (a static binary that counts bytes may prefer it). See the technical
+//! chapter, "Timers".
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]

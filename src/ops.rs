@@ -435,8 +435,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     {
         match &mut self.target {
             Target::Live {
-                registry, timers, ..
+                registry,
+                timers,
+                deferred,
             } => {
+                crate::timer::alarm::prepare(registry, timers, *deferred);
                 let key = timers.arm(timer, callback)?;
                 registry.flag(TIMERS, true);
                 Ok(key)
@@ -504,9 +507,27 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
         match &mut self.target {
-            Target::Live { timers, .. } => timers.reset(key, timer),
+            Target::Live {
+                registry, timers, ..
+            } => {
+                timers.reset(key, timer)?;
+                registry.flag(TIMERS, true);
+                Ok(())
+            }
             #[cfg(feature = "testing")]
             Target::Record(r) => r.reset(key, timer),
+        }
+    }
+
+    /// The timers' alarm rang (its handler).
+    #[cfg(feature = "alarm")]
+    pub(crate) fn alarm_rang(&mut self) {
+        match &mut self.target {
+            Target::Live {
+                registry, timers, ..
+            } => crate::timer::alarm::rang(registry, timers),
+            #[cfg(feature = "testing")]
+            Target::Record(_) => {}
         }
     }
 

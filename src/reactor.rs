@@ -1,9 +1,9 @@
 //! `Reactor`: the public face of the registry, the timers and the run loop.
 //!
 //! It holds no pointers itself; every node lives behind `thin::Registry`. A turn is: finish a
-//! batch a handler panicked out of, or else fire due timers (one clock reading, only while
-//! timers are armed), wait until the next deadline at the latest, dispatch, and fire the
-//! timers the wait ran into.
+//! batch a handler panicked out of, or else fire due timers (one clock reading, only when
+//! timers changed or are due) and set the timers' alarm, wait, dispatch, and fire the timers
+//! the alarm rang for.
 
 use crate::error::Result;
 use crate::interest::Interest;
@@ -12,6 +12,7 @@ use crate::subscriber::Subscriber;
 use crate::sys;
 use crate::thin::{waited, Core, Events, DIRTY, STOP, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
+use crate::timer::alarm::Wake;
 use crate::timer::{self, Timer, TimerKey};
 use core::fmt;
 use core::marker::PhantomData;
@@ -266,6 +267,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         // The fast path: no timers, no remote, no stop to clear, nothing left by a panic, and
         // the fork guard's word as its owner wrote it (one load, one compare). Then a turn is
         // a wait and a dispatch.
+        let timeout = timeout.map(timer::nanos);
         if !self.core.registry.quiet() {
             return self.run_once_slow(timeout, data);
         }
@@ -273,6 +275,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let raw = events.wait(&core.registry, timeout);
         if raw > 0 {
             events.dispatch(raw as usize, core, data);
+            if core.registry.after() != 0 {
+                // Handlers deleted subscribers, or the alarm rang.
+                return self.after_batch(raw as usize, data);
+            }
             return Ok(raw as usize);
         }
         waited(raw)
@@ -281,7 +287,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// A turn with something to attend to: a fork check that needs more than the word, the
     /// rest of a batch a handler panicked out of, timers, remote calls.
     #[inline(never)]
-    fn run_once_slow(&mut self, timeout: Option<Duration>, data: &mut D) -> Result<usize> {
+    fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         #[cfg(feature = "std")]
         let _running = self
             .remote
@@ -290,34 +296,76 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let Reactor { core, events, .. } = self;
         core.registry.check_owner()?;
         if events.pending() != 0 {
-            return Ok(events.dispatch_rest(core, data));
+            let n = events.dispatch_rest(core, data);
+            return self.after_batch(n, data);
         }
         core.registry.bury(); // left over if a handler panicked out of the last event
         core.registry.flag(DIRTY | STOP, false); // a new batch begins: a stop is asked anew
         let mut fired = 0;
         let mut timeout = timeout;
         let mut limit = None;
-        if core.timers.active() {
-            let now = sys::monotonic_ns();
-            fired = timer::fire_due(core, data, now);
-            if core.registry.stop_requested() {
-                return Ok(fired);
+        if core.registry.flags() & TIMERS != 0 {
+            if !core.timers.active() {
+                core.registry.flag(TIMERS, false); // cancelled, or fired: nothing to attend
+            } else {
+                let now = sys::monotonic_ns();
+                fired = timer::fire_due(core, data, now);
+                if core.registry.stop_requested() {
+                    return Ok(fired);
+                }
+                // With an alarm, `set` sets it; timers that callbacks armed, or work done,
+                // mean: look for events, but do not block.
+                if timer::alarm::set(&mut core.registry, &mut core.timers) || fired != 0 {
+                    timeout = Some(0);
+                } else if matches!(core.timers.wake, Wake::Timeout) {
+                    (timeout, limit) = wait_for_timers(core, now, timeout);
+                }
             }
-            (timeout, limit) = wait_for_timers(core, now, timeout);
-            if fired != 0 {
-                // Work was done: look for events, but do not block.
-                (timeout, limit) = (Some(Duration::ZERO), None);
-            }
-        } else {
-            core.registry.flag(TIMERS, false);
         }
         let raw = events.wait(&core.registry, timeout);
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch_range(0, n, core, data);
-        } else if let Some(limit) = limit {
+            return Ok(self.after_batch(n, data)? + fired);
+        }
+        if let Some(limit) = limit {
             // The wait ran until the earliest deadline: no clock reading is needed to know it.
             fired += timer::fire_due(core, data, limit);
+        }
+        Ok(fired)
+    }
+
+    /// After a batch that left a flag: recycles what its handlers deleted; if the alarm rang
+    /// in it, its event is not counted and the timers due fire now (unless a handler asked to
+    /// stop; then the next turn fires them). Returns the count of the batch and the timers
+    /// fired.
+    #[inline(always)]
+    fn after_batch(&mut self, n: usize, data: &mut D) -> Result<usize> {
+        // If a destructor panics here, the rest of the graveyard waits for the next turn.
+        self.core.registry.bury();
+        #[cfg(feature = "alarm")]
+        if self.core.registry.after() != 0 {
+            return self.after_alarm(n, data);
+        }
+        let _ = data;
+        Ok(n)
+    }
+
+    /// [`after_batch`](Self::after_batch) when the alarm rang.
+    #[cfg(feature = "alarm")]
+    #[inline(never)]
+    fn after_alarm(&mut self, n: usize, data: &mut D) -> Result<usize> {
+        let core = &mut self.core;
+        if !core.registry.take_alarm() {
+            return Ok(n);
+        }
+        let n = n.saturating_sub(1);
+        if core.registry.stop_requested() {
+            return Ok(n);
+        }
+        let fired = timer::fire_due(core, data, sys::monotonic_ns());
+        if !core.registry.stop_requested() {
+            timer::alarm::set(&mut core.registry, &mut core.timers);
         }
         Ok(n + fired)
     }
@@ -616,8 +664,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         F: FnMut(&mut crate::Ops<'_, D, T>) + 'static,
         T: Admit<F>,
     {
-        let key = self.core.timers.arm(timer, callback)?;
-        self.core.registry.flag(TIMERS, true);
+        let Core {
+            registry, timers, ..
+        } = &mut self.core;
+        timer::alarm::prepare(registry, timers, false);
+        let key = timers.arm(timer, callback)?;
+        registry.flag(TIMERS, true);
         Ok(key)
     }
 
@@ -688,7 +740,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
-        self.core.timers.reset(key, timer)
+        self.core.timers.reset(key, timer)?;
+        self.core.registry.flag(TIMERS, true);
+        Ok(())
     }
 }
 
@@ -699,18 +753,31 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 fn wait_for_timers<D, T: Threads>(
     core: &Core<D, T>,
     now: u64,
-    timeout: Option<Duration>,
-) -> (Option<Duration>, Option<u64>) {
+    timeout: Option<u64>,
+) -> (Option<u64>, Option<u64>) {
     if core.timers.pending() {
-        return (Some(Duration::ZERO), None);
+        return (Some(0), None);
     }
     let Some(next) = core.timers.next_deadline() else {
         return (timeout, None);
     };
-    let until = Duration::from_nanos(next.saturating_sub(now));
+    let until = next.saturating_sub(now);
     match timeout {
         Some(t) if t <= until => (timeout, None),
         _ => (Some(until), Some(next.max(now))),
+    }
+}
+
+#[cfg(all(test, feature = "alarm"))]
+impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// Whether the next turn takes the fast path (tests of what leaves it).
+    pub(crate) fn quiet(&self) -> bool {
+        self.core.registry.quiet()
+    }
+
+    /// Whether the timers wake the reactor through the alarm.
+    pub(crate) fn has_alarm(&self) -> bool {
+        matches!(self.core.timers.wake, Wake::Alarm { .. })
     }
 }
 

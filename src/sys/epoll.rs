@@ -3,7 +3,6 @@
 use super::fd::AsRawFd;
 use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, RawFd, KERNEL_SIGSET_SIZE};
 use core::sync::atomic::{AtomicBool, Ordering};
-use core::time::Duration;
 
 /// The kernel's `struct epoll_event`: packed (12 bytes) on x86_64, 16 bytes on aarch64.
 pub(crate) type EpollEvent = k::epoll_event;
@@ -54,44 +53,56 @@ static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
 
 /// Waits for events on `epfd`, filling `buf` from its start. Returns the kernel's answer as
 /// is: how many events it filled, or `-errno` (decode it with [`Errno::result`]); callers
-/// test `> 0` first, which is one compare on the hot path. `None` waits forever. Uses
-/// `epoll_pwait2` while the kernel has it, else `epoll_pwait`.
+/// test `> 0` first, which is one compare on the hot path. The timeout is in nanoseconds;
+/// `None` waits forever. Uses `epoll_pwait2` while the kernel has it, else `epoll_pwait`.
 #[inline(always)]
 pub(crate) fn epoll_wait(
     epfd: BorrowedFd<'_>,
     buf: &mut [EpollEvent],
-    timeout: Option<Duration>,
+    timeout: Option<u64>,
 ) -> isize {
-    let ts = timeout.map(|d| k::__kernel_timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: d.subsec_nanos() as i64,
-    });
     let (epfd, events, max) = (
         epfd.as_raw_fd() as usize,
         buf.as_mut_ptr() as usize,
         buf.len(),
     );
-    loop {
-        // The two calls differ only in their number and the timeout argument: a timespec
-        // (null for ever), or milliseconds rounded up (-1 for ever). One call site serves both.
-        let pwait2 = !NO_PWAIT2.load(Ordering::Relaxed);
-        let (call, limit) = if pwait2 {
-            let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as usize);
-            (k::__NR_epoll_pwait2, ts_ptr)
-        } else {
-            let ms = timeout.map_or(-1, millis_rounded_up);
-            (k::__NR_epoll_pwait, ms as isize as usize)
-        };
-        // SAFETY: the kernel writes at most `max` events into `buf`; the timeout argument is
-        // a number, or null or a pointer to a live timespec the kernel only reads; the signal
-        // mask is null.
-        let raw =
-            unsafe { arch::syscall6(nr(call), epfd, events, max, limit, 0, KERNEL_SIGSET_SIZE) };
-        let raw = raw as isize;
-        if raw >= 0 || !pwait2 || !fallback(raw) {
+    if !NO_PWAIT2.load(Ordering::Relaxed) {
+        let ts = timeout.map(|ns| k::__kernel_timespec {
+            tv_sec: (ns / NANOS_PER_SEC) as i64,
+            tv_nsec: (ns % NANOS_PER_SEC) as i64,
+        });
+        let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as usize);
+        // SAFETY: the kernel writes at most `max` events into `buf`; `ts_ptr` is null or
+        // points to a live timespec it only reads; the signal mask is null.
+        let raw = unsafe {
+            arch::syscall6(
+                nr(k::__NR_epoll_pwait2),
+                epfd,
+                events,
+                max,
+                ts_ptr,
+                0,
+                KERNEL_SIGSET_SIZE,
+            )
+        } as isize;
+        if raw >= 0 || !fallback(raw) {
             return raw;
         }
     }
+    let ms = timeout.map_or(-1, millis_rounded_up) as isize as usize;
+    // SAFETY: the kernel writes at most `max` events into `buf`; the signal mask is null.
+    let raw = unsafe {
+        arch::syscall6(
+            nr(k::__NR_epoll_pwait),
+            epfd,
+            events,
+            max,
+            ms,
+            0,
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    raw as isize
 }
 
 /// Whether a failed `epoll_pwait2` means the kernel (or a seccomp filter) lacks it: then
@@ -120,16 +131,12 @@ pub(crate) fn uses_pwait2() -> bool {
     !NO_PWAIT2.load(Ordering::Relaxed)
 }
 
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
 /// Milliseconds for `epoll_pwait`: rounded up so a short timeout never becomes a busy poll,
 /// clamped to `i32::MAX`.
-fn millis_rounded_up(d: Duration) -> i32 {
-    // In u64, not through `as_nanos()`: 128-bit division pulls a runtime routine into static
-    // binaries. Seconds past the clamp are tested first, so the product cannot overflow.
-    const MAX_SECS: u64 = i32::MAX as u64 / 1000;
-    if d.as_secs() > MAX_SECS {
-        return i32::MAX;
-    }
-    let ms = d.as_secs() * 1000 + (u64::from(d.subsec_nanos()) + 999_999) / 1_000_000;
+fn millis_rounded_up(ns: u64) -> i32 {
+    let ms = ns / 1_000_000 + u64::from(ns % 1_000_000 != 0);
     ms.min(i32::MAX as u64) as i32
 }
 
@@ -137,34 +144,23 @@ fn millis_rounded_up(d: Duration) -> i32 {
 mod tests {
     use super::*;
     use crate::sys::AsFd;
+    use core::time::Duration;
 
     #[test]
     fn milliseconds_round_up_and_clamp() {
-        assert_eq!(millis_rounded_up(Duration::ZERO), 0);
-        assert_eq!(millis_rounded_up(Duration::from_nanos(1)), 1);
-        assert_eq!(millis_rounded_up(Duration::from_micros(300)), 1);
-        assert_eq!(millis_rounded_up(Duration::from_millis(5)), 5);
-        assert_eq!(millis_rounded_up(Duration::from_micros(5_001)), 6);
-        assert_eq!(millis_rounded_up(Duration::from_secs(u64::MAX)), i32::MAX);
-        assert_eq!(millis_rounded_up(Duration::MAX), i32::MAX);
+        let ms = |d: Duration| millis_rounded_up(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        assert_eq!(ms(Duration::ZERO), 0);
+        assert_eq!(ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ms(Duration::from_micros(300)), 1);
+        assert_eq!(ms(Duration::from_millis(5)), 5);
+        assert_eq!(ms(Duration::from_micros(5_001)), 6);
+        assert_eq!(ms(Duration::from_secs(u64::MAX)), i32::MAX);
+        assert_eq!(ms(Duration::MAX), i32::MAX);
         // Around the clamp: 2_147_483.647 s is i32::MAX ms exactly.
-        assert_eq!(
-            millis_rounded_up(Duration::from_millis(i32::MAX as u64)),
-            i32::MAX
-        );
-        assert_eq!(
-            millis_rounded_up(Duration::from_millis(i32::MAX as u64 - 1)),
-            i32::MAX - 1
-        );
-        assert_eq!(
-            millis_rounded_up(Duration::new(2_147_483, 646_000_001)),
-            i32::MAX
-        );
-        assert_eq!(
-            millis_rounded_up(Duration::new(2_147_483, 999_999_999)),
-            i32::MAX
-        );
-        assert_eq!(millis_rounded_up(Duration::new(2_147_484, 0)), i32::MAX);
+        assert_eq!(ms(Duration::from_millis(i32::MAX as u64)), i32::MAX);
+        assert_eq!(ms(Duration::from_millis(i32::MAX as u64 - 1)), i32::MAX - 1);
+        assert_eq!(ms(Duration::new(2_147_483, 646_000_001)), i32::MAX);
+        assert_eq!(ms(Duration::new(2_147_484, 0)), i32::MAX);
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::sys::{self, AsFd, EpollEvent, Errno};
 use crate::threads::Threads;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
-use core::time::Duration;
 
 /// The most events one wait can return, whatever capacity is asked for: a few thousand cover
 /// any load (more ready fds are reported by the next wait), and the buffer costs 12 or 16
@@ -87,9 +86,8 @@ impl<D, T: Threads> Batch<'_, D, T> {
                 break;
             }
         }
-        // If a destructor panics here, the guard still runs: the batch is recorded as done
-        // and the rest of the graveyard waits for the next turn.
-        self.core.registry.bury();
+        // What the batch deleted is recycled by the caller, which sees the flag that says so
+        // (`GRAVE`) in the one check it makes after every batch.
         core::mem::forget(self);
     }
 }
@@ -135,7 +133,7 @@ impl Events {
     pub(crate) fn wait<D, T: Threads>(
         &mut self,
         registry: &Registry<D, T>,
-        timeout: Option<Duration>,
+        timeout: Option<u64>,
     ) -> isize {
         sys::epoll_wait(registry.epfd.as_fd(), &mut self.buf, timeout)
     }

@@ -60,7 +60,8 @@ impl<D, T: Threads> Core<D, T> {
 // memory reached only through the registry and the events of its reactor, which moves with
 // it), its fds and its fork guard (`Send`), and boxed timer callbacks. Every value it holds
 // that could be `!Send` entered through `Registry::insert` (subscribers) or `Timers::arm`
-// (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`. No
+// (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`;
+// `Registry::insert_internal` (the timers' alarm) requires `Send` itself. No
 // value of type `D` is stored (`data` points to the caller's state only while a batch runs,
 // on the thread running it). Nothing is shared with other threads (it is not `Sync`).
 unsafe impl<D> Send for Core<D, Sendable> {}

@@ -26,22 +26,35 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     graveyard: Vec<NodeBox<D, T>>,
     spares: Spares,
     live: usize,
+    /// Live nodes of the reactor's own (the timers' alarm), not counted by `len`.
+    internal: usize,
     retired: usize,
-    /// The fork guard, and the flags a turn checks with it: [`DIRTY`], [`TIMERS`],
-    /// [`REMOTE`], [`STOP`].
+    /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
+    /// [`TIMERS`], [`REMOTE`], [`STOP`].
     pub(super) guard: ForkGuard,
+    /// What the batch being dispatched left to do once it is done: [`GRAVE`], [`ALARM`].
+    /// Checked after every batch, apart from the guard word: one byte in reach.
+    after: u8,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
 /// A handler panicked out of a batch: its rest, or what it deleted, waits for the next turn.
 pub(crate) const DIRTY: u8 = 1;
-/// Timers were armed (cleared by a turn that finds none).
+/// The timers need a clock reading: timers were armed or reset since the last one, or the
+/// alarm rang; without an alarm, timers are armed (see `timer::alarm`).
 pub(crate) const TIMERS: u8 = 2;
 /// The reactor serves remote calls.
 #[cfg(feature = "std")]
 pub(crate) const REMOTE: u8 = 4;
 /// A handler asked `run` to stop (cleared when a new batch begins).
 pub(crate) const STOP: u8 = 8;
+
+/// After a batch: the graveyard holds nodes it deleted, to recycle.
+pub(crate) const GRAVE: u8 = 1;
+/// After a batch: the timers' alarm rang in it; its event is not counted, and the timers it
+/// rang for fire.
+#[cfg(feature = "alarm")]
+pub(crate) const ALARM: u8 = 2;
 
 fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
@@ -55,18 +68,47 @@ impl<D, T: Threads> Registry<D, T> {
             graveyard: Vec::new(),
             spares: Spares::new(),
             live: 0,
+            internal: 0,
             retired: 0,
+            after: 0,
             guard: ForkGuard::new()?,
         })
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.live
+        self.live - self.internal
     }
 
     #[inline(always)]
     pub(crate) fn request_stop(&mut self) {
         self.guard.set(STOP);
+    }
+
+    /// What the last batch left to do ([`GRAVE`], [`ALARM`]).
+    #[inline(always)]
+    pub(crate) fn after(&self) -> u8 {
+        self.after
+    }
+
+    /// The timers' alarm rang in this batch.
+    #[cfg(feature = "alarm")]
+    pub(crate) fn alarm_rang(&mut self) {
+        self.after |= ALARM;
+        self.guard.set(TIMERS);
+    }
+
+    /// Takes [`ALARM`]: whether it was set.
+    #[cfg(feature = "alarm")]
+    pub(crate) fn take_alarm(&mut self) -> bool {
+        let rang = self.after & ALARM != 0;
+        self.after &= !ALARM;
+        rang
+    }
+
+    /// The flags set (see [`DIRTY`] and the others).
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.guard.flags()
     }
 
     #[inline(always)]
@@ -111,6 +153,30 @@ impl<D, T: Threads> Registry<D, T> {
     where
         S: Subscriber<D, T>,
         T: Admit<S>,
+    {
+        self.insert_any(value, interest, deferred)
+    }
+
+    /// Registers a subscriber of the reactor's own, `Send` whatever the thread mode, and not
+    /// counted by `len`. It is never deleted: it goes with the registry.
+    #[cfg(feature = "alarm")]
+    pub(crate) fn insert_internal<S>(
+        &mut self,
+        value: S,
+        interest: Interest,
+        deferred: bool,
+    ) -> Result<Key>
+    where
+        S: Subscriber<D, T> + Send,
+    {
+        let key = self.insert_any(value, interest, deferred)?;
+        self.internal += 1;
+        Ok(key)
+    }
+
+    fn insert_any<S>(&mut self, value: S, interest: Interest, deferred: bool) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
     {
         self.check_owner()?;
         let fd = value.as_fd().as_raw_fd();
@@ -241,6 +307,7 @@ impl<D, T: Threads> Registry<D, T> {
                 debug_assert!(false, "no room reserved in the graveyard");
                 core::mem::forget(node);
             }
+            self.after |= GRAVE;
         } else {
             node.recycle(&mut self.spares);
         }
@@ -339,5 +406,6 @@ impl<D, T: Threads> Registry<D, T> {
         while let Some(node) = self.graveyard.pop() {
             node.recycle(&mut self.spares);
         }
+        self.after &= !GRAVE;
     }
 }

@@ -1,6 +1,7 @@
 //! `TimerFd`: a kernel timer as a descriptor, for programs that want a timer they can watch
 //! like any other fd (or hand to another process). The reactor's own timers
-//! ([`Timer`](crate::Timer)) cost no syscall and no descriptor; this one costs both.
+//! ([`Timer`](crate::Timer)) cost no syscall to arm, cancel or reset, and one descriptor per
+//! reactor however many there are; this one costs a syscall per change and a descriptor each.
 
 use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd};
 use crate::timer::Instant;

@@ -2,15 +2,16 @@
 //! through a [`TimerKey`], from the reactor and from any handler or timer callback.
 //!
 //! Arming, cancelling and resetting make no syscall: they link and unlink an entry in a
-//! hierarchical timing wheel (`wheel.rs`), in O(1). The reactor reads the monotonic clock once
-//! per turn, before it waits, and only while timers are armed: it fires what is due, then waits
-//! until the earliest deadline at the latest (nanoseconds through `epoll_pwait2`, rounded up
-//! to milliseconds on the fallback).
+//! hierarchical timing wheel (`wheel.rs`), in O(1). The reactor reads the monotonic clock at
+//! most once per turn, before it waits, and only when timers changed or are due: it fires what
+//! is due, then sets its alarm (`alarm.rs`: a timerfd) to the earliest deadline, or, without
+//! one, waits until that deadline at the latest.
 //!
 //! A relative deadline ([`Timer::after`]) counts from that clock reading in the turn after the
 //! arm: so it never fires early, and needs no clock reading of its own. It may fire late by
-//! the rest of the turn it was armed in, plus the wait's granularity.
+//! the rest of the turn it was armed in, plus the kernel's wake-up.
 
+pub(crate) mod alarm;
 mod fd;
 mod wheel;
 
@@ -95,8 +96,10 @@ impl Sub for Instant {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+pub(crate) fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// When a timer fires: a first deadline and, for a periodic timer, a period.
@@ -271,6 +274,8 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
     free: u32,
     /// Armed entries (slotted or pending) and those whose callback runs or panicked.
     armed: usize,
+    /// How they wake the reactor.
+    pub(crate) wake: alarm::Wake,
 }
 
 impl<D, T: Threads> Timers<D, T> {
@@ -280,6 +285,10 @@ impl<D, T: Threads> Timers<D, T> {
             entries: Vec::new(),
             free: NIL,
             armed: 0,
+            #[cfg(feature = "alarm")]
+            wake: alarm::Wake::Unset,
+            #[cfg(not(feature = "alarm"))]
+            wake: alarm::Wake::Timeout,
         }
     }
 

@@ -205,9 +205,10 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
 
 /// The program; returns the exit status.
 fn main(args: rt::Args) -> i32 {
-    let port = args.get(1).map_or(Some(0), parse).filter(|&p| p <= 0xffff);
-    let idle_ms = args.get(2).map_or(Some(DEFAULT_IDLE_MS), parse);
-    let (Some(port), Some(idle_ms), 1..=3) = (port, idle_ms, args.len()) else {
+    let number = |i, default| args.get(i).map_or(Some(default), parse);
+    let (Some(port @ 0..=0xffff), Some(idle_ms), 1..=3) =
+        (number(1, 0), number(2, DEFAULT_IDLE_MS), args.len())
+    else {
         let _ = sys::write(sys::stderr(), b"usage: nolibc-echo [PORT [IDLE_MS]]\n");
         return 2;
     };

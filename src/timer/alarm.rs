@@ -1,0 +1,274 @@
+//! How a reactor wakes for its timers.
+//!
+//! With an *alarm* (feature `alarm`, on by default): one timerfd per reactor, made at the
+//! first arm and registered like a subscriber (edge-triggered; `len` does not count it), set
+//! to the earliest deadline whenever that moves earlier. A turn with timers armed but none
+//! due and none changed is then an ordinary turn: no clock reading, no timeout, no timer
+//! code. The clock is read when the alarm rings, or when timers were armed or reset since
+//! the last reading (their relative deadlines count from it). A deadline that moves later
+//! leaves the alarm where it is: it rings early, the turn finds nothing due, and sets it
+//! again. The kernel's timer has no slack, so timers are not late by the wait's granularity
+//! either.
+//!
+//! Without one (the feature off, or `timerfd_create` refused at the first arm: a seccomp
+//! filter, an emulator that lacks it, no descriptor or memory left): every turn with timers
+//! armed reads the clock and waits until the earliest deadline at the latest, nanoseconds
+//! through `epoll_pwait2`, milliseconds rounded up on its fallback.
+
+use super::Timers;
+use crate::thin::Registry;
+use crate::threads::Threads;
+
+/// How the timers wake the reactor.
+#[derive(Clone, Copy)]
+pub(crate) enum Wake {
+    /// No timer was ever armed: nothing chosen yet.
+    #[cfg(feature = "alarm")]
+    Unset,
+    /// The alarm, registered under `key`, set to ring at `set` (nanoseconds on the monotonic
+    /// clock; `u64::MAX` when it is not set).
+    #[cfg(feature = "alarm")]
+    Alarm { key: crate::key::Key, set: u64 },
+    /// No alarm: the wait's timeout.
+    Timeout,
+}
+
+/// Before the first timer is armed: an alarm if one can be had, else waits with timeouts.
+/// Never fails: the fallback always works.
+#[cfg_attr(feature = "alarm", inline(never))]
+pub(crate) fn prepare<D, T: Threads>(
+    registry: &mut Registry<D, T>,
+    timers: &mut Timers<D, T>,
+    deferred: bool,
+) {
+    #[cfg(feature = "alarm")]
+    {
+        if !matches!(timers.wake, Wake::Unset) {
+            return;
+        }
+        timers.wake = Wake::Timeout;
+        #[cfg(test)]
+        if tests::FORCE_TIMEOUT.with(core::cell::Cell::get) {
+            return;
+        }
+        let alarm = super::TimerFd::new().ok().and_then(|fd| {
+            let edge = crate::interest::interest().read().edge();
+            registry.insert_internal(on::Alarm(fd), edge, deferred).ok()
+        });
+        if let Some(key) = alarm {
+            timers.wake = Wake::Alarm { key, set: u64::MAX };
+        }
+    }
+    #[cfg(not(feature = "alarm"))]
+    let _ = (registry, timers, deferred);
+}
+
+/// After a clock reading and the firing it allowed (no handler running): with an alarm, sets
+/// it to the earliest deadline if that is sooner than where it is set, and clears `TIMERS`
+/// unless timers still wait for a clock reading (armed by the callbacks that just ran).
+/// Returns whether the wait must not block (those timers). Without one, does nothing: the
+/// caller computes the wait's timeout.
+pub(crate) fn set<D, T: Threads>(registry: &mut Registry<D, T>, timers: &mut Timers<D, T>) -> bool {
+    #[cfg(feature = "alarm")]
+    if let Wake::Alarm { key, set } = timers.wake {
+        return on::set(registry, timers, key, set);
+    }
+    let _ = (registry, timers);
+    false
+}
+
+#[cfg(feature = "alarm")]
+mod on {
+    use super::Wake;
+    use crate::interest::Event;
+    use crate::key::Key;
+    use crate::ops::Ops;
+    use crate::subscriber::Subscriber;
+    use crate::sys::{AsFd, BorrowedFd};
+    use crate::thin::{Registry, TIMERS};
+    use crate::threads::Threads;
+    use crate::timer::{Instant, TimerFd, Timers};
+
+    /// The alarm's subscriber: a timerfd. Its handler tells the turn it rang.
+    pub(super) struct Alarm(pub(super) TimerFd);
+
+    impl AsFd for Alarm {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.0.as_fd()
+        }
+    }
+
+    impl<D: 'static, T: Threads> Subscriber<D, T> for Alarm {
+        fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
+            // Edge-triggered, and set again before it can ring again (which clears its
+            // count): nothing to read.
+            ops.alarm_rang();
+        }
+    }
+
+    /// The alarm rang (its handler, during dispatch): it is no longer set, and the timers
+    /// due fire once the batch is done.
+    pub(crate) fn rang<D, T: Threads>(registry: &mut Registry<D, T>, timers: &mut Timers<D, T>) {
+        if let Wake::Alarm { set, .. } = &mut timers.wake {
+            *set = u64::MAX;
+            registry.alarm_rang();
+        }
+    }
+
+    pub(super) fn set<D, T: Threads>(
+        registry: &mut Registry<D, T>,
+        timers: &mut Timers<D, T>,
+        key: Key,
+        set: u64,
+    ) -> bool {
+        if timers.pending() {
+            return true;
+        }
+        registry.flag(TIMERS, false);
+        let Some(next) = timers.next_deadline() else {
+            return false;
+        };
+        if next >= set {
+            return false;
+        }
+        // Outside dispatch: no handler holds the alarm. Should setting it fail (it cannot,
+        // for a valid timerfd and time), timeouts take over rather than lose a deadline.
+        let armed = registry
+            .get_mut::<Alarm>(key)
+            .map(|alarm| alarm.0.set_at(Instant(next), None).is_ok());
+        if let Ok(true) = armed {
+            timers.wake = Wake::Alarm { key, set: next };
+        } else {
+            timers.wake = Wake::Timeout;
+            registry.flag(TIMERS, true);
+        }
+        false
+    }
+}
+
+#[cfg(feature = "alarm")]
+pub(crate) use on::rang;
+
+#[cfg(all(test, feature = "alarm"))]
+pub(crate) mod tests {
+    use crate::sys::{self, AsFd, OwnedFd};
+    use crate::{interest, Ops, Reactor, Timer};
+    use core::cell::Cell;
+    use core::time::Duration;
+    use std::time::Instant;
+
+    std::thread_local! {
+        /// Makes reactors of this thread that have not armed a timer yet wake by timeouts
+        /// (tests of that mode).
+        pub(crate) static FORCE_TIMEOUT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    const NOW: Option<Duration> = Some(Duration::ZERO);
+
+    fn ready(r: &mut Reactor) -> std::sync::Arc<OwnedFd> {
+        let efd = std::sync::Arc::new(sys::eventfd(0, sys::EFD_NONBLOCK).unwrap());
+        interest()
+            .read()
+            .with_fd(efd.clone())
+            .with_handler(|fd: &mut std::sync::Arc<OwnedFd>| {
+                sys::read(fd.as_fd(), &mut [0; 8]).unwrap();
+            })
+            .register_into(r)
+            .unwrap();
+        efd
+    }
+
+    // With an alarm, armed timers that are not due cost a turn nothing: once a turn has read
+    // the clock and set the alarm, the next turns take the fast path (no clock reading, no
+    // timeout), and the alarm is neither counted by `len` nor by `run_once`.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn armed_timers_not_due_leave_turns_on_the_fast_path() {
+        let mut r = Reactor::new().unwrap();
+        let efd = ready(&mut r);
+        for i in 0..1000 {
+            let after = Duration::from_secs(60 + i);
+            r.arm(Timer::after(after), |_: &mut Ops<'_>| unreachable!())
+                .unwrap();
+        }
+        assert!(
+            r.has_alarm() && r.len() == 1,
+            "the alarm is not a subscriber"
+        );
+        assert!(!r.quiet(), "armed timers wait for a clock reading");
+        assert_eq!(r.run_once(NOW).unwrap(), 0);
+        assert!(
+            r.quiet(),
+            "a turn with timers armed, none due, is not quiet"
+        );
+        for _ in 0..3 {
+            sys::write(efd.as_fd(), &1u64.to_ne_bytes()).unwrap();
+            assert_eq!(r.run_once(NOW).unwrap(), 1);
+            assert!(r.quiet());
+        }
+        // A timer due soon rings the alarm: its event is not counted, the callbacks are.
+        let start = Instant::now();
+        for _ in 0..3 {
+            let soon = Timer::after(Duration::from_millis(3));
+            r.arm(soon, |_: &mut Ops<'_>| {}).unwrap();
+        }
+        assert_eq!(r.run_once(NOW).unwrap(), 0); // sets the alarm
+        assert_eq!(r.run_once(None).unwrap(), 3);
+        assert!(start.elapsed() >= Duration::from_millis(3));
+        assert!(
+            r.quiet(),
+            "the 1000 left do not keep turns off the fast path"
+        );
+    }
+
+    // A deadline that moves later leaves the alarm set early: it rings, nothing is due, and it
+    // is set again; the timer fires once, not before its new deadline.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn an_alarm_that_rings_early_is_set_again() {
+        let mut r = Reactor::new().unwrap();
+        let fired = std::rc::Rc::new(core::cell::Cell::new(0));
+        let f = fired.clone();
+        let start = Instant::now();
+        let key = r
+            .arm(
+                Timer::after(Duration::from_millis(2)),
+                move |_: &mut Ops<'_>| f.set(f.get() + 1),
+            )
+            .unwrap();
+        assert_eq!(r.run_once(NOW).unwrap(), 0); // the alarm is set for 2 ms
+        r.reset(key, Timer::after(Duration::from_millis(20)))
+            .unwrap();
+        while fired.get() == 0 {
+            r.run_once(None).unwrap();
+        }
+        assert!(start.elapsed() >= Duration::from_millis(20), "fired early");
+        assert_eq!(fired.get(), 1);
+    }
+
+    // Without a timerfd (refused by a seccomp filter, absent under an emulator, no descriptor
+    // left), timers wake the reactor through the wait's timeout, and still never early.
+    #[test]
+    #[cfg_attr(miri, ignore = "real time")]
+    fn without_an_alarm_the_wait_times_out_for_the_timers() {
+        FORCE_TIMEOUT.with(|f| f.set(true));
+        let mut r = Reactor::new().unwrap();
+        let start = Instant::now();
+        let at = Duration::from_millis(3);
+        r.arm(Timer::after(at), |ops: &mut Ops<'_>| ops.stop())
+            .unwrap();
+        FORCE_TIMEOUT.with(|f| f.set(false));
+        assert!(!r.has_alarm());
+        r.run().unwrap();
+        assert!(start.elapsed() >= at);
+        let efd = ready(&mut r);
+        r.arm(Timer::after(Duration::from_secs(60)), |_: &mut Ops<'_>| {})
+            .unwrap();
+        sys::write(efd.as_fd(), &1u64.to_ne_bytes()).unwrap();
+        assert_eq!(r.run_once(NOW).unwrap(), 1);
+        assert!(
+            !r.quiet(),
+            "timeouts need the clock every turn while timers are armed"
+        );
+    }
+}
