@@ -11,11 +11,13 @@
 //!
 //! Std sockets register directly (they are `AsFd`). The reactor's state holds one 64 KiB read
 //! buffer shared by every connection and the map from timers to connections. Each connection
-//! is a hand-written `Subscriber`: one `read` per readable event (level-triggered, so what is
-//! left is reported by the next wait), written straight back from the shared buffer; only
-//! what the socket does not take is copied into the connection's own buffer, and while
-//! anything is unsent it waits for writability instead of reading, so a client that does not
-//! read cannot make the server grow. EOF, errors, `WouldBlock` and partial writes are all
+//! is a hand-written `Subscriber`, registered once, edge-triggered, for reading and writing,
+//! so its interest never changes (no `epoll_ctl` per message). On each event it writes what
+//! is pending, then reads into the shared buffer and writes straight back, until a read comes
+//! back short (the socket is drained: more data brings a new edge) or would block. Only what
+//! the socket does not take is copied into the connection's own buffer, and while anything is
+//! unsent it reads no more, so a client that does not read cannot make the server grow; the
+//! next writable edge resumes it. EOF, errors, `WouldBlock` and partial writes are all
 //! handled; no I/O result is unwrapped.
 
 use barepoll::signal::Signals;
@@ -61,43 +63,48 @@ pub struct Conn {
     idle: TimerKey,
 }
 
-const READ: Interest = interest().read();
-const WRITE: Interest = interest().write();
+/// Every connection's interest, for all its life: edge-triggered reading and writing, and the
+/// peer's end of file as an event flag of its own.
+const CONN: Interest = interest().read().write().rdhup().edge();
 
 impl Conn {
-    /// Reads once into the shared buffer and writes it straight back.
-    fn on_readable(&mut self, ops: &mut Ctx<'_>) -> io::Result<()> {
-        let idle = ops.data().idle;
-        ops.reset(self.idle, Timer::after(idle))
-            .map_err(io::Error::from)?;
-        let scratch = &mut ops.data().scratch;
-        let n = match self.stream.read(scratch) {
-            Ok(0) => {
-                self.peer_done = true;
+    /// Moves bytes until the socket has nothing more to give or take right now: what is
+    /// pending first, then reads into the shared buffer, each written straight back. A short
+    /// read means the socket is drained, unless the peer has closed (`read_closed`): its end
+    /// of file comes after the data, with no edge of its own, so reading goes on to it.
+    fn pump(&mut self, read_closed: bool, ops: &mut Ctx<'_>) -> io::Result<()> {
+        loop {
+            if !self.unsent.is_empty() {
+                let sent = write_some(&mut self.stream, &self.unsent)?;
+                self.unsent.drain(..sent);
+                if !self.unsent.is_empty() {
+                    return Ok(()); // the next writable edge resumes
+                }
+            }
+            if self.peer_done {
                 return Ok(());
             }
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                return Ok(())
-            }
-            Err(e) => return Err(e),
-        };
-        let sent = write_some(&mut self.stream, &scratch[..n])?;
-        if sent < n {
+            let scratch = &mut ops.data().scratch;
+            let n = match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.peer_done = true;
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let drained = n < scratch.len(); // a short read: the next edge brings the rest
+            let sent = write_some(&mut self.stream, &scratch[..n])?;
             self.unsent.extend_from_slice(&scratch[sent..n]);
-            ops.modify_self(WRITE).map_err(io::Error::from)?;
+            let idle = ops.data().idle;
+            ops.reset(self.idle, Timer::after(idle))
+                .map_err(io::Error::from)?;
+            if drained && !read_closed && self.unsent.is_empty() {
+                return Ok(());
+            }
         }
-        Ok(())
-    }
-
-    /// Writes what is pending; back to reading once it is all gone.
-    fn on_writable(&mut self, ops: &mut Ctx<'_>) -> io::Result<()> {
-        let sent = write_some(&mut self.stream, &self.unsent)?;
-        self.unsent.drain(..sent);
-        if self.unsent.is_empty() && !self.peer_done {
-            ops.modify_self(READ).map_err(io::Error::from)?;
-        }
-        Ok(())
     }
 
     fn close(&mut self, ops: &mut Ctx<'_>) {
@@ -145,10 +152,8 @@ impl Subscriber<Server> for Conn {
                 Ok(Some(e)) | Err(e) => Err(e),
                 Ok(None) => Err(io::Error::new(ErrorKind::Other, "socket error")),
             }
-        } else if self.unsent.is_empty() {
-            self.on_readable(ops)
         } else {
-            self.on_writable(ops)
+            self.pump(event.is_read_closed(), ops)
         };
         if let Err(e) = step {
             if !matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) {
@@ -197,7 +202,7 @@ fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
             peer_done: false,
             idle: timer,
         };
-        match ops.add(conn, READ) {
+        match ops.add(conn, CONN) {
             Ok(key) => {
                 ops.data().owners.insert(timer, key);
             }
@@ -222,7 +227,7 @@ where
         .with_fd(listener)
         .with_handler(accept)
         .register_into(&mut reactor)?;
-    reactor.register(stop, READ)?;
+    reactor.register(stop, interest().read())?;
     let mut server = Server::new(idle);
     reactor.run_with(&mut server)?;
     Ok(server) // dropping the reactor here closes the listener and every connection
