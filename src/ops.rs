@@ -450,7 +450,9 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     }
 
     /// Cancels a timer: it will not fire again, and its callback is dropped (when it returns,
-    /// if it is the one running).
+    /// if it is the one running; if it panicked in an earlier turn, when the next turn
+    /// finishes it). Once cancelled, its key names no timer: a second cancel or a reset gives
+    /// [`Error::StaleTimer`](crate::Error::StaleTimer), from its own callback too.
     ///
     /// # Errors
     /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer.

@@ -703,7 +703,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         Ok(remote)
     }
 
-    /// Cancels the timer of `key`: it will not fire again, and its callback is dropped.
+    /// Cancels the timer of `key`: it will not fire again, and its callback is dropped (at once,
+    /// even if it panicked in an earlier turn and waits to be finished).
     ///
     /// # Errors
     /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer (a
@@ -720,7 +721,16 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Result<()> {
-        self.core.timers.cancel(key)
+        let core = &mut self.core;
+        core.timers.cancel(key)?;
+        // A callback that panicked is kept until the next turn finishes it: cancelled from
+        // outside, it is finished (dropped) now.
+        if matches!(core.running, Some((running, _)) if running == key) {
+            if let Some((key, callback)) = core.running.take() {
+                core.timers.finish(key, callback, 0);
+            }
+        }
+        Ok(())
     }
 
     /// Gives the timer of `key` a new schedule, keeping its callback. Makes no syscall.

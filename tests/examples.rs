@@ -33,7 +33,6 @@ fn the_timers_example_ticks_postpones_cancels_and_never_fires_early() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads")]
 fn the_remote_example_gets_every_result_in_order() {
     let (primes, counted) = remote::run(1000).unwrap();
     assert_eq!((primes.len(), counted), (168, 168));

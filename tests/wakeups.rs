@@ -65,7 +65,6 @@ fn a_million_wakes_cost_a_write_per_turn_not_per_wake() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads and real time")]
 fn a_waker_wakes_a_sendable_reactor_on_another_thread() {
     let _fds = fd_check();
     let mut r = Reactor::builder()
@@ -89,7 +88,6 @@ fn a_waker_wakes_a_sendable_reactor_on_another_thread() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads")]
 fn posts_from_many_threads_all_run_in_order_per_thread() {
     let _fds = fd_check();
     const THREADS: usize = 4;
@@ -125,7 +123,6 @@ fn posts_from_many_threads_all_run_in_order_per_thread() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads")]
 fn blocking_calls_return_values_and_refuse_what_would_hang() {
     let _fds = fd_check();
     let mut r = Reactor::builder().state::<u64>().build().unwrap();
@@ -176,7 +173,6 @@ fn blocking_calls_return_values_and_refuse_what_would_hang() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads")]
 fn a_panicking_job_leaves_the_rest_for_the_next_turn() {
     let _fds = fd_check();
     let mut r = Reactor::builder().state::<Vec<u32>>().build().unwrap();

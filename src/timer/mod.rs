@@ -267,6 +267,17 @@ struct Entry<D: 'static, T: 'static> {
     state: State,
 }
 
+impl<D, T> Entry<D, T> {
+    /// Armed, or running without having been cancelled: its key still names a timer.
+    fn is_armed(&self) -> bool {
+        match self.state {
+            State::Armed => true,
+            State::Running { cancelled, .. } => !cancelled,
+            State::Free { .. } => false,
+        }
+    }
+}
+
 /// The timers of one reactor.
 pub(crate) struct Timers<D: 'static, T: 'static> {
     wheel: Wheel,
@@ -349,11 +360,10 @@ impl<D, T: Threads> Timers<D, T> {
         })
     }
 
+    /// The entry of an armed timer (or of one whose callback runs and has not cancelled it).
     fn entry(&mut self, key: TimerKey) -> Result<&mut Entry<D, T>> {
         match self.entries.get_mut(key.index as usize) {
-            Some(e) if e.generation == key.generation && !matches!(e.state, State::Free { .. }) => {
-                Ok(e)
-            }
+            Some(e) if e.generation == key.generation && e.is_armed() => Ok(e),
             _ => Err(Error::StaleTimer(key)),
         }
     }
@@ -443,7 +453,7 @@ impl<D, T: Threads> Timers<D, T> {
     }
 
     /// A callback returned (or panicked): reschedule it or let it go.
-    fn finish(&mut self, key: TimerKey, callback: Callback<D, T>, now: u64) {
+    pub(crate) fn finish(&mut self, key: TimerKey, callback: Callback<D, T>, now: u64) {
         let entry = &mut self.entries[key.index as usize];
         // `finish` follows `start`, which made the entry `Running`.
         let (cancelled, reset) = match entry.state {
