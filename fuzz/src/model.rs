@@ -232,14 +232,17 @@ impl Model {
         }
     }
 
-    fn after_delete(&mut self, id: usize, result: Result<(), Error>) {
+    /// Records a delete's effect. `fd_was_open`: the subscriber owned its fd when the delete
+    /// began (a delete outside a batch drops it, closing its fd, before it returns); if not,
+    /// the kernel refused the DEL and the epoll set was rebuilt.
+    fn after_delete(&mut self, id: usize, result: Result<(), Error>, fd_was_open: bool) {
         if result.is_err() {
             return; // stale, or no memory: nothing changed
         }
         let s = &mut self.subs[id];
         s.state = State::Deleted;
         s.touched = true;
-        if !s.fd_open {
+        if !fd_was_open {
             self.rebuilt();
         }
     }
@@ -505,13 +508,14 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
             let Some((key, predicted)) = predicted else {
                 return;
             };
+            let open = model.borrow().subs[id].fd_open;
             let result = starved(|| ops.delete(key));
             let refused = result == Err(Error::Os(sys::Errno::ENOMEM));
             check!(
                 predicted.allows(result) || (refused && predicted.allows(Ok(()))),
                 "sub {id}: starved delete gave {result:?}, model says {predicted:?} or ENOMEM"
             );
-            model.borrow_mut().after_delete(id, result);
+            model.borrow_mut().after_delete(id, result, open);
         }
         Action::Add(spec) => {
             if let Some((sub, interest, predicted)) = new_sub(&model, spec) {
@@ -570,12 +574,13 @@ fn delete_in_handler(model: &Shared, id: usize, ops: &mut Ops<'_>) {
     let Some((key, predicted)) = predicted else {
         return;
     };
+    let open = model.borrow().subs[id].fd_open;
     let result = ops.delete(key);
     check!(
         predicted.allows(result),
         "sub {id}: delete gave {result:?}, model says {predicted:?}"
     );
-    model.borrow_mut().after_delete(id, result);
+    model.borrow_mut().after_delete(id, result, open);
 }
 
 /// Modifies `id`'s registration through `modify` (the reactor's or a handler's `Ops`) and
@@ -724,7 +729,11 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
             let Some((key, predicted)) = predicted else {
                 return;
             };
-            model.borrow_mut().deleting = Some(id);
+            let open = {
+                let mut m = model.borrow_mut();
+                m.deleting = Some(id);
+                m.subs[id].fd_open
+            };
             let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
             model.borrow_mut().deleting = None;
             let result = result.unwrap_or_else(|p| {
@@ -735,7 +744,7 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 predicted.allows(result),
                 "sub {id}: delete gave {result:?}, model says {predicted:?}"
             );
-            model.borrow_mut().after_delete(id, result);
+            model.borrow_mut().after_delete(id, result, open);
         }
         Op::CloseEarly { sub, keep_file } => {
             let Some(id) = pick(sub) else { return };
