@@ -1,7 +1,7 @@
 //! The registry fuzz harness: an input is a list of operations on a real `Reactor` with real
-//! eventfds and pipes, including operations that handlers perform during dispatch. A model
-//! predicts every result and checks every handler call and every drop; a disagreement aborts
-//! the process (so no `catch_unwind` can hide it). Shared by the fuzz target and by the
+//! eventfds, pipes and timers, including operations that handlers and timer callbacks perform
+//! while they run. A model predicts every result and checks every handler and callback call
+//! and every drop; a disagreement aborts the process (so no `catch_unwind` can hide it). Shared by the fuzz target and by the
 //! crate's `tests/fuzz_regressions.rs`, which replays the committed corpus.
 
 use arbitrary::Arbitrary;
@@ -12,11 +12,15 @@ mod alloc;
 mod model;
 #[path = "subscriber.rs"]
 mod subscriber;
+#[path = "timer.rs"]
+mod timer;
 
 pub use model::run;
 
 /// Most subscribers one input may create (fds stay well below any limit).
 pub const MAX_SUBS: usize = 48;
+/// Most timers one input may arm.
+pub const MAX_TIMERS: usize = 48;
 
 /// What kind of fd a subscriber watches.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,51 @@ pub enum Action {
     DrainSelf,
     PokeOther(u8),
     Panic,
+    Arm(NewTimer),
+    /// `u8`s here pick a timer among all armed so far (cancelled and finished ones included:
+    /// their keys are stale).
+    Cancel(u8),
+    Reset(u8, Sched),
+}
+
+/// A timer's schedule, made of two durations only so that the model needs no clock: zero (due
+/// at the next turn that reads the clock, so it fires in that turn) and far (an hour: never due
+/// during an input).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sched {
+    /// The first deadline is an hour away rather than now.
+    pub far: bool,
+    /// Fires again every hour after the first deadline: at most once during an input.
+    pub periodic: bool,
+}
+
+/// A timer to arm.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct NewTimer {
+    pub sched: Sched,
+    /// Which of the input's timer scripts its callback runs.
+    pub script: u8,
+}
+
+/// What a timer callback does, in order, each time it runs. `u8`s pick a timer among all armed
+/// so far, or a subscriber among all created so far (stale ones included).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum TimerAction {
+    Arm(NewTimer),
+    /// Cancels the running timer through `Ops::timer`: its callback is dropped once it returns.
+    CancelSelf,
+    Cancel(u8),
+    /// Gives the running timer a new schedule, applied once it returns.
+    ResetSelf(Sched),
+    Reset(u8, Sched),
+    /// Deletes a subscriber: no batch is open, so it is dropped at once (and a panicking
+    /// destructor panics out of the callback).
+    Delete(u8),
+    Add(NewSub),
+    /// Makes a subscriber ready before the turn's wait.
+    Poke(u8),
+    Stop,
+    Panic,
 }
 
 /// What the test driver does between turns.
@@ -82,16 +131,25 @@ pub enum Op {
         keep_file: bool,
     },
     Turn,
+    Arm(NewTimer),
+    /// Arms with every allocation failing: it fails with ENOMEM, and the callback is dropped
+    /// before it returns.
+    ArmStarved(NewTimer),
+    Cancel(u8),
+    Reset(u8, Sched),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
 pub struct Input {
+    /// Subscribers' handler scripts.
     pub scripts: Vec<Vec<Action>>,
+    /// Timer callbacks' scripts.
+    pub timer_scripts: Vec<Vec<TimerAction>>,
     pub ops: Vec<Op>,
 }
 
-/// Planted panics (handlers, destructors) are part of the input; keep them quiet, and leave
-/// every other panic loud. Also replaces any hook that would abort on a planted panic.
+/// Planted panics (handlers, timer callbacks, destructors) are part of the input; keep them
+/// quiet, and leave every other panic loud. Also replaces any hook that would abort on a planted panic.
 pub fn quiet_planted_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -1,11 +1,18 @@
-//! The model: it predicts every result, checks every handler call and every drop as they
-//! happen, and checks at the end of each batch what must have happened in it.
+//! The model: it predicts every result, checks every handler and timer callback call and every
+//! drop as they happen, and checks at the end of each batch and turn what must have happened.
+//!
+//! Timers use two durations only, zero and far (an hour), so the model needs no clock: a turn
+//! that reads the clock gives every timer armed or reset since the last reading its deadline,
+//! and every zero one must then fire in that turn, before its wait; a far one never fires.
 
 use super::alloc::starved;
 use super::subscriber::FuzzSub;
-use super::{Action, Input, Kind, Mode, NewSub, Op, MAX_SUBS};
+use super::timer;
+use super::{
+    Action, Input, Kind, Mode, NewSub, NewTimer, Op, Sched, TimerAction, MAX_SUBS, MAX_TIMERS,
+};
 use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd, RawFd};
-use barepoll::{interest, Error, Interest, Key, Ops, Reactor};
+use barepoll::{interest, Error, Interest, Key, Ops, Reactor, Timer, TimerKey};
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,6 +21,18 @@ use std::time::Duration;
 
 /// The payload of every panic the input plants.
 pub const PLANTED: &str = "planted panic";
+
+/// A far deadline or period: no input runs this long.
+const FAR: Duration = Duration::from_secs(3600);
+
+fn timer_of(sched: Sched) -> Timer {
+    let timer = Timer::after(if sched.far { FAR } else { Duration::ZERO });
+    if sched.periodic {
+        timer.every(FAR)
+    } else {
+        timer
+    }
+}
 
 pub type Shared = Rc<RefCell<Model>>;
 
@@ -147,18 +166,71 @@ impl Arming {
     }
 }
 
+/// Where a timer is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Armed or reset since the last clock reading, which gives it its deadline.
+    Pending(Sched),
+    /// Its deadline has come: it fires in this clock-reading turn or, if a callback panics out
+    /// of the turn first, in the next one.
+    Due { periodic: bool },
+    /// Its deadline is an hour away or more: it never fires during an input.
+    Far,
+    /// Its callback runs or, if `panicked`, panicked out of a turn and waits for the next clock
+    /// reading to be finished as if it had returned.
+    Running {
+        periodic: bool,
+        cancelled: bool,
+        reset: Option<Sched>,
+        panicked: bool,
+    },
+    /// Finished (a one-shot timer that fired), cancelled, or refused: no key names it.
+    Gone,
+}
+
+pub struct Tmr {
+    key: Option<TimerKey>,
+    phase: Phase,
+    script: usize,
+    drops: u32,
+    /// Its callback must have been dropped by now: once it is gone, the next callback or
+    /// handler call and the end of the turn find it dropped.
+    drop_due: bool,
+}
+
 pub struct Model {
     subs: Vec<Sub>,
     scripts: Vec<Vec<Action>>,
+    timers: Vec<Tmr>,
+    timer_scripts: Vec<Vec<TimerAction>>,
     batch: u64,
     in_turn: bool,
     pub in_handler: Option<usize>,
+    /// The timer whose callback is running.
+    in_timer: Option<usize>,
+    /// A cancel that must drop this timer's callback at once is running.
+    cancelling: Option<usize>,
+    /// An arm that must fail for want of memory (dropping the callback) is running.
+    arming: Option<usize>,
+    /// This turn's clock reading is accounted for: the panicked callback finished, pending
+    /// timers given their deadlines.
+    clock_read: bool,
+    /// This turn's wait is accounted for: its batch began.
+    waited: bool,
+    /// A timer callback asked to stop in this turn: it returns before it waits.
+    timer_stop: bool,
+    timer_panicked: bool,
+    timer_fires: usize,
     /// A handler panicked out of the batch and the reactor holds the rest of it.
     remainder: bool,
     handler_panicked: bool,
     /// A destructor panicked while the graveyard of an earlier batch was freed.
     leftover_drop_panicked: bool,
-    /// This turn waits for a new batch (rather than finishing a panicked one).
+    /// This turn starts afresh rather than finishing a batch a handler panicked out of: it reads
+    /// the clock (if timers are armed) and fires the due timers, then waits for a new batch
+    /// unless a callback stopped it or panicked. Both its clock reading and its wait are
+    /// accounted for lazily, at the first sign of them (a callback or handler call, a drop, the
+    /// end of the turn): nothing the model could tell apart happens in between.
     began_batch: bool,
     fires: usize,
     stop: bool,
@@ -232,14 +304,17 @@ impl Model {
         }
     }
 
-    fn after_delete(&mut self, id: usize, result: Result<(), Error>) {
+    /// Records a delete's effect. `fd_was_open`: the subscriber owned its fd when the delete
+    /// began (a delete outside a batch drops it, closing its fd, before it returns); if not,
+    /// the kernel refused the DEL and the epoll set was rebuilt.
+    fn after_delete(&mut self, id: usize, result: Result<(), Error>, fd_was_open: bool) {
         if result.is_err() {
             return; // stale, or no memory: nothing changed
         }
         let s = &mut self.subs[id];
         s.state = State::Deleted;
         s.touched = true;
-        if !s.fd_open {
+        if !fd_was_open {
             self.rebuilt();
         }
     }
@@ -268,9 +343,13 @@ impl Model {
     /// A handler is called for `id`: it must be allowed to run now. Returns its script.
     pub fn on_fire(&mut self, id: usize) -> Vec<Action> {
         check!(
-            self.in_turn && self.in_handler.is_none(),
+            self.in_turn && self.in_handler.is_none() && self.in_timer.is_none(),
             "sub {id}: handler outside dispatch or nested"
         );
+        if self.began_batch {
+            self.wait();
+        }
+        self.check_dropped();
         let batch = self.batch;
         let s = &mut self.subs[id];
         check!(
@@ -307,36 +386,225 @@ impl Model {
 
     /// `id` is being dropped: it must be dropped now, and only once. Returns whether it panics.
     pub fn on_drop(&mut self, id: usize) -> bool {
-        let (in_turn, handler) = (self.in_turn, self.in_handler);
+        let (in_turn, handler, timer) = (self.in_turn, self.in_handler, self.in_timer);
         let (deleting, dropping, remainder) =
             (self.deleting, self.dropping_reactor, self.remainder);
         let adding = self.adding == Some(id);
         let s = &mut self.subs[id];
         s.drops += 1;
         check!(s.drops == 1, "sub {id}: dropped {} times", s.drops);
+        let fd_was_open = s.fd_open;
         s.fd_open = false;
         let allowed = match s.state {
             State::Refused => true,
-            // Recorded as deleted only once `Reactor::delete` returns; it drops at once unless
-            // a batch remainder may still point at it. A registration refused for want of
-            // memory drops it before returning.
+            // Recorded as deleted only once the delete returns; outside a batch (between turns,
+            // or by a timer callback) it drops at once unless a batch remainder may still
+            // point at it. A registration refused for want of memory drops it before
+            // returning.
             State::Live => dropping || adding || (deleting == Some(id) && !remainder),
-            // Deleted during a batch: freed only once no handler runs.
-            State::Deleted => dropping || (in_turn && handler.is_none()),
+            // Deleted during a batch: freed only once no handler or callback runs.
+            State::Deleted => dropping || (in_turn && handler.is_none() && timer.is_none()),
         };
         check!(
             allowed,
             "sub {id}: dropped too early ({:?}, in turn {in_turn}, handler {handler:?})",
             s.state
         );
-        if s.panic_on_drop && in_turn && handler.is_none() {
-            // A turn that starts a new batch first frees what the previous batch (which a
-            // handler panicked out of) left in the graveyard; a destructor panic there ends
-            // the turn before its wait. Later in such a turn, only handlers can fill the
-            // graveyard, so a drop before any handler ran is that one.
-            self.leftover_drop_panicked = self.began_batch && self.fires == 0;
+        let panics = s.panic_on_drop;
+        if panics && in_turn && handler.is_none() {
+            if let Some(timer) = timer {
+                // Deleted by a timer callback, so dropped inside it: the panic leaves through
+                // the callback, which never sees its delete return.
+                self.deleting = None;
+                self.after_delete(id, Ok(()), fd_was_open);
+                self.timer_panics(timer);
+            } else {
+                // A turn that starts afresh first frees what the previous batch (which a
+                // handler panicked out of) left in the graveyard; a destructor panic there
+                // ends the turn before it reads the clock or waits. Later in such a turn, only
+                // handlers can fill the graveyard (timer callbacks delete at once), so a drop
+                // before any handler or callback ran is that one.
+                self.leftover_drop_panicked =
+                    self.began_batch && self.fires == 0 && self.timer_fires == 0;
+            }
         }
-        s.panic_on_drop
+        panics
+    }
+
+    fn pick_timer(&self, i: u8) -> Option<usize> {
+        (!self.timers.is_empty()).then(|| i as usize % self.timers.len())
+    }
+
+    /// What a cancel or reset through `id`'s key must give, or `None` if it has no key. A
+    /// running timer (or one that panicked and is not finished yet) is still armed.
+    fn predict_timer(&self, id: usize) -> Option<(TimerKey, Result<(), Error>)> {
+        let t = &self.timers[id];
+        let key = t.key?;
+        let result = if t.phase == Phase::Gone {
+            Err(Error::StaleTimer(key))
+        } else {
+            Ok(())
+        };
+        Some((key, result))
+    }
+
+    /// A callback returned, or panicked and is finished by a later clock reading: cancelled,
+    /// it is dropped; reset, it waits for the next clock reading; periodic, its next deadline
+    /// is far; otherwise it is done, and dropped.
+    fn finish(&mut self, id: usize) {
+        let t = &mut self.timers[id];
+        let Phase::Running {
+            periodic,
+            cancelled,
+            reset,
+            ..
+        } = t.phase
+        else {
+            violation(format_args!("timer {id}: finished while {:?}", t.phase))
+        };
+        t.phase = match reset {
+            Some(sched) if !cancelled => Phase::Pending(sched),
+            None if periodic && !cancelled => Phase::Far,
+            _ => {
+                t.drop_due = true;
+                Phase::Gone
+            }
+        };
+    }
+
+    /// The turn's clock reading: the callback that panicked in an earlier turn is finished,
+    /// then every pending timer gets its deadline (zero ones are due now).
+    fn read_clock(&mut self) {
+        if self.clock_read {
+            return;
+        }
+        self.clock_read = true;
+        let panicked = |t: &Tmr| matches!(t.phase, Phase::Running { panicked: true, .. });
+        if let Some(id) = self.timers.iter().position(panicked) {
+            self.finish(id);
+        }
+        for t in &mut self.timers {
+            if let Phase::Pending(sched) = t.phase {
+                t.phase = if sched.far {
+                    Phase::Far
+                } else {
+                    Phase::Due {
+                        periodic: sched.periodic,
+                    }
+                };
+            }
+        }
+    }
+
+    /// The turn's wait, after every due timer fired: the batch begins.
+    fn wait(&mut self) {
+        if self.waited {
+            return;
+        }
+        check!(
+            !self.timer_stop,
+            "the turn waited after a timer callback asked to stop"
+        );
+        self.read_clock();
+        self.check_no_due();
+        self.waited = true;
+        self.begin_batch();
+    }
+
+    /// The timers of a clock reading have all fired.
+    fn check_no_due(&self) {
+        for (id, t) in self.timers.iter().enumerate() {
+            check!(
+                !matches!(t.phase, Phase::Due { .. }),
+                "timer {id}: due, never fired"
+            );
+        }
+    }
+
+    /// Every callback that is done has been dropped.
+    fn check_dropped(&self) {
+        for (id, t) in self.timers.iter().enumerate() {
+            check!(
+                !t.drop_due || t.drops == 1,
+                "timer {id}: done, its callback not dropped"
+            );
+        }
+    }
+
+    fn timer_panics(&mut self, id: usize) {
+        if let Phase::Running { panicked, .. } = &mut self.timers[id].phase {
+            *panicked = true;
+        }
+        self.in_timer = None;
+        self.timer_panicked = true;
+    }
+
+    /// Timer `id`'s callback is called with `key` from `Ops::timer`: it must be due, in the
+    /// turn's timer phase. Returns its script.
+    pub fn on_timer_fire(&mut self, id: usize, key: Option<TimerKey>) -> Vec<TimerAction> {
+        check!(
+            self.in_turn && self.in_handler.is_none() && self.in_timer.is_none(),
+            "timer {id}: callback outside a turn or nested"
+        );
+        check!(
+            self.began_batch && !self.waited,
+            "timer {id}: fired in a turn that finishes a batch, or after its wait"
+        );
+        self.read_clock();
+        self.check_dropped();
+        let t = &mut self.timers[id];
+        check!(
+            key.is_some() && key == t.key,
+            "timer {id}: Ops::timer gives {key:?}, its key is {:?}",
+            t.key
+        );
+        let Phase::Due { periodic } = t.phase else {
+            violation(format_args!("timer {id}: fired while {:?}", t.phase))
+        };
+        t.phase = Phase::Running {
+            periodic,
+            cancelled: false,
+            reset: None,
+            panicked: false,
+        };
+        self.timer_fires += 1;
+        self.in_timer = Some(id);
+        let script = self.timers[id].script;
+        self.timer_scripts.get(script).cloned().unwrap_or_default()
+    }
+
+    /// Timer `id`'s callback returns.
+    pub fn on_timer_return(&mut self, id: usize) {
+        self.in_timer = None;
+        self.finish(id);
+    }
+
+    /// Timer `id`'s callback is being dropped: it must be dropped now, only once, and never
+    /// while it runs.
+    pub fn on_timer_drop(&mut self, id: usize) {
+        // A clock-reading turn finishes a callback that panicked in an earlier turn before it
+        // fires anything: the drop may be the first sign of the reading.
+        let quiet = self.fires == 0 && self.timer_fires == 0 && self.in_handler.is_none();
+        if self.in_turn && self.began_batch && quiet && self.in_timer.is_none() {
+            self.read_clock();
+        }
+        let t = &mut self.timers[id];
+        t.drops += 1;
+        check!(t.drops == 1, "timer {id}: dropped {} times", t.drops);
+        check!(
+            self.in_timer != Some(id),
+            "timer {id}: callback dropped while it runs"
+        );
+        let allowed = self.dropping_reactor
+            || self.cancelling == Some(id)
+            || self.arming == Some(id)
+            || t.drop_due;
+        check!(
+            allowed,
+            "timer {id}: callback dropped too early ({:?}, in turn {})",
+            t.phase,
+            self.in_turn
+        );
     }
 
     /// The wait of a new batch: snapshot what the kernel will report.
@@ -492,6 +760,7 @@ fn read_all(fd: sys::BorrowedFd<'_>) {
 pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
     let model = me.model.clone();
     let pick = |i: u8| model.borrow().pick(i);
+    let pick_timer = |i: u8| model.borrow().pick_timer(i);
     match action {
         Action::DeleteSelf => delete_in_handler(&model, me.id, ops),
         Action::DeleteOther(i) => {
@@ -505,13 +774,14 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
             let Some((key, predicted)) = predicted else {
                 return;
             };
+            let open = model.borrow().subs[id].fd_open;
             let result = starved(|| ops.delete(key));
             let refused = result == Err(Error::Os(sys::Errno::ENOMEM));
             check!(
                 predicted.allows(result) || (refused && predicted.allows(Ok(()))),
                 "sub {id}: starved delete gave {result:?}, model says {predicted:?} or ENOMEM"
             );
-            model.borrow_mut().after_delete(id, result);
+            model.borrow_mut().after_delete(id, result, open);
         }
         Action::Add(spec) => {
             if let Some((sub, interest, predicted)) = new_sub(&model, spec) {
@@ -562,6 +832,209 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
             drop(m);
             std::panic::panic_any(PLANTED);
         }
+        Action::Arm(spec) => arm_checked(&model, spec, |t, id| {
+            ops.arm(t, timer::callback(id, model.clone()))
+        }),
+        Action::Cancel(i) => {
+            if let Some(id) = pick_timer(i) {
+                cancel_checked(&model, id, |key| ops.cancel(key))
+            }
+        }
+        Action::Reset(i, sched) => {
+            if let Some(id) = pick_timer(i) {
+                reset_checked(&model, id, sched, |key, timer| ops.reset(key, timer))
+            }
+        }
+    }
+}
+
+/// One action of a running timer callback (timer `me`).
+pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut Ops<'_>) {
+    let pick = |i: u8| model.borrow().pick(i);
+    let pick_timer = |i: u8| model.borrow().pick_timer(i);
+    match action {
+        TimerAction::Arm(spec) => arm_checked(model, spec, |t, id| {
+            ops.arm(t, timer::callback(id, model.clone()))
+        }),
+        TimerAction::CancelSelf => {
+            let me_key = ops.timer().expect("a callback's Ops names its timer");
+            cancel_checked(model, me, |key| {
+                check!(key == me_key, "timer {me}: Ops::timer changed");
+                ops.cancel(me_key)
+            })
+        }
+        TimerAction::Cancel(i) => {
+            if let Some(id) = pick_timer(i) {
+                cancel_checked(model, id, |key| ops.cancel(key))
+            }
+        }
+        TimerAction::ResetSelf(sched) => {
+            let me_key = ops.timer().expect("a callback's Ops names its timer");
+            reset_checked(model, me, sched, |key, timer| {
+                check!(key == me_key, "timer {me}: Ops::timer changed");
+                ops.reset(me_key, timer)
+            })
+        }
+        TimerAction::Reset(i, sched) => {
+            if let Some(id) = pick_timer(i) {
+                reset_checked(model, id, sched, |key, timer| ops.reset(key, timer))
+            }
+        }
+        TimerAction::Delete(i) => {
+            if let Some(id) = pick(i) {
+                delete_in_timer(model, id, ops)
+            }
+        }
+        TimerAction::Add(spec) => {
+            if let Some((sub, interest, predicted)) = new_sub(model, spec) {
+                let id = sub.id;
+                let result = ops.add(sub, interest);
+                record_add(model, id, result, predicted);
+            }
+        }
+        TimerAction::Poke(i) => {
+            if let Some(id) = pick(i) {
+                poke(model, id)
+            }
+        }
+        TimerAction::Stop => {
+            ops.stop();
+            let mut m = model.borrow_mut();
+            m.stop = true;
+            m.timer_stop = true;
+        }
+        TimerAction::Panic => {
+            model.borrow_mut().timer_panics(me);
+            std::panic::panic_any(PLANTED);
+        }
+    }
+}
+
+/// A subscriber deleted by a timer callback: no batch is open, so it is dropped at once (and
+/// if its destructor panics, the panic leaves through the callback: see `on_drop`).
+fn delete_in_timer(model: &Shared, id: usize, ops: &mut Ops<'_>) {
+    let predicted = model.borrow().predict_delete(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let open = {
+        let mut m = model.borrow_mut();
+        m.deleting = Some(id);
+        m.subs[id].fd_open
+    };
+    let result = ops.delete(key);
+    let mut m = model.borrow_mut();
+    m.deleting = None;
+    check!(
+        predicted.allows(result),
+        "sub {id}: delete gave {result:?}, model says {predicted:?}"
+    );
+    m.after_delete(id, result, open);
+    check!(
+        result.is_err() || m.subs[id].drops == 1,
+        "sub {id}: deleted outside a batch, not dropped"
+    );
+}
+
+/// Records a new timer in the model; returns its id and schedule.
+fn new_timer(model: &Shared, spec: NewTimer) -> Option<(usize, Timer)> {
+    let mut m = model.borrow_mut();
+    if m.timers.len() >= MAX_TIMERS {
+        return None;
+    }
+    let scripts = m.timer_scripts.len().max(1);
+    m.timers.push(Tmr {
+        key: None,
+        phase: Phase::Pending(spec.sched),
+        script: spec.script as usize % scripts,
+        drops: 0,
+        drop_due: false,
+    });
+    Some((m.timers.len() - 1, timer_of(spec.sched)))
+}
+
+/// Arms a timer through `arm` (the reactor's or an `Ops`'s, given the schedule and the new
+/// timer's id): it must succeed, with a key no other timer had, and wait for the next clock
+/// reading.
+fn arm_checked(
+    model: &Shared,
+    spec: NewTimer,
+    arm: impl FnOnce(Timer, usize) -> Result<TimerKey, Error>,
+) {
+    let Some((id, schedule)) = new_timer(model, spec) else {
+        return;
+    };
+    let result = arm(schedule, id);
+    let mut m = model.borrow_mut();
+    let key = result.unwrap_or_else(|e| violation(format_args!("timer {id}: arm gave {e:?}")));
+    check!(
+        m.timers.iter().all(|t| t.key != Some(key)),
+        "timer {id}: armed with {key:?}, another timer's key"
+    );
+    m.timers[id].key = Some(key);
+}
+
+/// Cancels timer `id` through `cancel` and checks the result. An idle timer's callback is
+/// dropped during the cancel; a running one's (or one that panicked) once it is finished.
+fn cancel_checked(model: &Shared, id: usize, cancel: impl FnOnce(TimerKey) -> Result<(), Error>) {
+    let predicted = model.borrow().predict_timer(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let idle = {
+        let mut m = model.borrow_mut();
+        let idle = !matches!(m.timers[id].phase, Phase::Running { .. } | Phase::Gone);
+        if idle {
+            m.cancelling = Some(id);
+        }
+        idle
+    };
+    let result = cancel(key);
+    let mut m = model.borrow_mut();
+    m.cancelling = None;
+    check!(
+        result == predicted,
+        "timer {id}: cancel gave {result:?}, model says {predicted:?}"
+    );
+    let t = &mut m.timers[id];
+    if result.is_ok() {
+        if let Phase::Running { cancelled, .. } = &mut t.phase {
+            *cancelled = true;
+        } else {
+            t.phase = Phase::Gone;
+        }
+    }
+    check!(
+        !idle || t.drops == 1,
+        "timer {id}: cancelled, its callback not dropped"
+    );
+}
+
+/// Resets timer `id` to `sched` through `reset` and checks the result: it waits for the next
+/// clock reading, or for its callback to return if it is running (or panicked).
+fn reset_checked(
+    model: &Shared,
+    id: usize,
+    sched: Sched,
+    reset: impl FnOnce(TimerKey, Timer) -> Result<(), Error>,
+) {
+    let predicted = model.borrow().predict_timer(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let result = reset(key, timer_of(sched));
+    let mut m = model.borrow_mut();
+    check!(
+        result == predicted,
+        "timer {id}: reset gave {result:?}, model says {predicted:?}"
+    );
+    if result.is_ok() {
+        let t = &mut m.timers[id];
+        if let Phase::Running { reset, .. } = &mut t.phase {
+            *reset = Some(sched);
+        } else {
+            t.phase = Phase::Pending(sched);
+        }
     }
 }
 
@@ -570,12 +1043,13 @@ fn delete_in_handler(model: &Shared, id: usize, ops: &mut Ops<'_>) {
     let Some((key, predicted)) = predicted else {
         return;
     };
+    let open = model.borrow().subs[id].fd_open;
     let result = ops.delete(key);
     check!(
         predicted.allows(result),
         "sub {id}: delete gave {result:?}, model says {predicted:?}"
     );
-    model.borrow_mut().after_delete(id, result);
+    model.borrow_mut().after_delete(id, result, open);
 }
 
 /// Modifies `id`'s registration through `modify` (the reactor's or a handler's `Ops`) and
@@ -611,12 +1085,28 @@ pub fn run(input: Input) {
         .take(8)
         .map(|s| s.into_iter().take(6).collect())
         .collect();
+    let timer_scripts = input
+        .timer_scripts
+        .into_iter()
+        .take(8)
+        .map(|s| s.into_iter().take(6).collect())
+        .collect();
     let model: Shared = Rc::new(RefCell::new(Model {
         subs: Vec::new(),
         scripts,
+        timers: Vec::new(),
+        timer_scripts,
         batch: 0,
         in_turn: false,
         in_handler: None,
+        in_timer: None,
+        cancelling: None,
+        arming: None,
+        clock_read: false,
+        waited: false,
+        timer_stop: false,
+        timer_panicked: false,
+        timer_fires: 0,
         remainder: false,
         handler_panicked: false,
         leftover_drop_panicked: false,
@@ -639,6 +1129,13 @@ pub fn run(input: Input) {
     for (id, s) in m.subs.iter().enumerate() {
         check!(s.drops == 1, "sub {id}: dropped {} times in all", s.drops);
     }
+    for (id, t) in m.timers.iter().enumerate() {
+        check!(
+            t.drops == 1,
+            "timer {id}: callback dropped {} times in all",
+            t.drops
+        );
+    }
     m.subs.clear(); // the writers and kept dups
     drop(m);
     check!(
@@ -650,6 +1147,7 @@ pub fn run(input: Input) {
 
 fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
     let pick = |i: u8| model.borrow().pick(i);
+    let pick_timer = |i: u8| model.borrow().pick_timer(i);
     match op {
         Op::Add(spec) => {
             if let Some((sub, interest, predicted)) = new_sub(model, spec) {
@@ -724,7 +1222,11 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
             let Some((key, predicted)) = predicted else {
                 return;
             };
-            model.borrow_mut().deleting = Some(id);
+            let open = {
+                let mut m = model.borrow_mut();
+                m.deleting = Some(id);
+                m.subs[id].fd_open
+            };
             let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
             model.borrow_mut().deleting = None;
             let result = result.unwrap_or_else(|p| {
@@ -735,7 +1237,7 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 predicted.allows(result),
                 "sub {id}: delete gave {result:?}, model says {predicted:?}"
             );
-            model.borrow_mut().after_delete(id, result);
+            model.borrow_mut().after_delete(id, result, open);
         }
         Op::CloseEarly { sub, keep_file } => {
             let Some(id) = pick(sub) else { return };
@@ -762,6 +1264,35 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
             s.fd_open = false;
         }
         Op::Turn => turn(reactor, model),
+        Op::Arm(spec) => arm_checked(model, spec, |t, id| {
+            reactor.arm(t, timer::callback(id, model.clone()))
+        }),
+        Op::ArmStarved(spec) => {
+            let Some((id, schedule)) = new_timer(model, spec) else {
+                return;
+            };
+            model.borrow_mut().arming = Some(id);
+            let callback = timer::callback(id, model.clone());
+            let result = starved(|| reactor.arm(schedule, callback));
+            let mut m = model.borrow_mut();
+            m.arming = None;
+            check!(
+                matches!(result, Err(Error::Os(sys::Errno::ENOMEM))),
+                "timer {id}: arm with no memory gave {result:?}"
+            );
+            check!(m.timers[id].drops == 1, "timer {id}: refused, not dropped");
+            m.timers[id].phase = Phase::Gone;
+        }
+        Op::Cancel(i) => {
+            if let Some(id) = pick_timer(i) {
+                cancel_checked(model, id, |key| reactor.cancel(key))
+            }
+        }
+        Op::Reset(i, sched) => {
+            if let Some(id) = pick_timer(i) {
+                reset_checked(model, id, sched, |key, t| reactor.reset(key, t))
+            }
+        }
     }
 }
 
@@ -769,15 +1300,17 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
     {
         let mut m = model.borrow_mut();
         m.began_batch = !m.remainder;
-        if m.began_batch {
-            m.begin_batch();
-        }
         m.in_turn = true;
         m.fires = 0;
+        m.timer_fires = 0;
+        m.clock_read = false;
+        m.waited = false;
+        m.timer_stop = false;
         if m.began_batch {
             m.stop = false; // a stop asked for in a batch survives a panic until it is done
         }
         m.handler_panicked = false;
+        m.timer_panicked = false;
         m.leftover_drop_panicked = false;
     }
     let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(Some(Duration::ZERO))));
@@ -785,16 +1318,39 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
     let mut m = model.borrow_mut();
     m.in_turn = false;
     m.in_handler = None;
+    m.in_timer = None;
     match result {
         Ok(Ok(n)) => {
-            check!(m.fires <= n, "{} handlers ran for {n} events", m.fires);
+            if m.began_batch {
+                m.read_clock();
+                if m.timer_stop {
+                    // It returns before its wait, once every due timer has fired.
+                    m.check_no_due();
+                    check!(
+                        n == m.timer_fires,
+                        "a turn stopped by a timer callback gave {n}, {} callbacks ran",
+                        m.timer_fires
+                    );
+                } else {
+                    m.wait();
+                }
+            }
+            m.check_dropped();
+            check!(
+                m.fires + m.timer_fires <= n,
+                "{} handlers and {} callbacks ran for a count of {n}",
+                m.fires,
+                m.timer_fires
+            );
             check!(
                 pending == 0,
                 "{pending} events pending after a complete turn"
             );
             check!(reactor.stop_requested() == m.stop, "stop flag disagrees");
             m.remainder = false;
-            m.end_batch();
+            if m.waited || !m.began_batch {
+                m.end_batch();
+            }
         }
         Ok(Err(e)) => violation(format_args!("run_once failed: {e}")),
         Err(p) => {
@@ -804,17 +1360,31 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
                 if !m.remainder {
                     m.end_batch();
                 }
+            } else if m.timer_panicked {
+                // It ends before its wait; the due timers that did not fire stay due.
+                check!(
+                    pending == 0,
+                    "{pending} events pending after a timer callback panicked"
+                );
+                m.check_dropped();
+                m.remainder = false;
             } else if m.leftover_drop_panicked {
+                // It ends before it reads the clock or waits.
                 check!(
                     pending == 0,
                     "{pending} events pending after an aborted turn"
                 );
-                m.batch -= 1; // the turn ended before its wait: no batch happened
                 m.remainder = false;
             } else {
+                // A destructor panicked when the batch was done: handlers of this batch
+                // deleted it, so the turn had waited.
                 check!(
                     pending == 0,
                     "{pending} events pending after a destructor panic"
+                );
+                check!(
+                    m.waited || !m.began_batch,
+                    "a destructor panicked at the end of a batch that never began"
                 );
                 m.remainder = false;
                 m.end_batch();

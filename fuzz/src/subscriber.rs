@@ -22,6 +22,12 @@ impl AsFd for FuzzSub {
 
 impl Subscriber for FuzzSub {
     fn handle(&mut self, _event: Event, ops: &mut Ops<'_>) {
+        if ops.timer().is_some() {
+            model::violation(format_args!(
+                "sub {}: a handler's Ops names a timer",
+                self.id
+            ));
+        }
         let script = self.model.borrow_mut().on_fire(self.id);
         for action in script {
             model::perform(self, action, ops);
