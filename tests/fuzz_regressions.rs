@@ -1,10 +1,11 @@
-//! Replays the committed fuzz corpus (`fuzz/corpus/registry`) and every input that once found
-//! a bug (`fuzz/regressions/registry`) through the fuzz harness and its model, so plain
-//! `cargo test` keeps them passing. The harness aborts the process on any disagreement.
+//! Replays the committed fuzz corpus (`tests/fuzz/corpus`) and every input that once found a
+//! bug (`tests/fuzz/regressions`) through the fuzz harness (`tests/fuzz/harness`, which the
+//! cargo-fuzz target in `fuzz/` also builds on) and its model, so plain `cargo test` keeps
+//! them passing. The harness aborts the process on any disagreement.
 //! One test in its own binary: the harness checks the process's open-fd count.
 #![cfg(feature = "std")]
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "fuzz/harness/lib.rs"]
 #[allow(dead_code)]
 mod harness;
 
@@ -32,8 +33,8 @@ fn replay(dir: &str) -> usize {
 #[cfg_attr(miri, ignore = "thousands of runs with level-triggered epoll")]
 fn fuzz_corpus_and_regressions_replay_clean() {
     harness::quiet_planted_panics();
-    let regressions = replay("fuzz/regressions/registry");
-    let corpus = replay("fuzz/corpus/registry");
+    let regressions = replay("tests/fuzz/regressions");
+    let corpus = replay("tests/fuzz/corpus");
     assert!(corpus > 0, "the committed corpus is empty");
     eprintln!("replayed {regressions} regression inputs and {corpus} corpus inputs");
 }

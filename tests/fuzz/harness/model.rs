@@ -436,11 +436,20 @@ impl Model {
     }
 
     /// What a cancel or reset through `id`'s key must give, or `None` if it has no key. A
-    /// running timer (or one that panicked and is not finished yet) is still armed.
+    /// running timer (or one that panicked and is not finished yet) is still armed, unless it
+    /// was cancelled: then its key names no timer.
     fn predict_timer(&self, id: usize) -> Option<(TimerKey, Result<(), Error>)> {
         let t = &self.timers[id];
         let key = t.key?;
-        let result = if t.phase == Phase::Gone {
+        let stale = matches!(
+            t.phase,
+            Phase::Gone
+                | Phase::Running {
+                    cancelled: true,
+                    ..
+                }
+        );
+        let result = if stale {
             Err(Error::StaleTimer(key))
         } else {
             Ok(())
@@ -837,7 +846,7 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
         }),
         Action::Cancel(i) => {
             if let Some(id) = pick_timer(i) {
-                cancel_checked(&model, id, |key| ops.cancel(key))
+                cancel_checked(&model, id, false, |key| ops.cancel(key))
             }
         }
         Action::Reset(i, sched) => {
@@ -858,14 +867,14 @@ pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut O
         }),
         TimerAction::CancelSelf => {
             let me_key = ops.timer().expect("a callback's Ops names its timer");
-            cancel_checked(model, me, |key| {
+            cancel_checked(model, me, false, |key| {
                 check!(key == me_key, "timer {me}: Ops::timer changed");
                 ops.cancel(me_key)
             })
         }
         TimerAction::Cancel(i) => {
             if let Some(id) = pick_timer(i) {
-                cancel_checked(model, id, |key| ops.cancel(key))
+                cancel_checked(model, id, false, |key| ops.cancel(key))
             }
         }
         TimerAction::ResetSelf(sched) => {
@@ -975,15 +984,23 @@ fn arm_checked(
 }
 
 /// Cancels timer `id` through `cancel` and checks the result. An idle timer's callback is
-/// dropped during the cancel; a running one's (or one that panicked) once it is finished.
-fn cancel_checked(model: &Shared, id: usize, cancel: impl FnOnce(TimerKey) -> Result<(), Error>) {
+/// dropped during the cancel; a running one's once it is finished. One that panicked in an
+/// earlier turn is finished by the next clock reading, or at once by `Reactor::cancel`
+/// (`outside`: no turn is running).
+fn cancel_checked(
+    model: &Shared,
+    id: usize,
+    outside: bool,
+    cancel: impl FnOnce(TimerKey) -> Result<(), Error>,
+) {
     let predicted = model.borrow().predict_timer(id);
     let Some((key, predicted)) = predicted else {
         return;
     };
     let idle = {
         let mut m = model.borrow_mut();
-        let idle = !matches!(m.timers[id].phase, Phase::Running { .. } | Phase::Gone);
+        let running = matches!(m.timers[id].phase, Phase::Running { .. });
+        let idle = predicted.is_ok() && (outside || !running);
         if idle {
             m.cancelling = Some(id);
         }
@@ -998,10 +1015,9 @@ fn cancel_checked(model: &Shared, id: usize, cancel: impl FnOnce(TimerKey) -> Re
     );
     let t = &mut m.timers[id];
     if result.is_ok() {
-        if let Phase::Running { cancelled, .. } = &mut t.phase {
-            *cancelled = true;
-        } else {
-            t.phase = Phase::Gone;
+        match &mut t.phase {
+            Phase::Running { cancelled, .. } if !outside => *cancelled = true,
+            phase => *phase = Phase::Gone,
         }
     }
     check!(
@@ -1285,7 +1301,7 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
         }
         Op::Cancel(i) => {
             if let Some(id) = pick_timer(i) {
-                cancel_checked(model, id, |key| reactor.cancel(key))
+                cancel_checked(model, id, true, |key| reactor.cancel(key))
             }
         }
         Op::Reset(i, sched) => {
