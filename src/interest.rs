@@ -75,10 +75,6 @@ impl Interest {
     /// ```
     /// assert_eq!(barepoll::Interest::empty(), barepoll::interest());
     /// ```
-    ///
-    /// ```
-    /// assert_eq!(barepoll::Interest::empty(), barepoll::interest());
-    /// ```
     pub const fn empty() -> Interest {
         Interest(0)
     }

@@ -51,88 +51,82 @@ fn blocked_now() -> SigSet {
 
 #[cfg_attr(miri, allow(dead_code))]
 fn a_signal_to_the_thread_reaches_the_handler_with_its_sender() {
-    {
-        let _fds = fd_check();
-        let before = blocked_now();
-        let mut r = Reactor::new().unwrap();
-        let got: Rc<RefCell<Vec<SigInfo>>> = Rc::default();
-        let g = got.clone();
-        let set = SigSet::of(&[Signal::USR1, Signal::USR2]);
-        let signals = Signals::new(set).unwrap();
-        assert!(blocked_now().contains(Signal::USR1) && blocked_now().contains(Signal::USR2));
-        r.register(
-            signals.on(move |info: SigInfo, ops: &mut Ops<'_>| {
-                g.borrow_mut().push(info);
-                if info.signal == Signal::USR2 {
-                    ops.stop();
-                }
-            }),
-            readable(),
-        )
-        .unwrap();
-        sys::tgkill(sys::gettid(), Signal::USR1).unwrap();
-        sys::tgkill(sys::gettid(), Signal::USR2).unwrap();
-        r.run().unwrap();
-        let got = got.borrow();
-        assert_eq!(got.len(), 2);
-        assert!(got.iter().all(|i| i.pid == sys::getpid()));
-        assert_eq!(
-            got[0].signal,
-            Signal::USR1,
-            "in signal-number order, as the kernel gives"
-        );
-        drop(r);
-        assert_eq!(blocked_now(), before, "the mask was not restored");
-    }
+    let _fds = fd_check();
+    let before = blocked_now();
+    let mut r = Reactor::new().unwrap();
+    let got: Rc<RefCell<Vec<SigInfo>>> = Rc::default();
+    let g = got.clone();
+    let set = SigSet::of(&[Signal::USR1, Signal::USR2]);
+    let signals = Signals::new(set).unwrap();
+    assert!(blocked_now().contains(Signal::USR1) && blocked_now().contains(Signal::USR2));
+    r.register(
+        signals.on(move |info: SigInfo, ops: &mut Ops<'_>| {
+            g.borrow_mut().push(info);
+            if info.signal == Signal::USR2 {
+                ops.stop();
+            }
+        }),
+        readable(),
+    )
+    .unwrap();
+    sys::tgkill(sys::gettid(), Signal::USR1).unwrap();
+    sys::tgkill(sys::gettid(), Signal::USR2).unwrap();
+    r.run().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|i| i.pid == sys::getpid()));
+    assert_eq!(
+        got[0].signal,
+        Signal::USR1,
+        "in signal-number order, as the kernel gives"
+    );
+    drop(r);
+    assert_eq!(blocked_now(), before, "the mask was not restored");
 }
 
 #[cfg_attr(miri, allow(dead_code))]
 fn a_signal_to_the_process_reaches_the_handler() {
-    {
-        let _fds = fd_check();
-        // Process-directed: it goes to a thread that does not block it. This is the only
-        // thread, and `Signals` blocks it here.
-        let set = SigSet::of(&[Signal::HUP]);
-        let before = sys::sigprocmask(MaskHow::Block, set).unwrap();
-        let mut r = Reactor::new().unwrap();
-        let signals = Signals::new(set).unwrap();
-        let seen = Rc::new(RefCell::new(None));
-        let s = seen.clone();
-        r.register(
-            signals.on(move |info: SigInfo, ops: &mut Ops<'_>| {
-                *s.borrow_mut() = Some(info);
-                ops.stop();
-            }),
-            readable(),
-        )
-        .unwrap();
-        sys::kill(sys::getpid(), Signal::HUP).unwrap();
-        r.run().unwrap();
-        let info = seen.borrow().expect("no signal");
-        assert_eq!(
-            (info.signal, info.code),
-            (Signal::HUP, 0),
-            "SI_USER from kill"
-        );
-        drop(r);
-        sys::sigprocmask(MaskHow::SetMask, before).unwrap();
-    }
+    let _fds = fd_check();
+    // Process-directed: it goes to a thread that does not block it. This is the only
+    // thread, and `Signals` blocks it here.
+    let set = SigSet::of(&[Signal::HUP]);
+    let before = sys::sigprocmask(MaskHow::Block, set).unwrap();
+    let mut r = Reactor::new().unwrap();
+    let signals = Signals::new(set).unwrap();
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    r.register(
+        signals.on(move |info: SigInfo, ops: &mut Ops<'_>| {
+            *s.borrow_mut() = Some(info);
+            ops.stop();
+        }),
+        readable(),
+    )
+    .unwrap();
+    sys::kill(sys::getpid(), Signal::HUP).unwrap();
+    r.run().unwrap();
+    let info = seen.borrow().expect("no signal");
+    assert_eq!(
+        (info.signal, info.code),
+        (Signal::HUP, 0),
+        "SI_USER from kill"
+    );
+    drop(r);
+    sys::sigprocmask(MaskHow::SetMask, before).unwrap();
 }
 
 #[cfg_attr(miri, allow(dead_code))]
 fn dropping_restores_only_what_it_blocked() {
-    {
-        let already = SigSet::of(&[Signal::USR1]);
-        let before = sys::sigprocmask(MaskHow::Block, already).unwrap();
-        let signals = Signals::new(SigSet::of(&[Signal::USR1, Signal::USR2])).unwrap();
-        drop(signals);
-        let now = blocked_now();
-        assert!(
-            now.contains(Signal::USR1),
-            "unblocked a signal it did not block"
-        );
-        assert!(!now.contains(Signal::USR2), "left its own signal blocked");
-        sys::sigprocmask(MaskHow::SetMask, before).unwrap();
-        assert!(Signals::new(SigSet::empty()).is_err());
-    }
+    let already = SigSet::of(&[Signal::USR1]);
+    let before = sys::sigprocmask(MaskHow::Block, already).unwrap();
+    let signals = Signals::new(SigSet::of(&[Signal::USR1, Signal::USR2])).unwrap();
+    drop(signals);
+    let now = blocked_now();
+    assert!(
+        now.contains(Signal::USR1),
+        "unblocked a signal it did not block"
+    );
+    assert!(!now.contains(Signal::USR2), "left its own signal blocked");
+    sys::sigprocmask(MaskHow::SetMask, before).unwrap();
+    assert!(Signals::new(SigSet::empty()).is_err());
 }
