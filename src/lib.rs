@@ -84,6 +84,10 @@ pub mod testing;
 pub mod threads;
 #[doc = include_str!("technical.md")]
 pub mod technical {}
+/// The README's example, compiled and run as a doctest.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 mod timer;
 mod waker;
 

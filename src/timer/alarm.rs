@@ -230,19 +230,21 @@ pub(crate) mod tests {
         let fired = std::rc::Rc::new(core::cell::Cell::new(0));
         let f = fired.clone();
         let start = Instant::now();
+        // Margins wide enough for a loaded machine or an emulator: the first turn must come
+        // before the first deadline.
+        let (first, later) = (Duration::from_millis(150), Duration::from_millis(300));
         let key = r
-            .arm(
-                Timer::after(Duration::from_millis(2)),
-                move |_: &mut Ops<'_>| f.set(f.get() + 1),
-            )
+            .arm(Timer::after(first), move |_: &mut Ops<'_>| {
+                f.set(f.get() + 1)
+            })
             .unwrap();
-        assert_eq!(r.run_once(NOW).unwrap(), 0); // the alarm is set for 2 ms
-        r.reset(key, Timer::after(Duration::from_millis(20)))
-            .unwrap();
+        assert_eq!(r.run_once(NOW).unwrap(), 0); // the alarm is set for `first`
+        r.reset(key, Timer::after(later)).unwrap();
         while fired.get() == 0 {
             r.run_once(None).unwrap();
         }
-        assert!(start.elapsed() >= Duration::from_millis(20), "fired early");
+        let waited = start.elapsed();
+        assert!(waited >= later, "fired early: {waited:?}");
         assert_eq!(fired.get(), 1);
     }
 
@@ -269,6 +271,44 @@ pub(crate) mod tests {
         assert!(
             !r.quiet(),
             "timeouts need the clock every turn while timers are armed"
+        );
+    }
+
+    // Without an alarm, a wait that ends in its timeout stands for a clock reading at the
+    // deadline; a wait that a signal cuts short does not. Here the process is stopped and
+    // continued (a job-control stop: the blocked wait returns `EINTR`, no handler needed)
+    // long before the deadline, and the timer must not fire then.
+    #[test]
+    #[cfg_attr(miri, ignore = "signals and processes")]
+    fn without_an_alarm_an_interrupted_wait_fires_nothing_early() {
+        FORCE_TIMEOUT.with(|f| f.set(true));
+        let mut r = Reactor::new().unwrap();
+        let at = Duration::from_millis(400);
+        let fired_at = std::rc::Rc::new(Cell::new(None));
+        let f = fired_at.clone();
+        let start = Instant::now();
+        r.arm(Timer::after(at), move |ops: &mut Ops<'_>| {
+            f.set(Some(start.elapsed()));
+            ops.stop();
+        })
+        .unwrap();
+        FORCE_TIMEOUT.with(|f| f.set(false));
+        assert!(!r.has_alarm());
+        let pid = std::format!("{}", std::process::id());
+        let mut stopper = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "sleep 0.1; kill -STOP $0; sleep 0.01; kill -CONT $0",
+                &pid,
+            ])
+            .spawn()
+            .unwrap();
+        r.run().unwrap();
+        assert!(stopper.wait().unwrap().success());
+        let fired_at = fired_at.get().unwrap();
+        assert!(
+            fired_at >= at,
+            "fired {fired_at:?} after arming, before {at:?}"
         );
     }
 }
