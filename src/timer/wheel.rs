@@ -59,6 +59,9 @@ pub(crate) struct Wheel {
     pending: u32,
     /// The wheel's time, in ticks: every slotted entry's tick is later.
     elapsed: u64,
+    /// Bit `l` set: level `l` has an occupied slot (the next expiration is found without
+    /// scanning the empty levels).
+    levels_occupied: u16,
 }
 
 /// A slot whose start has come: its entries are taken out and sorted again.
@@ -100,6 +103,7 @@ impl Wheel {
             due_tail: NIL,
             pending: NIL,
             elapsed: 0,
+            levels_occupied: 0,
         }
     }
 
@@ -205,11 +209,14 @@ impl Wheel {
             self.due_tail = prev;
         }
         if let Place::Slot(at) = place {
-            let (level, slot) = (at as usize / SLOTS, at as usize % SLOTS);
-            let level = &mut self.levels[level];
+            let (index, slot) = (at as usize / SLOTS, at as usize % SLOTS);
+            let level = &mut self.levels[index];
             if level.head[slot] == NIL {
                 level.occupied &= !(1 << slot);
                 level.min[slot] = u64::MAX;
+                if level.occupied == 0 {
+                    self.levels_occupied &= !(1 << index);
+                }
             }
         }
         self.links[i as usize].place = None;
@@ -225,6 +232,7 @@ impl Wheel {
         let level = level_for(self.elapsed, tick);
         let slot = ((tick >> (BITS as usize * level)) % SLOTS as u64) as usize;
         self.push(i, Place::Slot((level * SLOTS + slot) as u16));
+        self.levels_occupied |= 1 << level;
         let level = &mut self.levels[level];
         level.occupied |= 1 << slot;
         level.min[slot] = level.min[slot].min(tick);
@@ -242,19 +250,25 @@ impl Wheel {
     /// The first entry of the pending list, unlinked.
     pub(crate) fn pop_pending(&mut self) -> Option<u32> {
         let i = self.pending;
-        (i != NIL).then(|| {
-            self.remove(i);
-            i
-        })
+        if i == NIL {
+            return None;
+        }
+        let next = self.links[i as usize].next;
+        self.pending = next;
+        if next != NIL {
+            self.links[next as usize].prev = NIL;
+        }
+        self.links[i as usize].place = None;
+        Some(i)
     }
 
     fn next_expiration(&self) -> Option<Expiration> {
-        for (level, l) in self.levels.iter().enumerate() {
-            if l.occupied == 0 {
-                continue;
-            }
+        // The lowest occupied level holds the earliest entries: every entry differs from
+        // `elapsed` first in the bits of its level, so a lower level's entries come sooner.
+        let level = self.levels_occupied.trailing_zeros() as usize;
+        if let Some(l) = self.levels.get(level) {
             let range = slot_range(level);
-            let now_slot = ((self.elapsed / range) % SLOTS as u64) as u32;
+            let now_slot = ((self.elapsed >> (BITS as usize * level)) % SLOTS as u64) as u32;
             let slot =
                 (l.occupied.rotate_right(now_slot).trailing_zeros() + now_slot) as usize % SLOTS;
             let level_range = range * SLOTS as u64;
@@ -307,6 +321,9 @@ impl Wheel {
         let mut i = core::mem::replace(&mut level.head[e.slot], NIL);
         level.occupied &= !(1 << e.slot);
         level.min[e.slot] = u64::MAX;
+        if level.occupied == 0 {
+            self.levels_occupied &= !(1 << e.level);
+        }
         self.elapsed = e.start;
         while i != NIL {
             let next = self.links[i as usize].next;
@@ -411,6 +428,77 @@ mod tests {
         for pair in order.windows(2) {
             // Within one tick the order is unspecified; across ticks it is by tick.
             assert!(w.tick(pair[0]) <= w.tick(pair[1]));
+        }
+    }
+
+    /// Every level's bit in `levels_occupied` says whether it has an occupied slot.
+    fn check_levels(w: &Wheel) {
+        for (l, level) in w.levels.iter().enumerate() {
+            assert_eq!(
+                w.levels_occupied >> l & 1 == 1,
+                level.occupied != 0,
+                "level {l}"
+            );
+        }
+    }
+
+    // Random inserts, removes, pends and polls against a plain list: every entry comes out
+    // once, at its tick or later (never before), in tick order within one poll's time.
+    #[test]
+    fn random_operations_agree_with_a_plain_list() {
+        const N: u32 = 64;
+        let mut w = wheel(N as usize);
+        let mut model: Vec<Option<u64>> = vec![None; N as usize];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let mut now = 1_000_000;
+        for _ in 0..20_000 {
+            let i = rand(u64::from(N)) as u32;
+            match rand(8) {
+                0..=3 => {
+                    w.remove(i);
+                    // Near, far, and at any level of the wheel.
+                    let ahead = match rand(3) {
+                        0 => rand(64),
+                        1 => rand(1 << 20),
+                        _ => rand(1 << 40),
+                    };
+                    w.insert(i, now + ahead);
+                    model[i as usize] = Some(now + ahead);
+                }
+                4 => {
+                    w.remove(i);
+                    model[i as usize] = None;
+                }
+                _ => {
+                    now += match rand(3) {
+                        0 => rand(4),
+                        1 => rand(5000),
+                        _ => rand(1 << 30),
+                    };
+                    let mut last = 0;
+                    while let Some(j) = w.poll(now) {
+                        let tick = model[j as usize].take().expect("handed out twice");
+                        assert!(tick <= now, "entry {j} at {tick} handed out at {now}");
+                        assert!(tick >= last, "out of tick order");
+                        last = tick;
+                    }
+                    for (j, tick) in model.iter().enumerate() {
+                        if let Some(tick) = tick {
+                            assert!(*tick > now, "entry {j} at {tick} not handed out at {now}");
+                        }
+                    }
+                    if let (Some(next), Some(min)) = (w.next_tick(), model.iter().flatten().min()) {
+                        assert!(next <= *min, "next tick {next} after entry at {min}");
+                    }
+                }
+            }
+            check_levels(&w);
         }
     }
 
