@@ -33,10 +33,12 @@ pub(crate) struct Events {
 struct Batch<'a, D: 'static, T: 'static> {
     core: &'a mut Core<D, T>,
     events: &'a mut Events,
-    /// The event after the one being dispatched, and the end of the batch: both point into
-    /// `events.buf`; the landing pad turns them back into indices.
+    /// The event after the one being dispatched (in `events.buf`, or just past its events).
     cursor: *const EpollEvent,
-    last: *const EpollEvent,
+    /// The events not yet done, the one being dispatched included (at least one). The
+    /// landing pad needs no end pointer besides: the loop's own count tells it where the
+    /// batch ends, so nothing is kept for it on the normal path.
+    left: usize,
 }
 
 impl<D, T> Drop for Batch<'_, D, T> {
@@ -44,23 +46,26 @@ impl<D, T> Drop for Batch<'_, D, T> {
         let base = self.events.buf.as_ptr() as usize;
         let size = core::mem::size_of::<EpollEvent>();
         self.events.next = (self.cursor as usize - base) / size;
-        self.events.filled = (self.last as usize - base) / size;
+        self.events.filled = self.events.next + self.left - 1;
         self.core.registry.guard.set(DIRTY);
     }
 }
 
 impl<D, T: Threads> Batch<'_, D, T> {
-    /// Dispatches the `left` events from `cursor` to `last` (at least one), then recycles
+    /// Dispatches the `left` events from `cursor` (at least one), then recycles
     /// what the batch deleted.
     #[inline(always)]
-    fn run(mut self, mut left: usize, data: &mut D) {
-        // Handlers reach the state through the core, so dispatch passes one pointer fewer.
-        self.core.data = data;
+    fn run(mut self, data: &mut D) {
+        // Handlers reach the state through the core, so dispatch passes one pointer fewer. A
+        // zero-sized state needs no address: the core's is dangling, and stays so.
+        if core::mem::size_of::<D>() != 0 {
+            self.core.data = data;
+        }
         // Counting down makes a tighter loop than comparing pointers.
         loop {
             let event = self.cursor;
-            // SAFETY: `event` is before `last` (`left` counts the events from it to `last`,
-            // at least one), so the next one is at most `last`, in or just past the buffer.
+            // SAFETY: `left` (at least one) counts the events from `event` that are in the
+            // buffer, so the next one is in it or just past it.
             self.cursor = unsafe { event.add(1) };
             // SAFETY: `event` is in the buffer and was filled by the kernel (or is the rest of
             // such a fill); `epoll_event` is packed on x86_64, so it is read unaligned, by value.
@@ -81,8 +86,8 @@ impl<D, T: Threads> Batch<'_, D, T> {
                     self.core,
                 )
             };
-            left -= 1;
-            if left == 0 {
+            self.left -= 1;
+            if self.left == 0 {
                 break;
             }
         }
@@ -146,16 +151,15 @@ impl Events {
         core: &mut Core<D, T>,
         data: &mut D,
     ) {
-        // SAFETY: the kernel fills at most `maxevents` events, the buffer's length, and
-        // returns how many: `n` is within the buffer.
-        let last = unsafe { self.buf.as_ptr().add(n) };
+        // The kernel fills at most `maxevents` events, the buffer's length, and returns how
+        // many: the `n` events from the start are in the buffer.
         let batch = Batch {
             core,
             cursor: self.buf.as_ptr(),
             events: self,
-            last,
+            left: n,
         };
-        batch.run(n, data);
+        batch.run(data);
     }
 
     /// Dispatches what a batch a handler panicked out of left; returns how many events.
@@ -184,14 +188,15 @@ impl Events {
         if at >= end {
             return;
         }
-        // SAFETY: `at < end <= buf.len()` (checked above).
-        let (cursor, last) = unsafe { (self.buf.as_ptr().add(at), self.buf.as_ptr().add(end)) };
+        // SAFETY: `at < end <= buf.len()` (checked above), so the `end - at` events from
+        // `at` are in the buffer.
+        let cursor = unsafe { self.buf.as_ptr().add(at) };
         let batch = Batch {
             core,
             events: self,
             cursor,
-            last,
+            left: end - at,
         };
-        batch.run(end - at, data);
+        batch.run(data);
     }
 }

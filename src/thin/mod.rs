@@ -41,7 +41,8 @@ pub(crate) struct Core<D: 'static, T: 'static> {
     pub(crate) timers: Timers<D, T>,
     pub(crate) running: Option<(TimerKey, Callback<D, T>)>,
     /// The state of the batch being dispatched (set by dispatch, read by the handlers' entry
-    /// points); dangling between batches, when nothing reads it.
+    /// points); dangling between batches, when nothing reads it. A zero-sized state is never
+    /// set: a dangling, aligned pointer is a valid address for it.
     data: *mut D,
 }
 

@@ -95,7 +95,8 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
 
 /// # Safety
 /// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists;
-/// `core.data` points to the state of the batch being dispatched, which nothing else uses.
+/// `core.data` points to the state of the batch being dispatched, which nothing else uses
+/// (or, for a zero-sized state, is the dangling pointer it was made with).
 unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
     node: NonNull<Header<D, T>>,
     event: Event,
@@ -106,7 +107,8 @@ unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
     let (key, interest) = (header.key(), header.interest.get());
     // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
     // SAFETY: per the contract `core.data` is the batch's state, and only this handler uses
-    // it while it runs.
+    // it while it runs; or `D` is zero-sized and the pointer dangling, non-null and aligned,
+    // which is a valid reference to a zero-sized value.
     let data = unsafe { &mut *core.data };
     let mut ops = Ops::for_event(&mut core.registry, &mut core.timers, data, key, interest);
     let node = node.as_ptr().cast::<Node<D, T, S>>();
