@@ -1,4 +1,4 @@
-//! Attacks on the registry invariants of DESIGN.md, through the public API, with real fds.
+//! Attacks on the registry invariants (`barepoll::technical`) through the public API.
 mod common;
 
 use barepoll::sys::{self, AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
