@@ -72,8 +72,12 @@ pub fn timers((barepoll, std): (f64, f64), (untimed, timed): (f64, f64)) -> Vec<
         format!(
             "barepoll reads the monotonic clock with a `clock_gettime` syscall (no libc, so no \
              vDSO): {barepoll:.0} ns a reading here, against {std:.0} ns for std's reading \
-             through glibc's vDSO, which calloop uses (medians of interleaved rounds). While \
-             timers are armed it reads the clock once per turn and gives its wait a timeout, \
+             through glibc's vDSO, which calloop uses (medians of interleaved rounds). It reads \
+             it only in a turn that needs it: timers were armed or reset since the last \
+             reading, or its alarm rang (one timerfd per reactor, set to the earliest deadline \
+             whenever that moves earlier); a turn with timers armed and nothing changed reads \
+             no clock and waits with no timeout. Without an alarm (no timerfd, or the feature \
+             off) each turn with timers armed reads the clock and gives its wait a timeout, \
              which the kernel converts with a reading of its own: a wait for a ready fd takes \
              {untimed:.0} ns here with no timeout and {timed:.0} ns with one. Both are kernel \
              time: wall times include them, instruction counts do not. Under valgrind there is \
@@ -84,12 +88,13 @@ pub fn timers((barepoll, std): (f64, f64), (untimed, timed): (f64, f64)) -> Vec<
          timers fall due in fewer and larger batches (once the arming is done, most are \
          overdue): those counts are of that schedule. Wall times are native."
             .to_string(),
-        "Lateness: barepoll waits for a deadline with an `epoll_pwait2` timeout, which the \
-         kernel may end up to the thread's timer slack late (50 µs by default, \
-         `prctl(PR_SET_TIMERSLACK)`); polling, calloop's poller, arms a timerfd for each \
-         timeout and waits on it with no timeout, which has no slack but costs two more \
-         syscalls per wait (`timerfd_settime`, `epoll_ctl`). The two kernel rows of the table \
-         are these two ways alone."
+        "Lateness: barepoll waits for a deadline on its alarm, a timerfd set to the deadline \
+         (absolute, so no timer slack), with no timeout on the wait; it sets the timerfd only \
+         when the earliest deadline moves earlier. polling, calloop's poller, arms a timerfd \
+         for each timeout and waits on it with no timeout, which costs two more syscalls per \
+         wait (`timerfd_settime`, `epoll_ctl`). The kernel rows are the two ways to wait for a \
+         deadline alone: an epoll wait with a timeout, which may end up to the thread's timer \
+         slack late (50 µs by default, `prctl(PR_SET_TIMERSLACK)`), and a timerfd."
             .to_string(),
     ]
 }
