@@ -192,34 +192,36 @@ impl Wheel {
 
     /// Unlinks `i` from wherever it is.
     pub(crate) fn remove(&mut self, i: u32) {
-        let Link {
-            prev, next, place, ..
-        } = self.links[i as usize];
-        let Some(place) = place else {
+        // `NIL` is past every index, so `get_mut` tells the ends of the list (and an index
+        // out of range is in no list).
+        let Some(link) = self.links.get_mut(i as usize) else {
             return;
         };
-        if prev == NIL {
-            *self.head(place) = next;
-        } else {
-            self.links[prev as usize].next = next;
+        let Some(place) = link.place.take() else {
+            return;
+        };
+        let (prev, next) = (link.prev, link.next);
+        match self.links.get_mut(prev as usize) {
+            Some(prev) => prev.next = next,
+            None => *self.head(place) = next,
         }
-        if next != NIL {
-            self.links[next as usize].prev = prev;
-        } else if place == Place::Due {
-            self.due_tail = prev;
+        match self.links.get_mut(next as usize) {
+            Some(next) => next.prev = prev,
+            None if place == Place::Due => self.due_tail = prev,
+            None => {}
         }
         if let Place::Slot(at) = place {
             let (index, slot) = (at as usize / SLOTS, at as usize % SLOTS);
-            let level = &mut self.levels[index];
-            if level.head[slot] == NIL {
-                level.occupied &= !(1 << slot);
-                level.min[slot] = u64::MAX;
-                if level.occupied == 0 {
-                    self.levels_occupied &= !(1 << index);
+            if let Some(level) = self.levels.get_mut(index) {
+                if level.head[slot] == NIL {
+                    level.occupied &= !(1 << slot);
+                    level.min[slot] = u64::MAX;
+                    if level.occupied == 0 {
+                        self.levels_occupied &= !(1 << index);
+                    }
                 }
             }
         }
-        self.links[i as usize].place = None;
     }
 
     /// Slots `i` to expire at `tick` (already due if that is not after `elapsed`).
@@ -249,16 +251,15 @@ impl Wheel {
 
     /// The first entry of the pending list, unlinked.
     pub(crate) fn pop_pending(&mut self) -> Option<u32> {
+        // `NIL` is past every index, so `get_mut` tells the ends of the list.
         let i = self.pending;
-        if i == NIL {
-            return None;
-        }
-        let next = self.links[i as usize].next;
+        let link = self.links.get_mut(i as usize)?;
+        let next = link.next;
+        link.place = None;
         self.pending = next;
-        if next != NIL {
-            self.links[next as usize].prev = NIL;
+        if let Some(next) = self.links.get_mut(next as usize) {
+            next.prev = NIL;
         }
-        self.links[i as usize].place = None;
         Some(i)
     }
 
