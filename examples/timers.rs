@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Arming, resetting and cancelling cost no syscall. A timer never fires early: it fires at
-//! its deadline, late by however long the loop was busy plus the wait's granularity
-//! (nanoseconds with `epoll_pwait2`, a millisecond on older kernels).
+//! its deadline, late by however long the loop was busy plus the kernel's wake-up (the
+//! reactor's timerfd is set to the earliest deadline; without one, the wait's timeout:
+//! nanoseconds with `epoll_pwait2`, a millisecond on older kernels).
 
 use barepoll::{Instant, Ops, Reactor, Timer};
 use std::time::Duration;
