@@ -784,7 +784,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// Whether the next turn has nothing to attend to: no flag set, so it takes the fast path
     /// wherever the fork guard is a wiped page (not under qemu-user, which ignores
     /// `MADV_WIPEONFORK`; there every turn asks `getpid()` and the flags alone tell).
-    pub(crate) fn quiet(&self) -> bool {
+    pub(crate) fn nothing_to_attend(&self) -> bool {
         self.core.registry.flags() == 0
     }
 

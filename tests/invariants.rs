@@ -529,12 +529,12 @@ fn handler_cannot_reenter_the_reactor() {
 fn fd_number_reused_after_a_refused_delete() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
-    let f1 = eventfd(0);
-    let n = f1.as_raw_fd();
-    let f1_alive = dup(&f1);
-    let (z, z_drops) = Swappable::new(f1);
-    let zk = r.register(z, readable()).unwrap();
-    r.get_mut::<Swappable>(zk).unwrap().fd = None; // closes n; the file lives on in f1_alive
+    let Ghost {
+        key: zk,
+        number: n,
+        keeper: f1_alive,
+        drops: z_drops,
+    } = ghost(&mut r); // `n` is closed; the file lives on in `f1_alive`
     r.delete(zk).unwrap();
     assert_eq!(z_drops.get(), 1);
 
@@ -567,22 +567,6 @@ fn fd_number_reused_after_a_refused_delete() {
     );
 }
 
-/// Sets the soft fd limit; returns the old one.
-fn fd_limit(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY (test code): getrlimit/setrlimit with a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
 // Invariant 2 when the rebuild itself fails (no descriptor left for a new epoll instance): the
 // node is kept, dead, while the kernel may report it, its number is refused, and the rebuild
 // is tried again when the number is registered; once it works, everything is released.
@@ -591,12 +575,12 @@ fn fd_limit(soft: u64) -> u64 {
 fn refused_delete_without_descriptors_retires_until_a_rebuild_works() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
-    let f1 = eventfd(0);
-    let n = f1.as_raw_fd();
-    let f1_alive = dup(&f1);
-    let (z, z_drops) = Swappable::new(f1);
-    let zk = r.register(z, readable()).unwrap();
-    r.get_mut::<Swappable>(zk).unwrap().fd = None; // closes n
+    let Ghost {
+        key: zk,
+        number: n,
+        keeper: f1_alive,
+        drops: z_drops,
+    } = ghost(&mut r); // `n` is closed; the file lives on in `f1_alive`
     let plug = eventfd(0); // n names another file now, which is not registered
     assert_eq!(plug.as_raw_fd(), n);
     // Every number below `limit` is in use: no new descriptor can be made.

@@ -203,22 +203,6 @@ fn delete_outside_a_batch_needs_no_memory() {
     assert_eq!(c.drops(), 1);
 }
 
-/// Sets the soft fd limit; returns the old one.
-fn fd_limit(soft: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY (test code): getrlimit/setrlimit with a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
 // Defect: a node retired by a refused DEL (its rebuild failed for want of descriptors) could
 // be freed in the middle of a batch still holding its event. A registration on its fd number
 // rebuilt the set; with no memory for the graveyard the retired node stayed in its slot, and
@@ -234,12 +218,12 @@ fn a_retired_node_is_never_freed_under_a_batch_that_holds_its_event() {
     // Retire `z`: its fd is closed behind its back (the file stays open through a dup, so
     // the kernel keeps reporting it under its old number) and the rebuild after the refused
     // DEL finds no descriptor for a new epoll instance.
-    let f1 = eventfd(0);
-    let n = f1.as_raw_fd();
-    let f1_alive = dup(&f1);
-    let (z, z_drops) = Swappable::new(f1);
-    let zk = r.register(z, readable()).unwrap();
-    r.get_mut::<Swappable>(zk).unwrap().fd = None; // closes n
+    let Ghost {
+        key: zk,
+        number: n,
+        keeper: f1_alive,
+        drops: z_drops,
+    } = ghost(&mut r); // `n` is closed; the file lives on in `f1_alive`
     let plug = eventfd(0); // n again, another file
     assert_eq!(plug.as_raw_fd(), n);
     let limit = eventfd(0).as_raw_fd() as u64;

@@ -21,6 +21,19 @@ macro_rules! put {
 }
 pub(crate) use put;
 
+/// A table row of figures, each with its ratio to the first (the row's baseline).
+pub(crate) fn ratio_row(out: &mut String, label: &str, values: &[Option<f64>]) {
+    let cells: Vec<String> = values
+        .iter()
+        .map(|v| match (v, values[0]) {
+            (Some(v), Some(b)) if b > 0.0 => format!("{} ({:.2})", fmt(*v), v / b),
+            (Some(v), _) => fmt(*v),
+            _ => "n/a".into(),
+        })
+        .collect();
+    put!(out, "| {label} | {} |", cells.join(" | "));
+}
+
 /// A figure with one decimal below 100, none above.
 pub(crate) fn fmt(v: f64) -> String {
     if v.abs() < 100.0 {
@@ -80,19 +93,8 @@ fn header(out: &mut String) {
 
 fn instructions(out: &mut String, r: &Results) {
     header(out);
-    let line = |out: &mut String, label: &str, values: &[Option<f64>]| {
-        let cells: Vec<String> = values
-            .iter()
-            .map(|v| match (v, values[0]) {
-                (Some(v), Some(b)) if b > 0.0 => format!("{} ({:.2})", fmt(*v), v / b),
-                (Some(v), _) => fmt(*v),
-                _ => "n/a".into(),
-            })
-            .collect();
-        put!(out, "| {label} | {} |", cells.join(" | "));
-    };
     for row in r.group(Group::Fds) {
-        line(out, row.case.label, &row.instr);
+        ratio_row(out, row.case.label, &row.instr);
     }
     if let (Some(churn), Some(one), 1) = (r.row("churn"), r.row("dispatch-1"), PAIRS) {
         let alone: Vec<Option<f64>> = churn
@@ -101,7 +103,7 @@ fn instructions(out: &mut String, r: &Results) {
             .zip(&one.instr)
             .map(|(c, o)| Some((*c)? - (*o)?))
             .collect();
-        line(out, "the pair alone (churn − per wait at N=1)", &alone);
+        ratio_row(out, "the pair alone (churn − per wait at N=1)", &alone);
     }
 }
 

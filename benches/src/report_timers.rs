@@ -6,7 +6,7 @@
 use crate::cases::Group;
 use crate::lateness::{Lateness, ROUND};
 use crate::memory::CYCLES;
-use crate::report::{fmt, put, trace_cells, Results};
+use crate::report::{fmt, put, ratio_row, trace_cells, Results};
 use crate::variants::ALL;
 use std::fmt::Write;
 
@@ -64,23 +64,9 @@ fn timers(out: &mut String, r: &Results) {
          (1024 events per wait). In parentheses: the ratio to barepoll.\n"
     );
     header(out, "case", &cols);
-    let line = |out: &mut String, label: &str, values: Vec<Option<f64>>| {
-        let cells: Vec<String> = values
-            .iter()
-            .map(|v| match (v, values[0]) {
-                (Some(v), Some(b)) if b > 0.0 => format!("{} ({:.2})", fmt(*v), v / b),
-                (Some(v), _) => fmt(*v),
-                _ => "n/a".into(),
-            })
-            .collect();
-        put!(out, "| {label} | {} |", cells.join(" | "));
-    };
     for row in r.group(Group::Timers) {
-        line(
-            out,
-            row.case.label,
-            cols.iter().map(|&v| row.instr[v]).collect(),
-        );
+        let values: Vec<Option<f64>> = cols.iter().map(|&v| row.instr[v]).collect();
+        ratio_row(out, row.case.label, &values);
     }
     let alone = [
         (
@@ -101,7 +87,8 @@ fn timers(out: &mut String, r: &Results) {
     ];
     for (label, case, base) in alone {
         let diff = |v: usize| Some(instr(r, case, v)? - instr(r, base, v)?);
-        line(out, label, cols.iter().map(|&v| diff(v)).collect());
+        let values: Vec<Option<f64>> = cols.iter().map(|&v| diff(v)).collect();
+        ratio_row(out, label, &values);
     }
 
     put!(

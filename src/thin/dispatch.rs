@@ -75,10 +75,11 @@ impl<D, T: Threads> Batch<'_, D, T> {
             // when the wait returned. While the rest of the batch may hold it, the node is in
             // a slot (live or retired) or in the graveyard, so it is allocated (invariant 1).
             let entry = unsafe { (*node).vtable.get().handle };
-            // SAFETY: the node is allocated (above) and of its vtable's type; dispatch is not
-            // re-entrant and handlers cannot reach other nodes' values, so this is the only
-            // `&mut` to the value; a dead node's entry touches nothing. `core.data` points to
-            // the caller's state, borrowed for the whole batch and used by nothing else.
+            // Dispatch is not re-entrant and handlers cannot reach other nodes' values, so the
+            // entry's `&mut` to the value is the only one; a dead node's entry touches nothing.
+            // `core.data` is the caller's state, borrowed for the batch (or dangling for a
+            // zero-sized state), used by nothing else.
+            // SAFETY: the node is allocated (above) and of its vtable's type; see just above.
             unsafe {
                 entry(
                     NonNull::new_unchecked(node),

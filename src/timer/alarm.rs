@@ -195,16 +195,19 @@ pub(crate) mod tests {
             r.has_alarm() && r.len() == 1,
             "the alarm is not a subscriber"
         );
-        assert!(!r.quiet(), "armed timers wait for a clock reading");
+        assert!(
+            !r.nothing_to_attend(),
+            "armed timers wait for a clock reading"
+        );
         assert_eq!(r.run_once(NOW).unwrap(), 0);
         assert!(
-            r.quiet(),
+            r.nothing_to_attend(),
             "a turn with timers armed, none due, is not quiet"
         );
         for _ in 0..3 {
             sys::write(efd.as_fd(), &1u64.to_ne_bytes()).unwrap();
             assert_eq!(r.run_once(NOW).unwrap(), 1);
-            assert!(r.quiet());
+            assert!(r.nothing_to_attend());
         }
         // A timer due soon rings the alarm: its event is not counted, the callbacks are.
         let start = Instant::now();
@@ -216,7 +219,7 @@ pub(crate) mod tests {
         assert_eq!(r.run_once(None).unwrap(), 3);
         assert!(start.elapsed() >= Duration::from_millis(3));
         assert!(
-            r.quiet(),
+            r.nothing_to_attend(),
             "the 1000 left do not keep turns off the fast path"
         );
     }
@@ -269,7 +272,7 @@ pub(crate) mod tests {
         sys::write(efd.as_fd(), &1u64.to_ne_bytes()).unwrap();
         assert_eq!(r.run_once(NOW).unwrap(), 1);
         assert!(
-            !r.quiet(),
+            !r.nothing_to_attend(),
             "timeouts need the clock every turn while timers are armed"
         );
     }

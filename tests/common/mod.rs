@@ -185,6 +185,22 @@ impl Drop for Borrowed {
     }
 }
 
+/// Sets the soft fd limit; returns the old one.
+pub fn fd_limit(soft: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test code): getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
 /// A second fd for the same open file (test code: `dup` through libc).
 pub fn dup(fd: &OwnedFd) -> OwnedFd {
     // SAFETY (test code): dup of an open fd; the new number is owned by the result.
@@ -192,6 +208,34 @@ pub fn dup(fd: &OwnedFd) -> OwnedFd {
     assert!(raw >= 0, "dup failed");
     // SAFETY (test code): `raw` was just returned by dup and nothing else owns it.
     unsafe { <OwnedFd as sys::FromRawFd>::from_raw_fd(raw) }
+}
+
+/// A subscriber whose fd safe code closed behind the reactor's back (through `get_mut`),
+/// while a dup keeps the file, and so the kernel's registration of it, alive: a DEL by its
+/// number is refused from then on.
+pub struct Ghost {
+    pub key: barepoll::Key,
+    /// The number it was registered under, free again.
+    pub number: RawFd,
+    /// The dup that keeps the file alive.
+    pub keeper: OwnedFd,
+    pub drops: Rc<Cell<u32>>,
+}
+
+/// Registers an eventfd subscriber in `r` and makes it a [`Ghost`].
+pub fn ghost(r: &mut barepoll::Reactor) -> Ghost {
+    let fd = eventfd(0);
+    let number = fd.as_raw_fd();
+    let keeper = dup(&fd);
+    let (s, drops) = Swappable::new(fd);
+    let key = r.register(s, readable()).unwrap();
+    r.get_mut::<Swappable>(key).unwrap().fd = None; // closes `number`
+    Ghost {
+        key,
+        number,
+        keeper,
+        drops,
+    }
 }
 
 /// A subscriber whose fd safe code can close (set to `None`) or replace while it is

@@ -72,10 +72,10 @@ impl Args {
         if i >= self.argc {
             return None;
         }
-        // SAFETY: `argv` holds `argc` pointers to NUL-terminated strings (made only by
-        // `start`, from what the kernel gave), and `i < argc`. The strings stay mapped and
-        // unchanged for the life of the process (nothing writes to them), so they may be
-        // borrowed for `'static`.
+        // `argv` holds `argc` pointers to NUL-terminated strings (made only by `start`, from
+        // what the kernel gave). The strings stay mapped and unchanged for the life of the
+        // process (nothing writes to them), so they may be borrowed for `'static`.
+        // SAFETY: `i < argc` indexes `argv`, whose strings live for `'static` (above).
         unsafe {
             let arg = *self.argv.add(i);
             let mut len = 0;
