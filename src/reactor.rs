@@ -308,7 +308,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             if !core.timers.active() {
                 core.registry.flag(TIMERS, false); // cancelled, or fired: nothing to attend
             } else {
-                let now = sys::monotonic_ns();
+                let now = sys::monotonic_ns()?;
                 fired = timer::fire_due(core, data, now);
                 if core.registry.stop_requested() {
                     return Ok(fired);
@@ -364,7 +364,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         if core.registry.stop_requested() {
             return Ok(n);
         }
-        let fired = timer::fire_due(core, data, sys::monotonic_ns());
+        let fired = timer::fire_due(core, data, sys::monotonic_ns()?);
         if !core.registry.stop_requested() {
             timer::alarm::set(&mut core.registry, &mut core.timers);
         }

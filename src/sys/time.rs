@@ -18,34 +18,42 @@ fn timespec(d: Duration) -> k::__kernel_timespec {
 
 /// The monotonic clock (`CLOCK_MONOTONIC`): time since an unspecified start, usually boot.
 ///
+/// # Errors
+/// The kernel's error: none on an ordinary system, but a seccomp filter or an emulator may
+/// refuse the call (`EPERM`, `ENOSYS`, `EINVAL`). A failed reading is never reported as a
+/// time.
+///
 /// ```
-/// let a = barepoll::sys::monotonic();
-/// let b = barepoll::sys::monotonic();
+/// let a = barepoll::sys::monotonic()?;
+/// let b = barepoll::sys::monotonic()?;
 /// assert!(b >= a);
+/// # Ok::<(), barepoll::sys::Errno>(())
 /// ```
-pub fn monotonic() -> Duration {
-    let (secs, nanos) = clock();
-    Duration::new(secs, nanos)
+pub fn monotonic() -> Result<Duration, Errno> {
+    let (secs, nanos) = clock()?;
+    Ok(Duration::new(secs, nanos))
 }
 
-/// The monotonic clock in nanoseconds (saturating after 584 years).
+/// The monotonic clock in nanoseconds (saturating after 584 years), or the kernel's error.
 #[inline]
-pub(crate) fn monotonic_ns() -> u64 {
-    let (secs, nanos) = clock();
-    secs.saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(nanos))
+pub(crate) fn monotonic_ns() -> Result<u64, Errno> {
+    let (secs, nanos) = clock()?;
+    Ok(secs
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(nanos)))
 }
 
 /// `CLOCK_MONOTONIC` as seconds and nanoseconds (below 10^9).
-fn clock() -> (u64, u32) {
+fn clock() -> Result<(u64, u32), Errno> {
     let mut ts = timespec(Duration::ZERO);
     let ptr = core::ptr::addr_of_mut!(ts) as usize;
     // SAFETY: the kernel writes one timespec into `ts`, which is ours to write.
     let raw =
         unsafe { arch::syscall2(nr(k::__NR_clock_gettime), k::CLOCK_MONOTONIC as usize, ptr) };
-    // CLOCK_MONOTONIC always exists and `ts` is valid: the call cannot fail.
-    debug_assert!(Errno::result(raw).is_ok());
-    (ts.tv_sec as u64, ts.tv_nsec as u32)
+    // Checked: a seccomp policy or an emulator can refuse even this call, and `ts` is then
+    // not a reading.
+    Errno::result(raw)?;
+    Ok((ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// Creates a timerfd on the monotonic clock; `flags` may hold [`TFD_NONBLOCK`]. Always
@@ -111,8 +119,8 @@ mod tests {
 
     #[test]
     fn the_monotonic_clock_moves_forward() {
-        let a = monotonic();
-        let b = monotonic();
+        let a = monotonic().unwrap();
+        let b = monotonic().unwrap();
         assert!(b >= a && a > Duration::ZERO);
     }
 
@@ -122,10 +130,10 @@ mod tests {
         let fd = timerfd(TFD_NONBLOCK).unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(read(fd.as_fd(), &mut buf), Err(Errno::EAGAIN));
-        let start = monotonic();
+        let start = monotonic().unwrap();
         timerfd_settime(fd.as_fd(), 0, Duration::from_millis(2), Duration::ZERO).unwrap();
         while read(fd.as_fd(), &mut buf) == Err(Errno::EAGAIN) {}
-        assert!(monotonic() - start >= Duration::from_millis(2));
+        assert!(monotonic().unwrap() - start >= Duration::from_millis(2));
         assert_eq!(u64::from_ne_bytes(buf), 1);
         // Absolute, already past: expires at once.
         timerfd_settime(fd.as_fd(), TFD_TIMER_ABSTIME, start, Duration::ZERO).unwrap();

@@ -49,12 +49,34 @@ pub struct Instant(u64);
 impl Instant {
     /// Reads the monotonic clock.
     ///
+    /// # Panics
+    /// If the kernel refuses to read the clock (a seccomp filter can), as `std`'s
+    /// `Instant::now` does. [`try_now`](Instant::try_now) reports that instead; the reactor
+    /// itself only ever uses `try_now`, so its turns report the error rather than panic.
+    ///
     /// ```
     /// let a = barepoll::Instant::now();
     /// assert!(barepoll::Instant::now() >= a);
     /// ```
     pub fn now() -> Instant {
-        Instant(sys::monotonic_ns())
+        match Instant::try_now() {
+            Ok(now) => now,
+            Err(e) => panic!("the monotonic clock cannot be read: {e}"),
+        }
+    }
+
+    /// Reads the monotonic clock, or reports why it cannot be read.
+    ///
+    /// # Errors
+    /// The kernel's error from `clock_gettime` (a seccomp filter may refuse it).
+    ///
+    /// ```
+    /// let a = barepoll::Instant::try_now()?;
+    /// assert!(barepoll::Instant::try_now()? >= a);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn try_now() -> Result<Instant> {
+        Ok(Instant(sys::monotonic_ns()?))
     }
 
     /// Nanoseconds since the clock's epoch (usually boot).
