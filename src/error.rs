@@ -17,14 +17,13 @@ pub enum Error {
     Os(Errno),
     /// This fd number already has a live subscriber in this reactor.
     AlreadyRegistered(RawFd),
-    /// This fd number was closed while registered here, so the kernel refused to delete its
-    /// registration, and the reactor could not yet rebuild its epoll set to drop the ghost
-    /// registration the kernel may still hold under the number (it ran out of descriptors or
-    /// memory). The reactor tries the rebuild again whenever the number is registered.
-    FdRetired(RawFd),
     /// This reactor was inherited through `fork()`: it shares its epoll instance with the
-    /// parent but not the memory its registrations point to, so it refuses every kernel
-    /// operation. Dropping it is all it can do (closing only this process's descriptors).
+    /// parent but not the memory its registrations point to, so it refuses every operation
+    /// that may reach the kernel: `run*`, `register`, `modify`, `delete`, `take`, `arm`,
+    /// `remote`, and their `Ops` twins. What only reads or changes the child's own memory
+    /// still works, since nothing of it can reach the parent: `get`, `get_mut`, `interest`,
+    /// `len`, `pending`, `cancel`, `reset`. Dropping it closes only this process's
+    /// descriptors.
     Inherited,
     /// The key names no live subscriber of this reactor: it was deleted (perhaps the fd number
     /// is in use again by a newer subscriber), or it was made by another reactor.
@@ -69,17 +68,16 @@ impl fmt::Display for Error {
         match self {
             Error::Os(e) => write!(f, "{e}"),
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
-            Error::FdRetired(fd) => write!(
-                f,
-                "fd {fd} was closed while registered here, and the epoll set could not be rebuilt yet"
-            ),
             Error::Inherited => write!(
                 f,
                 "this reactor was inherited through fork(); it refuses every operation but drop"
             ),
             Error::StaleKey(k) => write!(f, "{k:?} names no live subscriber (deleted or foreign)"),
             Error::WrongType(k) => write!(f, "the subscriber of {k:?} is of another type"),
-            Error::StaleTimer(k) => write!(f, "{k:?} names no armed timer (fired, cancelled or foreign)"),
+            Error::StaleTimer(k) => write!(
+                f,
+                "{k:?} names no armed timer (fired, cancelled or foreign)"
+            ),
             Error::Invalid(what) => write!(f, "invalid argument: {what}"),
             Error::Closed => write!(f, "the reactor is gone"),
             Error::WouldDeadlock => write!(
@@ -106,7 +104,7 @@ impl From<Error> for std::io::Error {
         use std::io::ErrorKind;
         let kind = match e {
             Error::Os(errno) => return errno.into(),
-            Error::AlreadyRegistered(_) | Error::FdRetired(_) => ErrorKind::AlreadyExists,
+            Error::AlreadyRegistered(_) => ErrorKind::AlreadyExists,
             Error::StaleKey(_) | Error::StaleTimer(_) => ErrorKind::NotFound,
             Error::Invalid(_) => ErrorKind::InvalidInput,
             Error::Closed => ErrorKind::BrokenPipe,

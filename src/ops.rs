@@ -86,9 +86,6 @@ enum Target<'a, D: 'static, T: 'static> {
     Live {
         registry: &'a mut Registry<D, T>,
         timers: &'a mut Timers<D, T>,
-        /// In a handler, events of its batch may still point at what it deletes: those are
-        /// dropped when the batch is done. In a timer callback, no batch is open.
-        deferred: bool,
     },
     #[cfg(feature = "testing")]
     Record(&'a mut Recorder<D, T>),
@@ -104,11 +101,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         interest: Interest,
     ) -> Self {
         Ops {
-            target: Target::Live {
-                registry,
-                timers,
-                deferred: true,
-            },
+            target: Target::Live { registry, timers },
             data,
             current,
             interest,
@@ -123,11 +116,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         timer: TimerKey,
     ) -> Self {
         Ops {
-            target: Target::Live {
-                registry,
-                timers,
-                deferred: false,
-            },
+            target: Target::Live { registry, timers },
             data,
             current: Key::NONE,
             interest: Interest::empty(),
@@ -208,9 +197,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<S>,
     {
         match &mut self.target {
-            Target::Live {
-                registry, deferred, ..
-            } => registry.insert(subscriber, interest, *deferred),
+            Target::Live { registry, .. } => registry.insert(subscriber, interest),
             #[cfg(feature = "testing")]
             Target::Record(r) => Ok(r.add(subscriber, interest)),
         }
@@ -272,9 +259,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         match &mut self.target {
-            Target::Live {
-                registry, deferred, ..
-            } => registry.remove(key, *deferred),
+            Target::Live { registry, .. } => registry.remove(key),
             #[cfg(feature = "testing")]
             Target::Record(r) => {
                 r.delete(key);
@@ -434,12 +419,8 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<F>,
     {
         match &mut self.target {
-            Target::Live {
-                registry,
-                timers,
-                deferred,
-            } => {
-                crate::timer::alarm::prepare(registry, timers, *deferred);
+            Target::Live { registry, timers } => {
+                crate::timer::alarm::prepare(registry, timers);
                 let key = timers.arm(timer, callback)?;
                 registry.flag(TIMERS, true);
                 Ok(key)

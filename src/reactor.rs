@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{waited, Core, Events, DIRTY, STOP, TIMERS};
+use crate::thin::{waited, Core, Events, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::alarm::Wake;
 use crate::timer::{self, Timer, TimerKey};
@@ -276,8 +276,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         if raw > 0 {
             events.dispatch(raw as usize, core, data);
             if core.registry.after() != 0 {
-                // Handlers deleted subscribers, or the alarm rang.
-                return self.after_batch(raw as usize, data);
+                // Handlers deleted subscribers, the alarm rang, or a ghost reported.
+                return self.after_batch(raw as usize, data, timeout);
             }
             return Ok(raw as usize);
         }
@@ -297,10 +297,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         core.registry.check_owner()?;
         if events.pending() != 0 {
             let n = events.dispatch_rest(core, data);
-            return self.after_batch(n, data);
+            return self.after_batch(n, data, timeout);
         }
-        core.registry.bury(); // left over if a handler panicked out of the last event
-        core.registry.flag(DIRTY | STOP, false); // a new batch begins: a stop is asked anew
+        // Left over if a handler panicked out of the last event, or a destructor out of the
+        // graveyard.
+        core.registry.bury();
+        core.registry.new_batch();
         let mut fired = 0;
         let mut timeout = timeout;
         let mut limit = None;
@@ -326,7 +328,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch_range(0, n, core, data);
-            return Ok(self.after_batch(n, data)? + fired);
+            return Ok(self.after_batch(n, data, timeout)? + fired);
         }
         if let (Some(limit), 0) = (limit, raw) {
             // The wait ran until the earliest deadline: no clock reading is needed to know it.
@@ -336,32 +338,46 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         Ok(fired)
     }
 
-    /// After a batch that left a flag: recycles what its handlers deleted; if the alarm rang
-    /// in it, its event is not counted and the timers due fire now (unless a handler asked to
-    /// stop; then the next turn fires them). Returns the count of the batch and the timers
-    /// fired.
+    /// After a batch that left a flag: recycles what its handlers deleted; then, for the
+    /// events of the reactor's own, [`after_own`](Self::after_own). Returns the count of the
+    /// batch and the timers fired.
     #[inline(always)]
-    fn after_batch(&mut self, n: usize, data: &mut D) -> Result<usize> {
+    fn after_batch(&mut self, n: usize, data: &mut D, timeout: Option<u64>) -> Result<usize> {
         // If a destructor panics here, the rest of the graveyard waits for the next turn.
         self.core.registry.bury();
-        #[cfg(feature = "alarm")]
         if self.core.registry.after() != 0 {
-            return self.after_alarm(n, data);
+            return self.after_own(n, data, timeout);
         }
-        let _ = data;
         Ok(n)
     }
 
-    /// [`after_batch`](Self::after_batch) when the alarm rang.
-    #[cfg(feature = "alarm")]
+    /// After a batch with events of the reactor's own (not counted): a retired node reported
+    /// (the registry tries to rebuild its epoll set, and backs off for a while if it cannot,
+    /// so a ghost never makes a busy loop); the alarm rang (the timers due fire now, unless a
+    /// handler asked to stop; then the next turn fires them).
     #[inline(never)]
+    fn after_own(&mut self, n: usize, data: &mut D, timeout: Option<u64>) -> Result<usize> {
+        let core = &mut self.core;
+        let n = n.saturating_sub(core.registry.take_skipped());
+        let backoff = core.registry.after_ghosts();
+        if backoff != 0 {
+            // What it waits is of no consequence: an interrupted nap is a shorter back-off.
+            let _ = sys::nap(timeout.map_or(backoff, |t| t.min(backoff)));
+        }
+        #[cfg(feature = "alarm")]
+        return self.after_alarm(n, data);
+        #[cfg(not(feature = "alarm"))]
+        {
+            let _ = data;
+            Ok(n)
+        }
+    }
+
+    /// [`after_own`](Self::after_own) for the alarm.
+    #[cfg(feature = "alarm")]
     fn after_alarm(&mut self, n: usize, data: &mut D) -> Result<usize> {
         let core = &mut self.core;
-        if !core.registry.take_alarm() {
-            return Ok(n);
-        }
-        let n = n.saturating_sub(1);
-        if core.registry.stop_requested() {
+        if !core.registry.take_alarm() || core.registry.stop_requested() {
             return Ok(n);
         }
         let fired = timer::fire_due(core, data, sys::monotonic_ns()?);
@@ -407,8 +423,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     ///
     /// # Errors
     /// [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already
-    /// has a subscriber here; [`Error::FdRetired`](crate::Error::FdRetired) (rarely, see
-    /// [`delete`](Reactor::delete)); [`Error::Inherited`](crate::Error::Inherited) after
+    /// has a subscriber here; [`Error::Inherited`](crate::Error::Inherited) after
     /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
     /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
     /// error the subscriber is dropped and nothing reached the kernel.
@@ -434,8 +449,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         S: Subscriber<D, T>,
         T: Admit<S>,
     {
-        let deferred = self.events.pending() != 0;
-        self.core.registry.insert(subscriber, interest, deferred)
+        self.core.registry.insert(subscriber, interest)
     }
 
     /// Changes the interest of the subscriber of `key`.
@@ -479,10 +493,13 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Errors
     /// [`Error::StaleKey`](crate::Error::StaleKey); [`Error::Inherited`](crate::Error::Inherited)
     /// after `fork()`; `ENOMEM` if the subscriber must be kept until a batch remainder is
-    /// dispatched and memory for that cannot be had (it stays registered, untouched). If the
-    /// new epoll instance for a refused DEL cannot be made, that error (`EMFILE`, `ENOMEM`):
-    /// the subscriber is then dead but kept, and its fd number is refused with
-    /// [`Error::FdRetired`](crate::Error::FdRetired) until a later rebuild succeeds.
+    /// dispatched and memory for that cannot be had (it stays registered, untouched).
+    ///
+    /// If the new epoll instance for a refused DEL cannot be made (out of descriptors or
+    /// memory), the delete still succeeds: the subscriber is dropped (its fd closed), its key
+    /// is stale and its number free; only its node's memory is kept while the kernel may
+    /// report it, and a turn that sees such a report tries the rebuild again, backing off if it
+    /// still cannot (see the technical chapter, "A DEL the kernel refuses").
     ///
     /// ```
     /// # use barepoll::{sys, Reactor};
@@ -496,8 +513,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
-        let deferred = self.events.pending() != 0;
-        self.core.registry.remove(key, deferred)
+        self.core.registry.remove(key)
     }
 
     /// Deletes the subscriber of `key` and hands it back, if it is an `S`: to move a
@@ -526,8 +542,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
-        let deferred = self.events.pending() != 0;
-        self.core.registry.take(key, deferred)
+        self.core.registry.take(key)
     }
 
     /// The interest the subscriber of `key` is registered with.
@@ -668,7 +683,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let Core {
             registry, timers, ..
         } = &mut self.core;
-        timer::alarm::prepare(registry, timers, false);
+        // Nothing here makes a kernel call but the alarm's first registration; refused in an
+        // inherited reactor all the same, like every operation that could.
+        registry.check_owner()?;
+        timer::alarm::prepare(registry, timers);
         let key = timers.arm(timer, callback)?;
         registry.flag(TIMERS, true);
         Ok(key)
@@ -698,7 +716,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             return Ok(remote.clone());
         }
         let (remote, serve) = crate::remote::Remote::open()?;
-        self.register(serve, crate::interest::interest().read())?;
+        // The reactor's own: not counted by `len`.
+        let read = crate::interest::interest().read();
+        self.core.registry.insert_internal(serve, read)?;
         self.remote = Some(remote.clone());
         self.core.registry.flag(crate::thin::REMOTE, true);
         Ok(remote)

@@ -5,7 +5,7 @@
 mod common;
 
 use barepoll::sys::AsFd;
-use barepoll::Reactor;
+use barepoll::{Ops, Reactor, Timer};
 use common::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -34,6 +34,12 @@ fn child(r: &mut Reactor, parent_key: barepoll::Key) -> i32 {
     }
     if r.len() != 1 {
         return 5;
+    }
+    // `arm` would make and register the timers' alarm: refused like every operation that may
+    // reach the kernel.
+    match r.arm(Timer::after(Duration::from_secs(1)), |_: &mut Ops<'_>| {}) {
+        Err(e) if refused(e) => {}
+        _ => return 7,
     }
     0
 }

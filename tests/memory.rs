@@ -204,11 +204,11 @@ fn delete_outside_a_batch_needs_no_memory() {
 }
 
 // Defect: a node retired by a refused DEL (its rebuild failed for want of descriptors) could
-// be freed in the middle of a batch still holding its event. A registration on its fd number
-// rebuilt the set; with no memory for the graveyard the retired node stayed in its slot, and
-// storing the new node there dropped it at once; the batch then followed the ghost's event
-// into freed memory. Now the rebuild reserves the graveyard's room first, and without it the
-// registration is refused (`FdRetired`), the retired node untouched.
+// be freed in the middle of a batch still holding its event. Now only the node's memory is kept
+// (its value is dropped at once), and it is given up only by a rebuild, and then into the
+// graveyard while a batch is open: a registration of its number in the batch, with no memory
+// to be had, neither frees it nor fails for it. (ASan and valgrind watch the ghost's event
+// that follows in the same batch.)
 #[test]
 #[cfg_attr(miri, ignore = "resource limits")]
 fn a_retired_node_is_never_freed_under_a_batch_that_holds_its_event() {
@@ -228,41 +228,44 @@ fn a_retired_node_is_never_freed_under_a_batch_that_holds_its_event() {
     assert_eq!(plug.as_raw_fd(), n);
     let limit = eventfd(0).as_raw_fd() as u64;
     let old = fd_limit(limit);
-    assert_eq!(r.delete(zk), Err(Error::Os(Errno::EMFILE)));
+    assert_eq!(r.delete(zk), Ok(()));
     fd_limit(old);
-    assert_eq!(z_drops.get(), 0);
+    assert_eq!(z_drops.get(), 1);
 
     // One batch: first the driver, which registers `plug` (number n) with no memory to be
-    // had, then the ghost's event, which points at `z`.
+    // had, then the ghost's event, which points at `z`'s node.
     let outcome: Rc<RefCell<Option<Result<barepoll::Key, Error>>>> = Rc::default();
-    let (o, zd) = (outcome.clone(), z_drops.clone());
+    let o = outcome.clone();
     let mut plug = Some(plug);
     let (driver, _) = Probe::new(eventfd(0));
     let driver = driver.on_event(move |_, ops: &mut Ops<'_>| {
         if let Some(plug) = plug.take() {
             let (p, _) = Probe::new(plug);
-            let result = starved(|| ops.add(p, readable()));
-            assert_eq!(zd.get(), 0, "the retired node was freed under the batch");
-            *o.borrow_mut() = Some(result);
+            *o.borrow_mut() = Some(starved(|| ops.add(p, readable())));
         }
     });
-    let dk = r.register(driver, readable()).unwrap();
+    let dk = r
+        .register(driver, barepoll::interest().read().edge())
+        .unwrap();
     // A spare node of a probe's layout, so the registration in the batch needs no allocation
-    // for its node, only for the graveyard.
+    // for its node.
     let (p, _) = Probe::new(eventfd(0));
     let spare = r.register(p, readable()).unwrap();
     r.delete(spare).unwrap();
     poke(r.get::<Probe>(dk).unwrap().fd.as_fd()); // ready first
     poke(f1_alive.as_fd()); // then the ghost
-    assert_eq!(r.run_once(NOW).unwrap(), 2, "the batch holds both events");
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        1,
+        "the ghost's event is not counted"
+    );
     let result = outcome.borrow_mut().take().expect("the driver ran");
-    assert_eq!(result, Err(Error::FdRetired(n)));
-    assert_eq!(z_drops.get(), 0);
-
-    // With memory, the number registers and the retired node is released.
-    let (p, _) = Probe::new(eventfd(0));
-    assert_eq!(p.fd.as_raw_fd(), n);
-    r.register(p, readable()).unwrap();
-    assert_eq!(z_drops.get(), 1);
+    assert_eq!(result.map(|k| k.fd()), Ok(n));
+    // The rebuild that followed released the ghost: its reports stop. (The driver, armed
+    // afresh by the rebuild, reports once more.)
+    r.run_once(NOW).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(r.run_once(Some(Duration::from_millis(20))).unwrap(), 0);
+    assert!(start.elapsed() >= Duration::from_millis(20));
     drop(f1_alive);
 }

@@ -24,7 +24,7 @@ mod io;
 mod process;
 mod signal;
 mod socket;
-mod time;
+pub(crate) mod time;
 
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -49,7 +49,7 @@ pub(crate) use epoll::{forget_pwait2, uses_pwait2};
 pub(crate) use io::close;
 pub(crate) use io::replace;
 pub(crate) use process::ForkGuard;
-pub(crate) use time::monotonic_ns;
+pub(crate) use time::{monotonic_ns, nap};
 
 use linux_raw_sys::general as k;
 

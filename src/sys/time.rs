@@ -52,8 +52,31 @@ fn clock() -> Result<(u64, u32), Errno> {
         unsafe { arch::syscall2(nr(k::__NR_clock_gettime), k::CLOCK_MONOTONIC as usize, ptr) };
     // Checked: a seccomp policy or an emulator can refuse even this call, and `ts` is then
     // not a reading.
+    #[cfg(all(test, feature = "std"))]
+    let raw = if REFUSE_CLOCK.with(core::cell::Cell::get) {
+        (Errno::EINVAL.raw() as usize).wrapping_neg()
+    } else {
+        raw
+    };
     Errno::result(raw)?;
     Ok((ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(all(test, feature = "std"))]
+std::thread_local! {
+    /// Makes this thread's clock readings fail as a seccomp policy would (tests only).
+    pub(crate) static REFUSE_CLOCK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Sleeps for `ns` nanoseconds on the monotonic clock (the reactor's back-off while a
+/// registration it cannot remove keeps reporting). A signal may cut it short (`EINTR`).
+pub(crate) fn nap(ns: u64) -> Result<(), Errno> {
+    let ts = timespec(Duration::from_nanos(ns));
+    let ptr = core::ptr::addr_of!(ts) as usize;
+    let clock = k::CLOCK_MONOTONIC as usize;
+    // SAFETY: the kernel only reads `ts`, a live timespec; the remainder pointer is null.
+    let raw = unsafe { arch::syscall4_readonly(nr(k::__NR_clock_nanosleep), clock, 0, ptr, 0) };
+    Errno::result(raw).map(drop)
 }
 
 /// Creates a timerfd on the monotonic clock; `flags` may hold [`TFD_NONBLOCK`]. Always

@@ -47,7 +47,12 @@ impl<D, T> Drop for Batch<'_, D, T> {
         let size = core::mem::size_of::<EpollEvent>();
         self.events.next = (self.cursor as usize - base) / size;
         self.events.filled = self.events.next + self.left - 1;
-        self.core.registry.guard.set(DIRTY);
+        let registry = &mut self.core.registry;
+        registry.guard.set(DIRTY);
+        // A remainder keeps the batch open; the events of the reactor's own before the panic
+        // belong to no turn's count.
+        registry.open = self.left > 1;
+        registry.skipped = 0;
     }
 }
 
@@ -61,6 +66,8 @@ impl<D, T: Threads> Batch<'_, D, T> {
         if core::mem::size_of::<D>() != 0 {
             self.core.data = data;
         }
+        // From here until the batch is done, events may point at any node (invariant 13).
+        self.core.registry.open = true;
         // Counting down makes a tighter loop than comparing pointers.
         loop {
             let event = self.cursor;
@@ -94,6 +101,7 @@ impl<D, T: Threads> Batch<'_, D, T> {
         }
         // What the batch deleted is recycled by the caller, which sees the flag that says so
         // (`GRAVE`) in the one check it makes after every batch.
+        self.core.registry.open = false;
         core::mem::forget(self);
     }
 }

@@ -44,6 +44,9 @@ pub(super) struct VTable<D: 'static, T: 'static> {
     dead: Option<&'static VTable<D, T>>,
     /// The twin for a node whose value was moved out: it drops nothing. `None` in itself.
     moved: Option<&'static VTable<D, T>>,
+    /// The twin for a retired node (a registration the reactor cannot name may report it):
+    /// no value, and its events tell the registry a ghost reported. `None` in itself.
+    ghost: Option<&'static VTable<D, T>>,
 }
 
 /// First in every node; dispatch reads `vtable` straight from the data word.
@@ -67,6 +70,15 @@ struct Node<D: 'static, T: 'static, S> {
 struct VTables<S, D, T>(PhantomData<(S, D, T)>);
 
 impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
+    const GHOST: &'static VTable<D, T> = &VTable {
+        handle: ghost,
+        drop_value: drop_nothing,
+        layout: Layout::new::<Node<D, T, S>>(),
+        type_id: TypeId::of::<S>,
+        dead: None,
+        moved: None,
+        ghost: None,
+    };
     const MOVED: &'static VTable<D, T> = &VTable {
         handle: skip,
         drop_value: drop_nothing,
@@ -74,6 +86,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         type_id: TypeId::of::<S>,
         dead: None,
         moved: None,
+        ghost: Some(Self::GHOST),
     };
     const DEAD: &'static VTable<D, T> = &VTable {
         handle: skip,
@@ -82,6 +95,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         type_id: TypeId::of::<S>,
         dead: None,
         moved: Some(Self::MOVED),
+        ghost: Some(Self::GHOST),
     };
     const LIVE: &'static VTable<D, T> = &VTable {
         handle: handle::<S, D, T>,
@@ -90,6 +104,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         type_id: TypeId::of::<S>,
         dead: Some(Self::DEAD),
         moved: Some(Self::MOVED),
+        ghost: Some(Self::GHOST),
     };
 }
 
@@ -120,6 +135,12 @@ unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
 unsafe fn skip<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Core<D, T>) {}
+
+/// The dispatch entry of a retired node: a registration the reactor could not remove (its DEL
+/// was refused, and no new epoll set could be made yet) reported. The turn tries again.
+unsafe fn ghost<D, T>(_: NonNull<Header<D, T>>, _: Event, core: &mut Core<D, T>) {
+    core.registry.ghost_reported();
+}
 
 /// The drop of a node whose value was moved out.
 unsafe fn drop_nothing(_: NonNull<u8>) {}
@@ -224,6 +245,23 @@ impl<D, T: Threads> NodeBox<D, T> {
         let value = unsafe { self.value::<S>().read() };
         vtable.set(moved);
         value
+    }
+
+    /// Makes a dead node a ghost: its value (if it still has one) is dropped now, its memory
+    /// stays until the registry gives the node up, and its events tell the registry a ghost
+    /// reported. The vtable is swapped first, so a destructor that panics leaves a node that
+    /// drops nothing more (invariant 8).
+    pub(super) fn haunt(&self) {
+        let vtable = &self.header().vtable;
+        let old = vtable.get();
+        let Some(ghost) = old.ghost else {
+            return; // a ghost already
+        };
+        vtable.set(ghost);
+        // SAFETY: the node was dead or moved (`old` is its vtable then): its value, if it has
+        // one, is initialised and used by no one (no handler runs on a dead node), and the
+        // swap above makes this its last use.
+        unsafe { (old.drop_value)(self.0.cast()) };
     }
 
     /// Drops the value and keeps the memory in `spares` for a later registration.

@@ -18,23 +18,36 @@ use alloc::vec::Vec;
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
-    /// Nodes by their registered fd number; never read on the dispatch path. A slot holds a
-    /// live node or, rarely, a retired one: its DEL was refused and the epoll set could not be
-    /// rebuilt (out of descriptors or memory), so the kernel may still report it.
+    /// Live nodes by their registered fd number; never read on the dispatch path.
     slots: Vec<Option<NodeBox<D, T>>>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
+    /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
+    /// (out of descriptors or memory), so a registration the reactor cannot name may still
+    /// report them. Their values are dropped at once (when the batch is done, if one is open);
+    /// their memory waits for a rebuild, tried again whenever one of them reports.
+    retired: Vec<NodeBox<D, T>>,
     spares: Spares,
     live: usize,
-    /// Live nodes of the reactor's own (the timers' alarm), not counted by `len`.
+    /// Live nodes of the reactor's own (the timers' alarm, the remote's queue), not counted
+    /// by `len`.
     internal: usize,
-    retired: usize,
+    /// Rebuilds that failed in a row since a ghost reported: the turn backs off for
+    /// `2^failed` ms (at most 64) before it waits again.
+    failed_rebuilds: u32,
     /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
     /// [`TIMERS`], [`REMOTE`], [`STOP`].
     pub(super) guard: ForkGuard,
-    /// What the batch being dispatched left to do once it is done: [`GRAVE`], [`ALARM`].
-    /// Checked after every batch, apart from the guard word: one byte in reach.
+    /// What the batch being dispatched left to do once it is done: [`GRAVE`], [`ALARM`],
+    /// [`GHOST`]. Checked after every batch, apart from the guard word: one byte in reach.
     after: u8,
+    /// Whether events of a batch may still point at any node: a batch is being dispatched, or
+    /// a handler panicked out of one and its remainder waits. Set and cleared by dispatch
+    /// alone; it is what [`dispose`](Self::dispose) asks before it frees a node, so no
+    /// caller decides that (invariant 13).
+    pub(super) open: bool,
+    /// Events of the batch that were the reactor's own (the alarm, ghosts): not counted.
+    pub(super) skipped: usize,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -51,13 +64,22 @@ pub(crate) const STOP: u8 = 8;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
-/// After a batch: the timers' alarm rang in it; its event is not counted, and the timers it
-/// rang for fire.
+/// After a batch: the timers' alarm rang in it; the timers it rang for fire.
 #[cfg(feature = "alarm")]
 pub(crate) const ALARM: u8 = 2;
+/// After a batch: a retired node reported; the turn tries to rebuild the epoll set.
+pub(crate) const GHOST: u8 = 4;
 
 fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
+}
+
+impl<D, T> Registry<D, T> {
+    /// A retired node's event (its dispatch entry): not counted; the turn tries a rebuild.
+    pub(super) fn ghost_reported(&mut self) {
+        self.after |= GHOST;
+        self.skipped += 1;
+    }
 }
 
 impl<D, T: Threads> Registry<D, T> {
@@ -66,11 +88,14 @@ impl<D, T: Threads> Registry<D, T> {
             epfd: sys::epoll_create1()?,
             slots: Vec::new(),
             graveyard: Vec::new(),
+            retired: Vec::new(),
             spares: Spares::new(),
             live: 0,
             internal: 0,
-            retired: 0,
+            failed_rebuilds: 0,
             after: 0,
+            open: false,
+            skipped: 0,
             guard: ForkGuard::new()?,
         })
     }
@@ -90,11 +115,41 @@ impl<D, T: Threads> Registry<D, T> {
         self.after
     }
 
-    /// The timers' alarm rang in this batch.
+    /// The timers' alarm rang in this batch: its event is not counted.
     #[cfg(feature = "alarm")]
     pub(crate) fn alarm_rang(&mut self) {
         self.after |= ALARM;
+        self.skipped += 1;
         self.guard.set(TIMERS);
+    }
+
+    /// Takes the count of the batch's events that were the reactor's own.
+    pub(crate) fn take_skipped(&mut self) -> usize {
+        core::mem::take(&mut self.skipped)
+    }
+
+    /// A new batch begins (off the fast path): a stop is asked anew, and nothing a batch a
+    /// handler or destructor panicked out of left in the flags counts any more (the timers it
+    /// rang for still fire: they need a clock reading, which `TIMERS` asks for).
+    pub(crate) fn new_batch(&mut self) {
+        self.guard.clear(DIRTY | STOP);
+        self.after &= GRAVE;
+        self.skipped = 0;
+    }
+
+    /// If a ghost reported in the batch: tries to rebuild the epoll set without the retired
+    /// nodes. Returns how long the turn should back off before it waits again (nanoseconds;
+    /// zero if it need not): the ghost reports at once at every wait until a rebuild works.
+    pub(crate) fn after_ghosts(&mut self) -> u64 {
+        if self.after & GHOST == 0 {
+            return 0;
+        }
+        self.after &= !GHOST;
+        if self.retired.is_empty() || self.check_owner().is_err() || self.rebuild().is_ok() {
+            return 0;
+        }
+        self.failed_rebuilds = self.failed_rebuilds.saturating_add(1);
+        1_000_000 << self.failed_rebuilds.min(6)
     }
 
     /// Takes [`ALARM`]: whether it was set.
@@ -144,37 +199,30 @@ impl<D, T: Threads> Registry<D, T> {
     }
 
     /// Registers `value` for `interest`. Its fd is read once, here, and used for every later
-    /// `epoll_ctl` (invariant 7). On error `value` is dropped, nothing reached the kernel, and
-    /// memory is as it was (invariant 10).
-    ///
-    /// `deferred`: events of a batch may still point at nodes (see [`remove`](Self::remove));
-    /// it matters only when a rebuild releases retired nodes.
-    pub(crate) fn insert<S>(&mut self, value: S, interest: Interest, deferred: bool) -> Result<Key>
+    /// `epoll_ctl` (invariant 7). On error `value` is dropped and nothing reached the kernel
+    /// (invariant 10); room reserved in the slot table is kept (giving it back could need
+    /// the allocator, and clean-up never does).
+    pub(crate) fn insert<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
         T: Admit<S>,
     {
-        self.insert_any(value, interest, deferred)
+        self.insert_any(value, interest)
     }
 
     /// Registers a subscriber of the reactor's own, `Send` whatever the thread mode, and not
     /// counted by `len`. It is never deleted: it goes with the registry.
-    #[cfg(feature = "alarm")]
-    pub(crate) fn insert_internal<S>(
-        &mut self,
-        value: S,
-        interest: Interest,
-        deferred: bool,
-    ) -> Result<Key>
+    #[cfg(any(feature = "alarm", feature = "std"))]
+    pub(crate) fn insert_internal<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T> + Send,
     {
-        let key = self.insert_any(value, interest, deferred)?;
+        let key = self.insert_any(value, interest)?;
         self.internal += 1;
         Ok(key)
     }
 
-    fn insert_any<S>(&mut self, value: S, interest: Interest, deferred: bool) -> Result<Key>
+    fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
     {
@@ -184,46 +232,46 @@ impl<D, T: Threads> Registry<D, T> {
         let Ok(index) = usize::try_from(fd) else {
             return Err(Error::Os(Errno::EBADF));
         };
-        if let Some(Some(node)) = self.slots.get(index) {
-            if node.is_live() {
-                return Err(Error::AlreadyRegistered(fd));
-            }
-            // Retired: the kernel may still hold a registration under this number.
-            self.rebuild(deferred).map_err(|_| Error::FdRetired(fd))?;
+        if let Some(Some(_)) = self.slots.get(index) {
+            return Err(Error::AlreadyRegistered(fd));
         }
-        // Room in the slot table first (the slots themselves are added once the kernel has
-        // taken the registration), so nothing can fail after that.
-        let (len, capacity) = (self.slots.len(), self.slots.capacity());
-        if index >= len {
-            self.slots
-                .try_reserve(index + 1 - len)
-                .map_err(|_| out_of_memory())?;
+        // Room in the slot table first, in a new table if it must grow (the slots move there
+        // once the kernel has taken the registration), so nothing can fail after that, and a
+        // refused registration gives the room back by freeing it, never by reallocating.
+        let mut grown = Vec::new();
+        if index >= self.slots.capacity() {
+            let room = (index + 1).max(self.slots.capacity() * 2);
+            grown.try_reserve_exact(room).map_err(|_| out_of_memory())?;
         }
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
-            self.give_back_room(capacity);
             return Err(out_of_memory());
         };
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
-        if let Err(e) = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data()) {
+        let mut added = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data());
+        if added == Err(Errno::EEXIST) && !self.retired.is_empty() {
+            // A ghost holds this very file under this number (it was closed behind its
+            // subscriber's back and put back): a set rebuilt without the ghosts takes it.
+            if self.rebuild().is_ok() {
+                added = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Add, fd, bits, node.data());
+            }
+        }
+        if let Err(e) = added {
             // The kernel never saw the node, so dropping it here is sound.
-            self.give_back_room(capacity);
             node.discard(&mut self.spares, was_spare);
             return Err(Error::Os(e));
         }
+        if grown.capacity() != 0 {
+            for slot in self.slots.drain(..) {
+                let _ = grow::push_within(&mut grown, slot); // within the room reserved
+            }
+            self.slots = grown;
+        }
         grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
-                                                                // The slot is empty: a live node was refused above, a retired one released by the
-                                                                // rebuild. (Were it not, leaking is the sound way out.)
+                                                                // The slot is empty (checked above). Were it not, leaking is the sound way out.
         core::mem::forget(self.slots[index].replace(node));
         self.live += 1;
         Ok(key)
-    }
-
-    /// Gives back the room a refused registration reserved in the slot table.
-    fn give_back_room(&mut self, capacity: usize) {
-        if self.slots.capacity() > capacity {
-            self.slots.shrink_to(capacity);
-        }
     }
 
     fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
@@ -246,61 +294,84 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(())
     }
 
-    /// Deletes the subscriber of `key`: dead at once; dropped at once, or, if events of a
-    /// batch may still point at it (`deferred`), when the batch is done.
-    pub(crate) fn remove(&mut self, key: Key, deferred: bool) -> Result<()> {
-        let node = self.detach(key, deferred)?;
-        self.dispose(node, deferred);
+    /// Deletes the subscriber of `key`: dead at once; its value dropped at once, or when the
+    /// batch is done if one is open (its handler may be running).
+    pub(crate) fn remove(&mut self, key: Key) -> Result<()> {
+        let (node, named) = self.detach(key)?;
+        self.give_up(node, named);
         Ok(())
     }
 
-    /// Deletes the subscriber of `key` and moves it out. Outside dispatch only; `deferred` if
-    /// a batch remainder may still point at it.
-    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key, deferred: bool) -> Result<S> {
+    /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
+    /// runs), though a batch remainder may still point at its node.
+    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
-        let node = self.detach(key, deferred)?;
+        let (node, named) = self.detach(key)?;
         // SAFETY: the node holds an `S` (checked above); no handler is running (outside
         // dispatch), so nothing else uses its value.
         let value = unsafe { node.take_value::<S>() };
-        self.dispose(node, deferred); // the emptied memory stays while a remainder may point at it
+        self.give_up(node, named); // the emptied memory stays while events may point at it
         Ok(value)
     }
 
-    /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead.
-    /// Everything that can fail is done before the kernel is asked (invariant 10).
-    fn detach(&mut self, key: Key, deferred: bool) -> Result<NodeBox<D, T>> {
+    /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead;
+    /// with whether a registration the reactor cannot name may still report it (its DEL was
+    /// refused and the epoll set could not be rebuilt). Everything that can fail is done
+    /// before anything changes (invariant 10).
+    fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool)> {
         self.check_owner()?;
         self.lookup(key)?;
-        if deferred && self.graveyard.len() == self.graveyard.capacity() {
+        if self.open && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
         let index = key.fd() as usize;
+        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        // A refused DEL: the fd was closed (or replaced) behind the subscriber's back. If
+        // another fd keeps the file open, the kernel still holds the registration under the
+        // old number, and only closing the epoll instance removes it for sure. Room to keep
+        // the node in case that cannot be done now:
+        if deleted.is_err() && self.retired.len() == self.retired.capacity() {
+            self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
         let Some(node) = self.slots[index].take() else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
         node.kill();
         self.live -= 1;
-        if deleted.is_err() {
-            // The fd was closed (or replaced) behind the subscriber's back. If another fd
-            // keeps the file open, the kernel still holds the registration under the old
-            // number, and only closing the epoll instance removes it for sure.
-            if let Err(e) = self.rebuild(deferred) {
-                // Back where it was taken from (an empty slot: nothing to drop).
-                core::mem::forget(self.slots[index].replace(node));
-                self.retired += 1;
-                return Err(Error::Os(e));
-            }
-        }
-        Ok(node)
+        let named = deleted.is_err() && self.rebuild().is_err();
+        Ok((node, named))
     }
 
-    /// Gives up a node that the kernel no longer reports: recycled now, or when the batch that
-    /// may still point at it is done (room in the graveyard was reserved beforehand).
-    fn dispose(&mut self, node: NodeBox<D, T>, deferred: bool) {
-        if deferred {
+    /// Gives up a node taken out of the kernel's set: disposed of, or retired if a
+    /// registration the reactor cannot name may still report it (`named`).
+    fn give_up(&mut self, node: NodeBox<D, T>, named: bool) {
+        if !named {
+            return self.dispose(node);
+        }
+        // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
+        // out: the kernel may still report it.)
+        let Err(node) = grow::push_within(&mut self.retired, node) else {
+            // Its value goes now, unless its handler may be running: then when the batch is
+            // done. Pushed first, so a panicking destructor leaves it where it belongs.
+            if self.open {
+                self.after |= GRAVE;
+            } else if let Some(node) = self.retired.last() {
+                node.haunt();
+            }
+            return;
+        };
+        debug_assert!(false, "no room reserved for a retired node");
+        core::mem::forget(node);
+    }
+
+    /// Gives up a node that the kernel no longer reports: recycled now, or, if events of a
+    /// batch may still point at it, when that batch is done (room in the graveyard was
+    /// reserved beforehand). The one place that decides whether a node may be freed now,
+    /// from the registry's own state (invariant 13).
+    fn dispose(&mut self, node: NodeBox<D, T>) {
+        if self.open {
             // Room was reserved before the node was detached. (Were it not, leaking the node
             // is the sound way out: a pending event may still point at it.)
             if let Err(node) = grow::push_within(&mut self.graveyard, node) {
@@ -321,12 +392,10 @@ impl<D, T: Threads> Registry<D, T> {
     /// A registration whose fd was itself closed or replaced behind its subscriber's back
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
-    fn rebuild(&mut self, deferred: bool) -> core::result::Result<(), Errno> {
+    fn rebuild(&mut self) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the one a refused DEL is
-        // detaching: in a batch they go to the graveyard, and a retired node left in its slot
-        // for want of room would be dropped by the next registration of its number, under
-        // events that may still point at it.
-        if deferred && self.graveyard.try_reserve(self.retired + 1).is_err() {
+        // detaching: while a batch is open they go to the graveyard.
+        if self.open && self.graveyard.try_reserve(self.retired.len() + 1).is_err() {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
@@ -344,28 +413,12 @@ impl<D, T: Threads> Registry<D, T> {
         if sys::replace(&mut self.epfd, fresh.as_fd()).is_err() {
             self.epfd = fresh;
         }
-        self.release_retired(deferred);
-        Ok(())
-    }
-
-    /// After a rebuild no kernel entry names a retired node: give them up (into room the
-    /// rebuild reserved).
-    fn release_retired(&mut self, deferred: bool) {
-        for index in 0..self.slots.len() {
-            if self.retired == 0 {
-                break;
-            }
-            let Some(slot) = self.slots.get_mut(index) else {
-                break;
-            };
-            if !matches!(slot, Some(node) if !node.is_live()) {
-                continue;
-            }
-            if let Some(node) = slot.take() {
-                self.retired -= 1;
-                self.dispose(node, deferred);
-            }
+        // No kernel entry names a retired node now: give them up (into room reserved above).
+        self.failed_rebuilds = 0;
+        while let Some(node) = self.retired.pop() {
+            self.dispose(node);
         }
+        Ok(())
     }
 
     /// The live node of `key`, checked to hold an `S`.
@@ -396,16 +449,27 @@ impl<D, T: Threads> Registry<D, T> {
     /// graveyard for the next turn (or the registry's drop): each is given up exactly once.
     #[inline(always)]
     pub(crate) fn bury(&mut self) {
-        if !self.graveyard.is_empty() {
+        if self.after & GRAVE != 0 {
             self.bury_all();
         }
     }
 
+    /// Also drops the values of nodes retired while the batch was open. The turn is marked
+    /// [`DIRTY`] meanwhile, so if a destructor panics, the next turn (idle or not) leaves the
+    /// fast path and finishes the job.
     #[inline(never)]
     fn bury_all(&mut self) {
+        let dirty = self.guard.flags() & DIRTY != 0;
+        self.guard.set(DIRTY);
         while let Some(node) = self.graveyard.pop() {
             node.recycle(&mut self.spares);
         }
+        for node in &self.retired {
+            node.haunt();
+        }
         self.after &= !GRAVE;
+        if !dirty {
+            self.guard.clear(DIRTY);
+        }
     }
 }

@@ -36,11 +36,7 @@ pub(crate) enum Wake {
 /// Before the first timer is armed: an alarm if one can be had, else waits with timeouts.
 /// Never fails: the fallback always works.
 #[cfg_attr(feature = "alarm", inline(never))]
-pub(crate) fn prepare<D, T: Threads>(
-    registry: &mut Registry<D, T>,
-    timers: &mut Timers<D, T>,
-    deferred: bool,
-) {
+pub(crate) fn prepare<D, T: Threads>(registry: &mut Registry<D, T>, timers: &mut Timers<D, T>) {
     #[cfg(feature = "alarm")]
     {
         if !matches!(timers.wake, Wake::Unset) {
@@ -53,14 +49,14 @@ pub(crate) fn prepare<D, T: Threads>(
         }
         let alarm = super::TimerFd::new().ok().and_then(|fd| {
             let edge = crate::interest::interest().read().edge();
-            registry.insert_internal(on::Alarm(fd), edge, deferred).ok()
+            registry.insert_internal(on::Alarm(fd), edge).ok()
         });
         if let Some(key) = alarm {
             timers.wake = Wake::Alarm { key, set: u64::MAX };
         }
     }
     #[cfg(not(feature = "alarm"))]
-    let _ = (registry, timers, deferred);
+    let _ = (registry, timers);
 }
 
 /// After a clock reading and the firing it allowed (no handler running): with an alarm, sets
@@ -222,6 +218,34 @@ pub(crate) mod tests {
             r.nothing_to_attend(),
             "the 1000 left do not keep turns off the fast path"
         );
+    }
+
+    // A clock the kernel refuses to read (a seccomp policy allowing only the vDSO does this)
+    // is an error from the turn, never time 0: a timer armed then never fires early, and the
+    // loop does not spin on an alarm set for a deadline near 0.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn a_refused_clock_is_an_error_not_time_zero() {
+        use crate::sys::time::REFUSE_CLOCK;
+        let mut r = Reactor::new().unwrap();
+        let fired = std::rc::Rc::new(Cell::new(false));
+        let f = fired.clone();
+        r.arm(
+            Timer::after(Duration::from_secs(60)),
+            move |_: &mut Ops<'_>| f.set(true),
+        )
+        .unwrap();
+        REFUSE_CLOCK.with(|c| c.set(true));
+        let refused = r.run_once(NOW);
+        let again = r.run_once(NOW);
+        REFUSE_CLOCK.with(|c| c.set(false));
+        assert_eq!(refused, Err(crate::Error::Os(sys::Errno::EINVAL)));
+        assert_eq!(again, Err(crate::Error::Os(sys::Errno::EINVAL)));
+        assert!(crate::Instant::try_now().is_ok());
+        assert!(!fired.get(), "a timer fired on a clock read as 0");
+        // The clock is back: the turn reads it and waits for the deadline, 60 s away.
+        assert_eq!(r.run_once(NOW).unwrap(), 0);
+        assert!(!fired.get());
     }
 
     // A deadline that moves later leaves the alarm set early: it rings, nothing is due, and it

@@ -1,0 +1,195 @@
+//! Attacks that chain the registry's rarer paths: a refused DEL whose rebuild fails for want of
+//! descriptors, a batch a handler panicked out of, the timers' alarm, panicking destructors.
+//! Each test names the invariant it attacks (`barepoll::technical`).
+mod common;
+
+use barepoll::sys::{AsFd, AsRawFd};
+use barepoll::{Error, Ops, Reactor, Timer};
+use common::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+/// Makes every descriptor number from the lowest free one on unavailable; returns the old
+/// limit, for `fd_limit(old)`.
+fn exhaust_descriptors() -> u64 {
+    let limit = eventfd(0).as_raw_fd() as u64;
+    fd_limit(limit)
+}
+
+// Invariants 2 and 13: a subscriber retired (its DEL refused, the rebuild out of descriptors)
+// while a panicked batch's remainder still holds its event is not freed by whatever operation
+// comes next: here `arm`, whose alarm takes the retired number. Whether a node may be freed is
+// the registry's own decision, from its own state.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_retired_node_outlives_the_remainder_that_points_at_it() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (bomb, _) = Probe::new(eventfd(1));
+    let armed = std::cell::Cell::new(true);
+    let bomb = bomb.on_event(move |_, _| {
+        if armed.replace(false) {
+            panic!("handler panic (planted by the test)");
+        }
+    });
+    r.register(bomb, barepoll::interest().read().edge())
+        .unwrap();
+    let v = ghost(&mut r); // closed behind its back; `keeper` keeps the file registered
+    poke(v.keeper.as_fd()); // ready after the bomb: the remainder holds its event
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert_eq!(r.pending(), 1);
+
+    let plug = eventfd(0); // the ghost's number names another file, not registered
+    assert_eq!(plug.as_raw_fd(), v.number);
+    let old = exhaust_descriptors();
+    let deleted = r.delete(v.key);
+    fd_limit(old);
+    drop(plug);
+    assert_eq!(v.drops.get(), 0, "dropped while a handler may run");
+
+    // The alarm's timerfd takes the ghost's number.
+    r.arm(Timer::after(Duration::from_secs(60)), |_: &mut Ops<'_>| {})
+        .unwrap();
+    assert_eq!(
+        v.drops.get(),
+        0,
+        "freed while the batch remainder points at it"
+    );
+    assert!(
+        deleted.is_ok(),
+        "the subscriber is gone from the caller's view: {deleted:?}"
+    );
+    assert_eq!(r.len(), 1);
+    assert_eq!(r.pending(), 1);
+    r.run_once(NOW).unwrap(); // the remainder: the dead node's event, skipped
+    assert_eq!(r.pending(), 0);
+    assert_eq!(v.drops.get(), 1, "the retired value outlived the remainder");
+    // The ghost still reports through the kernel; the next turns rebuild the set without it.
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    let start = Instant::now();
+    assert_eq!(r.run_once(Some(Duration::from_millis(20))).unwrap(), 0);
+    assert!(start.elapsed() >= Duration::from_millis(20), "still busy");
+    drop(v.keeper);
+}
+
+// Invariants 2 and 8: a refused DEL whose rebuild fails drops the subscriber's value (and so
+// closes its fd) at once; only the node's memory waits for a rebuild. A connection deleted
+// this way sees its end of file instead of staying open.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_refused_delete_without_descriptors_still_drops_the_value() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let v = ghost(&mut r);
+    let plug = eventfd(0);
+    let old = exhaust_descriptors();
+    let deleted = r.delete(v.key);
+    fd_limit(old);
+    assert_eq!(deleted, Ok(()));
+    assert_eq!(v.drops.get(), 1, "the value was kept with the ghost");
+    assert_eq!(r.delete(v.key), Err(Error::StaleKey(v.key)));
+    // The number is not refused: another subscriber takes it at once.
+    drop(plug);
+    let (p, c) = Probe::new(eventfd(1));
+    assert_eq!(p.fd.as_raw_fd(), v.number);
+    r.register(p, readable()).unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(c.hits(), 1);
+    drop(v.keeper);
+}
+
+// Never a busy loop: while a ghost registration reports and no epoll instance can be made to
+// drop it, the turns back off; once descriptors are back, a turn that sees the ghost rebuilds
+// the set and waits are whole again.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_ghost_that_cannot_be_rebuilt_away_backs_off_and_goes_once_it_can() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let v = ghost(&mut r);
+    let plug = eventfd(0);
+    let old = exhaust_descriptors();
+    r.delete(v.key).unwrap();
+    poke(v.keeper.as_fd()); // level-triggered and ready: it reports at every wait
+    let start = Instant::now();
+    let mut turns = 0;
+    while start.elapsed() < Duration::from_millis(200) {
+        assert_eq!(r.run_once(Some(Duration::from_millis(50))).unwrap(), 0);
+        turns += 1;
+    }
+    fd_limit(old);
+    assert!(turns < 100, "{turns} turns in 200 ms: a busy loop");
+    // Descriptors are back: the next turn that sees the ghost rebuilds.
+    r.run_once(Some(Duration::from_millis(50))).unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(r.run_once(Some(Duration::from_millis(20))).unwrap(), 0);
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(60),
+        "the ghost still cuts waits short"
+    );
+    drop((plug, v.keeper));
+}
+
+// Invariant 6: a destructor panics while the graveyard is emptied; the other deleted
+// subscribers are dropped by the next turn, even a turn with no event.
+#[test]
+fn a_destructor_panic_in_the_graveyard_leaves_the_rest_to_the_next_idle_turn() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let mut victims = Vec::new();
+    let mut counters = Vec::new();
+    for grumpy in [false, false, true] {
+        let (mut p, c) = Probe::new(eventfd(0));
+        p.panic_on_drop = grumpy;
+        victims.push(r.register(p, readable()).unwrap());
+        counters.push(c);
+    }
+    let (deleter, _) = Probe::new(eventfd(1));
+    let deleter = deleter.on_event(move |_, ops| {
+        for key in &victims {
+            ops.delete(*key).unwrap();
+        }
+        ops.delete_self().unwrap();
+    });
+    r.register(deleter, readable()).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    for _ in 0..3 {
+        assert_eq!(r.run_once(NOW).unwrap(), 0);
+    }
+    let drops: Vec<u32> = counters.iter().map(Counters::drops).collect();
+    assert_eq!(drops, [1, 1, 1], "deleted subscribers outlived idle turns");
+    assert!(r.is_empty());
+}
+
+// A panicked batch in which the alarm rang: the next turn counts the rest of the batch and the
+// timers it fires, not one less.
+#[test]
+#[cfg(feature = "alarm")]
+#[cfg_attr(miri, ignore = "Miri has no timerfd")]
+fn the_alarm_of_a_panicked_batch_is_not_taken_off_the_next_count() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    r.arm(Timer::after(Duration::from_millis(5)), |_: &mut Ops<'_>| {})
+        .unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 0); // sets the alarm
+    let (bomb, _) = Probe::new(eventfd(0));
+    let bomb = bomb.on_event(|_, _| panic!("handler panic (planted by the test)"));
+    let bomb_key = r.register(bomb, readable()).unwrap();
+    let (rest, rc) = Probe::new(eventfd(0));
+    let rest_key = r.register(rest, readable()).unwrap();
+    // The alarm rings first, then the bomb and the other become ready, in that order.
+    std::thread::sleep(Duration::from_millis(200));
+    poke(r.get::<Probe>(bomb_key).unwrap().fd.as_fd());
+    poke(r.get::<Probe>(rest_key).unwrap().fd.as_fd());
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert_eq!(r.pending(), 1);
+    // The rest of the batch (one event) and the timer the alarm rang for.
+    assert_eq!(r.run_once(NOW).unwrap(), 2);
+    assert_eq!(rc.hits(), 1);
+}
