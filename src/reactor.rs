@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{waited, Core, Events, TIMERS};
+use crate::thin::{waited, Core, Events, OPEN, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::alarm::Wake;
 use crate::timer::{self, Timer, TimerKey};
@@ -275,9 +275,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let raw = events.wait(&core.registry, timeout);
         if raw > 0 {
             events.dispatch(raw as usize, core, data);
-            if core.registry.after() != 0 {
+            if core.registry.after() != OPEN {
                 // Handlers deleted subscribers, the alarm rang, or a ghost reported.
-                return self.after_batch(raw as usize, data, timeout);
+                return self.after_batch(raw as usize, data);
             }
             return Ok(raw as usize);
         }
@@ -297,12 +297,18 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         core.registry.check_owner()?;
         if events.pending() != 0 {
             let n = events.dispatch_rest(core, data);
-            return self.after_batch(n, data, timeout);
+            return self.after_batch(n, data);
         }
-        // Left over if a handler panicked out of the last event, or a destructor out of the
-        // graveyard.
+        // No batch is open. Left over if a handler panicked out of the last event, or a
+        // destructor out of the graveyard:
+        core.registry.settle();
         core.registry.bury();
-        core.registry.new_batch();
+        let backoff = core.registry.new_batch();
+        if backoff != 0 {
+            // A ghost the epoll set could not be rebuilt without keeps reporting: no busy loop.
+            // (An interrupted or refused nap is a shorter back-off, nothing more.)
+            let _ = sys::nap(timeout.map_or(backoff, |t| t.min(backoff)));
+        }
         let mut fired = 0;
         let mut timeout = timeout;
         let mut limit = None;
@@ -328,7 +334,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch_range(0, n, core, data);
-            return Ok(self.after_batch(n, data, timeout)? + fired);
+            return Ok(self.after_batch(n, data)? + fired);
         }
         if let (Some(limit), 0) = (limit, raw) {
             // The wait ran until the earliest deadline: no clock reading is needed to know it.
@@ -342,28 +348,27 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// events of the reactor's own, [`after_own`](Self::after_own). Returns the count of the
     /// batch and the timers fired.
     #[inline(always)]
-    fn after_batch(&mut self, n: usize, data: &mut D, timeout: Option<u64>) -> Result<usize> {
+    fn after_batch(&mut self, n: usize, data: &mut D) -> Result<usize> {
+        // The batch is done (a handler may have panicked out of the remainder just run, though:
+        // then this is not reached).
+        self.core.registry.settle();
         // If a destructor panics here, the rest of the graveyard waits for the next turn.
         self.core.registry.bury();
         if self.core.registry.after() != 0 {
-            return self.after_own(n, data, timeout);
+            return self.after_own(n, data);
         }
         Ok(n)
     }
 
     /// After a batch with events of the reactor's own (not counted): a retired node reported
-    /// (the registry tries to rebuild its epoll set, and backs off for a while if it cannot,
-    /// so a ghost never makes a busy loop); the alarm rang (the timers due fire now, unless a
-    /// handler asked to stop; then the next turn fires them).
+    /// (the registry tries to rebuild its epoll set; if it cannot, the next turn backs off
+    /// before it waits, so a ghost never makes a busy loop); the alarm rang (the timers due
+    /// fire now, unless a handler asked to stop; then the next turn fires them).
     #[inline(never)]
-    fn after_own(&mut self, n: usize, data: &mut D, timeout: Option<u64>) -> Result<usize> {
+    fn after_own(&mut self, n: usize, data: &mut D) -> Result<usize> {
         let core = &mut self.core;
         let n = n.saturating_sub(core.registry.take_skipped());
-        let backoff = core.registry.after_ghosts();
-        if backoff != 0 {
-            // What it waits is of no consequence: an interrupted nap is a shorter back-off.
-            let _ = sys::nap(timeout.map_or(backoff, |t| t.min(backoff)));
-        }
+        core.registry.after_ghosts();
         #[cfg(feature = "alarm")]
         return self.after_alarm(n, data);
         #[cfg(not(feature = "alarm"))]
@@ -449,6 +454,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         S: Subscriber<D, T>,
         T: Admit<S>,
     {
+        self.settle();
         self.core.registry.insert(subscriber, interest)
     }
 
@@ -513,6 +519,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
+        self.settle();
         self.core.registry.remove(key)
     }
 
@@ -542,6 +549,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
+        self.settle();
         self.core.registry.take(key)
     }
 
@@ -686,6 +694,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         // Nothing here makes a kernel call but the alarm's first registration; refused in an
         // inherited reactor all the same, like every operation that could.
         registry.check_owner()?;
+        if self.events.pending() == 0 {
+            registry.settle(); // see `settle`
+        }
         timer::alarm::prepare(registry, timers);
         let key = timers.arm(timer, callback)?;
         registry.flag(TIMERS, true);
@@ -718,6 +729,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let (remote, serve) = crate::remote::Remote::open()?;
         // The reactor's own: not counted by `len`.
         let read = crate::interest::interest().read();
+        self.settle();
         self.core.registry.insert_internal(serve, read)?;
         self.remote = Some(remote.clone());
         self.core.registry.flag(crate::thin::REMOTE, true);
@@ -774,6 +786,17 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         self.core.timers.reset(key, timer)?;
         self.core.registry.flag(TIMERS, true);
         Ok(())
+    }
+}
+
+impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// Tells the registry that no batch is open, if none is: no handler runs (`&mut self` is
+    /// here) and no remainder of a batch a handler panicked out of waits. Called before the
+    /// operations that may free a node; the registry decides from that state alone.
+    fn settle(&mut self) {
+        if self.events.pending() == 0 {
+            self.core.registry.settle();
+        }
     }
 }
 

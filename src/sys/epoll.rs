@@ -66,7 +66,11 @@ pub(crate) fn epoll_wait(
         buf.as_mut_ptr() as usize,
         buf.len(),
     );
-    if !NO_PWAIT2.load(Ordering::Relaxed) {
+    // `epoll_pwait` takes whole milliseconds: exact for an infinite wait, a poll, or a whole
+    // number of milliseconds it can hold, so only the others need `epoll_pwait2` (and the
+    // infinite waits of a busy loop skip the check).
+    let exact_in_ms = timeout.map_or(true, |ns| ns % 1_000_000 == 0 && ns <= MAX_MS_IN_NS);
+    if !exact_in_ms && !NO_PWAIT2.load(Ordering::Relaxed) {
         let ts = timeout.map(|ns| k::__kernel_timespec {
             tv_sec: (ns / NANOS_PER_SEC) as i64,
             tv_nsec: (ns % NANOS_PER_SEC) as i64,
@@ -132,6 +136,8 @@ pub(crate) fn uses_pwait2() -> bool {
 }
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
+/// The longest timeout `epoll_pwait` takes, in nanoseconds.
+const MAX_MS_IN_NS: u64 = i32::MAX as u64 * 1_000_000;
 
 /// Milliseconds for `epoll_pwait`: rounded up so a short timeout never becomes a busy poll,
 /// clamped to `i32::MAX`.

@@ -3,7 +3,7 @@
 
 use super::node::Header;
 use super::registry::Registry;
-use super::registry::DIRTY;
+use super::registry::{DIRTY, OPEN};
 use super::Core;
 use crate::error::{Error, Result};
 use crate::grow;
@@ -47,12 +47,8 @@ impl<D, T> Drop for Batch<'_, D, T> {
         let size = core::mem::size_of::<EpollEvent>();
         self.events.next = (self.cursor as usize - base) / size;
         self.events.filled = self.events.next + self.left - 1;
-        let registry = &mut self.core.registry;
-        registry.guard.set(DIRTY);
-        // A remainder keeps the batch open; the events of the reactor's own before the panic
-        // belong to no turn's count.
-        registry.open = self.left > 1;
-        registry.skipped = 0;
+        // The batch stays open (`OPEN`) until its remainder, if any, is dispatched.
+        self.core.registry.guard.set(DIRTY);
     }
 }
 
@@ -66,8 +62,6 @@ impl<D, T: Threads> Batch<'_, D, T> {
         if core::mem::size_of::<D>() != 0 {
             self.core.data = data;
         }
-        // From here until the batch is done, events may point at any node (invariant 13).
-        self.core.registry.open = true;
         // Counting down makes a tighter loop than comparing pointers.
         loop {
             let event = self.cursor;
@@ -100,8 +94,8 @@ impl<D, T: Threads> Batch<'_, D, T> {
             }
         }
         // What the batch deleted is recycled by the caller, which sees the flag that says so
-        // (`GRAVE`) in the one check it makes after every batch.
-        self.core.registry.open = false;
+        // (`GRAVE`) in the one check it makes after every batch. The batch stays marked
+        // open until the caller settles it.
         core::mem::forget(self);
     }
 }
@@ -160,6 +154,11 @@ impl Events {
         core: &mut Core<D, T>,
         data: &mut D,
     ) {
+        // From here until the batch is settled, events may point at any node (invariant 13).
+        // The fast path starts with nothing else in the byte (a turn that left anything there
+        // also left a flag that sends the next turn off the fast path): one store.
+        debug_assert!(core.registry.after & !OPEN == 0);
+        core.registry.after = OPEN;
         // The kernel fills at most `maxevents` events, the buffer's length, and returns how
         // many: the `n` events from the start are in the buffer.
         let batch = Batch {
@@ -179,6 +178,8 @@ impl Events {
     ) -> usize {
         let (at, end) = (self.next, self.filled);
         (self.next, self.filled) = (0, 0); // set again if a handler panics
+                                           // The reactor's own events before the panic belong to no turn's count.
+        core.registry.skipped = 0;
         self.dispatch_range(at, end, core, data);
         end - at
     }
@@ -197,8 +198,9 @@ impl Events {
         if at >= end {
             return;
         }
-        // SAFETY: `at < end <= buf.len()` (checked above), so the `end - at` events from
-        // `at` are in the buffer.
+        core.registry.after |= OPEN; // as in `dispatch`
+                                     // SAFETY: `at < end <= buf.len()` (checked above), so the `end - at` events from
+                                     // `at` are in the buffer.
         let cursor = unsafe { self.buf.as_ptr().add(at) };
         let batch = Batch {
             core,

@@ -28,7 +28,7 @@ pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
-pub(crate) use registry::{Registry, TIMERS};
+pub(crate) use registry::{Registry, OPEN, TIMERS};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};

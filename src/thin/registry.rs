@@ -38,16 +38,15 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
     /// [`TIMERS`], [`REMOTE`], [`STOP`].
     pub(super) guard: ForkGuard,
-    /// What the batch being dispatched left to do once it is done: [`GRAVE`], [`ALARM`],
-    /// [`GHOST`]. Checked after every batch, apart from the guard word: one byte in reach.
-    after: u8,
-    /// Whether events of a batch may still point at any node: a batch is being dispatched, or
-    /// a handler panicked out of one and its remainder waits. Set and cleared by dispatch
-    /// alone; it is what [`dispose`](Self::dispose) asks before it frees a node, so no
-    /// caller decides that (invariant 13).
-    pub(super) open: bool,
+    /// Whether a batch may be open ([`OPEN`]) and what it left to do once it
+    /// is done ([`GRAVE`], [`ALARM`], [`GHOST`]). Checked after every batch, apart from the
+    /// guard word: one byte in reach.
+    pub(super) after: u8,
     /// Events of the batch that were the reactor's own (the alarm, ghosts): not counted.
     pub(super) skipped: usize,
+    /// How long the next turn backs off before it waits (nanoseconds): a ghost reported and
+    /// the rebuild that would remove it failed.
+    backoff: u64,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -69,6 +68,14 @@ pub(crate) const GRAVE: u8 = 1;
 pub(crate) const ALARM: u8 = 2;
 /// After a batch: a retired node reported; the turn tries to rebuild the epoll set.
 pub(crate) const GHOST: u8 = 4;
+/// A batch may be open: dispatch sets it before the first handler runs, and only
+/// [`settle`](Registry::settle) clears it, when no handler can be running and no remainder of
+/// a batch a handler panicked out of waits. While it is set, events may point at any node, so
+/// [`dispose`](Registry::dispose) keeps what it is given until the batch is done (invariant
+/// 13). Between turns it may be set though no batch is open (the fast path leaves it to the
+/// next call that needs to know): that could only defer a drop, and every such call settles
+/// first.
+pub(crate) const OPEN: u8 = 8;
 
 fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
@@ -94,8 +101,8 @@ impl<D, T: Threads> Registry<D, T> {
             internal: 0,
             failed_rebuilds: 0,
             after: 0,
-            open: false,
             skipped: 0,
+            backoff: 0,
             guard: ForkGuard::new()?,
         })
     }
@@ -128,28 +135,46 @@ impl<D, T: Threads> Registry<D, T> {
         core::mem::take(&mut self.skipped)
     }
 
-    /// A new batch begins (off the fast path): a stop is asked anew, and nothing a batch a
-    /// handler or destructor panicked out of left in the flags counts any more (the timers it
-    /// rang for still fire: they need a clock reading, which `TIMERS` asks for).
-    pub(crate) fn new_batch(&mut self) {
+    /// No batch is open: no handler is running and no remainder of a batch waits. Only the
+    /// reactor, which holds the event buffer, knows both (`Reactor::settle`).
+    #[inline]
+    pub(crate) fn settle(&mut self) {
+        self.after &= !OPEN;
+    }
+
+    /// Whether events of a batch may still point at any node.
+    #[inline]
+    fn holds(&self) -> bool {
+        self.after & OPEN != 0
+    }
+
+    /// A new batch begins (off the fast path, no remainder waiting): a stop is asked anew,
+    /// and nothing a batch a handler or destructor panicked out of left in the flags counts
+    /// any more (the timers it rang for still fire: they need a clock reading, which `TIMERS`
+    /// asks for). Returns how long to back off before the wait (see
+    /// [`after_ghosts`](Self::after_ghosts)).
+    pub(crate) fn new_batch(&mut self) -> u64 {
         self.guard.clear(DIRTY | STOP);
         self.after &= GRAVE;
         self.skipped = 0;
+        core::mem::take(&mut self.backoff)
     }
 
     /// If a ghost reported in the batch: tries to rebuild the epoll set without the retired
-    /// nodes. Returns how long the turn should back off before it waits again (nanoseconds;
-    /// zero if it need not): the ghost reports at once at every wait until a rebuild works.
-    pub(crate) fn after_ghosts(&mut self) -> u64 {
+    /// nodes. If it cannot, the next turn backs off before it waits (1 ms, doubling to 64 ms
+    /// while it keeps failing): the ghost reports at once at every wait until a rebuild works,
+    /// and a busy loop must not follow.
+    pub(crate) fn after_ghosts(&mut self) {
         if self.after & GHOST == 0 {
-            return 0;
+            return;
         }
         self.after &= !GHOST;
         if self.retired.is_empty() || self.check_owner().is_err() || self.rebuild().is_ok() {
-            return 0;
+            return;
         }
         self.failed_rebuilds = self.failed_rebuilds.saturating_add(1);
-        1_000_000 << self.failed_rebuilds.min(6)
+        self.backoff = 1_000_000 << self.failed_rebuilds.min(6);
+        self.guard.set(DIRTY); // the next turn takes the slow path, which backs off
     }
 
     /// Takes [`ALARM`]: whether it was set.
@@ -323,7 +348,7 @@ impl<D, T: Threads> Registry<D, T> {
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool)> {
         self.check_owner()?;
         self.lookup(key)?;
-        if self.open && self.graveyard.len() == self.graveyard.capacity() {
+        if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
         let index = key.fd() as usize;
@@ -355,7 +380,7 @@ impl<D, T: Threads> Registry<D, T> {
         let Err(node) = grow::push_within(&mut self.retired, node) else {
             // Its value goes now, unless its handler may be running: then when the batch is
             // done. Pushed first, so a panicking destructor leaves it where it belongs.
-            if self.open {
+            if self.holds() {
                 self.after |= GRAVE;
             } else if let Some(node) = self.retired.last() {
                 node.haunt();
@@ -371,7 +396,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// reserved beforehand). The one place that decides whether a node may be freed now,
     /// from the registry's own state (invariant 13).
     fn dispose(&mut self, node: NodeBox<D, T>) {
-        if self.open {
+        if self.holds() {
             // Room was reserved before the node was detached. (Were it not, leaking the node
             // is the sound way out: a pending event may still point at it.)
             if let Err(node) = grow::push_within(&mut self.graveyard, node) {
@@ -395,7 +420,7 @@ impl<D, T: Threads> Registry<D, T> {
     fn rebuild(&mut self) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the one a refused DEL is
         // detaching: while a batch is open they go to the graveyard.
-        if self.open && self.graveyard.try_reserve(self.retired.len() + 1).is_err() {
+        if self.holds() && self.graveyard.try_reserve(self.retired.len() + 1).is_err() {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
@@ -454,22 +479,27 @@ impl<D, T: Threads> Registry<D, T> {
         }
     }
 
-    /// Also drops the values of nodes retired while the batch was open. The turn is marked
-    /// [`DIRTY`] meanwhile, so if a destructor panics, the next turn (idle or not) leaves the
-    /// fast path and finishes the job.
+    /// Also drops the values of nodes retired while the batch was open. If a destructor
+    /// panics, the turn is marked [`DIRTY`] on the way out, so the next turn (idle or not)
+    /// leaves the fast path and finishes the job.
     #[inline(never)]
     fn bury_all(&mut self) {
-        let dirty = self.guard.flags() & DIRTY != 0;
-        self.guard.set(DIRTY);
+        struct Unfinished<'a>(&'a mut ForkGuard);
+        impl Drop for Unfinished<'_> {
+            fn drop(&mut self) {
+                self.0.set(DIRTY); // only while unwinding: forgotten otherwise
+            }
+        }
+        let unfinished = Unfinished(&mut self.guard);
         while let Some(node) = self.graveyard.pop() {
             node.recycle(&mut self.spares);
         }
-        for node in &self.retired {
-            node.haunt();
+        if !self.retired.is_empty() {
+            for node in &self.retired {
+                node.haunt();
+            }
         }
+        core::mem::forget(unfinished);
         self.after &= !GRAVE;
-        if !dirty {
-            self.guard.clear(DIRTY);
-        }
     }
 }
