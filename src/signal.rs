@@ -10,15 +10,20 @@
 //! `SIGTERM`, ending the process). Create `Signals` in `main` before spawning threads, or
 //! block the set in the earlier threads too ([`sys::sigprocmask`]).
 //!
-//! Dropping `Signals` on the thread that made it unblocks the signals it blocked (not those
-//! that were blocked already); signals still pending are then delivered the usual way.
-//! Dropped on another thread (a [`Sendable`](crate::Sendable) reactor that moved), it leaves
-//! the masks as they are.
+//! A signal that `Signals` blocked is unblocked again when the *last* `Signals` of that thread
+//! that relies on the block is dropped: two `Signals` made on one thread for one signal both
+//! receive it until both are gone. Signals that were blocked before (by the program itself)
+//! stay blocked. Once unblocked, signals still pending are delivered the usual way. A
+//! `Signals` dropped on another thread (a [`Sendable`](crate::Sendable) reactor that moved)
+//! leaves every mask as it is, since a thread can change only its own.
+//!
+//! The counts live in a small fixed table of atomics (no allocation, no lock; the crate needs
+//! no `std`): one entry per thread and signal that `Signals` blocked, 256 entries in all.
 
 use crate::interest::Event;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
-use crate::sys::{self, AsFd, BorrowedFd, Errno, MaskHow, OwnedFd, SigInfo, SigSet};
+use crate::sys::{self, AsFd, BorrowedFd, Errno, MaskHow, OwnedFd, SigInfo, SigSet, Signal};
 use crate::threads::Threads;
 
 /// A signalfd for a set of signals, which it blocks for the calling thread while it lives.
@@ -48,8 +53,9 @@ use crate::threads::Threads;
 pub struct Signals {
     fd: OwnedFd,
     set: SigSet,
-    /// The signals this blocked that were not blocked before.
-    blocked: SigSet,
+    /// The signals of `set` this holds a count for on thread `tid`: those that were not
+    /// blocked before some `Signals` of that thread blocked them.
+    counted: SigSet,
     tid: u32,
 }
 
@@ -57,8 +63,9 @@ impl Signals {
     /// Blocks `set` for the calling thread and opens a non-blocking signalfd for it.
     ///
     /// # Errors
-    /// The kernel's error from `rt_sigprocmask` or `signalfd4` (`EMFILE`, `ENOMEM`); the mask
-    /// is as it was on error. `EINVAL` for an empty set.
+    /// The kernel's error from `rt_sigprocmask` or `signalfd4` (`EMFILE`, `ENOMEM`); `ENOMEM`
+    /// too if the table of blocks (see [Threads](self#threads)) is full; the mask is as it was
+    /// on error. `EINVAL` for an empty set.
     ///
     /// ```
     /// use barepoll::signal::Signals;
@@ -74,17 +81,32 @@ impl Signals {
         if set.is_empty() {
             return Err(Errno::EINVAL);
         }
+        let tid = sys::gettid();
         let before = sys::sigprocmask(MaskHow::Block, set)?;
-        let blocked = set.minus(before);
+        let mut counted = SigSet::empty();
+        for signal in members(set) {
+            let held = match blocks::add(tid, signal) {
+                Ok(true) => Ok(()),
+                // Blocked before, not by a `Signals` of this thread: the program's own.
+                Ok(false) if before.contains(signal) => continue,
+                Ok(false) => blocks::start(tid, signal),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = held {
+                undo(tid, counted, before);
+                return Err(e);
+            }
+            counted = counted.with(signal);
+        }
         match sys::signalfd(set, sys::SFD_NONBLOCK) {
             Ok(fd) => Ok(Signals {
                 fd,
                 set,
-                blocked,
-                tid: sys::gettid(),
+                counted,
+                tid,
             }),
             Err(e) => {
-                let _ = sys::sigprocmask(MaskHow::Unblock, blocked);
+                undo(tid, counted, before);
                 Err(e)
             }
         }
@@ -149,9 +171,120 @@ impl AsFd for Signals {
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        if sys::gettid() == self.tid && !self.blocked.is_empty() {
-            let _ = sys::sigprocmask(MaskHow::Unblock, self.blocked);
+        let mut last = SigSet::empty();
+        for signal in members(self.counted) {
+            if blocks::release(self.tid, signal) {
+                last = last.with(signal);
+            }
         }
+        if !last.is_empty() && sys::gettid() == self.tid {
+            let _ = sys::sigprocmask(MaskHow::Unblock, last);
+        }
+    }
+}
+
+/// The signals of `set`.
+fn members(set: SigSet) -> impl Iterator<Item = Signal> {
+    (1..=64)
+        .filter_map(Signal::from_raw)
+        .filter(move |signal| set.contains(*signal))
+}
+
+/// A failed [`Signals::new`]: gives back the counts it took and puts the mask back as it was.
+fn undo(tid: u32, counted: SigSet, before: SigSet) {
+    for signal in members(counted) {
+        blocks::release(tid, signal);
+    }
+    let _ = sys::sigprocmask(MaskHow::SetMask, before);
+}
+
+/// How many live `Signals` rely on each block that `Signals` put in place, per thread and
+/// signal: a fixed table of atomic words, each `tid << 32 | signal << 24 | count` (0: free).
+///
+/// Only the thread `tid` starts or adds to the count of its own entries (in `Signals::new`),
+/// so an entry is never made twice; any thread may take from one (a `Signals` dropped where it
+/// moved to). Every change is one compare-and-swap of the whole word, so an entry freed by
+/// another thread between a scan and its swap makes the swap fail, and the scan start again.
+mod blocks {
+    use super::{Errno, Signal};
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    const ENTRIES: usize = 256;
+    const COUNT: u64 = (1 << 24) - 1;
+    #[allow(clippy::declare_interior_mutable_const)] // the table's initialiser, nothing else
+    const FREE: AtomicU64 = AtomicU64::new(0);
+    static TABLE: [AtomicU64; ENTRIES] = [FREE; ENTRIES];
+
+    fn key(tid: u32, signal: Signal) -> u64 {
+        u64::from(tid) << 32 | u64::from(signal.raw()) << 24
+    }
+
+    /// Replaces the word of the entry of `(tid, signal)` with what `change` makes of it, and
+    /// returns `change`'s result (its error leaves the entry as it was); `None` if there is no
+    /// such entry.
+    fn update<R>(
+        tid: u32,
+        signal: Signal,
+        change: impl Fn(u64) -> core::result::Result<(u64, R), Errno>,
+    ) -> Option<core::result::Result<R, Errno>> {
+        let key = key(tid, signal);
+        'scan: loop {
+            for entry in &TABLE {
+                let word = entry.load(Ordering::Acquire);
+                if word == 0 || word & !COUNT != key {
+                    continue;
+                }
+                let (new, result) = match change(word) {
+                    Ok(changed) => changed,
+                    Err(e) => return Some(Err(e)),
+                };
+                match entry.compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Some(Ok(result)),
+                    Err(_) => continue 'scan,
+                }
+            }
+            return None;
+        }
+    }
+
+    /// Adds one to the count of `(tid, signal)`; whether it had one. `EAGAIN` if the count is
+    /// at its maximum (2^24 - 1 `Signals` for one signal on one thread).
+    pub(super) fn add(tid: u32, signal: Signal) -> core::result::Result<bool, Errno> {
+        let added = update(tid, signal, |word| {
+            if word & COUNT == COUNT {
+                return Err(Errno::EAGAIN);
+            }
+            Ok((word + 1, ()))
+        });
+        match added {
+            Some(Ok(())) => Ok(true),
+            Some(Err(e)) => Err(e),
+            None => Ok(false),
+        }
+    }
+
+    /// Starts the count of `(tid, signal)` at one. `ENOMEM` if the table is full.
+    pub(super) fn start(tid: u32, signal: Signal) -> core::result::Result<(), Errno> {
+        let word = key(tid, signal) | 1;
+        let free = |entry: &AtomicU64| {
+            entry
+                .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        };
+        if TABLE.iter().any(free) {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
+
+    /// Takes one from the count of `(tid, signal)`; whether that was the last.
+    pub(super) fn release(tid: u32, signal: Signal) -> bool {
+        let released = update(tid, signal, |word| {
+            let last = word & COUNT == 1;
+            Ok((if last { 0 } else { word - 1 }, last))
+        });
+        matches!(released, Some(Ok(true)))
     }
 }
 
