@@ -606,7 +606,11 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.core.registry.len()
+        let len = self.core.registry.len();
+        // The remote's subscriber is the reactor's own.
+        #[cfg(feature = "std")]
+        let len = len - usize::from(self.remote.is_some());
+        len
     }
 
     /// Whether no subscriber is registered.
@@ -791,6 +795,18 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// Whether the timers wake the reactor through the alarm.
     pub(crate) fn has_alarm(&self) -> bool {
         matches!(self.core.timers.wake, Wake::Alarm { .. })
+    }
+}
+
+/// The remote's queue closes first, before any subscriber drops: a blocking call from a
+/// subscriber's `Drop` gets [`Error::Closed`](crate::Error::Closed) rather than waiting for a
+/// reactor that will never run again.
+#[cfg(feature = "std")]
+impl<D: 'static, T: 'static> Drop for Reactor<D, T> {
+    fn drop(&mut self) {
+        if let Some(remote) = &self.remote {
+            remote.close();
+        }
     }
 }
 
