@@ -599,7 +599,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         self.core.registry.get_mut(key)
     }
 
-    /// How many subscribers are registered.
+    /// How many subscribers are registered (the reactor's own, such as the one serving
+    /// [`remote`](Reactor::remote) calls, are not counted).
     ///
     /// ```
     /// assert_eq!(barepoll::Reactor::new()?.len(), 0);
@@ -683,7 +684,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// channel; the first registers its subscriber (one eventfd).
     ///
     /// # Errors
-    /// The kernel's error from `eventfd2`, or what registering gives.
+    /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the channel cannot be had;
+    /// or what registering gives. Nothing is left registered or open on error.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor};

@@ -211,8 +211,8 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     /// [`Error::WouldDeadlock`] if called from a thread that is running this reactor (from
     /// one of its handlers, or from a handler of another reactor run by one of them): that
     /// thread could never run the job. [`Error::Closed`] if the reactor is gone, or drops
-    /// before running the job. [`Error::Panicked`] if `job` panicked (the panic goes on on
-    /// the reactor's thread, out of its `run`, as a handler's would). `ENOMEM` if memory for
+    /// before running the job. [`Error::Panicked`] if `job` panicked (the panic itself
+    /// carries on out of the reactor's `run`, on its thread, as a handler's would). `ENOMEM` if memory for
     /// the job or its reply cannot be had (nothing was queued). A call from the thread that
     /// owns the reactor while it is *not* running waits until some thread runs it.
     ///
