@@ -278,6 +278,15 @@ mod blocks {
         }
     }
 
+    /// How many entries are taken.
+    #[cfg(test)]
+    pub(super) fn in_use() -> usize {
+        TABLE
+            .iter()
+            .filter(|entry| entry.load(Ordering::Acquire) != 0)
+            .count()
+    }
+
     /// Takes one from the count of `(tid, signal)`; whether that was the last.
     pub(super) fn release(tid: u32, signal: Signal) -> bool {
         let released = update(tid, signal, |word| {
@@ -309,5 +318,68 @@ where
         while let Ok(Some(info)) = self.signals.read() {
             (self.handler)(info, ops);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::vec::Vec;
+
+    fn blocked_now() -> SigSet {
+        sys::sigprocmask(MaskHow::Block, SigSet::empty()).unwrap()
+    }
+
+    type Holder = (mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
+    /// Makes `Signals` for `set` on a thread of its own, which keeps it until told to drop it
+    /// (through the sender returned); the error if it could not.
+    fn hold(set: SigSet) -> core::result::Result<Holder, Errno> {
+        let (made_tx, made_rx) = mpsc::channel();
+        let (drop_tx, drop_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let before = blocked_now();
+            match Signals::new(set) {
+                Ok(signals) => {
+                    made_tx.send(Ok(())).unwrap();
+                    let _ = drop_rx.recv();
+                    drop(signals);
+                }
+                Err(e) => {
+                    assert_eq!(blocked_now(), before, "a refused `new` changed the mask");
+                    made_tx.send(Err(e)).unwrap();
+                }
+            }
+        });
+        made_rx.recv().unwrap().map(|()| (drop_tx, thread))
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no signals")]
+    fn a_full_table_refuses_with_enomem_and_gives_back_what_it_took() {
+        // Real-time signals nothing here sends (the C library's own are below 34).
+        let set = (40..=63)
+            .filter_map(Signal::from_raw)
+            .fold(SigSet::empty(), SigSet::with);
+        let taken = blocks::in_use();
+        let mut holders = Vec::new();
+        let refused = loop {
+            match hold(set) {
+                Ok(holder) => holders.push(holder),
+                Err(e) => break e,
+            }
+            assert!(holders.len() <= 256, "the table never filled");
+        };
+        assert_eq!(refused, Errno::ENOMEM);
+        // 24 signals each: the table (256) holds 10 of them, and the eleventh is refused at
+        // its 17th signal, having given back the 16 entries it took.
+        assert_eq!((taken, holders.len()), (0, 10));
+        assert_eq!(blocks::in_use(), 240);
+        for (drop_it, thread) in holders {
+            drop_it.send(()).unwrap();
+            thread.join().unwrap();
+        }
+        assert_eq!(blocks::in_use(), 0, "entries left behind");
     }
 }
