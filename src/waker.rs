@@ -12,6 +12,9 @@ use crate::threads::{Admit, Threads};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+/// How many times a wake writes if its writes are interrupted (`EINTR`).
+const WRITE_TRIES: usize = 8;
+
 /// The eventfd and the flag shared by a waker's handles and its subscriber.
 pub(crate) struct WakeFd {
     fd: OwnedFd,
@@ -29,23 +32,21 @@ impl WakeFd {
 
     /// Makes the fd readable unless a wake is already under way. A write that fails never
     /// leaves the flag set with nothing written (the waker would stay mute): an interrupted
-    /// write is retried; a full counter (`EAGAIN`, someone else wrote to the fd) is readable
-    /// already, so the reactor takes the wake; after any other error the flag is cleared, so
-    /// this wake is lost but the next one writes again.
+    /// write is retried (a few times: never a spin); a full counter (`EAGAIN`, someone else
+    /// wrote to the fd) is readable already, so the reactor takes the wake; after any other
+    /// error the flag is cleared, so this wake is lost but the next one writes again.
     pub(crate) fn wake(&self) {
         if self.pending.swap(true, Ordering::AcqRel) {
             return;
         }
-        loop {
+        for _ in 0..WRITE_TRIES {
             match write_wake(self.fd.as_fd()) {
                 Ok(_) | Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
-                Err(_) => {
-                    self.pending.store(false, Ordering::Release);
-                    return;
-                }
+                Err(_) => break,
             }
         }
+        self.pending.store(false, Ordering::Release);
     }
 
     /// On the reactor's thread, before acting on a wake: empties the fd, then lets the next
@@ -175,10 +176,11 @@ where
 }
 
 /// Adds one to the eventfd's counter: `write(2)`, or under `cfg(test)` the failure a test
-/// planted for this thread's next wake.
+/// planted for this thread's next writes.
 fn write_wake(fd: BorrowedFd<'_>) -> core::result::Result<usize, Errno> {
     #[cfg(test)]
-    if let Some(planted) = tests::PLANTED.with(|p| p.take()) {
+    if let Some((planted, times)) = tests::PLANTED.with(|p| p.take()) {
+        tests::PLANTED.with(|p| p.set((times > 1).then_some((planted, times - 1))));
         return Err(planted);
     }
     sys::write(fd, &1u64.to_ne_bytes())
@@ -193,8 +195,9 @@ mod tests {
     use std::rc::Rc;
 
     std::thread_local! {
-        /// The error this thread's next wake write fails with, instead of writing.
-        pub(super) static PLANTED: Cell<Option<sys::Errno>> = const { Cell::new(None) };
+        /// The error this thread's next wake writes fail with, instead of writing, and how
+        /// many of them.
+        pub(super) static PLANTED: Cell<Option<(Errno, usize)>> = const { Cell::new(None) };
     }
 
     const NOW: Option<Duration> = Some(Duration::ZERO);
@@ -212,7 +215,7 @@ mod tests {
     fn an_interrupted_write_is_retried() {
         let mut r = Reactor::new().unwrap();
         let (waker, runs) = counting_waker(&mut r);
-        PLANTED.with(|p| p.set(Some(sys::Errno::EINTR)));
+        PLANTED.with(|p| p.set(Some((Errno::EINTR, 1))));
         waker.wake();
         // The write (if any) is done when `wake` returns: a zero-timeout turn sees it.
         r.run_once(NOW).unwrap();
@@ -223,10 +226,24 @@ mod tests {
     }
 
     #[test]
+    fn writes_interrupted_every_time_give_up_and_the_next_wake_writes_again() {
+        let mut r = Reactor::new().unwrap();
+        let (waker, runs) = counting_waker(&mut r);
+        PLANTED.with(|p| p.set(Some((Errno::EINTR, usize::MAX))));
+        waker.wake(); // gives up after a few tries: no spin
+        PLANTED.with(|p| p.set(None));
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 0);
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
     fn after_a_failed_write_the_next_wake_writes_again() {
         let mut r = Reactor::new().unwrap();
         let (waker, runs) = counting_waker(&mut r);
-        PLANTED.with(|p| p.set(Some(sys::Errno::EIO)));
+        PLANTED.with(|p| p.set(Some((Errno::EIO, 1))));
         waker.wake(); // nothing written: this one is lost
         r.run_once(NOW).unwrap();
         assert_eq!(runs.get(), 0);
