@@ -18,7 +18,10 @@
 //! leaves every mask as it is, since a thread can change only its own.
 //!
 //! The counts live in a small fixed table of atomics (no allocation, no lock; the crate needs
-//! no `std`): one entry per thread and signal that `Signals` blocked, 256 entries in all.
+//! no `std`), keyed by thread id: one entry per thread and signal that a live `Signals`
+//! blocked, 256 entries in all (beyond that, [`Signals::new`] fails with `ENOMEM`). A thread
+//! that ends while a `Signals` it made lives on elsewhere leaves its entry until that
+//! `Signals` drops; a new thread given the same id meanwhile shares the entry's count.
 
 use crate::interest::Event;
 use crate::ops::Ops;
@@ -64,8 +67,9 @@ impl Signals {
     ///
     /// # Errors
     /// The kernel's error from `rt_sigprocmask` or `signalfd4` (`EMFILE`, `ENOMEM`); `ENOMEM`
-    /// too if the table of blocks (see [Threads](self#threads)) is full; the mask is as it was
-    /// on error. `EINVAL` for an empty set.
+    /// too if the table of blocks (see [Threads](self#threads)) is full, `EAGAIN` if one signal
+    /// already has 2^24 - 1 `Signals` on this thread; the mask is as it was on error. `EINVAL`
+    /// for an empty set.
     ///
     /// ```
     /// use barepoll::signal::Signals;
