@@ -39,6 +39,9 @@ pub enum Error {
     Closed,
     /// A blocking remote call from the thread running the reactor: it could never return.
     WouldDeadlock,
+    /// The job of a blocking remote call panicked on the reactor's thread (where the panic
+    /// went on, out of the reactor's `run`, which stays usable). The job has no result.
+    Panicked,
 }
 
 impl Error {
@@ -84,6 +87,7 @@ impl fmt::Display for Error {
                 f,
                 "a blocking remote call from the reactor's own thread would wait for ever"
             ),
+            Error::Panicked => write!(f, "the remote call's job panicked on the reactor's thread"),
         }
     }
 }
@@ -110,7 +114,7 @@ impl From<Error> for std::io::Error {
             Error::Closed => ErrorKind::BrokenPipe,
             Error::WouldDeadlock => ErrorKind::WouldBlock,
             Error::WrongType(_) => ErrorKind::InvalidInput,
-            Error::Inherited => ErrorKind::Other,
+            Error::Inherited | Error::Panicked => ErrorKind::Other,
         };
         std::io::Error::new(kind, e)
     }

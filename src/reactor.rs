@@ -622,13 +622,15 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         self.core.registry.get_mut(key)
     }
 
-    /// How many subscribers are registered.
+    /// How many subscribers are registered (the reactor's own, such as the one serving
+    /// [`remote`](Reactor::remote) calls, are not counted).
     ///
     /// ```
     /// assert_eq!(barepoll::Reactor::new()?.len(), 0);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn len(&self) -> usize {
+        // The reactor's own subscribers (the timers' alarm, the remote's queue) are not counted.
         self.core.registry.len()
     }
 
@@ -708,7 +710,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// channel; the first registers its subscriber (one eventfd).
     ///
     /// # Errors
-    /// The kernel's error from `eventfd2`, or what registering gives.
+    /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the channel cannot be had;
+    /// or what registering gives. Nothing is left registered or open on error.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor};
@@ -834,6 +837,18 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// Whether the timers wake the reactor through the alarm.
     pub(crate) fn has_alarm(&self) -> bool {
         matches!(self.core.timers.wake, Wake::Alarm { .. })
+    }
+}
+
+/// The remote's queue closes first, before any subscriber drops: a blocking call from a
+/// subscriber's `Drop` gets [`Error::Closed`](crate::Error::Closed) rather than waiting for a
+/// reactor that will never run again.
+#[cfg(feature = "std")]
+impl<D: 'static, T: 'static> Drop for Reactor<D, T> {
+    fn drop(&mut self) {
+        if let Some(remote) = &self.remote {
+            remote.close();
+        }
     }
 }
 

@@ -2,22 +2,28 @@
 //! ([`Remote::post`]) or waiting for the result ([`Remote::call`]).
 //!
 //! Closures queue under a mutex; a coalescing wake (one eventfd `write` however many are
-//! posted between two turns) tells the reactor, whose subscriber runs every queued closure
-//! with an [`Ops`] in one go. When the reactor drops, closures not yet run are dropped, and
-//! callers get [`Error::Closed`].
+//! posted between two turns) tells the reactor, whose subscriber runs the queued closures
+//! with an [`Ops`], one at a time, taking each out of the queue under the lock (so a closure
+//! that panics leaves the others queued, and nothing allocates on the way out). The reactor
+//! closes the queue first thing when it drops, before its subscribers: closures not yet run
+//! are dropped, and callers, even from a subscriber's `Drop`, get [`Error::Closed`].
+//!
+//! Every allocation a handle makes ([`Reactor::remote`](crate::Reactor::remote), `post`,
+//! `call`) is fallible: out of memory is `Error::Os(ENOMEM)`, never an abort.
 
 use crate::error::{Error, Result};
 use crate::interest::Event;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
-use crate::sys::{AsFd, BorrowedFd};
+use crate::sys::{AsFd, BorrowedFd, Errno, SharedBox};
+use crate::thin::try_box;
 use crate::threads::{Local, Threads};
 use crate::waker::WakeFd;
 use std::boxed::Box;
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// A closure to run on the reactor's thread.
 type Job<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>) + Send>;
@@ -30,6 +36,8 @@ struct Queue<D: 'static, T: 'static> {
 pub(crate) struct Shared<D: 'static, T: 'static> {
     wake: WakeFd,
     queue: Mutex<Queue<D, T>>,
+    /// The thread running the reactor now ([`this_thread`]), or 0.
+    running_on: AtomicUsize,
 }
 
 impl<D, T> Shared<D, T> {
@@ -37,26 +45,55 @@ impl<D, T> Shared<D, T> {
         // A job never runs under the lock, so a poisoned lock only means a panic elsewhere.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Refuses every later job and drops those queued (after the lock is let go: a job's
+    /// destructor may post). Allocates nothing.
+    fn close(&self) {
+        let mut queue = self.queue();
+        queue.closed = true;
+        let jobs = std::mem::take(&mut queue.jobs);
+        drop(queue);
+        drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
+    }
 }
 
 std::thread_local! {
-    /// The `Shared` of the reactor this thread is running now (its address), if any.
-    static RUNNING: Cell<usize> = const { Cell::new(0) };
+    /// One byte per thread, whose address names the thread while it lives.
+    static THREAD_MARK: u8 = const { 0 };
 }
 
-/// Marks this thread as running a reactor that has remotes, for as long as it lives.
-pub(crate) struct Running(usize);
+/// A number for the calling thread, unique among the threads alive (never 0), with no syscall
+/// and no allocation.
+fn this_thread() -> usize {
+    THREAD_MARK.with(|mark| mark as *const u8 as usize)
+}
 
-impl Running {
-    pub(crate) fn enter<D, T>(shared: &Arc<Shared<D, T>>) -> Running {
-        Running(RUNNING.with(|r| r.replace(Arc::as_ptr(shared) as usize)))
+/// Marks a reactor as running on this thread while it lives: blocking calls into it from this
+/// thread are refused, even from a reactor that one of its handlers runs (each reactor has
+/// its own mark, so any number of nested reactors are told apart).
+pub(crate) struct Running<D: 'static, T: 'static> {
+    shared: SharedBox<Shared<D, T>>,
+    before: usize,
+}
+
+impl<D, T> Running<D, T> {
+    pub(crate) fn enter(shared: &SharedBox<Shared<D, T>>) -> Running<D, T> {
+        let before = shared.running_on.swap(this_thread(), Ordering::AcqRel);
+        Running {
+            shared: shared.clone(),
+            before,
+        }
     }
 }
 
-impl Drop for Running {
+impl<D, T> Drop for Running<D, T> {
     fn drop(&mut self) {
-        RUNNING.with(|r| r.set(self.0));
+        self.shared.running_on.store(self.before, Ordering::Release);
     }
+}
+
+fn out_of_memory() -> Error {
+    Error::Os(Errno::ENOMEM)
 }
 
 /// A handle that runs closures on a reactor's thread; `Clone + Send + Sync`. Made by
@@ -83,7 +120,7 @@ impl Drop for Running {
 /// # Ok::<(), barepoll::Error>(())
 /// ```
 pub struct Remote<D: 'static = (), T: 'static = Local> {
-    shared: Arc<Shared<D, T>>,
+    shared: SharedBox<Shared<D, T>>,
 }
 
 impl<D, T> Clone for Remote<D, T> {
@@ -100,23 +137,32 @@ impl<D, T> fmt::Debug for Remote<D, T> {
     }
 }
 
+impl<D, T> Remote<D, T> {
+    /// Closes the queue: what the reactor does first when it drops.
+    pub(crate) fn close(&self) {
+        self.shared.close();
+    }
+}
+
 impl<D: 'static, T: Threads> Remote<D, T> {
     /// A new channel and the subscriber that serves it (to register in the reactor).
     pub(crate) fn open() -> Result<(Remote<D, T>, Serve<D, T>)> {
-        let shared = Arc::new(Shared {
+        let shared = SharedBox::new(Shared {
             wake: WakeFd::new()?,
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 closed: false,
             }),
-        });
+            running_on: AtomicUsize::new(0),
+        })
+        .ok_or_else(out_of_memory)?;
         let serve = Serve {
             shared: shared.clone(),
         };
         Ok((Remote { shared }, serve))
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared<D, T>> {
+    pub(crate) fn shared(&self) -> &SharedBox<Shared<D, T>> {
         &self.shared
     }
 
@@ -124,7 +170,8 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     /// one thread run in the order posted.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the reactor is gone (`job` is dropped).
+    /// [`Error::Closed`] if the reactor is gone; `ENOMEM` if memory for the job cannot be
+    /// had. On error `job` is dropped, unrun.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor};
@@ -141,33 +188,43 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     where
         F: FnOnce(&mut Ops<'_, D, T>) + Send + 'static,
     {
+        let job: Job<D, T> = try_box(job).ok_or_else(out_of_memory)?;
         let mut queue = self.shared.queue();
-        if queue.closed {
-            return Err(Error::Closed);
-        }
-        queue.jobs.push_back(Box::new(job));
+        let refused = if queue.closed {
+            Error::Closed
+        } else if queue.jobs.try_reserve(1).is_err() {
+            out_of_memory()
+        } else {
+            queue.jobs.push_back(job);
+            drop(queue);
+            self.shared.wake.wake();
+            return Ok(());
+        };
         drop(queue);
-        self.shared.wake.wake();
-        Ok(())
+        drop(job); // outside the lock: its destructor may post
+        Err(refused)
     }
 
     /// Runs `job` on the reactor's thread and waits for its result.
     ///
     /// # Errors
-    /// [`Error::WouldDeadlock`] if called from the thread running this reactor (from one of
-    /// its handlers): that thread could never run the job. [`Error::Closed`] if the reactor
-    /// is gone, or drops before running the job. A call from the thread that owns the
-    /// reactor while it is *not* running waits until some thread runs it.
+    /// [`Error::WouldDeadlock`] if called from a thread that is running this reactor (from
+    /// one of its handlers, or from a handler of another reactor run by one of them): that
+    /// thread could never run the job. [`Error::Closed`] if the reactor is gone, or drops
+    /// before running the job. [`Error::Panicked`] if `job` panicked (the panic itself
+    /// carries on out of the reactor's `run`, on its thread, as a handler's would). `ENOMEM` if memory for
+    /// the job or its reply cannot be had (nothing was queued). A call from the thread that
+    /// owns the reactor while it is *not* running waits until some thread runs it.
     ///
     /// ```
-    /// use barepoll::{Ops, Reactor};
+    /// use barepoll::{Error, Ops, Reactor};
     ///
     /// let mut reactor = Reactor::new()?;
     /// let remote = reactor.remote()?;
     /// let inside = remote.clone();
     /// remote.post(move |ops: &mut Ops<'_>| {
     ///     // From the reactor's own thread a blocking call could never return.
-    ///     assert!(inside.call(|_: &mut Ops<'_>| ()).is_err());
+    ///     assert_eq!(inside.call(|_: &mut Ops<'_>| ()), Err(Error::WouldDeadlock));
     ///     ops.stop();
     /// })?;
     /// reactor.run()?;
@@ -178,20 +235,89 @@ impl<D: 'static, T: Threads> Remote<D, T> {
         F: FnOnce(&mut Ops<'_, D, T>) -> R + Send + 'static,
         R: Send + 'static,
     {
-        if RUNNING.with(Cell::get) == Arc::as_ptr(&self.shared) as usize {
+        if self.shared.running_on.load(Ordering::Acquire) == this_thread() {
             return Err(Error::WouldDeadlock);
         }
-        let (tx, rx) = mpsc::sync_channel(1);
+        let reply = SharedBox::new(Reply {
+            slot: Mutex::new(Slot::Waiting),
+            ready: Condvar::new(),
+        })
+        .ok_or_else(out_of_memory)?;
+        let mut answer = Answer {
+            reply: Some(reply.clone()),
+            started: false,
+        };
         self.post(move |ops: &mut Ops<'_, D, T>| {
-            let _ = tx.send(job(ops));
+            answer.started = true;
+            let value = job(ops);
+            answer.send(Slot::Done(value));
         })?;
-        rx.recv().map_err(|_| Error::Closed)
+        reply.wait()
+    }
+}
+
+/// Where a call's result goes, and its caller waits.
+struct Reply<R> {
+    slot: Mutex<Slot<R>>,
+    ready: Condvar,
+}
+
+enum Slot<R> {
+    Waiting,
+    Done(R),
+    Failed(Error),
+}
+
+impl<R> Reply<R> {
+    fn slot(&self) -> MutexGuard<'_, Slot<R>> {
+        // Nothing runs under the lock that could panic.
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait(&self) -> Result<R> {
+        let mut slot = self.slot();
+        loop {
+            match std::mem::replace(&mut *slot, Slot::Waiting) {
+                Slot::Waiting => {}
+                Slot::Done(value) => return Ok(value),
+                Slot::Failed(e) => return Err(e),
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The job's side of a [`Reply`], which it answers once. Dropped unsent, it answers for the
+/// job: [`Error::Panicked`] if the job started (only a panic leaves it unsent then), else
+/// [`Error::Closed`] (the job was dropped unrun with the queue). Allocates nothing.
+struct Answer<R> {
+    reply: Option<SharedBox<Reply<R>>>,
+    started: bool,
+}
+
+impl<R> Answer<R> {
+    fn send(&mut self, answer: Slot<R>) {
+        if let Some(reply) = self.reply.take() {
+            *reply.slot() = answer;
+            reply.ready.notify_one();
+        }
+    }
+}
+
+impl<R> Drop for Answer<R> {
+    fn drop(&mut self) {
+        let error = if self.started {
+            Error::Panicked
+        } else {
+            Error::Closed
+        };
+        self.send(Slot::Failed(error));
     }
 }
 
 /// The reactor side of a [`Remote`]: the subscriber that runs what was posted.
 pub struct Serve<D: 'static, T: 'static> {
-    shared: Arc<Shared<D, T>>,
+    shared: SharedBox<Shared<D, T>>,
 }
 
 impl<D, T> AsFd for Serve<D, T> {
@@ -200,36 +326,27 @@ impl<D, T> AsFd for Serve<D, T> {
     }
 }
 
-/// Jobs taken out of the queue: if one panics, the rest go back to its front, and the
-/// reactor is woken again for them.
-struct Batch<'a, D: 'static, T: 'static> {
-    jobs: VecDeque<Job<D, T>>,
-    shared: &'a Shared<D, T>,
-}
+/// Wakes the reactor again if a job panics, for the jobs still queued.
+struct WakeAgainOnUnwind<'a>(&'a WakeFd);
 
-impl<D, T> Drop for Batch<'_, D, T> {
+impl Drop for WakeAgainOnUnwind<'_> {
     fn drop(&mut self) {
-        if self.jobs.is_empty() {
-            return;
+        if std::thread::panicking() {
+            self.0.wake();
         }
-        let mut queue = self.shared.queue();
-        while let Some(job) = self.jobs.pop_back() {
-            queue.jobs.push_front(job);
-        }
-        drop(queue);
-        self.shared.wake.wake();
     }
 }
 
 impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.shared.wake.take();
-        let jobs = std::mem::take(&mut self.shared.queue().jobs);
-        let mut batch = Batch {
-            jobs,
-            shared: &self.shared,
-        };
-        while let Some(job) = batch.jobs.pop_front() {
+        // The jobs queued now; those posted meanwhile woke the reactor for the next turn.
+        let due = self.shared.queue().jobs.len();
+        let _rest = WakeAgainOnUnwind(&self.shared.wake);
+        for _ in 0..due {
+            let Some(job) = self.shared.queue().jobs.pop_front() else {
+                break;
+            };
             job(ops);
         }
     }
@@ -237,10 +354,6 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
 
 impl<D, T> Drop for Serve<D, T> {
     fn drop(&mut self) {
-        let mut queue = self.shared.queue();
-        queue.closed = true;
-        let jobs = std::mem::take(&mut queue.jobs);
-        drop(queue);
-        drop(jobs); // their reply channels close: waiting callers get `Error::Closed`
+        self.shared.close();
     }
 }

@@ -10,15 +10,23 @@
 //! `SIGTERM`, ending the process). Create `Signals` in `main` before spawning threads, or
 //! block the set in the earlier threads too ([`sys::sigprocmask`]).
 //!
-//! Dropping `Signals` on the thread that made it unblocks the signals it blocked (not those
-//! that were blocked already); signals still pending are then delivered the usual way.
-//! Dropped on another thread (a [`Sendable`](crate::Sendable) reactor that moved), it leaves
-//! the masks as they are.
+//! A signal that `Signals` blocked is unblocked again when the *last* `Signals` of that thread
+//! that relies on the block is dropped: two `Signals` made on one thread for one signal both
+//! receive it until both are gone. Signals that were blocked before (by the program itself)
+//! stay blocked. Once unblocked, signals still pending are delivered the usual way. A
+//! `Signals` dropped on another thread (a [`Sendable`](crate::Sendable) reactor that moved)
+//! leaves every mask as it is, since a thread can change only its own.
+//!
+//! The counts live in a small fixed table of atomics (no allocation, no lock; the crate needs
+//! no `std`), keyed by thread id: one entry per thread and signal that a live `Signals`
+//! blocked, 256 entries in all (beyond that, [`Signals::new`] fails with `ENOMEM`). A thread
+//! that ends while a `Signals` it made lives on elsewhere leaves its entry until that
+//! `Signals` drops; a new thread given the same id meanwhile shares the entry's count.
 
 use crate::interest::Event;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
-use crate::sys::{self, AsFd, BorrowedFd, Errno, MaskHow, OwnedFd, SigInfo, SigSet};
+use crate::sys::{self, AsFd, BorrowedFd, Errno, MaskHow, OwnedFd, SigInfo, SigSet, Signal};
 use crate::threads::Threads;
 
 /// A signalfd for a set of signals, which it blocks for the calling thread while it lives.
@@ -48,8 +56,9 @@ use crate::threads::Threads;
 pub struct Signals {
     fd: OwnedFd,
     set: SigSet,
-    /// The signals this blocked that were not blocked before.
-    blocked: SigSet,
+    /// The signals of `set` this holds a count for on thread `tid`: those that were not
+    /// blocked before some `Signals` of that thread blocked them.
+    counted: SigSet,
     tid: u32,
 }
 
@@ -57,8 +66,10 @@ impl Signals {
     /// Blocks `set` for the calling thread and opens a non-blocking signalfd for it.
     ///
     /// # Errors
-    /// The kernel's error from `rt_sigprocmask` or `signalfd4` (`EMFILE`, `ENOMEM`); the mask
-    /// is as it was on error. `EINVAL` for an empty set.
+    /// The kernel's error from `rt_sigprocmask` or `signalfd4` (`EMFILE`, `ENOMEM`); `ENOMEM`
+    /// too if the table of blocks (see [Threads](self#threads)) is full, `EAGAIN` if one signal
+    /// already has 2^24 - 1 `Signals` on this thread; the mask is as it was on error. `EINVAL`
+    /// for an empty set.
     ///
     /// ```
     /// use barepoll::signal::Signals;
@@ -74,17 +85,32 @@ impl Signals {
         if set.is_empty() {
             return Err(Errno::EINVAL);
         }
+        let tid = sys::gettid();
         let before = sys::sigprocmask(MaskHow::Block, set)?;
-        let blocked = set.minus(before);
+        let mut counted = SigSet::empty();
+        for signal in members(set) {
+            let held = match blocks::add(tid, signal) {
+                Ok(true) => Ok(()),
+                // Blocked before, not by a `Signals` of this thread: the program's own.
+                Ok(false) if before.contains(signal) => continue,
+                Ok(false) => blocks::start(tid, signal),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = held {
+                undo(tid, counted, before);
+                return Err(e);
+            }
+            counted = counted.with(signal);
+        }
         match sys::signalfd(set, sys::SFD_NONBLOCK) {
             Ok(fd) => Ok(Signals {
                 fd,
                 set,
-                blocked,
-                tid: sys::gettid(),
+                counted,
+                tid,
             }),
             Err(e) => {
-                let _ = sys::sigprocmask(MaskHow::Unblock, blocked);
+                undo(tid, counted, before);
                 Err(e)
             }
         }
@@ -149,9 +175,129 @@ impl AsFd for Signals {
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        if sys::gettid() == self.tid && !self.blocked.is_empty() {
-            let _ = sys::sigprocmask(MaskHow::Unblock, self.blocked);
+        let mut last = SigSet::empty();
+        for signal in members(self.counted) {
+            if blocks::release(self.tid, signal) {
+                last = last.with(signal);
+            }
         }
+        if !last.is_empty() && sys::gettid() == self.tid {
+            let _ = sys::sigprocmask(MaskHow::Unblock, last);
+        }
+    }
+}
+
+/// The signals of `set`.
+fn members(set: SigSet) -> impl Iterator<Item = Signal> {
+    (1..=64)
+        .filter_map(Signal::from_raw)
+        .filter(move |signal| set.contains(*signal))
+}
+
+/// A failed [`Signals::new`]: gives back the counts it took and puts the mask back as it was.
+fn undo(tid: u32, counted: SigSet, before: SigSet) {
+    for signal in members(counted) {
+        blocks::release(tid, signal);
+    }
+    let _ = sys::sigprocmask(MaskHow::SetMask, before);
+}
+
+/// How many live `Signals` rely on each block that `Signals` put in place, per thread and
+/// signal: a fixed table of atomic words, each `tid << 32 | signal << 24 | count` (0: free).
+///
+/// Only the thread `tid` starts or adds to the count of its own entries (in `Signals::new`),
+/// so an entry is never made twice; any thread may take from one (a `Signals` dropped where it
+/// moved to). Every change is one compare-and-swap of the whole word, so an entry freed by
+/// another thread between a scan and its swap makes the swap fail, and the scan start again.
+mod blocks {
+    use super::{Errno, Signal};
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    const ENTRIES: usize = 256;
+    const COUNT: u64 = (1 << 24) - 1;
+    #[allow(clippy::declare_interior_mutable_const)] // the table's initialiser, nothing else
+    const FREE: AtomicU64 = AtomicU64::new(0);
+    static TABLE: [AtomicU64; ENTRIES] = [FREE; ENTRIES];
+
+    fn key(tid: u32, signal: Signal) -> u64 {
+        u64::from(tid) << 32 | u64::from(signal.raw()) << 24
+    }
+
+    /// Replaces the word of the entry of `(tid, signal)` with what `change` makes of it, and
+    /// returns `change`'s result (its error leaves the entry as it was); `None` if there is no
+    /// such entry.
+    fn update<R>(
+        tid: u32,
+        signal: Signal,
+        change: impl Fn(u64) -> core::result::Result<(u64, R), Errno>,
+    ) -> Option<core::result::Result<R, Errno>> {
+        let key = key(tid, signal);
+        'scan: loop {
+            for entry in &TABLE {
+                let word = entry.load(Ordering::Acquire);
+                if word == 0 || word & !COUNT != key {
+                    continue;
+                }
+                let (new, result) = match change(word) {
+                    Ok(changed) => changed,
+                    Err(e) => return Some(Err(e)),
+                };
+                match entry.compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Some(Ok(result)),
+                    Err(_) => continue 'scan,
+                }
+            }
+            return None;
+        }
+    }
+
+    /// Adds one to the count of `(tid, signal)`; whether it had one. `EAGAIN` if the count is
+    /// at its maximum (2^24 - 1 `Signals` for one signal on one thread).
+    pub(super) fn add(tid: u32, signal: Signal) -> core::result::Result<bool, Errno> {
+        let added = update(tid, signal, |word| {
+            if word & COUNT == COUNT {
+                return Err(Errno::EAGAIN);
+            }
+            Ok((word + 1, ()))
+        });
+        match added {
+            Some(Ok(())) => Ok(true),
+            Some(Err(e)) => Err(e),
+            None => Ok(false),
+        }
+    }
+
+    /// Starts the count of `(tid, signal)` at one. `ENOMEM` if the table is full.
+    pub(super) fn start(tid: u32, signal: Signal) -> core::result::Result<(), Errno> {
+        let word = key(tid, signal) | 1;
+        let free = |entry: &AtomicU64| {
+            entry
+                .compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        };
+        if TABLE.iter().any(free) {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
+
+    /// How many entries are taken.
+    #[cfg(test)]
+    pub(super) fn in_use() -> usize {
+        TABLE
+            .iter()
+            .filter(|entry| entry.load(Ordering::Acquire) != 0)
+            .count()
+    }
+
+    /// Takes one from the count of `(tid, signal)`; whether that was the last.
+    pub(super) fn release(tid: u32, signal: Signal) -> bool {
+        let released = update(tid, signal, |word| {
+            let last = word & COUNT == 1;
+            Ok((if last { 0 } else { word - 1 }, last))
+        });
+        matches!(released, Some(Ok(true)))
     }
 }
 
@@ -176,5 +322,68 @@ where
         while let Ok(Some(info)) = self.signals.read() {
             (self.handler)(info, ops);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::vec::Vec;
+
+    fn blocked_now() -> SigSet {
+        sys::sigprocmask(MaskHow::Block, SigSet::empty()).unwrap()
+    }
+
+    type Holder = (mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
+    /// Makes `Signals` for `set` on a thread of its own, which keeps it until told to drop it
+    /// (through the sender returned); the error if it could not.
+    fn hold(set: SigSet) -> core::result::Result<Holder, Errno> {
+        let (made_tx, made_rx) = mpsc::channel();
+        let (drop_tx, drop_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let before = blocked_now();
+            match Signals::new(set) {
+                Ok(signals) => {
+                    made_tx.send(Ok(())).unwrap();
+                    let _ = drop_rx.recv();
+                    drop(signals);
+                }
+                Err(e) => {
+                    assert_eq!(blocked_now(), before, "a refused `new` changed the mask");
+                    made_tx.send(Err(e)).unwrap();
+                }
+            }
+        });
+        made_rx.recv().unwrap().map(|()| (drop_tx, thread))
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no signals")]
+    fn a_full_table_refuses_with_enomem_and_gives_back_what_it_took() {
+        // Real-time signals nothing here sends (the C library's own are below 34).
+        let set = (40..=63)
+            .filter_map(Signal::from_raw)
+            .fold(SigSet::empty(), SigSet::with);
+        let taken = blocks::in_use();
+        let mut holders = Vec::new();
+        let refused = loop {
+            match hold(set) {
+                Ok(holder) => holders.push(holder),
+                Err(e) => break e,
+            }
+            assert!(holders.len() <= 256, "the table never filled");
+        };
+        assert_eq!(refused, Errno::ENOMEM);
+        // 24 signals each: the table (256) holds 10 of them, and the eleventh is refused at
+        // its 17th signal, having given back the 16 entries it took.
+        assert_eq!((taken, holders.len()), (0, 10));
+        assert_eq!(blocks::in_use(), 240);
+        for (drop_it, thread) in holders {
+            drop_it.send(()).unwrap();
+            thread.join().unwrap();
+        }
+        assert_eq!(blocks::in_use(), 0, "entries left behind");
     }
 }

@@ -2,16 +2,18 @@
 //! turns, they cost one `write` to an eventfd (an atomic flag says whether one is under way),
 //! and the reactor runs the waker's callback once.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handler::Register;
 use crate::interest::{self, Event};
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
-use crate::sys::{self, AsFd, BorrowedFd, OwnedFd};
+use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd, SharedBox};
 use crate::threads::{Admit, Threads};
-use alloc::sync::Arc;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+/// How many times a wake writes if its writes are interrupted (`EINTR`).
+const WRITE_TRIES: usize = 8;
 
 /// The eventfd and the flag shared by a waker's handles and its subscriber.
 pub(crate) struct WakeFd {
@@ -28,12 +30,23 @@ impl WakeFd {
         })
     }
 
-    /// Makes the fd readable unless a wake is already under way.
+    /// Makes the fd readable unless a wake is already under way. A write that fails never
+    /// leaves the flag set with nothing written (the waker would stay mute): an interrupted
+    /// write is retried (a few times: never a spin); a full counter (`EAGAIN`, someone else
+    /// wrote to the fd) is readable already, so the reactor takes the wake; after any other
+    /// error the flag is cleared, so this wake is lost but the next one writes again.
     pub(crate) fn wake(&self) {
-        if !self.pending.swap(true, Ordering::AcqRel) {
-            // It cannot fail: the counter holds at most one outstanding write.
-            let _ = sys::write(self.fd.as_fd(), &1u64.to_ne_bytes());
+        if self.pending.swap(true, Ordering::AcqRel) {
+            return;
         }
+        for _ in 0..WRITE_TRIES {
+            match write_wake(self.fd.as_fd()) {
+                Ok(_) | Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        self.pending.store(false, Ordering::Release);
     }
 
     /// On the reactor's thread, before acting on a wake: empties the fd, then lets the next
@@ -70,7 +83,7 @@ impl AsFd for WakeFd {
 /// ```
 #[derive(Clone)]
 pub struct Waker {
-    shared: Arc<WakeFd>,
+    shared: SharedBox<WakeFd>,
 }
 
 impl Waker {
@@ -79,8 +92,9 @@ impl Waker {
     /// waker. Everything a waking thread wrote before `wake` is visible to the callback.
     ///
     /// # Errors
-    /// The kernel's error from `eventfd2`, or what registering gives
-    /// ([`Reactor::register`](crate::Reactor::register)).
+    /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the waker cannot be had; or
+    /// what registering gives ([`Reactor::register`](crate::Reactor::register)). Nothing is
+    /// left registered or open on error.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor, Waker};
@@ -107,7 +121,7 @@ impl Waker {
         T: Threads + Admit<OnWake<F>>,
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
     {
-        let shared = Arc::new(WakeFd::new()?);
+        let shared = SharedBox::new(WakeFd::new()?).ok_or(Error::Os(Errno::ENOMEM))?;
         let sub = OnWake {
             shared: shared.clone(),
             callback,
@@ -141,7 +155,7 @@ impl fmt::Debug for Waker {
 
 /// The reactor side of a [`Waker`]: a subscriber on its eventfd.
 pub struct OnWake<F> {
-    shared: Arc<WakeFd>,
+    shared: SharedBox<WakeFd>,
     callback: F,
 }
 
@@ -158,5 +172,106 @@ where
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.shared.take();
         (self.callback)(ops);
+    }
+}
+
+/// Adds one to the eventfd's counter: `write(2)`, or under `cfg(test)` the failure a test
+/// planted for this thread's next writes.
+fn write_wake(fd: BorrowedFd<'_>) -> core::result::Result<usize, Errno> {
+    #[cfg(test)]
+    if let Some((planted, times)) = tests::PLANTED.with(|p| p.take()) {
+        tests::PLANTED.with(|p| p.set((times > 1).then_some((planted, times - 1))));
+        return Err(planted);
+    }
+    sys::write(fd, &1u64.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reactor;
+    use core::time::Duration;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    std::thread_local! {
+        /// The error this thread's next wake writes fail with, instead of writing, and how
+        /// many of them.
+        pub(super) static PLANTED: Cell<Option<(Errno, usize)>> = const { Cell::new(None) };
+    }
+
+    const NOW: Option<Duration> = Some(Duration::ZERO);
+
+    fn counting_waker(r: &mut Reactor) -> (Waker, Rc<Cell<u32>>) {
+        let runs = Rc::new(Cell::new(0));
+        let c = runs.clone();
+        let waker = Waker::new(r, move |_: &mut Ops<'_>| c.set(c.get() + 1)).unwrap();
+        (waker, runs)
+    }
+
+    // Defect: a wake whose write failed left the flag set, so every later wake skipped its
+    // write and the reactor was never woken again.
+    #[test]
+    fn an_interrupted_write_is_retried() {
+        let mut r = Reactor::new().unwrap();
+        let (waker, runs) = counting_waker(&mut r);
+        PLANTED.with(|p| p.set(Some((Errno::EINTR, 1))));
+        waker.wake();
+        // The write (if any) is done when `wake` returns: a zero-timeout turn sees it.
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 1, "the interrupted wake was lost");
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 2, "later wakes were lost");
+    }
+
+    #[test]
+    fn writes_interrupted_every_time_give_up_and_the_next_wake_writes_again() {
+        let mut r = Reactor::new().unwrap();
+        let (waker, runs) = counting_waker(&mut r);
+        PLANTED.with(|p| p.set(Some((Errno::EINTR, usize::MAX))));
+        waker.wake(); // gives up after a few tries: no spin
+        PLANTED.with(|p| p.set(None));
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 0);
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn after_a_failed_write_the_next_wake_writes_again() {
+        let mut r = Reactor::new().unwrap();
+        let (waker, runs) = counting_waker(&mut r);
+        PLANTED.with(|p| p.set(Some((Errno::EIO, 1))));
+        waker.wake(); // nothing written: this one is lost
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 0);
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(
+            runs.get(),
+            1,
+            "the waker stayed mute after one failed write"
+        );
+    }
+
+    #[test]
+    fn a_full_counter_still_wakes_and_later_wakes_arrive() {
+        let mut r = Reactor::new().unwrap();
+        let (waker, runs) = counting_waker(&mut r);
+        // Fill the counter to its maximum, so the wake's write fails with EAGAIN.
+        let max = 0xffff_ffff_ffff_fffe_u64;
+        sys::write(waker.shared.as_fd(), &max.to_ne_bytes()).unwrap();
+        assert_eq!(
+            sys::write(waker.shared.as_fd(), &1u64.to_ne_bytes()),
+            Err(sys::Errno::EAGAIN)
+        );
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 1);
+        waker.wake();
+        r.run_once(NOW).unwrap();
+        assert_eq!(runs.get(), 2);
     }
 }

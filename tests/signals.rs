@@ -16,12 +16,12 @@ use std::rc::Rc;
 
 #[cfg(miri)]
 fn main() {
-    println!("test result: ok. 0 passed; 0 failed; 3 ignored (Miri has no signals)");
+    println!("test result: ok. 0 passed; 0 failed; 4 ignored (Miri has no signals)");
 }
 
 #[cfg(not(miri))]
 fn main() {
-    let checks: [(&str, fn()); 3] = [
+    let checks: [(&str, fn()); 4] = [
         (
             "a_signal_to_the_thread_reaches_the_handler_with_its_sender",
             a_signal_to_the_thread_reaches_the_handler_with_its_sender,
@@ -33,6 +33,10 @@ fn main() {
         (
             "dropping_restores_only_what_it_blocked",
             dropping_restores_only_what_it_blocked,
+        ),
+        (
+            "two_for_one_signal_both_receive_it_until_the_last_drops",
+            two_for_one_signal_both_receive_it_until_the_last_drops,
         ),
     ];
     for (name, check) in checks {
@@ -129,4 +133,35 @@ fn dropping_restores_only_what_it_blocked() {
     assert!(!now.contains(Signal::USR2), "left its own signal blocked");
     sys::sigprocmask(MaskHow::SetMask, before).unwrap();
     assert!(Signals::new(SigSet::empty()).is_err());
+}
+
+// Defect: dropping one `Signals` unblocked a signal that another live `Signals` of the same
+// thread still relied on, so the signal went to its default action (for SIGTERM: the end of
+// the process) instead of the second one's signalfd.
+#[cfg_attr(miri, allow(dead_code))]
+fn two_for_one_signal_both_receive_it_until_the_last_drops() {
+    let _fds = fd_check();
+    let before = blocked_now();
+    assert!(!before.contains(Signal::TERM));
+    let set = SigSet::of(&[Signal::TERM]);
+    let first = Signals::new(set).unwrap();
+    let mut second = Signals::new(set).unwrap();
+    drop(first);
+    assert!(
+        blocked_now().contains(Signal::TERM),
+        "unblocked while another `Signals` still needs it"
+    );
+    // To the process: this thread, the only one, blocks it, so it waits for the signalfd.
+    sys::kill(sys::getpid(), Signal::TERM).unwrap();
+    let info = second
+        .read()
+        .unwrap()
+        .expect("the signal did not reach the second");
+    assert_eq!(info.signal, Signal::TERM);
+    drop(second);
+    assert_eq!(
+        blocked_now(),
+        before,
+        "the last drop did not restore the mask"
+    );
 }

@@ -202,3 +202,193 @@ fn a_panicking_job_leaves_the_rest_for_the_next_turn() {
     r.run_with(&mut log).unwrap();
     assert_eq!(log, [1, 3]);
 }
+
+/// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
+/// sends nothing for a minute: the defects these tests guard against are hangs, and a hang must
+/// fail the test rather than stall the suite. (The scenarios take microseconds when they work.)
+fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the scenario hung (or panicked)")
+}
+
+// Defect: the "reactor running on this thread" marker was one slot, which a reactor run from a
+// handler of another overwrote; a blocking call into the outer one then waited for ever.
+#[test]
+fn a_call_into_an_outer_reactor_from_a_nested_one_would_deadlock() {
+    let _fds = fd_check();
+    let got = within_a_minute(|| {
+        let mut outer = Reactor::new().unwrap();
+        let outer_remote = outer.remote().unwrap();
+        let mut inner = Reactor::new().unwrap();
+        let inner_remote = inner.remote().unwrap();
+        let got = Arc::new(std::sync::Mutex::new(None));
+        let g = got.clone();
+        barepoll::interest()
+            .read()
+            .with_fd(eventfd(1))
+            .with_handler(move |ops: &mut Ops<'_>| {
+                // A handler of `outer` runs `inner` on this same thread ...
+                let (o, g) = (outer_remote.clone(), g.clone());
+                inner_remote
+                    .post(move |ops: &mut Ops<'_>| {
+                        // ... whose job calls into `outer`, which cannot run meanwhile.
+                        *g.lock().unwrap() = Some(o.call(|_: &mut Ops<'_>| ()));
+                        ops.stop();
+                    })
+                    .unwrap();
+                inner.run().unwrap();
+                ops.stop();
+            })
+            .register_into(&mut outer)
+            .unwrap();
+        outer.run().unwrap();
+        let got = got.lock().unwrap().take();
+        got
+    });
+    assert_eq!(got, Some(Err(Error::WouldDeadlock)));
+}
+
+/// A subscriber that makes a blocking remote call when it is dropped.
+struct CallsWhenDropped {
+    fd: barepoll::sys::OwnedFd,
+    remote: barepoll::remote::Remote,
+    got: Arc<std::sync::Mutex<Option<Result<u32, Error>>>>,
+}
+
+impl barepoll::sys::AsFd for CallsWhenDropped {
+    fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl barepoll::Subscriber for CallsWhenDropped {
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {}
+}
+
+impl Drop for CallsWhenDropped {
+    fn drop(&mut self) {
+        *self.got.lock().unwrap() = Some(self.remote.call(|_: &mut Ops<'_>| 7));
+    }
+}
+
+// Defect: subscribers dropped with the reactor before its remote queue was closed, so a
+// blocking call from a subscriber's `Drop` was queued to a reactor that would never run it.
+#[test]
+fn a_call_from_a_subscriber_dropped_with_the_reactor_is_closed() {
+    let _fds = fd_check();
+    let got = within_a_minute(|| {
+        let mut r = Reactor::new().unwrap();
+        // Its fd number is below the remote's eventfd, so it drops first.
+        let fd = eventfd(0);
+        let remote = r.remote().unwrap();
+        let got = Arc::new(std::sync::Mutex::new(None));
+        let sub = CallsWhenDropped {
+            fd,
+            remote,
+            got: got.clone(),
+        };
+        r.register(sub, readable()).unwrap();
+        drop(r);
+        let got = got.lock().unwrap().take();
+        got
+    });
+    assert_eq!(got, Some(Err(Error::Closed)));
+}
+
+// Defect: a call whose job panicked returned `Closed`, though the reactor lives on.
+#[test]
+fn a_call_whose_job_panics_reports_the_panic_and_the_reactor_lives_on() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let remote = r.remote().unwrap();
+    let caller = {
+        let remote = remote.clone();
+        std::thread::spawn(move || {
+            remote.call(|_: &mut Ops<'_>| -> u32 { panic!("job panic (planted by the test)") })
+        })
+    };
+    let first = catch_unwind(AssertUnwindSafe(|| r.run()));
+    assert!(
+        first.is_err(),
+        "the panic did not reach the reactor's thread"
+    );
+    let got = caller.join().unwrap();
+    assert_ne!(
+        got,
+        Err(Error::Closed),
+        "a panic reported as a closed reactor"
+    );
+    // The reactor is alive: calls go on.
+    let caller = std::thread::spawn(move || {
+        remote.call(|ops: &mut Ops<'_>| {
+            ops.stop();
+            5
+        })
+    });
+    r.run().unwrap();
+    assert_eq!(caller.join().unwrap(), Ok(5));
+}
+
+// Defect: the remote's own subscriber was counted, so `is_empty` was never true again.
+#[test]
+fn the_remote_is_not_counted_as_a_subscriber() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let _remote = r.remote().unwrap();
+    assert_eq!(r.len(), 0);
+    assert!(r.is_empty());
+    let key = barepoll::interest()
+        .read()
+        .with_fd(eventfd(0))
+        .with_handler(|| {})
+        .register_into(&mut r)
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    r.delete(key).unwrap();
+    assert!(r.is_empty());
+}
+
+// Defect: a wake whose eventfd write failed left the waker's flag set, so every later wake
+// skipped its write and the reactor was never woken again. The CI runs this test under
+// `strace -f -e inject=write:error=EINTR:when=1` (every thread's first write fails with
+// EINTR); it passes without strace too. Each wake waits for the callback of the one before.
+#[test]
+fn wakes_survive_interrupted_writes() {
+    let _fds = fd_check();
+    // Fewer under Miri, which runs the threads' interleavings a thousand times slower.
+    const WAKES: u64 = if cfg!(miri) { 20 } else { 200 };
+    let mut r = Reactor::new().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let waker = Waker::new(&mut r, move |ops: &mut Ops<'_>| {
+        if s.fetch_add(1, Ordering::AcqRel) + 1 == WAKES {
+            ops.stop();
+        }
+    })
+    .unwrap();
+    let (s, gave_up) = (seen.clone(), Arc::new(AtomicBool::new(false)));
+    let g = gave_up.clone();
+    let waking = std::thread::spawn(move || {
+        for i in 0..WAKES {
+            waker.wake();
+            let start = std::time::Instant::now();
+            while s.load(Ordering::Acquire) <= i {
+                if start.elapsed() > Duration::from_secs(60) {
+                    g.store(true, Ordering::Release);
+                    return i; // the wake never arrived
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        WAKES
+    });
+    while seen.load(Ordering::Acquire) < WAKES && !gave_up.load(Ordering::Acquire) {
+        r.run_once(Some(Duration::from_millis(100))).unwrap();
+    }
+    let arrived = waking.join().unwrap();
+    assert_eq!(arrived, WAKES, "{arrived} of {WAKES} wakes arrived");
+}
