@@ -59,6 +59,13 @@
 )))]
 compile_error!("barepoll supports only 64-bit Linux on x86_64 and aarch64");
 
+#[cfg(all(feature = "rt", any(feature = "std", test)))]
+compile_error!(
+    "the `rt` feature is for `#![no_std]` binaries: it defines the process entry, the panic \
+     handler and the memory functions, which std brings too; build with \
+     `default-features = false, features = [\"rt\"]`"
+);
+
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;

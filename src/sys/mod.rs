@@ -29,6 +29,7 @@ mod arch;
 mod epoll;
 mod io;
 mod process;
+pub mod rt;
 mod signal;
 mod socket;
 mod time;
