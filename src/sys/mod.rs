@@ -84,12 +84,17 @@ fn nr(n: u32) -> usize {
 /// at 0..=2 is duplicated with `F_DUPFD_CLOEXEC` (lowest free number from 3) and the low one
 /// closed, which leaves the standard number free again. The common path costs one compare.
 ///
+/// With the `rt` feature the compare is left out: the process entry opens `/dev/null` on any
+/// of 0..=2 that is closed, nothing in the crate closes them, and safe code cannot, so the
+/// kernel never hands out a number below 3 there (the premise [`stdin`] states for code that
+/// closes one with `unsafe`). That spares a static binary the slow path at every call site.
+///
 /// # Errors
 /// `EMFILE` (or another error of `fcntl`) when no number from 3 is free; the descriptor is
 /// closed then.
 fn owned(raw: usize) -> Result<OwnedFd, Errno> {
     let fd = raw as RawFd;
-    if fd > 2 {
+    if fd > 2 || cfg!(feature = "rt") {
         // SAFETY: called only on a descriptor the kernel has just returned to us; nobody else
         // knows the number yet, so this value becomes its only owner.
         return Ok(unsafe { OwnedFd::from_raw_fd(fd) });

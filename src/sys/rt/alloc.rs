@@ -3,10 +3,9 @@
 //! Requests up to 1 KiB (size and alignment) are served from 4 KiB pages of one size class
 //! each (16, 32, ..., 1024 bytes): a page starts with its header, the rest is blocks aligned
 //! to the class size. A page with a free block is on its class's list; a page whose last block
-//! is freed goes back to the kernel (`munmap`), unless it is the only page its class has
-//! left, which is kept to spare a map and unmap per allocation at the boundary. Larger
+//! is freed goes back to the kernel (`munmap`) at once. Larger
 //! requests are mappings of their own, page-aligned, grown and shrunk with `mremap` and given
-//! back when freed (a request that grows past its block moves: a new block, a copy, the old one freed). Alignment up to a page is honoured; a larger one is refused (null).
+//! back when freed (`realloc` is the trait's own: a new block, a copy, the old one freed). Alignment up to a page is honoured; a larger one is refused (null).
 //!
 //! Every failure is a null pointer, never an abort: what to do about it is the caller's
 //! business (`Vec::try_reserve`, the reactor's `ENOMEM`, or `handle_alloc_error`). One spin
@@ -17,7 +16,7 @@
 use super::kernel::{map, unmap, PAGE};
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
-use core::ptr::{self, null_mut};
+use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Smallest class: 16 bytes (1 << 4).
@@ -45,9 +44,11 @@ struct Page {
 static_assertions::const_assert!(core::mem::size_of::<Page>() <= HEADER);
 
 struct Lists {
-    /// Per class, the first page with a free block.
-    partial: [*mut Page; CLASSES],
+    /// Per class, the first page with a free block (one spare slot: indexed `class & 7`,
+    /// which needs no bounds check).
+    partial: [*mut Page; 8],
 }
+static_assertions::const_assert!(CLASSES <= 8);
 
 /// A general-purpose allocator over `mmap`: fallible, thread-safe, and it gives memory back.
 ///
@@ -78,11 +79,12 @@ pub struct Allocator {
 unsafe impl Sync for Allocator {}
 
 /// The length of the block that serves `layout`: a power of two from 16 to [`MAX_SMALL`] (a
-/// block of a class page), or whole pages (a mapping of its own); 0 if it cannot be served
-/// (alignment above a page, or a size no mapping can have).
+/// block of a class page), or whole pages (a mapping of its own, which the kernel refuses if
+/// it is too large); 0 if it cannot be served (alignment above a page).
 fn block_len(layout: Layout) -> usize {
+    // A layout's size is at most `isize::MAX`, so rounding it up to pages cannot overflow.
     let size = layout.size().max(layout.align());
-    if layout.align() > PAGE || size > isize::MAX as usize - PAGE {
+    if layout.align() > PAGE {
         0
     } else if size <= MAX_SMALL {
         size.max(1 << MIN_SHIFT).next_power_of_two()
@@ -91,9 +93,10 @@ fn block_len(layout: Layout) -> usize {
     }
 }
 
-/// The class of a block length of at most [`MAX_SMALL`].
+/// The class of a block length of at most [`MAX_SMALL`] (below [`CLASSES`]; masked to index
+/// `partial` without a bounds check).
 fn class_of(len: usize) -> usize {
-    (len.trailing_zeros() - MIN_SHIFT) as usize
+    (len.trailing_zeros() - MIN_SHIFT) as usize & 7
 }
 
 impl Allocator {
@@ -106,7 +109,7 @@ impl Allocator {
         Allocator {
             lock: AtomicBool::new(false),
             lists: UnsafeCell::new(Lists {
-                partial: [null_mut(); CLASSES],
+                partial: [null_mut(); 8],
             }),
         }
     }
@@ -131,17 +134,9 @@ impl Allocator {
                     Some(p) => p.cast::<Page>(),
                     None => return null_mut(),
                 };
-                let first = size.max(HEADER) as u32;
-                // SAFETY: a fresh, zeroed page of ours; its header is written before use.
-                unsafe {
-                    page.write(Page {
-                        next: null_mut(),
-                        prev: null_mut(),
-                        free: null_mut(),
-                        used: 0,
-                        fresh: first,
-                    })
-                };
+                // SAFETY: a fresh page of ours, zeroed by the kernel: its header reads as no
+                // neighbours, no free block, none used; only the first fresh block is set.
+                unsafe { (*page).fresh = size.max(HEADER) as u32 };
                 lists.partial[class] = page;
             }
             // SAFETY: `page` is a class page on this class's list (under the lock): its
@@ -183,9 +178,8 @@ impl Allocator {
                 if was_full {
                     push(lists, class, page);
                 }
-                // An empty page goes back, unless it is the last one its class has.
-                let alone = p.next.is_null() && p.prev.is_null();
-                if p.used == 0 && !alone {
+                // An empty page goes back at once.
+                if p.used == 0 {
                     unlink(lists, class, page);
                     return true;
                 }
@@ -261,27 +255,6 @@ unsafe impl GlobalAlloc for Allocator {
             len => unsafe { unmap(ptr, len) },
         }
     }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Ok(new) = Layout::from_size_align(new_size, layout.align()) else {
-            return null_mut();
-        };
-        // The same block still fits: the same class, or a mapping of the same length.
-        if block_len(new) == block_len(layout) {
-            return ptr;
-        }
-        // SAFETY: `new` has a non-zero size (the caller's contract for `realloc`).
-        let to = unsafe { self.alloc(new) };
-        if !to.is_null() {
-            // SAFETY: both blocks are valid for the smaller size and distinct; the old one is
-            // given back once, with its layout.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, to, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-        }
-        to
-    }
 }
 
 #[cfg(test)]
@@ -308,7 +281,9 @@ mod tests {
         let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
         let mut seed = 0u8;
         for align_shift in 0..=12 {
-            for size in [1, 7, 16, 17, 100, 512, 1000, 1024, 1025, 3000, 4096, 5000, 70_000] {
+            for size in [
+                1, 7, 16, 17, 100, 512, 1000, 1024, 1025, 3000, 4096, 5000, 70_000,
+            ] {
                 let layout = Layout::from_size_align(size, 1 << align_shift).unwrap();
                 // SAFETY (test): non-zero size.
                 let p = unsafe { heap.alloc(layout) };
@@ -357,7 +332,9 @@ mod tests {
         // SAFETY (test): non-zero size.
         let mut p = unsafe { heap.alloc(layout) };
         fill(p, 10, 5);
-        for new_size in [12, 16, 17, 900, 1500, 4096, 100_000, 300_000, 20_000, 2000, 600, 3] {
+        for new_size in [
+            12, 16, 17, 900, 1500, 4096, 100_000, 300_000, 20_000, 2000, 600, 3,
+        ] {
             // SAFETY (test): `p` is live with `layout`; the new size is non-zero.
             let q = unsafe { heap.realloc(p, layout, new_size) };
             assert!(!q.is_null());

@@ -67,7 +67,7 @@ unsafe extern "C" fn start(stack: *const usize) -> ! {
 /// does), so that they are the standard streams [`stdin`](crate::sys::stdin) and friends lend,
 /// and nothing else ever gets those numbers by accident. Exits 127 if one cannot be opened.
 fn open_standard_streams() {
-    for fd in 0..=2 {
+    for fd in 0..3 {
         // Numbers below `fd` are open by now, so the lowest free one is `fd` itself.
         if !kernel::is_open(fd) && kernel::open_dev_null() != fd as usize {
             exit_group(127);

@@ -83,10 +83,9 @@ macro_rules! main {
         #[global_allocator]
         static BAREPOLL_RT_HEAP: $crate::sys::rt::Allocator = $crate::sys::rt::Allocator::new();
 
-        /// The program's entry, called by barepoll's `_start`.
-        #[doc(hidden)]
+        // The program's entry, called by barepoll's `_start` by this unmangled name.
         #[no_mangle]
-        pub fn __barepoll_rt_main() -> i32 {
+        fn __barepoll_rt_main() -> i32 {
             $crate::sys::rt::Exit::code($main())
         }
     };

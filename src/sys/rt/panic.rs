@@ -12,17 +12,12 @@
 
 use crate::sys::{self, exit_group};
 use core::panic::PanicInfo;
+#[cfg(not(feature = "panic-no-fmt"))]
 use core::sync::atomic::{AtomicBool, Ordering};
-
-/// Set by the first panic: one that happens while the message is written (a `Display` impl
-/// that panics) exits at once rather than recursing.
-static PANICKED: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    if !PANICKED.swap(true, Ordering::Relaxed) {
-        report(info);
-    }
+    report(info);
     exit_group(101)
 }
 
@@ -31,6 +26,12 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 #[clippy::msrv = "1.81"]
 fn report(info: &PanicInfo<'_>) {
     use core::fmt::Write;
+    /// Set by the first panic: one that happens while the message is written (a `Display`
+    /// impl that panics) exits at once rather than recursing.
+    static PANICKED: AtomicBool = AtomicBool::new(false);
+    if PANICKED.swap(true, Ordering::Relaxed) {
+        return;
+    }
     let mut out = super::print::Buffered::new(sys::stderr());
     let _ = match info.location() {
         Some(at) => writeln!(

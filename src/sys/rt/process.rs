@@ -189,3 +189,14 @@ impl Iterator for Vars {
         Some((&entry[..eq], entry.get(eq + 1..).unwrap_or(&[])))
     }
 }
+
+/// libc's `getauxval`, for the objects that name it: on aarch64, compiler-builtins' outlined
+/// atomics come with a constructor that asks it whether the CPU has the LSE instructions. No
+/// constructor runs in a program on this runtime (`_start` runs none), so the helpers keep
+/// their baseline path, correct on every CPU; this makes the program link, and answers
+/// truly (0 for an entry the kernel did not give) should anything call it.
+#[cfg(feature = "rt")]
+#[no_mangle]
+extern "C" fn getauxval(kind: core::ffi::c_ulong) -> core::ffi::c_ulong {
+    auxv_value(kind as usize).unwrap_or(0) as core::ffi::c_ulong
+}
