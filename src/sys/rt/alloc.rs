@@ -2,16 +2,15 @@
 //!
 //! Requests up to 1 KiB (size and alignment) are served from 4 KiB pages of one size class
 //! each (16, 32, ..., 1024 bytes): a page starts with its header, the rest is blocks aligned
-//! to the class size. A page with a free block is on its class's list; a page whose last block
-//! is freed goes back to the kernel (`munmap`) at once. Larger
-//! requests are mappings of their own, page-aligned, grown and shrunk with `mremap` and given
-//! back when freed (`realloc` is the trait's own: a new block, a copy, the old one freed). Alignment up to a page is honoured; a larger one is refused (null).
+//! to the class size. A page with a free block is on its class's list; a page whose last
+//! block is freed goes back to the kernel (`munmap`) at once. Larger requests are mappings of
+//! their own, page-aligned, given back when freed. `realloc` is the trait's own (a new block,
+//! a copy, the old one freed). Alignment up to a page is honoured; a larger one is refused.
 //!
 //! Every failure is a null pointer, never an abort: what to do about it is the caller's
 //! business (`Vec::try_reserve`, the reactor's `ENOMEM`, or `handle_alloc_error`). One spin
-//! lock guards the lists, so the allocator is sound with threads; the lock is held only for
-//! list work, never across a syscall but the `munmap` of an emptied page and the `mmap` of a
-//! new one.
+//! lock guards the lists, so the allocator is sound with threads; it is held for list work and
+//! for the `mmap` of a new class page, never for a `munmap`.
 
 use super::kernel::{map, unmap, PAGE};
 use core::alloc::{GlobalAlloc, Layout};
@@ -52,7 +51,7 @@ static_assertions::const_assert!(CLASSES <= 8);
 
 /// A general-purpose allocator over `mmap`: fallible, thread-safe, and it gives memory back.
 ///
-/// Installed as the global allocator by [`main!`](crate::main) (feature `rt`); it can also be
+/// Installed as the global allocator by `barepoll::main!` (feature `rt`); it can also be
 /// used on its own, as any [`GlobalAlloc`].
 ///
 /// ```

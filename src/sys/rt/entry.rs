@@ -1,7 +1,7 @@
 //! The process entry point, `_start`, and how it reaches the program's `main`. Feature `rt`
 //! only.
 //!
-//! [`main!`](crate::main) defines the safe function `__barepoll_rt_main` (a name in this
+//! `barepoll::main!` defines the safe function `__barepoll_rt_main` (a name in this
 //! crate's namespace, unmangled) that runs the program's `main`; `_start` declares it and
 //! calls it. The macro's expansion holds no `unsafe` block: a program can be
 //! `#![forbid(unsafe_code)]`, on edition 2021 and 2024 alike, since the macro is written in

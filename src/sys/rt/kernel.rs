@@ -28,18 +28,6 @@ pub(super) unsafe fn unmap(addr: *mut u8, len: usize) {
     let _ = unsafe { arch::syscall2(nr(k::__NR_munmap), addr as usize, len) };
 }
 
-/// Grows or shrinks the mapping at `addr` from `old` to `new` bytes, moving it if it must.
-///
-/// # Safety
-/// As for [`unmap`], for `addr..addr + old`; on success the old address is no longer valid.
-pub(super) unsafe fn remap(addr: *mut u8, old: usize, new: usize) -> Option<*mut u8> {
-    let flags = k::MREMAP_MAYMOVE as usize;
-    let a = addr as usize;
-    // SAFETY: the caller's contract: the mapping is ours; the kernel copies or moves pages.
-    let raw = unsafe { arch::syscall4(nr(k::__NR_mremap), a, old, new, flags) };
-    Errno::result(raw).ok().map(|addr| addr as *mut u8)
-}
-
 /// Whether descriptor `fd` is open (`fcntl(F_GETFD)` does not say `EBADF`).
 pub(super) fn is_open(fd: i32) -> bool {
     // SAFETY: fcntl(F_GETFD) takes no pointers and changes nothing.

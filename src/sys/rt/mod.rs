@@ -3,7 +3,7 @@
 //!
 //! - `_start` (x86_64 and aarch64): saves the arguments, the environment and the auxiliary
 //!   vector from the initial stack, opens `/dev/null` on any of descriptors 0, 1 and 2 that is
-//!   closed, runs the program's `main` (installed with [`main!`](crate::main)) and exits with
+//!   closed, runs the program's `main` (installed with `barepoll::main!`) and exits with
 //!   its status through `exit_group`.
 //! - [`Allocator`]: size classes over `mmap`, fallible (null, never an abort), thread-safe,
 //!   pages given back to the kernel; installed as the global allocator by `main!`.

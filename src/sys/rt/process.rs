@@ -81,8 +81,10 @@ pub(crate) fn auxv_value(kind: usize) -> Option<usize> {
 /// kernel's bytes, not necessarily UTF-8). Made by [`args`].
 ///
 /// ```no_run
+/// use core::fmt::Write;
 /// for arg in barepoll::sys::rt::args().skip(1) {
-///     barepoll::println!("{}", core::str::from_utf8(arg).unwrap_or("(not UTF-8)"));
+///     let arg = core::str::from_utf8(arg).unwrap_or("(not UTF-8)");
+///     writeln!(barepoll::sys::rt::Stdout, "{arg}").unwrap();
 /// }
 /// ```
 #[derive(Clone)]
@@ -199,4 +201,19 @@ impl Iterator for Vars {
 #[no_mangle]
 extern "C" fn getauxval(kind: core::ffi::c_ulong) -> core::ffi::c_ulong {
     auxv_value(kind as usize).unwrap_or(0) as core::ffi::c_ulong
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_entry_point_there_is_nothing_to_read() {
+        // The test harness is std's program: the crate never saw its initial stack.
+        assert_eq!(args().len(), 0);
+        assert_eq!(args().next(), None);
+        assert_eq!(vars().count(), 0);
+        assert_eq!(var(b"PATH"), None);
+        assert_eq!(auxv_value(AT_SYSINFO_EHDR), None);
+    }
 }
