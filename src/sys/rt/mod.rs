@@ -48,7 +48,8 @@ mod process;
 mod entry;
 #[cfg(feature = "rt")]
 mod mem;
-#[cfg(feature = "rt")]
+// Not with std (a `compile_error!` in lib.rs says why), so that error stands alone.
+#[cfg(all(feature = "rt", not(feature = "std")))]
 mod panic;
 
 pub use self::alloc::Allocator;
