@@ -46,6 +46,13 @@
 //! timeout. Off, such turns read the clock and wait until the earliest deadline: the same
 //! timers, less code (a static binary that counts bytes may prefer it). See the technical
 //! chapter, "Timers".
+//!
+//! `rt` (off by default, Rust 1.81) is the runtime kit for `#![no_std]`, `#![no_main]` static
+//! binaries with no libc, so that such a program has no `unsafe` of its own: the process entry
+//! `barepoll::main!`, a global allocator over `mmap`, the memory functions, a panic handler, arguments
+//! and environment, and `print!`-style macros. See [`sys::rt`]. It cannot be combined with
+//! `std` (a `compile_error!` says so). `panic-no-fmt`, with `rt`, makes the panic handler
+//! write only `panicked (message left out)`, so that no `core::fmt` is linked for it.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -58,6 +65,13 @@
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
 compile_error!("barepoll supports only 64-bit Linux on x86_64 and aarch64");
+
+#[cfg(all(feature = "rt", any(feature = "std", test)))]
+compile_error!(
+    "the `rt` feature is for `#![no_std]` binaries: it defines the process entry, the panic \
+     handler and the memory functions, which std brings too; build with \
+     `default-features = false, features = [\"rt\"]`"
+);
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]

@@ -17,7 +17,7 @@ pub(crate) fn epoll_create1() -> Result<OwnedFd, Errno> {
     let flags = k::EPOLL_CLOEXEC as usize;
     // SAFETY: epoll_create1 takes no pointers.
     let raw = unsafe { arch::syscall1(nr(k::__NR_epoll_create1), flags) };
-    Errno::result(raw).map(owned)
+    Errno::result(raw).and_then(owned)
 }
 
 /// The three `epoll_ctl` operations.

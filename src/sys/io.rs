@@ -50,7 +50,7 @@ pub fn eventfd(initval: u32, flags: u32) -> Result<OwnedFd, Errno> {
     let flags = (flags | k::EFD_CLOEXEC) as usize;
     // SAFETY: eventfd2 takes no pointers.
     let raw = unsafe { arch::syscall2(nr(k::__NR_eventfd2), initval as usize, flags) };
-    Errno::result(raw).map(owned)
+    Errno::result(raw).and_then(owned)
 }
 
 /// Creates a pipe and returns `(read end, write end)`; `flags` may hold [`O_NONBLOCK`]. Both
@@ -73,7 +73,9 @@ pub fn pipe(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
     // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
     let raw = unsafe { arch::syscall2(nr(k::__NR_pipe2), fds.as_mut_ptr() as usize, flags) };
     Errno::result(raw)?;
-    Ok((owned(fds[0] as usize), owned(fds[1] as usize)))
+    // Both owned before either error is returned, so neither end leaks.
+    let (r, w) = (owned(fds[0] as usize), owned(fds[1] as usize));
+    Ok((r?, w?))
 }
 
 /// Reads into `buf`; returns the number of bytes read (0 at end of file).
@@ -96,10 +98,13 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
 
 /// The process's standard input, descriptor 0.
 ///
-/// A process starts with descriptors 0, 1 and 2 open (the convention every shell and
-/// supervisor keeps, and std relies on too), and nothing in safe code can close them, so they
-/// are borrowed for the whole life of the process. (A program that closes one with unsafe
-/// code must not call these afterwards.)
+/// Borrowed for the whole life of the process. That is sound because no safe code can close
+/// 0, 1 or 2, and none of this crate's descriptors ever takes one of those numbers: a process
+/// started with one of them closed (which the kernel allows) gets its epoll set, eventfds,
+/// sockets, ... moved to 3 and up, so the number stays free rather than naming something of
+/// the crate's. A read or write through a closed standard stream then fails with `EBADF`.
+/// std's runtime, and this crate's `rt` entry, open `/dev/null` on any of 0..=2 missing at
+/// start. (A program that closes one with unsafe code must not call these afterwards.)
 ///
 /// ```
 /// use barepoll::sys::{self, AsRawFd};

@@ -5,6 +5,13 @@
 //! calls are crate-private: only the pointer boundary (`thin/`) may register a `data` word with
 //! the kernel.
 //!
+//! No descriptor this module makes ever has a number below 3 (see `owned`): 0, 1 and 2 are the
+//! standard streams, which [`stdin`], [`stdout`] and [`stderr`] lend to safe code for the
+//! whole life of the process, so a descriptor of the crate at one of those numbers could be
+//! read, written or closed by code that believes it is a stream. With the `rt` feature the
+//! program's entry also opens `/dev/null` on any of 0..=2 that the process was started
+//! without, as std's runtime does.
+//!
 //! The public part is what a program without libc needs around the reactor: descriptors to
 //! watch (`eventfd`, `pipe`, sockets, `signalfd`, `timerfd`), `read`, `write` and `send`, the
 //! standard streams, signal masks, the monotonic clock, the fd types and [`Errno`].
@@ -25,6 +32,7 @@ mod arch;
 mod epoll;
 mod io;
 mod process;
+pub mod rt;
 mod shared;
 mod signal;
 mod socket;
@@ -70,8 +78,44 @@ fn nr(n: u32) -> usize {
     n as usize
 }
 
-fn owned(raw: usize) -> OwnedFd {
-    // SAFETY: called only on a descriptor the kernel has just returned to us; nobody else
-    // knows the number yet, so this value becomes its only owner.
-    unsafe { OwnedFd::from_raw_fd(raw as RawFd) }
+/// Takes ownership of a descriptor the kernel has just returned, and moves it above the
+/// standard streams if it landed on one of them.
+///
+/// The kernel hands out the lowest free number, so in a process started with 0, 1 or 2
+/// closed, the first descriptor made here (an epoll set, an eventfd, a signalfd, ...) would
+/// take that number, and [`stdin`], [`stdout`] or [`stderr`], which are safe, would then lend
+/// it to anyone: a write meant for stdout could land in a socket, and an epoll set at 0 could
+/// be handed a forged data word. So no descriptor of this crate ever has a number below 3: one
+/// at 0..=2 is duplicated with `F_DUPFD_CLOEXEC` (lowest free number from 3) and the low one
+/// closed, which leaves the standard number free again. The common path costs one compare.
+///
+/// With the `rt` feature the compare is left out: the process entry opens `/dev/null` on any
+/// of 0..=2 that is closed, nothing in the crate closes them, and safe code cannot, so the
+/// kernel never hands out a number below 3 there (the premise [`stdin`] states for code that
+/// closes one with `unsafe`). That spares a static binary the slow path at every call site.
+///
+/// # Errors
+/// `EMFILE` (or another error of `fcntl`) when no number from 3 is free; the descriptor is
+/// closed then.
+fn owned(raw: usize) -> Result<OwnedFd, Errno> {
+    let fd = raw as RawFd;
+    if fd > 2 || cfg!(feature = "rt") {
+        // SAFETY: called only on a descriptor the kernel has just returned to us; nobody else
+        // knows the number yet, so this value becomes its only owner.
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    above_stdio(fd)
+}
+
+#[cold]
+fn above_stdio(low: RawFd) -> Result<OwnedFd, Errno> {
+    let (cmd, min) = (k::F_DUPFD_CLOEXEC as usize, 3);
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers; `low` is ours (just made).
+    let raw = unsafe { arch::syscall3(nr(k::__NR_fcntl), low as usize, cmd, min) };
+    // SAFETY: the kernel has just returned `low` to us and nobody else knows it; closing it
+    // here (whatever fcntl said) frees the standard number again.
+    drop(unsafe { OwnedFd::from_raw_fd(low) });
+    let fd = Errno::result(raw)? as RawFd;
+    // SAFETY: a descriptor the kernel has just made for us (from 3 up), owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

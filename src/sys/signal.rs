@@ -206,7 +206,7 @@ pub fn signalfd(set: SigSet, flags: u32) -> Result<OwnedFd, Errno> {
             flags,
         )
     };
-    Errno::result(raw).map(owned)
+    Errno::result(raw).and_then(owned)
 }
 
 /// The size of one record read from a signalfd.

@@ -244,7 +244,7 @@ pub fn socket(domain: Domain, kind: SocketType, flags: u32) -> Result<OwnedFd, E
     let kind = kind as usize | (flags | k::O_CLOEXEC) as usize;
     // SAFETY: socket takes no pointers.
     let raw = unsafe { arch::syscall3(nr(k::__NR_socket), domain as usize, kind, 0) };
-    Errno::result(raw).map(owned)
+    Errno::result(raw).and_then(owned)
 }
 
 /// Binds `fd` to `addr` (port 0 picks a free one; see [`local_addr`]).
@@ -337,7 +337,7 @@ pub fn accept(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SocketAddr), E
             flags,
         )
     };
-    let conn = Errno::result(r).map(owned)?;
+    let conn = Errno::result(r).and_then(owned)?;
     let peer = SocketAddr::from_raw(&raw).ok_or(Errno::EINVAL)?;
     Ok((conn, peer))
 }

@@ -97,7 +97,7 @@ pub fn timerfd(flags: u32) -> Result<OwnedFd, Errno> {
     let clock = k::CLOCK_MONOTONIC as usize;
     // SAFETY: timerfd_create takes no pointers.
     let raw = unsafe { arch::syscall2(nr(k::__NR_timerfd_create), clock, flags) };
-    Errno::result(raw).map(owned)
+    Errno::result(raw).and_then(owned)
 }
 
 /// Arms `fd`: it expires `first` from now (or at `first` on the monotonic clock, with

@@ -7,27 +7,31 @@
 //! ```
 //!
 //! It prints `listening on 127.0.0.1:PORT`, echoes every connection, and exits 0 on SIGTERM
-//! or SIGINT. Everything here is safe code; `rt.rs` holds the entry point, the allocator,
-//! the panic handler and the memory functions.
+//! or SIGINT. Everything here is safe code: the entry point, the allocator, the panic handler
+//! and the memory functions come from barepoll's runtime kit (feature `rt`).
 #![no_std]
 #![no_main]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
-#[allow(unsafe_code)]
-mod rt;
+barepoll::main!(main);
 
 use alloc::boxed::Box;
 use barepoll::signal::Signals;
 use barepoll::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd, SigInfo, SigSet, Signal, SocketAddr};
 use barepoll::{Event, Interest, Ops, Reactor, Subscriber, Timer, TimerKey, interest};
 use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use core::time::Duration;
 
 /// Bytes a connection reads before it must have written them back.
 const BUF: usize = 2048;
 const DEFAULT_IDLE_MS: u64 = 10_000;
+/// Set once the line below is written.
+static TOLD: AtomicBool = AtomicBool::new(false);
+/// Written once, at the first connection refused for want of a descriptor.
+const NO_DESCRIPTOR: &[u8] = b"nolibc-echo: out of descriptors (ulimit -n)\n";
 
 /// One client connection. Bytes read wait in `buf[start..end]` until the socket has taken
 /// them, and nothing more is read meanwhile: a client that does not read its echo is not read
@@ -171,6 +175,9 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
             interest().read(),
         )
         .during("register")?;
+    // Connections are limited only by memory (the heap maps what it needs) and by the
+    // descriptor limit, a run-time setting (`ulimit -n`): the first connection refused for
+    // want of a descriptor says so on stderr, once.
     let acceptor = interest()
         .read()
         .with_fd(listener)
@@ -183,8 +190,14 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
                         let _ = ops.add(conn, Conn::INTEREST);
                     }
                     Err(Errno::EINTR) => {}
-                    // EAGAIN: all taken. Anything else (an aborted connection, no descriptor
-                    // left): the next event tries again.
+                    Err(Errno::EMFILE) => {
+                        if !TOLD.swap(true, Relaxed) {
+                            let _ = sys::write(sys::stderr(), NO_DESCRIPTOR);
+                        }
+                        break;
+                    }
+                    // EAGAIN: all taken. Anything else (an aborted connection): the next
+                    // event tries again.
                     Err(_) => break,
                 }
             }
@@ -204,7 +217,8 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
 }
 
 /// The program; returns the exit status.
-fn main(args: rt::Args) -> i32 {
+fn main() -> i32 {
+    let args = barepoll::sys::rt::args();
     let number = |i, default| args.get(i).map_or(Some(default), parse);
     let (Some(port @ 0..=0xffff), Some(idle_ms), 1..=3) =
         (number(1, 0), number(2, DEFAULT_IDLE_MS), args.len())
