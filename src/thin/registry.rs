@@ -266,7 +266,7 @@ impl<D, T: Threads> Registry<D, T> {
         let mut grown = Vec::new();
         if index >= self.slots.capacity() {
             let room = (index + 1).max(self.slots.capacity() * 2);
-            grown.try_reserve_exact(room).map_err(|_| out_of_memory())?;
+            grown.try_reserve(room).map_err(|_| out_of_memory())?;
         }
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {

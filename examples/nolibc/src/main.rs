@@ -189,22 +189,29 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
                         // Refused only when out of memory; dropping it closes the connection.
                         let _ = ops.add(conn, Conn::INTEREST);
                     }
-                    Err(Errno::EINTR) => {}
-                    Err(Errno::EMFILE) => {
+                    // A connection aborted before it was accepted: take the next one.
+                    Err(Errno::EINTR | Errno::ECONNABORTED) => {}
+                    Err(Errno::EMFILE | Errno::ENFILE) => {
                         if !TOLD.swap(true, Relaxed) {
                             let _ = sys::write(sys::stderr(), NO_DESCRIPTOR);
                         }
+                        // Edge-triggered, the listener is not reported again until the
+                        // next connection arrives: no busy loop while no descriptor can be
+                        // had, and the next arrival accepts everything waiting.
                         break;
                     }
-                    // EAGAIN: all taken. Anything else (an aborted connection): the next
-                    // event tries again.
+                    // EAGAIN: all taken. Anything else (out of memory): the next arrival
+                    // tries again.
                     Err(_) => break,
                 }
             }
         })
         .into_subscriber();
     reactor
-        .register(Box::new(acceptor) as Box<dyn Subscriber>, interest().read())
+        .register(
+            Box::new(acceptor) as Box<dyn Subscriber>,
+            interest().read().edge(),
+        )
         .during("register")?;
 
     let mut line = Line::new();
