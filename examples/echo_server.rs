@@ -24,7 +24,7 @@
 //! connection again at once: instead accepting pauses (the listener's interest becomes empty)
 //! until a connection closes or 100 ms pass, with one line on stderr when it starts and one
 //! when the backlog is caught up. A delete that fails is logged and retried by the
-//! connection's timer, never forgotten: the connection is not left open.
+//! connection's timer, not forgotten.
 
 use barepoll::signal::Signals;
 use barepoll::sys::{AsFd, BorrowedFd, SigInfo, SigSet, Signal};

@@ -13,7 +13,7 @@
 //! Out of descriptors (`EMFILE`), a worker stops listening (its listener's interest becomes
 //! empty) until one of its connections closes or 100 ms pass, and says so once, rather than
 //! have the level-triggered listener report the same connection again and again. A delete
-//! that fails is logged and tried again, so no connection is left open.
+//! that fails is logged and tried again by a timer, not forgotten.
 
 use barepoll::sys::{self, AsFd as _, SockOpt, SocketAddr, SocketType};
 use barepoll::{interest, Error, Key, Ops, Reactor, Sendable, Timer, TimerKey, Waker};
