@@ -239,7 +239,8 @@ pub fn start(workers: usize) -> std::io::Result<(u16, Vec<JoinHandle<u64>>, Vec<
     Ok((port, handles, wakers))
 }
 
-/// Runs `connections` ping-pong clients against `port` for `duration`; returns round trips.
+/// Runs `connections` ping-pong clients against `port` for `duration` (each makes one round
+/// trip at least); returns round trips.
 pub fn load(port: u16, connections: usize, duration: Duration) -> u64 {
     let done = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicU64::new(0));
@@ -252,11 +253,16 @@ pub fn load(port: u16, connections: usize, duration: Duration) -> u64 {
                 let msg = [i as u8; 64];
                 let mut back = [0u8; 64];
                 let mut n = 0;
-                while !done.load(Ordering::Relaxed) {
+                // At least one round trip each, however late a loaded machine starts this
+                // thread: every connection is accepted and served before `load` returns.
+                loop {
                     s.write_all(&msg).expect("write");
                     s.read_exact(&mut back).expect("read");
                     assert_eq!(back, msg, "echoed bytes differ");
                     n += 1;
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 total.fetch_add(n, Ordering::Relaxed);
             })
