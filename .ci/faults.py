@@ -56,6 +56,7 @@ ECHO = [
     ("serve", [("epoll_ctl", "ENOSPC", "6")]),
     ("serve", [("epoll_ctl", "EBADF", "5")]),
     ("serve", [("epoll_ctl", "EBADF", "6")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "6"), ("epoll_create1", "EMFILE", "2")]),
     ("serve", [("epoll_ctl", "ENOMEM", "5"), ("epoll_create1", "EMFILE", "2")]),
     ("serve", [("epoll_ctl", "ENOMEM", "7"), ("epoll_create1", "EMFILE", "2")]),
     ("either", [("epoll_ctl", "ENOMEM", "1")]),
