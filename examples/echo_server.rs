@@ -19,10 +19,16 @@
 //! unsent it reads no more, so a client that does not read cannot make the server grow; the
 //! next writable edge resumes it. EOF, errors, `WouldBlock` and partial writes are all
 //! handled; no I/O result is unwrapped.
+//!
+//! Out of descriptors (`EMFILE`), the level-triggered listener would report the same pending
+//! connection again at once: instead accepting pauses (the listener's interest becomes empty)
+//! until a connection closes or 100 ms pass, with one line on stderr when it starts and one
+//! when the backlog is caught up. A delete that fails is logged and retried by the
+//! connection's timer, not forgotten.
 
 use barepoll::signal::Signals;
 use barepoll::sys::{AsFd, BorrowedFd, SigInfo, SigSet, Signal};
-use barepoll::{interest, Event, Interest, Key, Ops, Reactor, Subscriber, Timer, TimerKey};
+use barepoll::{interest, Error, Event, Interest, Key, Ops, Reactor, Subscriber, Timer, TimerKey};
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -35,6 +41,14 @@ pub struct Server {
     idle: Duration,
     /// Which connection each idle timer closes.
     owners: HashMap<TimerKey, Key>,
+    /// The listening socket's registration.
+    listener: Option<Key>,
+    /// Accepting is paused: the listener's interest is empty.
+    paused: bool,
+    /// The timer that resumes accepting, while paused.
+    resume: Option<TimerKey>,
+    /// Accepts refused since the backlog was last caught up (0: none, nothing to report).
+    refused: u64,
 }
 
 impl Server {
@@ -43,6 +57,10 @@ impl Server {
             scratch: vec![0; 64 * 1024].into_boxed_slice(),
             idle,
             owners: HashMap::new(),
+            listener: None,
+            paused: false,
+            resume: None,
+            refused: 0,
         }
     }
 
@@ -52,6 +70,12 @@ impl Server {
 }
 
 type Ctx<'a> = Ops<'a, Server>;
+
+/// How long accepting pauses after `accept` fails for want of a resource, unless a connection
+/// closes first.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How soon a delete that failed is tried again.
+const CLOSE_RETRY: Duration = Duration::from_millis(100);
 
 /// One client connection.
 pub struct Conn {
@@ -107,10 +131,22 @@ impl Conn {
         }
     }
 
+    /// Deletes the connection (dropping the stream closes it: the client sees EOF). If the
+    /// delete fails, the idle timer stays and tries again soon.
     fn close(&mut self, ops: &mut Ctx<'_>) {
-        let _ = ops.delete_self(); // dropping the stream closes it: the client sees EOF
-        let _ = ops.cancel(self.idle);
-        ops.data().owners.remove(&self.idle);
+        match ops.delete_self() {
+            Ok(()) => {
+                let _ = ops.cancel(self.idle);
+                ops.data().owners.remove(&self.idle);
+                closed(ops);
+            }
+            Err(e) => {
+                eprintln!("close: {e}; trying again in {CLOSE_RETRY:?}");
+                if let Err(e) = ops.reset(self.idle, Timer::after(CLOSE_RETRY)) {
+                    eprintln!("close: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -166,15 +202,114 @@ impl Subscriber<Server> for Conn {
     }
 }
 
+/// An idle timer's callback: closes its connection; if the delete fails, tries again soon.
+fn close_idle(ops: &mut Ctx<'_>) {
+    let Some(me) = ops.timer() else { return };
+    let Some(&conn) = ops.data().owners.get(&me) else {
+        return;
+    };
+    match ops.delete(conn) {
+        Ok(()) => {
+            ops.data().owners.remove(&me);
+            closed(ops);
+        }
+        Err(Error::StaleKey(_)) => {
+            ops.data().owners.remove(&me);
+        }
+        Err(e) => {
+            eprintln!("close idle connection: {e}; trying again in {CLOSE_RETRY:?}");
+            if let Err(e) = ops.reset(me, Timer::after(CLOSE_RETRY)) {
+                eprintln!("close idle connection: {e}");
+            }
+        }
+    }
+}
+
+/// A connection was deleted: its descriptor is free (once the batch is done), so a paused
+/// listener may accept again.
+fn closed(ops: &mut Ctx<'_>) {
+    if ops.data().paused {
+        resume_accepting(ops);
+    }
+}
+
+/// `accept` failed for a reason that will not go away by itself at once (no descriptor, no
+/// memory, ...): stops listening until a connection closes or `ACCEPT_PAUSE` passes, so the
+/// level-triggered listener does not report the same connection again and again. Logs once
+/// until the backlog is caught up.
+fn pause_accepting(e: io::Error, ops: &mut Ctx<'_>) {
+    let server = ops.data();
+    server.refused += 1;
+    if server.refused == 1 {
+        eprintln!("accept: {e}; pausing until a connection closes or {ACCEPT_PAUSE:?} pass");
+    }
+    let Some(listener) = server.listener else {
+        return;
+    };
+    if server.paused {
+        return;
+    }
+    if let Err(e) = ops.modify(listener, interest()) {
+        // Still listening: the next turn tries again.
+        eprintln!("pause accepting: {e}");
+        return;
+    }
+    ops.data().paused = true;
+    arm_resume(ops);
+}
+
+/// Arms the timer that resumes accepting. Without it, a closing connection still does.
+fn arm_resume(ops: &mut Ctx<'_>) {
+    let resume = ops.arm(Timer::after(ACCEPT_PAUSE), |ops: &mut Ctx<'_>| {
+        ops.data().resume = None;
+        resume_accepting(ops);
+    });
+    match resume {
+        Ok(timer) => ops.data().resume = Some(timer),
+        Err(e) => eprintln!("arm: {e}; accepting resumes when a connection closes"),
+    }
+}
+
+/// Listens again (the listener reports at once if connections wait).
+fn resume_accepting(ops: &mut Ctx<'_>) {
+    if let Some(timer) = ops.data().resume.take() {
+        let _ = ops.cancel(timer);
+    }
+    let Some(listener) = ops.data().listener else {
+        return;
+    };
+    match ops.modify(listener, interest().read()) {
+        Ok(()) => ops.data().paused = false,
+        Err(e) => {
+            eprintln!("resume accepting: {e}; trying again in {ACCEPT_PAUSE:?}");
+            arm_resume(ops);
+        }
+    }
+}
+
 /// Accepts every pending connection; each gets a subscriber and an idle timer.
 fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let refused = std::mem::take(&mut ops.data().refused);
+                if refused > 0 {
+                    eprintln!("accept: caught up, after {refused} refused attempts");
+                }
+                return;
+            }
+            // The pending connection is gone (reset by its client): take the next.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                eprintln!("accept: {e}");
+                pause_accepting(e, ops);
                 return;
             }
         };
@@ -186,15 +321,12 @@ fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
         let idle = ops.data().idle;
         // The timer closes the connection through the map, which knows its key once it is
         // registered; the connection resets the timer by its key.
-        let timer = ops.arm(Timer::after(idle), |ops: &mut Ctx<'_>| {
-            let owner = ops.timer().and_then(|t| ops.data().owners.remove(&t));
-            if let Some(conn) = owner {
-                let _ = ops.delete(conn);
+        let timer = match ops.arm(Timer::after(idle), close_idle) {
+            Ok(timer) => timer,
+            Err(e) => {
+                eprintln!("arm: {e}");
+                continue;
             }
-        });
-        let Ok(timer) = timer else {
-            eprintln!("arm: out of memory");
-            continue;
         };
         let conn = Conn {
             stream,
@@ -222,13 +354,14 @@ where
 {
     listener.set_nonblocking(true)?;
     let mut reactor = Reactor::builder().state::<Server>().build()?;
-    interest()
+    let listener = interest()
         .read()
         .with_fd(listener)
         .with_handler(accept)
         .register_into(&mut reactor)?;
     reactor.register(stop, interest().read())?;
     let mut server = Server::new(idle);
+    server.listener = Some(listener);
     reactor.run_with(&mut server)?;
     Ok(server) // dropping the reactor here closes the listener and every connection
 }

@@ -12,10 +12,12 @@ mod timers;
 fn the_timers_example_ticks_postpones_cancels_and_never_fires_early() {
     let log = timers::demo().unwrap();
     let lines = &log.lines;
-    // What holds however late a loaded machine (or an emulator) runs the ticks: at least five
-    // ticks (each of the first five postpones the timeout by 25 ms); the one-shot after the
-    // tick that armed it, 5 ms or more later; the timeout last, 25 ms or more after tick 5.
-    assert!((5..=8).contains(&log.ticks), "{lines:#?}");
+    // What holds however late a loaded machine (or an emulator) runs the ticks, each a
+    // consequence of another, never of how turns fall: at least five ticks (each of the first
+    // five postpones the timeout by 25 ms); the one-shot after the tick that armed it, 5 ms or
+    // more later; the timeout 25 ms or more after tick 5. Late ticks may fall due in the turn
+    // of the timeout (so how many there are, and whether one comes after it, is load's call).
+    assert!(log.ticks >= 5, "{lines:#?}");
     let at = |s: &str| {
         lines
             .iter()
@@ -25,9 +27,9 @@ fn the_timers_example_ticks_postpones_cancels_and_never_fires_early() {
     };
     let pos = |s: &str| lines.iter().position(|l| l.contains(s)).unwrap();
     assert!(pos("tick 3") < pos("one-shot"), "{lines:#?}");
+    assert!(pos("tick 5") < pos("idle timeout"), "{lines:#?}");
     // Milliseconds are truncated, so a 5 ms gap may show as 4.
     assert!(at("one-shot") + 1 >= at("tick 3") + 5, "{lines:#?}");
-    assert_eq!(pos("idle timeout"), lines.len() - 1, "{lines:#?}");
     assert!(at("idle timeout") + 1 >= at("tick 5") + 25, "{lines:#?}");
     let fired = timers::fired_after(50).unwrap();
     assert_eq!(fired.len(), 50);
