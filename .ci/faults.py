@@ -102,13 +102,9 @@ TESTS = [
 # Defects of the reactor's core, known and being fixed there: run and reported, failing the
 # run only with FAULTS_STRICT=1.
 EXPECTED_FIXED_BY_CORE = {
-    # A refused DEL whose rebuild (a new epoll instance) fails keeps the connection open.
-    "epoll_ctl=ENOMEM@5 epoll_create1=EMFILE@2",
-    "epoll_ctl=ENOMEM@7 epoll_create1=EMFILE@2",
-    # The same when it is the rebuild's own ADD that is refused.
-    "epoll_ctl=ENOMEM@3+3",
-    # A failed eventfd write leaves the waker mute: the woken thread waits for ever.
-    "test wakeups: write=EINTR@1",
+    # Core defects a scenario is known to show, run but not failed on unless FAULTS_STRICT=1
+    # (CI sets it). None today: a refused DEL whose rebuild fails drops the connection at
+    # once, and a failed eventfd write no longer mutes the waker.
 }
 
 
@@ -302,15 +298,25 @@ def run_server(faults, expect, reference):
             raise Fail(f"leak: {fds} open fds after the clients closed, {reference['fds']} without faults")
         if reference and rss > reference["rss"] * 1.5 + 2048:
             raise Fail(f"leak: RSS {rss} KiB, {reference['rss']} KiB without faults")
-        # Serves on: new connections echo.
-        for i in range(3):
+        # Serves on: new connections echo. A fault that repeats (`N+M`: every M-th call from
+        # the N-th on) keeps refusing some registrations, and a refused registration is a
+        # refused connection (a reset) by design: then a third of them must echo (with every
+        # third `epoll_ctl` refused, a connection's ADD, its DEL and the rebuild a refused DEL
+        # makes all draw from the same failures).
+        repeating = any("+" in when for _, _, when in faults)
+        attempts, needed = (9, 3) if repeating else (3, 3)
+        served, last = 0, None
+        for i in range(attempts):
             try:
                 echo(port, b"after the fault %d\n" % i)
+                served += 1
             except OSError as e:
                 verdict = exited()
                 if verdict:
                     return verdict, {}
-                raise Fail(f"no echo after the fault: {e!r}")
+                last = e
+        if served < needed:
+            raise Fail(f"no echo after the fault ({served} of {attempts}): {last!r}")
         os.kill(pid, signal.SIGTERM)
         try:
             code = proc.wait(timeout=10)
