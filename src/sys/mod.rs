@@ -15,9 +15,6 @@
 //! The public part is what a program without libc needs around the reactor: descriptors to
 //! watch (`eventfd`, `pipe`, sockets, `signalfd`, `timerfd`), `read`, `write` and `send`, the
 //! standard streams, signal masks, the monotonic clock, the fd types and [`Errno`].
-//!
-//! One crate-private helper lives here only because it is `unsafe` and owns memory rather than
-//! talking to the kernel: `SharedBox`, an `Arc` whose allocation can fail.
 
 mod errno;
 mod fd;
@@ -33,7 +30,6 @@ mod epoll;
 mod io;
 mod process;
 pub mod rt;
-mod shared;
 mod signal;
 mod socket;
 pub(crate) mod time;
@@ -61,7 +57,6 @@ pub(crate) use epoll::{forget_pwait2, uses_pwait2};
 pub(crate) use io::close;
 pub(crate) use io::replace;
 pub(crate) use process::ForkGuard;
-pub(crate) use shared::SharedBox;
 pub(crate) use time::{monotonic_ns, nap};
 
 use linux_raw_sys::general as k;

@@ -4,7 +4,8 @@
 //! - `node`: the node layout and its hand-written vtables, node memory and its reuse;
 //! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
 //!   refused DEL, the fork guard;
-//! - `dispatch`: the event buffer and the dispatch loop with its panic guard.
+//! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
+//! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail.
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -22,10 +23,12 @@
 mod dispatch;
 mod node;
 mod registry;
+mod shared;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
+pub(crate) use shared::SharedBox;
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
 pub(crate) use registry::{Registry, OPEN, TIMERS};

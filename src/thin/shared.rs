@@ -2,8 +2,8 @@
 //! `Arc`, but whose allocation can fail. Stable Rust has no fallible `Arc::new`, and the
 //! crate's handles (`Waker`, `Remote`, a remote call's reply) are made by public operations
 //! that must report out of memory as `ENOMEM` rather than abort. Nothing here talks to the
-//! kernel: it lives in this folder because it is `unsafe` (it owns a raw allocation), and only
-//! make, clone, deref and drop are offered.
+//! kernel: it is pointer code (it owns a raw allocation), and only make, clone, deref and drop
+//! are offered.
 
 use alloc::alloc::{alloc, dealloc, Layout};
 use core::marker::PhantomData;
