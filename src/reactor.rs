@@ -690,6 +690,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     pub fn remote(&mut self) -> Result<crate::remote::Remote<D, T>>
     where
         T: Admit<crate::remote::Serve<D, T>>,
