@@ -212,7 +212,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
                 registry, deferred, ..
             } => registry.insert(subscriber, interest, *deferred),
             #[cfg(feature = "testing")]
-            Target::Record(r) => Ok(r.add(subscriber, interest)),
+            Target::Record(r) => r.add(subscriber, interest),
         }
     }
 
@@ -239,7 +239,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { registry, .. } => registry.modify(key, interest)?,
             #[cfg(feature = "testing")]
-            Target::Record(r) => r.modify(key, interest),
+            Target::Record(r) => r.modify(key, interest)?,
         }
         if key == self.current {
             self.interest = interest;
@@ -276,10 +276,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
                 registry, deferred, ..
             } => registry.remove(key, *deferred),
             #[cfg(feature = "testing")]
-            Target::Record(r) => {
-                r.delete(key);
-                Ok(())
-            }
+            Target::Record(r) => r.delete(key),
         }
     }
 
@@ -475,10 +472,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { timers, .. } => timers.cancel(key),
             #[cfg(feature = "testing")]
-            Target::Record(r) => {
-                r.cancel(key);
-                Ok(())
-            }
+            Target::Record(r) => r.cancel(key),
         }
     }
 
