@@ -99,7 +99,9 @@
 //!   [`Inherited`](Error::Inherited) (after `fork`), [`Invalid`](Error::Invalid),
 //!   [`WouldDeadlock`](Error::WouldDeadlock), [`Closed`](Error::Closed); `std::error::Error` and
 //!   `From<Error> for std::io::Error` with `std`.
-//! - **[`technical`]**: the design, its invariants and the tests that hold them.
+//! - **[`guide`]**: how epoll behaves under this crate, recipes, and the same small program
+//!   beside event-manager, mio, calloop and eventp. **[`technical`]**: the design, its
+//!   invariants and the tests that hold them.
 //!
 //! Examples (`examples/`): `echo_server` (per-connection idle timers, graceful SIGTERM),
 //! `timers`, `remote` (a worker thread posting results to the loop), `per_core`, and
@@ -166,6 +168,7 @@ mod thin;
 
 mod error;
 mod grow;
+pub mod guide;
 pub mod handler;
 mod interest;
 mod key;
