@@ -230,9 +230,10 @@ impl<D, T: Threads> Default for Recorder<D, T> {
 }
 
 impl<T: Threads> Recorder<(), T> {
-    /// Calls `subscriber` with `event`, as the reactor would, with a recording `Ops`. The
-    /// first delivery makes the subscriber's key ([`key_of`](Recorder::key_of)) live; once
-    /// deleted, it stays stale for later deliveries.
+    /// Calls `subscriber` with `event`, as the reactor would, with a recording `Ops`. A
+    /// delivery stands for a registered subscriber: its key ([`key_of`](Recorder::key_of)) is
+    /// live from the first one, and a delivery after a delete (the fd number registered again,
+    /// perhaps by a new subscriber) gets a new key.
     ///
     /// ```
     /// use barepoll::testing::Recorder;
@@ -382,9 +383,14 @@ impl<D, T: Threads> Recorder<D, T> {
         interest: Interest,
         data: &mut D,
     ) {
-        let key = self.key_of(subscriber);
-        if !self.keys.iter().any(|(k, _)| *k == key) {
-            self.keys.push((key, true));
+        let mut key = self.key_of(subscriber);
+        match self.keys.iter().rev().find(|(k, _)| *k == key) {
+            Some((_, true)) => {}
+            Some((_, false)) => {
+                key = Key::fresh(key.fd()); // deleted: this is a new registration
+                self.keys.push((key, true));
+            }
+            None => self.keys.push((key, true)),
         }
         let mut ops = Ops::recording(self, data, key, interest, None);
         subscriber.handle(event, &mut ops);

@@ -426,3 +426,26 @@ fn recorded_subscribers_and_callbacks_come_back_by_value() {
     assert!(Request::<()>::Stop.into_callback().is_none());
     assert!(Request::<()>::Stop.into_subscriber().is_none());
 }
+
+#[test]
+fn a_delivery_after_a_delete_stands_for_a_new_registration() {
+    // Two subscribers that borrow standard input share its number, as a closed fd's number is
+    // shared by the next one opened: the second is not refused for the first one's delete.
+    let stdin = || {
+        barepoll::interest()
+            .read()
+            .with_fd(sys::stdin())
+            .with_handler(|ops: &mut Ops<'_>| ops.delete_self().unwrap())
+            .into_subscriber()
+    };
+    let mut rec = Recorder::new();
+    let mut first = stdin();
+    rec.deliver(&mut first, Event::hangup());
+    let gone = rec.key_of(&first);
+    assert!(rec.deleted(gone));
+    let mut second = stdin();
+    rec.deliver(&mut second, Event::hangup()); // would panic on a stale key
+    let new = rec.key_of(&second);
+    assert_ne!(new, gone);
+    assert!(rec.deleted(new));
+}
