@@ -24,6 +24,90 @@
 //! # Ok::<(), barepoll::Error>(())
 //! ```
 //!
+//! # What is in it
+//!
+//! - **[`Reactor<D = (), T = Local>`](Reactor)**: [`new`](Reactor::new),
+//!   [`with_capacity`](Reactor::with_capacity), [`builder()`](Reactor::builder)
+//!   ([`.capacity(n)`](Builder::capacity), [`.state::<D>()`](Builder::state),
+//!   [`.sendable()`](Builder::sendable), [`.build()`](Builder::build));
+//!   [`register(subscriber, interest) -> Key`](Reactor::register), [`modify`](Reactor::modify),
+//!   [`delete`](Reactor::delete), [`take::<S>`](Reactor::take) (the subscriber back, outside
+//!   dispatch), [`get`](Reactor::get)/[`get_mut`](Reactor::get_mut),
+//!   [`interest`](Reactor::interest), [`len`](Reactor::len);
+//!   [`run_once(Option<Duration>)`](Reactor::run_once), [`run()`](Reactor::run), and
+//!   [`run_once_with`](Reactor::run_once_with)/[`run_with`](Reactor::run_with) that lend
+//!   `&mut D` to every handler and timer callback; [`arm`](Reactor::arm),
+//!   [`cancel`](Reactor::cancel), [`reset`](Reactor::reset) for timers; [`remote()`][remote()]
+//!   (with `std`). A signal during the wait is zero events, not an error; timeouts are to the
+//!   nanosecond with `epoll_pwait2`, rounded *up* to milliseconds on kernels without it.
+//!   Dropping it drops every subscriber and timer callback exactly once.
+//! - **Handlers**: [`interest()`]`.read().with_fd(fd).with_handler(f).register_into(&mut r)`
+//!   ([`handler`]), where `f` takes any subset of `&mut Fd`, [`Event`], [`Interest`] and
+//!   `&mut Ops` in any order; a wrong parameter gets a compile error that lists what is
+//!   accepted (Rust 1.78+). Or implement [`Subscriber`] ([`AsFd`](sys::AsFd) plus
+//!   `handle(&mut self, Event, &mut Ops)`); `Box<S>` and `Box<dyn Subscriber>` are subscribers
+//!   too.
+//! - **[`Ops`]**, what a running handler or timer callback may do: [`data()`](Ops::data),
+//!   [`add`](Ops::add), [`modify`](Ops::modify), [`delete`](Ops::delete), [`key()`](Ops::key),
+//!   [`modify_self`](Ops::modify_self), [`delete_self`](Ops::delete_self),
+//!   [`rearm`](Ops::rearm) (oneshot), [`stop`](Ops::stop), [`arm`](Ops::arm),
+//!   [`cancel`](Ops::cancel), [`reset`](Ops::reset), [`timer()`](Ops::timer). Nothing that
+//!   reaches another subscriber's value, or the running one twice.
+//! - **Timers**: [`Timer::after(d)`](Timer::after), [`Timer::at(instant)`](Timer::at),
+//!   [`.every(period)`](Timer::every); a [`TimerKey`] with a process-unique generation (a
+//!   stale or foreign key is refused). A hierarchical timing wheel: arm, cancel and reset are
+//!   O(1) and make no syscall; nothing fires early; a periodic timer that falls behind skips
+//!   the missed ticks. With `alarm`, the reactor wakes for them through one timerfd, set to the
+//!   earliest deadline whenever that moves earlier, so a turn with timers armed but none due
+//!   costs what a turn without timers costs. [`TimerFd`] is a kernel timer as a subscriber's
+//!   fd, for those who want one.
+//! - **Signals**: [`signal::Signals::new(set)`](signal::Signals::new) blocks the set for the
+//!   calling thread and reads a signalfd (signal, sender pid and uid, code);
+//!   [`.on(handler)`](signal::Signals::on) is the subscriber; dropping it unblocks what it
+//!   blocked. Threads spawned later inherit the mask; threads spawned earlier must block the
+//!   set themselves, or the kernel may deliver the signal to them.
+//! - **[`Waker`]**: `Clone + Send + Sync`, needs only `alloc`; wakes the reactor from any
+//!   thread; many wakes between two turns cost one eventfd `write`, never more than one per
+//!   turn of the loop.
+//! - **[`Remote`]** (`std`): [`post(job)`][Remote::post] runs `FnOnce(&mut Ops) + Send` on the
+//!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
+//!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
+//!   reactor is gone.
+//! - **[Thread modes](threads)**: a `Reactor<D, `[`Local`]`>` takes any subscriber and is not
+//!   `Send`; a `Reactor<D, `[`Sendable`]`>` takes only `Send` subscribers and callbacks (a
+//!   compile error names the culprit) and is `Send`: build it on one thread, run it on another
+//!   (`examples/per_core.rs`: one reactor per core on an `SO_REUSEPORT` port).
+//! - **[`testing::Recorder`]** (`testing`): call a handler, subscriber or timer callback with a
+//!   synthetic [`Event`] and a recording [`Ops`], then assert what it asked for (adds,
+//!   modifies, deletes, stop, timers). Keys and timer keys are checked as the reactor checks
+//!   them, and any operation can be made to fail.
+//! - **[`sys`]**, what a libc-free program needs around the reactor: [`eventfd`](sys::eventfd),
+//!   [`pipe`](sys::pipe), [`read`](sys::read), [`write`](sys::write); sockets
+//!   ([`socket`](sys::socket), [`bind`](sys::bind), [`listen`](sys::listen),
+//!   [`accept`](sys::accept), [`connect`](sys::connect), [`setsockopt`](sys::setsockopt),
+//!   [`local_addr`](sys::local_addr), [`shutdown`](sys::shutdown), [`send`](sys::send) without
+//!   SIGPIPE, IPv4 and IPv6 [`SocketAddr`](sys::SocketAddr)); [`sigprocmask`](sys::sigprocmask),
+//!   [`signalfd`](sys::signalfd), [`kill`](sys::kill), [`tgkill`](sys::tgkill);
+//!   [`monotonic`](sys::monotonic), [`timerfd`](sys::timerfd),
+//!   [`timerfd_settime`](sys::timerfd_settime); [`getpid`](sys::getpid),
+//!   [`gettid`](sys::gettid), [`exit_group`](sys::exit_group);
+//!   [`stdin`](sys::stdin)/[`stdout`](sys::stdout)/[`stderr`](sys::stderr);
+//!   [`Errno`](sys::Errno) and the fd types. Every descriptor is close-on-exec.
+//! - **[`Error`]**: [`Os(Errno)`](Error::Os), [`AlreadyRegistered(fd)`](Error::AlreadyRegistered),
+//!   [`StaleKey`](Error::StaleKey),
+//!   [`StaleTimer`](Error::StaleTimer), [`WrongType`](Error::WrongType),
+//!   [`Inherited`](Error::Inherited) (after `fork`), [`Invalid`](Error::Invalid),
+//!   [`WouldDeadlock`](Error::WouldDeadlock), [`Closed`](Error::Closed),
+//!   [`Panicked`](Error::Panicked); `std::error::Error` and
+//!   `From<Error> for std::io::Error` with `std`.
+//! - **[`guide`]**: how epoll behaves under this crate, recipes, and the same small program
+//!   beside event-manager, mio, calloop and eventp. **[`technical`]**: the design, its
+//!   invariants and the tests that hold them.
+//!
+//! Examples (`examples/`): `echo_server` (per-connection idle timers, graceful SIGTERM),
+//! `timers`, `remote` (a worker thread posting results to the loop), `per_core`, and
+//! `examples/nolibc` (a static echo server with no libc). Each is run by a test.
+//!
 //! # Features
 //!
 //! `std` (on by default) makes [`sys::OwnedFd`], [`sys::BorrowedFd`], [`sys::AsFd`] and their
@@ -53,7 +137,22 @@
 //! and environment, and `print!`-style macros. See [`sys::rt`]. It cannot be combined with
 //! `std` (a `compile_error!` says so). `panic-no-fmt`, with `rt`, makes the panic handler
 //! write only `panicked (message left out)`, so that no `core::fmt` is linked for it.
+//!
+// Links to items that a feature gates: to the item where it is built, else to "Features".
+#![cfg_attr(feature = "std", doc = "[`Remote`]: remote::Remote")]
+#![cfg_attr(feature = "std", doc = "[Remote::post]: remote::Remote::post")]
+#![cfg_attr(feature = "std", doc = "[Remote::call]: remote::Remote::call")]
+#![cfg_attr(feature = "std", doc = "[remote()]: Reactor::remote")]
+#![cfg_attr(not(feature = "std"), doc = "[`Remote`]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[Remote::post]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[Remote::call]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[remote()]: #features")]
+#![cfg_attr(feature = "testing", doc = "[`testing`]: testing")]
+#![cfg_attr(feature = "testing", doc = "[`testing::Recorder`]: testing::Recorder")]
+#![cfg_attr(not(feature = "testing"), doc = "[`testing`]: #features")]
+#![cfg_attr(not(feature = "testing"), doc = "[`testing::Recorder`]: #features")]
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
@@ -84,16 +183,19 @@ mod thin;
 
 mod error;
 mod grow;
+pub mod guide;
 pub mod handler;
 mod interest;
 mod key;
 mod ops;
 mod reactor;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod remote;
 pub mod signal;
 mod subscriber;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod threads;
 #[doc = include_str!("technical.md")]

@@ -199,7 +199,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { registry, .. } => registry.insert(subscriber, interest),
             #[cfg(feature = "testing")]
-            Target::Record(r) => Ok(r.add(subscriber, interest)),
+            Target::Record(r) => r.add(subscriber, interest),
         }
     }
 
@@ -226,7 +226,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { registry, .. } => registry.modify(key, interest)?,
             #[cfg(feature = "testing")]
-            Target::Record(r) => r.modify(key, interest),
+            Target::Record(r) => r.modify(key, interest)?,
         }
         if key == self.current {
             self.interest = interest;
@@ -261,10 +261,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { registry, .. } => registry.remove(key),
             #[cfg(feature = "testing")]
-            Target::Record(r) => {
-                r.delete(key);
-                Ok(())
-            }
+            Target::Record(r) => r.delete(key),
         }
     }
 
@@ -456,10 +453,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { timers, .. } => timers.cancel(key),
             #[cfg(feature = "testing")]
-            Target::Record(r) => {
-                r.cancel(key);
-                Ok(())
-            }
+            Target::Record(r) => r.cancel(key),
         }
     }
 

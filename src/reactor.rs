@@ -622,8 +622,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         self.core.registry.get_mut(key)
     }
 
-    /// How many subscribers are registered (the reactor's own, such as the one serving
-    /// [`remote`](Reactor::remote) calls, are not counted).
+    /// How many subscribers are registered (the reactor's own, such as the timers' alarm and
+    /// the one serving remote calls, are not counted).
     ///
     /// ```
     /// assert_eq!(barepoll::Reactor::new()?.len(), 0);
@@ -722,6 +722,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     pub fn remote(&mut self) -> Result<crate::remote::Remote<D, T>>
     where
         T: Admit<crate::remote::Serve<D, T>>,

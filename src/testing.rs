@@ -2,9 +2,18 @@
 //! synthetic [`Event`] and a recording [`Ops`], then assert what it asked for. No reactor, no
 //! kernel event; the fds a subscriber owns are never touched by the recorder.
 //!
-//! Every request succeeds (adds get fresh keys, deletes and modifies are taken as done); they
-//! are kept, in order, as [`Request`]s, subscribers and callbacks included, so a test can call
-//! those in turn.
+//! The recorder checks keys and timer keys as the reactor does: an operation on a key that
+//! names no live subscriber of this recorder (deleted, never known, or another recorder's or
+//! reactor's) gets [`Error::StaleKey`], one on a timer key that names no armed timer (cancelled,
+//! fired, foreign) gets [`Error::StaleTimer`], and a second subscriber for a registered fd
+//! number gets [`Error::AlreadyRegistered`]. The keys it knows as live are those of the
+//! subscribers it delivered to, the ones `add` returned, and the ones minted for fixtures by
+//! [`Recorder::key`] and [`Recorder::timer_key`]. A test can also make the next operation of
+//! a kind fail ([`Recorder::fail_next`]), to see how a handler copes.
+//!
+//! What succeeds is kept, in order, as [`Request`]s, subscribers and callbacks included;
+//! [`Recorder::take_requests`] hands them back by value, so a test can call those in turn. A
+//! refused operation records nothing, as the reactor changes nothing when it refuses.
 //!
 //! Needs the `testing` feature (on by default).
 //!
@@ -29,12 +38,10 @@
 //!
 //! let mut rec = Recorder::new();
 //! rec.deliver(&mut sub, Event::readable());
-//! let Some(Request::Arm { timer, callback, .. }) = rec.requests_mut().first_mut() else {
-//!     panic!("no timer armed")
-//! };
-//! assert_eq!(*timer, Timer::after(Duration::from_secs(30)));
-//! let mut callback = std::mem::replace(callback, Box::new(|_: &mut Ops<'_>| {}));
-//! rec.clear();
+//! let request = rec.take_requests().pop().unwrap();
+//! assert!(matches!(request, Request::Arm { timer, .. }
+//!     if timer == Timer::after(Duration::from_secs(30))));
+//! let mut callback = request.into_callback().unwrap();
 //! rec.fire(&mut callback); // the timeout's callback, on its own
 //! assert!(rec.stopped());
 //!
@@ -44,6 +51,7 @@
 //! # Ok::<(), barepoll::Error>(())
 //! ```
 
+use crate::error::{Error, Result};
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
@@ -103,6 +111,53 @@ pub enum Request<D: 'static = (), T: 'static = Local> {
     },
 }
 
+impl<D, T: Threads> Request<D, T> {
+    /// The callback of an [`Arm`](Request::Arm) request, by value; `None` for any other.
+    ///
+    /// ```
+    /// use barepoll::{testing::Recorder, Ops, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut rec = Recorder::new();
+    /// rec.fire(&mut |ops: &mut Ops<'_>| {
+    ///     ops.arm(Timer::after(Duration::from_secs(1)), |ops: &mut Ops<'_>| ops.stop()).unwrap();
+    /// });
+    /// let mut callback = rec.take_requests().pop().unwrap().into_callback().unwrap();
+    /// rec.fire(&mut callback);
+    /// assert!(rec.stopped());
+    /// ```
+    pub fn into_callback(self) -> Option<Callback<D, T>> {
+        match self {
+            Request::Arm { callback, .. } => Some(callback),
+            _ => None,
+        }
+    }
+
+    /// The subscriber of an [`Add`](Request::Add) request, by value; `None` for any other.
+    ///
+    /// ```
+    /// use barepoll::{testing::Recorder, sys, Event, Ops};
+    ///
+    /// let mut rec = Recorder::new();
+    /// rec.fire(&mut |ops: &mut Ops<'_>| {
+    ///     barepoll::interest().read()
+    ///         .with_fd(sys::eventfd(0, 0).unwrap())
+    ///         .with_handler(|ops: &mut Ops<'_>| ops.stop())
+    ///         .register_into(ops)
+    ///         .unwrap();
+    /// });
+    /// let mut added = rec.take_requests().pop().unwrap().into_subscriber().unwrap();
+    /// rec.deliver(&mut added, Event::readable()); // the subscriber the handler made
+    /// assert!(rec.stopped());
+    /// ```
+    pub fn into_subscriber(self) -> Option<Box<dyn Subscriber<D, T>>> {
+        match self {
+            Request::Add { subscriber, .. } => Some(subscriber),
+            _ => None,
+        }
+    }
+}
+
 impl<D, T: Threads> fmt::Debug for Request<D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -117,12 +172,36 @@ impl<D, T: Threads> fmt::Debug for Request<D, T> {
     }
 }
 
-/// Records what handlers ask of their [`Ops`]; see the [module docs](self).
+/// A kind of operation a test can make fail with [`Recorder::fail_next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// [`Ops::add`] (and `register_into(ops)`).
+    Add,
+    /// [`Ops::modify`], [`Ops::modify_self`], [`Ops::rearm`].
+    Modify,
+    /// [`Ops::delete`], [`Ops::delete_self`].
+    Delete,
+    /// [`Ops::arm`].
+    Arm,
+    /// [`Ops::cancel`].
+    Cancel,
+    /// [`Ops::reset`].
+    Reset,
+}
+
+/// Records what handlers ask of their [`Ops`], refusing what the reactor would refuse; see the
+/// [module docs](self).
 pub struct Recorder<D: 'static = (), T: 'static = Local> {
     requests: Vec<Request<D, T>>,
-    /// The generation of the keys this recorder gives the subscribers it calls.
+    /// Every key this recorder knows, the newest last, and whether it is live.
+    keys: Vec<(Key, bool)>,
+    /// Every timer key this recorder handed out, and whether it names an armed timer.
+    timers: Vec<(TimerKey, bool)>,
+    /// Failures to return, each from the next operation of its kind.
+    failures: Vec<(Op, Error)>,
+    /// The generation of the keys this recorder gives the subscribers it calls first.
     generation: u64,
-    next_timer: u32,
 }
 
 impl Recorder {
@@ -142,14 +221,19 @@ impl<D, T: Threads> Default for Recorder<D, T> {
     fn default() -> Self {
         Recorder {
             requests: Vec::new(),
+            keys: Vec::new(),
+            timers: Vec::new(),
+            failures: Vec::new(),
             generation: Key::next_generation(),
-            next_timer: 0,
         }
     }
 }
 
 impl<T: Threads> Recorder<(), T> {
-    /// Calls `subscriber` with `event`, as the reactor would, with a recording `Ops`.
+    /// Calls `subscriber` with `event`, as the reactor would, with a recording `Ops`. A
+    /// delivery stands for a registered subscriber: its key ([`key_of`](Recorder::key_of)) is
+    /// live from the first one, and a delivery after a delete (the fd number registered again,
+    /// perhaps by a new subscriber) gets a new key.
     ///
     /// ```
     /// use barepoll::testing::Recorder;
@@ -164,11 +248,13 @@ impl<T: Threads> Recorder<(), T> {
     /// assert!(rec.stopped());
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    pub fn deliver<S: Subscriber<(), T>>(&mut self, subscriber: &mut S, event: Event) {
+    pub fn deliver<S: Subscriber<(), T> + ?Sized>(&mut self, subscriber: &mut S, event: Event) {
         self.deliver_with(subscriber, event, Interest::empty(), &mut ())
     }
 
-    /// Calls a timer callback, as the reactor would when it fires, with a recording `Ops`.
+    /// Calls a timer callback as the reactor calls a one-shot timer's, with a recording `Ops`
+    /// whose [`timer`](Ops::timer) is a fresh timer key: live during the call (the callback
+    /// may reset or cancel it), stale after it unless the callback reset it.
     ///
     /// ```
     /// use barepoll::testing::Recorder;
@@ -184,7 +270,8 @@ impl<T: Threads> Recorder<(), T> {
 }
 
 impl<D, T: Threads> Recorder<D, T> {
-    /// The key this recorder gives `subscriber` while it calls it (what `Ops::key` returns).
+    /// The key this recorder gives `subscriber` while it calls it (what `Ops::key` returns):
+    /// the key of the newest subscriber this recorder knows with the same fd number.
     ///
     /// ```
     /// use barepoll::testing::Recorder;
@@ -203,7 +290,71 @@ impl<D, T: Threads> Recorder<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn key_of<S: AsFd + ?Sized>(&self, subscriber: &S) -> Key {
-        Key::from_parts(subscriber.as_fd().as_raw_fd(), self.generation)
+        let fd = subscriber.as_fd().as_raw_fd();
+        self.keys
+            .iter()
+            .rev()
+            .find(|(k, _)| k.fd() == fd)
+            .map_or(Key::from_parts(fd, self.generation), |(k, _)| *k)
+    }
+
+    /// A key for a fixture: it names no subscriber, but this recorder takes it as live until a
+    /// handler deletes it (the key of a peer a handler under test modifies or deletes).
+    ///
+    /// ```
+    /// use barepoll::{testing::Recorder, Error, Ops};
+    ///
+    /// let mut rec = Recorder::new();
+    /// let peer = rec.key();
+    /// rec.fire(&mut |ops: &mut Ops<'_>| ops.delete(peer).unwrap());
+    /// assert!(rec.deleted(peer));
+    /// rec.fire(&mut |ops: &mut Ops<'_>| assert_eq!(ops.delete(peer), Err(Error::StaleKey(peer))));
+    /// ```
+    pub fn key(&mut self) -> Key {
+        let key = Key::fresh(-1);
+        self.keys.push((key, true));
+        key
+    }
+
+    /// A timer key for a fixture: this recorder takes it as naming an armed timer until a
+    /// handler cancels it.
+    ///
+    /// ```
+    /// use barepoll::{testing::Recorder, Error, Ops};
+    ///
+    /// let mut rec = Recorder::new();
+    /// let idle = rec.timer_key();
+    /// rec.fire(&mut |ops: &mut Ops<'_>| ops.cancel(idle).unwrap());
+    /// rec.fire(&mut |ops: &mut Ops<'_>| {
+    ///     assert_eq!(ops.cancel(idle), Err(Error::StaleTimer(idle))); // cancelled twice
+    /// });
+    /// ```
+    pub fn timer_key(&mut self) -> TimerKey {
+        let index = u32::try_from(self.timers.len()).unwrap_or(u32::MAX);
+        let key = TimerKey::recorded(index, self.generation);
+        self.timers.push((key, true));
+        key
+    }
+
+    /// Makes the next operation of kind `op` fail with `error` (after the checks the reactor
+    /// makes first: a stale key is still [`Error::StaleKey`]). Several failures queued for one
+    /// kind are returned in order.
+    ///
+    /// ```
+    /// use barepoll::testing::{Op, Recorder};
+    /// use barepoll::{sys::Errno, Error, Ops, Timer};
+    /// use std::time::Duration;
+    ///
+    /// let mut rec = Recorder::new();
+    /// rec.fail_next(Op::Arm, Error::Os(Errno::ENOMEM));
+    /// rec.fire(&mut |ops: &mut Ops<'_>| {
+    ///     let armed = ops.arm(Timer::after(Duration::from_secs(1)), |_: &mut Ops<'_>| {});
+    ///     assert_eq!(armed, Err(Error::Os(Errno::ENOMEM)));
+    /// });
+    /// assert_eq!(rec.armed().count(), 0); // nothing was armed
+    /// ```
+    pub fn fail_next(&mut self, op: Op, error: Error) {
+        self.failures.push((op, error));
     }
 
     /// Calls `subscriber` with `event`, its registered `interest` and the reactor's state.
@@ -225,19 +376,27 @@ impl<D, T: Threads> Recorder<D, T> {
     /// assert_eq!(count, 1);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    pub fn deliver_with<S: Subscriber<D, T>>(
+    pub fn deliver_with<S: Subscriber<D, T> + ?Sized>(
         &mut self,
         subscriber: &mut S,
         event: Event,
         interest: Interest,
         data: &mut D,
     ) {
-        let key = self.key_of(subscriber);
+        let mut key = self.key_of(subscriber);
+        match self.keys.iter().rev().find(|(k, _)| *k == key) {
+            Some((_, true)) => {}
+            Some((_, false)) => {
+                key = Key::fresh(key.fd()); // deleted: this is a new registration
+                self.keys.push((key, true));
+            }
+            None => self.keys.push((key, true)),
+        }
         let mut ops = Ops::recording(self, data, key, interest, None);
         subscriber.handle(event, &mut ops);
     }
 
-    /// Calls a timer callback with the reactor's state.
+    /// Calls a timer callback with the reactor's state; see [`fire`](Recorder::fire).
     ///
     /// ```
     /// use barepoll::testing::Recorder;
@@ -250,8 +409,12 @@ impl<D, T: Threads> Recorder<D, T> {
     /// ```
     pub fn fire_with(&mut self, callback: &mut dyn FnMut(&mut Ops<'_, D, T>), data: &mut D) {
         let key = self.timer_key();
+        let resets_before = self.resets_of(key);
         let mut ops = Ops::recording(self, data, Key::NONE, Interest::empty(), Some(key));
         callback(&mut ops);
+        if self.resets_of(key) == resets_before {
+            self.retire_timer(key); // a one-shot timer is done once it fired
+        }
     }
 
     /// Everything asked for so far, in order.
@@ -264,7 +427,23 @@ impl<D, T: Threads> Recorder<D, T> {
         &self.requests
     }
 
-    /// Everything asked for so far, to take subscribers or callbacks out of.
+    /// Everything asked for so far, handed back by value (subscribers and callbacks to call in
+    /// turn); the recorder keeps none of it, as after [`clear`](Recorder::clear). Which keys
+    /// and timer keys are live is kept.
+    ///
+    /// ```
+    /// use barepoll::{testing::{Recorder, Request}, Ops};
+    ///
+    /// let mut rec = Recorder::new();
+    /// rec.fire(&mut |ops: &mut Ops<'_>| ops.stop());
+    /// assert!(matches!(rec.take_requests()[..], [Request::Stop]));
+    /// assert!(rec.requests().is_empty());
+    /// ```
+    pub fn take_requests(&mut self) -> Vec<Request<D, T>> {
+        core::mem::take(&mut self.requests)
+    }
+
+    /// Everything asked for so far, mutably.
     ///
     /// ```
     /// let mut rec = barepoll::testing::Recorder::new();
@@ -274,7 +453,8 @@ impl<D, T: Threads> Recorder<D, T> {
         &mut self.requests
     }
 
-    /// Forgets what was asked for so far (dropping recorded subscribers and callbacks).
+    /// Forgets what was asked for so far (dropping recorded subscribers and callbacks). Which
+    /// keys and timer keys are live is kept.
     ///
     /// ```
     /// let mut rec = barepoll::testing::Recorder::new();
@@ -350,44 +530,92 @@ impl<D, T: Threads> Recorder<D, T> {
         })
     }
 
-    fn timer_key(&mut self) -> TimerKey {
-        self.next_timer += 1;
-        TimerKey::recorded(self.next_timer, self.generation)
+    /// The failure queued for the next operation of kind `op`, if any (taken).
+    fn injected(&mut self, op: Op) -> Result<()> {
+        match self.failures.iter().position(|(o, _)| *o == op) {
+            Some(i) => Err(self.failures.remove(i).1),
+            None => Ok(()),
+        }
     }
 
-    pub(crate) fn add<S>(&mut self, subscriber: S, interest: Interest) -> Key
+    fn live_key(&self, key: Key) -> Result<usize> {
+        match self.keys.iter().position(|(k, live)| *k == key && *live) {
+            Some(i) => Ok(i),
+            None => Err(Error::StaleKey(key)),
+        }
+    }
+
+    fn live_timer(&self, key: TimerKey) -> Result<usize> {
+        match self.timers.iter().position(|(k, live)| *k == key && *live) {
+            Some(i) => Ok(i),
+            None => Err(Error::StaleTimer(key)),
+        }
+    }
+
+    fn retire_timer(&mut self, key: TimerKey) {
+        if let Ok(i) = self.live_timer(key) {
+            self.timers[i].1 = false;
+        }
+    }
+
+    fn resets_of(&self, key: TimerKey) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| matches!(r, Request::Reset { key: k, .. } if *k == key))
+            .count()
+    }
+
+    pub(crate) fn add<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
         T: Admit<S>,
     {
-        let key = Key::fresh(subscriber.as_fd().as_raw_fd());
+        let fd = subscriber.as_fd().as_raw_fd();
+        if self.keys.iter().any(|(k, live)| k.fd() == fd && *live) {
+            return Err(Error::AlreadyRegistered(fd));
+        }
+        self.injected(Op::Add)?;
+        // The key `key_of` gives before the first add of this fd; a new one after a delete.
+        let key = match self.keys.iter().any(|(k, _)| k.fd() == fd) {
+            false => Key::from_parts(fd, self.generation),
+            true => Key::fresh(fd),
+        };
+        self.keys.push((key, true));
         let subscriber = Box::new(subscriber);
         self.requests.push(Request::Add {
             key,
             interest,
             subscriber,
         });
-        key
+        Ok(key)
     }
 
-    pub(crate) fn modify(&mut self, key: Key, interest: Interest) {
+    pub(crate) fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
+        self.live_key(key)?;
+        self.injected(Op::Modify)?;
         self.requests.push(Request::Modify { key, interest });
+        Ok(())
     }
 
-    pub(crate) fn delete(&mut self, key: Key) {
+    pub(crate) fn delete(&mut self, key: Key) -> Result<()> {
+        let i = self.live_key(key)?;
+        self.injected(Op::Delete)?;
+        self.keys[i].1 = false;
         self.requests.push(Request::Delete { key });
+        Ok(())
     }
 
     pub(crate) fn stop(&mut self) {
         self.requests.push(Request::Stop);
     }
 
-    pub(crate) fn arm<F>(&mut self, timer: Timer, callback: F) -> crate::Result<TimerKey>
+    pub(crate) fn arm<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
     where
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
         T: Admit<F>,
     {
         timer.checked_period()?;
+        self.injected(Op::Arm)?;
         let key = self.timer_key();
         let callback = Box::new(callback);
         self.requests.push(Request::Arm {
@@ -398,12 +626,18 @@ impl<D, T: Threads> Recorder<D, T> {
         Ok(key)
     }
 
-    pub(crate) fn cancel(&mut self, key: TimerKey) {
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> Result<()> {
+        let i = self.live_timer(key)?;
+        self.injected(Op::Cancel)?;
+        self.timers[i].1 = false;
         self.requests.push(Request::Cancel { key });
+        Ok(())
     }
 
-    pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> crate::Result<()> {
+    pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
         timer.checked_period()?;
+        self.live_timer(key)?;
+        self.injected(Op::Reset)?;
         self.requests.push(Request::Reset { key, timer });
         Ok(())
     }

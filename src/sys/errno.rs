@@ -4,7 +4,7 @@ use core::fmt;
 
 /// An error number returned by the kernel (`EPERM`, `EINTR`, …).
 ///
-/// Small and `Copy`. Under the `std` feature it converts into [`std::io::Error`], which then
+/// Small and `Copy`. Under the `std` feature it converts into `std::io::Error`, which then
 /// carries the same raw OS error code.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Errno(u16);
@@ -117,9 +117,11 @@ impl fmt::Display for Errno {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl std::error::Error for Errno {}
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl From<Errno> for std::io::Error {
     fn from(e: Errno) -> Self {
         std::io::Error::from_raw_os_error(e.raw())

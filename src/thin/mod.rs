@@ -28,10 +28,10 @@ mod shared;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
-pub(crate) use shared::SharedBox;
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
 pub(crate) use registry::{Registry, OPEN, TIMERS};
+pub(crate) use shared::SharedBox;
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};
