@@ -246,7 +246,8 @@ fn the_example_exits_zero_on_sigterm_and_closes_its_connections() {
     conn.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"abc");
     let t = Instant::now();
-    sys::kill(child.id(), sys::Signal::TERM).unwrap();
+    let pid = sys::Pid::from_u32(child.id()).expect("a child has a pid");
+    sys::kill(pid, sys::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(1),

@@ -74,7 +74,9 @@ fn a_signal_to_the_thread_reaches_the_handler_with_its_sender() {
     r.run().unwrap();
     let got = got.borrow();
     assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|i| i.pid == sys::getpid()));
+    assert!(got
+        .iter()
+        .all(|i| sys::Pid::from_u32(i.pid) == sys::getpid().ok()));
     assert_eq!(
         got[0].signal,
         Signal::USR1,
@@ -103,7 +105,7 @@ fn a_signal_to_the_process_reaches_the_handler() {
         readable(),
     )
     .unwrap();
-    sys::kill(sys::getpid(), Signal::HUP).unwrap();
+    sys::kill(sys::getpid().unwrap(), Signal::HUP).unwrap();
     r.run().unwrap();
     let info = seen.borrow().expect("no signal");
     assert_eq!(

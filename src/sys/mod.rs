@@ -31,10 +31,10 @@ pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 pub use io::{
     eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
 };
-pub use process::{exit_group, getpid, gettid};
+pub use process::{exit_group, getpid, gettid, Pid};
 pub use signal::{
-    kill, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow, SigInfo, SigSet, Signal,
-    SFD_NONBLOCK, SIGINFO_SIZE,
+    kill, kill_every_process, kill_group, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow,
+    SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
     accept, bind, connect, listen, local_addr, send, setsockopt, shutdown, socket, Domain,
