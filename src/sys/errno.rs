@@ -43,6 +43,7 @@ errnos! {
     EMFILE: "too many open files",
     ENOSPC: "no space left on device",
     EPIPE: "broken pipe",
+    ENAMETOOLONG: "file name too long",
     ELOOP: "too many levels of symbolic links",
     ENOSYS: "function not implemented",
     ECONNRESET: "connection reset by peer",
@@ -57,6 +58,8 @@ errnos! {
     EADDRNOTAVAIL: "cannot assign requested address",
     ECONNREFUSED: "connection refused",
     EINPROGRESS: "operation now in progress",
+    EMSGSIZE: "message too long",
+    EISCONN: "transport endpoint is already connected",
     ENOTCONN: "transport endpoint is not connected",
     ETIMEDOUT: "connection timed out",
 }

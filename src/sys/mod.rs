@@ -19,6 +19,8 @@ mod fd;
 #[cfg_attr(miri, path = "arch/miri.rs")]
 mod arch;
 
+mod addr;
+mod datagram;
 mod epoll;
 mod io;
 mod process;
@@ -26,6 +28,8 @@ mod signal;
 mod socket;
 mod time;
 
+pub use addr::{Domain, SocketAddr, UnixAddr, VsockAddr};
+pub use datagram::{recv_from, send_to};
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 pub use io::{
@@ -37,8 +41,8 @@ pub use signal::{
     SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
-    accept, bind, connect, listen, local_addr, send, setsockopt, shutdown, socket, Domain,
-    Shutdown, SockOpt, SocketAddr, SocketType, SOCK_NONBLOCK,
+    accept, bind, connect, listen, local_addr, peer_addr, send, setsockopt, shutdown, socket,
+    socketpair, take_error, Shutdown, SockOpt, SocketType, SOCK_NONBLOCK,
 };
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
 

@@ -148,7 +148,8 @@ fn listen(port: u16) -> Result<(OwnedFd, u16), Errno> {
     sys::setsockopt(listener.as_fd(), sys::SockOpt::ReuseAddr, true)?;
     sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], port))?;
     sys::listen(listener.as_fd(), 128)?;
-    let port = sys::local_addr(listener.as_fd())?.port();
+    // An IPv4 socket reports an IPv4 address, which has a port.
+    let port = sys::local_addr(listener.as_fd())?.port().ok_or(Errno::EAFNOSUPPORT)?;
     Ok((listener, port))
 }
 
