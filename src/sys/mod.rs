@@ -24,11 +24,14 @@ mod datagram;
 mod epoll;
 mod io;
 mod process;
+mod session;
 mod signal;
 mod socket;
+mod spawn;
 mod time;
 #[cfg_attr(miri, allow(dead_code))] // the clock takes the syscall under Miri
 mod vdso;
+mod wait;
 
 pub use addr::{Domain, SocketAddr, UnixAddr, VsockAddr};
 pub use datagram::{recv_from, send_to};
@@ -38,6 +41,7 @@ pub use io::{
     eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
 };
 pub use process::{exit_group, getpid, gettid, Pid};
+pub use session::{getpgid, getsid, setpgid, setsid, tcgetpgrp, tcsetpgrp};
 pub use signal::{
     kill, kill_every_process, kill_group, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow,
     SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
@@ -46,7 +50,9 @@ pub use socket::{
     accept, bind, connect, listen, local_addr, peer_addr, send, setsockopt, shutdown, socket,
     socketpair, take_error, Shutdown, SockOpt, SocketType, SOCK_NONBLOCK,
 };
+pub use spawn::{Child, Command};
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
+pub use wait::{pidfd_open, waitid, ExitStatus, WaitFor, WaitOptions};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};
 #[cfg(test)]

@@ -17,6 +17,10 @@ impl Signal {
     pub const INT: Signal = Signal(k::SIGINT as u8);
     /// Quit (3).
     pub const QUIT: Signal = Signal(k::SIGQUIT as u8);
+    /// Abort (6).
+    pub const ABRT: Signal = Signal(k::SIGABRT as u8);
+    /// Kill (9): cannot be caught, blocked or ignored.
+    pub const KILL: Signal = Signal(k::SIGKILL as u8);
     /// User-defined 1 (10).
     pub const USR1: Signal = Signal(k::SIGUSR1 as u8);
     /// User-defined 2 (12).
@@ -29,6 +33,10 @@ impl Signal {
     pub const TERM: Signal = Signal(k::SIGTERM as u8);
     /// A child stopped or exited (17).
     pub const CHLD: Signal = Signal(k::SIGCHLD as u8);
+    /// Continue if stopped (18).
+    pub const CONT: Signal = Signal(k::SIGCONT as u8);
+    /// Stop (19): cannot be caught, blocked or ignored.
+    pub const STOP: Signal = Signal(k::SIGSTOP as u8);
     /// Window size changed (28).
     pub const WINCH: Signal = Signal(k::SIGWINCH as u8);
 
