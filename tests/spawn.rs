@@ -242,3 +242,30 @@ fn a_reactor_sees_a_child_exit_through_its_pidfd() {
     assert_eq!(seen.get(), Some((child.pid(), ExitStatus::Exited(3))));
     assert_eq!(zombies(), Vec::<i32>::new());
 }
+
+/// A subreaper adopts a grandchild its child left behind, and can reap it.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs no processes")]
+fn an_orphaned_grandchild_comes_to_a_subreaper() {
+    let _one = serial();
+    // The parent-death signal: set, read back, cleared.
+    sys::set_pdeathsig(Some(Signal::HUP)).unwrap();
+    assert_eq!(sys::pdeathsig(), Ok(Some(Signal::HUP)));
+    sys::set_pdeathsig(None).unwrap();
+    assert_eq!(sys::pdeathsig(), Ok(None));
+    match sys::set_child_subreaper(true) {
+        // Linux before 3.4, or qemu-user 7.2, which passes on only the prctl options it knows.
+        Err(Errno::EINVAL) => return println!("skipped: PR_SET_CHILD_SUBREAPER refused"),
+        other => other.unwrap(),
+    }
+    assert_eq!(sys::is_child_subreaper(), Ok(true));
+    // The child starts a grandchild in the background, prints its pid and exits.
+    let (out, status) = output(sh("sleep 0.1 & echo $!"));
+    assert!(status.success());
+    let grandchild = sys::Pid::new(out.trim().parse().unwrap()).unwrap();
+    let reaped = sys::waitid(WaitFor::Pid(grandchild), WaitOptions::EXITED);
+    sys::set_child_subreaper(false).unwrap();
+    assert_eq!(reaped, Ok(Some((grandchild, ExitStatus::Exited(0)))));
+    assert_eq!(sys::is_child_subreaper(), Ok(false));
+    assert_eq!(zombies(), Vec::<i32>::new());
+}

@@ -22,7 +22,10 @@ mod arch;
 mod addr;
 mod datagram;
 mod epoll;
+mod fdctl;
+mod file;
 mod io;
+mod prctl;
 mod process;
 mod session;
 mod signal;
@@ -37,9 +40,14 @@ pub use addr::{Domain, SocketAddr, UnixAddr, VsockAddr};
 pub use datagram::{recv_from, send_to};
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+pub use fdctl::{
+    dup, dup3, dup_at_least, is_cloexec, is_nonblocking, set_cloexec, set_nonblocking,
+};
+pub use file::{fstat, getrandom, openat, FileKind, OpenFlags, Stat};
 pub use io::{
     eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
 };
+pub use prctl::{is_child_subreaper, pdeathsig, set_child_subreaper, set_pdeathsig};
 pub use process::{exit_group, getpid, gettid, Pid};
 pub use session::{getpgid, getsid, setpgid, setsid, tcgetpgrp, tcsetpgrp};
 pub use signal::{
