@@ -41,6 +41,7 @@ errnos! {
     EACCES: "permission denied",
     EFAULT: "bad address",
     EEXIST: "file exists",
+    ENODEV: "no such device",
     ENOTDIR: "not a directory",
     EISDIR: "is a directory",
     EINVAL: "invalid argument",

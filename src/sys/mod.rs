@@ -32,6 +32,7 @@ mod signal;
 mod socket;
 mod spawn;
 mod time;
+mod unix;
 #[cfg_attr(miri, allow(dead_code))] // the clock takes the syscall under Miri
 mod vdso;
 mod wait;
@@ -60,6 +61,7 @@ pub use socket::{
 };
 pub use spawn::{Child, Command};
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
+pub use unix::{recv_fds, send_fds, Received, MAX_FDS_PER_MESSAGE};
 pub use wait::{pidfd_open, waitid, ExitStatus, WaitFor, WaitOptions};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};
