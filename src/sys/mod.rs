@@ -24,6 +24,7 @@ mod datagram;
 mod epoll;
 mod fdctl;
 mod file;
+mod inotify;
 mod io;
 mod prctl;
 mod process;
@@ -45,6 +46,11 @@ pub use fdctl::{
     dup, dup3, dup_at_least, is_cloexec, is_nonblocking, set_cloexec, set_nonblocking,
 };
 pub use file::{fstat, getrandom, openat, FileKind, OpenFlags, Stat};
+pub use inotify::{
+    inotify_add_watch, inotify_init1, inotify_rm_watch, InotifyEvent, InotifyEvents, Watch,
+    IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_IGNORED, IN_ISDIR,
+    IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_NONBLOCK, IN_Q_OVERFLOW,
+};
 pub use io::{
     eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
 };
