@@ -34,6 +34,7 @@ mod socket;
 mod spawn;
 mod time;
 mod unix;
+#[cfg(feature = "vdso")]
 #[cfg_attr(miri, allow(dead_code))] // the clock takes the syscall under Miri
 mod vdso;
 mod wait;
@@ -62,8 +63,9 @@ pub use signal::{
     SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
-    accept, bind, connect, listen, local_addr, peer_addr, send, setsockopt, shutdown, socket,
-    socketpair, take_error, Shutdown, SockOpt, SocketType, SOCK_NONBLOCK,
+    accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, send,
+    setsockopt, shutdown, socket, socketpair, take_error, Shutdown, SockOpt, SocketType,
+    SOCK_NONBLOCK,
 };
 pub use spawn::{Child, Command};
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};

@@ -118,8 +118,15 @@ impl fmt::Display for Pid {
 /// # Ok::<(), barepoll::sys::Errno>(())
 /// ```
 pub fn getpid() -> Result<Pid, Errno> {
+    Pid::from_syscall(getpid_raw())
+}
+
+/// `getpid` as the kernel returned it: a pid, or `-errno` where it was refused (which equals
+/// no pid, as a `usize`).
+#[inline]
+fn getpid_raw() -> usize {
     // SAFETY: getpid takes no arguments.
-    Pid::from_syscall(unsafe { arch::syscall0(nr(k::__NR_getpid)) })
+    unsafe { arch::syscall0(nr(k::__NR_getpid)) }
 }
 
 /// The id of the calling thread.
@@ -165,7 +172,8 @@ pub(crate) struct ForkGuard {
     /// `tag | flags`: on a wipe-on-fork page (tag [`OWNER`]), or in the heap (tag [`PID`]).
     word: NonNull<AtomicU64>,
     on_page: bool,
-    pid: Pid,
+    /// The owner's `getpid`, as returned (checked to be a pid when the guard was made).
+    pid: usize,
 }
 
 // SAFETY: the guard owns its word exclusively (a page unmapped once, or a heap word freed
@@ -179,7 +187,8 @@ impl ForkGuard {
     /// # Errors
     /// `ENOMEM` if neither a page nor a heap word can be had.
     pub(crate) fn new() -> Result<ForkGuard, Errno> {
-        let pid = getpid()?;
+        let pid = getpid_raw();
+        Errno::result(pid)?;
         if let Some(word) = wipe_on_fork_page() {
             word_of(word).store(OWNER, Ordering::Relaxed);
             return Ok(ForkGuard {
@@ -240,7 +249,7 @@ impl ForkGuard {
     #[inline]
     pub(crate) fn inherited(&self) -> bool {
         let tag = word_of(self.word).load(Ordering::Relaxed) & !FLAGS;
-        tag != OWNER && (self.on_page || getpid() != Ok(self.pid))
+        tag != OWNER && (self.on_page || getpid_raw() != self.pid)
     }
 }
 
@@ -303,7 +312,7 @@ mod tests {
     fn a_new_guard_is_quiet_until_flagged_and_tells_a_wiped_page() {
         let guard = ForkGuard::new().unwrap();
         assert!(!guard.inherited());
-        assert_eq!(Ok(guard.pid), getpid());
+        assert_eq!(Ok(guard.pid as i32), getpid().map(Pid::as_raw));
         assert_eq!(
             guard.quiet(),
             guard.on_page,

@@ -104,6 +104,7 @@ pub fn socketpair(kind: SocketType, flags: u32) -> Result<(OwnedFd, OwnedFd), Er
 /// assert_ne!(addr.port(), Some(0));
 /// # Ok::<(), sys::Errno>(())
 /// ```
+#[inline]
 pub fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> Result<(), Errno> {
     let mut raw = RawAddr::zeroed();
     let len = addr.encode(&mut raw)?;
@@ -178,6 +179,27 @@ pub fn accept(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SocketAddr), E
     };
     let conn = Errno::result(r).map(owned)?;
     Ok((conn, SocketAddr::decode(&raw, len as usize)))
+}
+
+/// Accepts a connection like [`accept`], and returns only the socket: the kernel copies
+/// no address, and no address code is linked (for a program that has no use for the peer).
+///
+/// # Errors
+/// As for [`accept`].
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, SocketType};
+/// let listener = sys::socket(Domain::Unix, SocketType::Stream, sys::SOCK_NONBLOCK)?;
+/// sys::bind(listener.as_fd(), &sys::SocketAddr::Unix(sys::UnixAddr::abstract_name(b"doc-accept")?))?;
+/// sys::listen(listener.as_fd(), 1)?;
+/// assert_eq!(sys::accept_socket(listener.as_fd(), 0).map(drop), Err(Errno::EAGAIN));
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn accept_socket(fd: BorrowedFd<'_>, flags: u32) -> Result<OwnedFd, Errno> {
+    let flags = (flags | k::O_CLOEXEC) as usize;
+    // SAFETY: null address and length pointers: the kernel writes no address.
+    let r = unsafe { arch::syscall4(nr(k::__NR_accept4), fd.as_raw_fd() as usize, 0, 0, flags) };
+    Errno::result(r).map(owned)
 }
 
 /// Connects `fd` to `addr`. A non-blocking socket gives `EINPROGRESS`: it is writable once
@@ -298,6 +320,37 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> Result<SocketAddr, Errno> {
     name_of(fd, k::__NR_getsockname)
 }
 
+/// The port an IPv4 or IPv6 socket is bound to (`getsockname`): what [`local_addr`] gives
+/// with [`SocketAddr::port`], reading only the 28 bytes those families need.
+///
+/// # Errors
+/// The kernel's error (`ENOTSOCK`, `EBADF`); `EAFNOSUPPORT` for a socket of another family.
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+/// let s = sys::socket(Domain::V4, SocketType::Datagram, 0)?;
+/// sys::bind(s.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// assert_eq!(Some(sys::local_port(s.as_fd())?), sys::local_addr(s.as_fd())?.port());
+/// # Ok::<(), sys::Errno>(())
+/// ```
+pub fn local_port(fd: BorrowedFd<'_>) -> Result<u16, Errno> {
+    let mut raw = [0u8; 28];
+    let mut len = raw.len() as u32;
+    let (ptr, len_ptr) = (
+        raw.as_mut_ptr() as usize,
+        core::ptr::addr_of_mut!(len) as usize,
+    );
+    let fd = fd.as_raw_fd() as usize;
+    // SAFETY: the kernel writes at most `len` (28) bytes of address into `raw` and the
+    // length into `len`, both ours to write.
+    let r = unsafe { arch::syscall3(nr(k::__NR_getsockname), fd, ptr, len_ptr) };
+    Errno::result(r)?;
+    match u32::from(u16::from_ne_bytes([raw[0], raw[1]])) {
+        n::AF_INET | n::AF_INET6 => Ok(u16::from_be_bytes([raw[2], raw[3]])),
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
 /// The address of the peer `fd` is connected to (`getpeername`).
 ///
 /// # Errors
@@ -401,6 +454,7 @@ mod tests {
         bind(listener.as_fd(), &addr)?;
         listen(listener.as_fd(), 16)?;
         let bound = local_addr(listener.as_fd())?;
+        assert_eq!(Some(local_port(listener.as_fd())?), bound.port());
         assert_eq!(bound.domain(), addr.domain());
         assert_ne!(bound.port(), Some(0), "the kernel picked no port");
         let client = socket(domain, SocketType::Stream, SOCK_NONBLOCK)?;
@@ -527,6 +581,13 @@ mod tests {
         connect(client.as_fd(), &addr).unwrap();
         let (conn, peer) = accept(listener.as_fd(), 0).unwrap();
         assert_eq!(peer, SocketAddr::Unix(UnixAddr::unnamed()));
+        assert_eq!(local_port(listener.as_fd()), Err(Errno::EAFNOSUPPORT));
+        // A second connection, taken without its address.
+        let second = socket(Domain::Unix, SocketType::Stream, 0).unwrap();
+        connect(second.as_fd(), &addr).unwrap();
+        let conn2 = accept_socket(listener.as_fd(), SOCK_NONBLOCK).unwrap();
+        assert_eq!(send(second.as_fd(), b"2"), Ok(1));
+        assert_eq!(read(conn2.as_fd(), &mut [0; 1]), Ok(1));
         assert_eq!(peer_addr(client.as_fd()), Ok(addr));
         assert_eq!(send(client.as_fd(), b"ab"), Ok(2));
         let mut buf = [0u8; 2];

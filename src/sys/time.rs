@@ -47,7 +47,7 @@ pub(crate) fn monotonic_ns() -> Result<u64, Errno> {
 /// kernel offers one (no syscall), else, or if that call fails, with the syscall.
 #[inline]
 fn clock() -> Result<(u64, u32), Errno> {
-    #[cfg(not(miri))]
+    #[cfg(all(feature = "vdso", not(miri)))]
     if let Some(reading) = clock_vdso() {
         return Ok(reading);
     }
@@ -56,13 +56,14 @@ fn clock() -> Result<(u64, u32), Errno> {
 
 /// A reading through the vDSO; `None` if it has no `clock_gettime` or the call refused
 /// (its result is checked: a failed call's `timespec` is not a reading).
-#[cfg(not(miri))]
+#[cfg(all(feature = "vdso", not(miri)))]
 #[inline]
 fn clock_vdso() -> Option<(u64, u32)> {
     reading_from(super::vdso::clock_gettime()?)
 }
 
 /// A `CLOCK_MONOTONIC` reading from `f`, checked: `None` if it failed or wrote no valid time.
+#[cfg(feature = "vdso")]
 #[cfg_attr(miri, allow(dead_code))]
 #[inline]
 fn reading_from(f: super::vdso::ClockGettime) -> Option<(u64, u32)> {
@@ -163,6 +164,7 @@ mod tests {
     /// Readings alternate between the two paths: each is never before the one taken before
     /// it, whichever path took it.
     #[test]
+    #[cfg(feature = "vdso")]
     #[cfg_attr(miri, ignore = "Miri has no vDSO: the syscall is the only path")]
     fn the_vdso_and_the_syscall_agree_and_move_forward() {
         #[cfg(not(miri))]
@@ -187,6 +189,7 @@ mod tests {
     /// A vDSO call that fails, or writes no valid time, is no reading: the caller then
     /// makes the syscall.
     #[test]
+    #[cfg(feature = "vdso")]
     fn a_refused_or_odd_vdso_reading_is_none() {
         unsafe extern "C" fn refuses(_: i32, ts: *mut k::__kernel_timespec) -> i32 {
             // SAFETY: the caller passes a writable timespec.

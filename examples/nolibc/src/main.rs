@@ -148,8 +148,7 @@ fn listen(port: u16) -> Result<(OwnedFd, u16), Errno> {
     sys::setsockopt(listener.as_fd(), sys::SockOpt::ReuseAddr, true)?;
     sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], port))?;
     sys::listen(listener.as_fd(), 128)?;
-    // An IPv4 socket reports an IPv4 address, which has a port.
-    let port = sys::local_addr(listener.as_fd())?.port().ok_or(Errno::EAFNOSUPPORT)?;
+    let port = sys::local_port(listener.as_fd())?;
     Ok((listener, port))
 }
 
@@ -177,8 +176,8 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
         .with_fd(listener)
         .with_handler(move |listener: &mut OwnedFd, ops: &mut Ops<'_>| {
             loop {
-                match sys::accept(listener.as_fd(), sys::SOCK_NONBLOCK) {
-                    Ok((conn, _)) => {
+                match sys::accept_socket(listener.as_fd(), sys::SOCK_NONBLOCK) {
+                    Ok(conn) => {
                         let conn: Box<dyn Subscriber> = Box::new(Conn::new(conn, idle));
                         // Refused only when out of memory; dropping it closes the connection.
                         let _ = ops.add(conn, Conn::INTEREST);
