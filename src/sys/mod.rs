@@ -6,8 +6,11 @@
 //! the kernel.
 //!
 //! The public part is what a program without libc needs around the reactor: descriptors to
-//! watch (`eventfd`, `pipe`, sockets, `signalfd`, `timerfd`), `read`, `write` and `send`, the
-//! standard streams, signal masks, the monotonic clock, the fd types and [`Errno`].
+//! watch (`eventfd`, `pipe`, sockets of every family, `signalfd`, `timerfd`, inotify, pidfds),
+//! `read`, `write`, `send`, datagrams and descriptor passing, files (`openat`, `fstat`),
+//! `getrandom`, descriptor copies and flags, the standard streams, signals and masks,
+//! processes (spawning, waiting, groups and sessions, `prctl`), the monotonic clock (through
+//! the vDSO where there is one), the fd types and [`Errno`].
 
 mod errno;
 mod fd;
@@ -67,10 +70,10 @@ pub use socket::{
     setsockopt, shutdown, socket, socketpair, take_error, Shutdown, SockOpt, SocketType,
     SOCK_NONBLOCK,
 };
-pub use spawn::{Child, Command};
+pub use spawn::Command;
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
 pub use unix::{recv_fds, send_fds, Received, MAX_FDS_PER_MESSAGE};
-pub use wait::{pidfd_open, waitid, ExitStatus, WaitFor, WaitOptions};
+pub use wait::{pidfd_open, waitid, Child, ExitStatus, WaitFor, WaitOptions};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};
 #[cfg(test)]

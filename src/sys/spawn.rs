@@ -2,7 +2,8 @@
 //! its arguments and environment (byte strings; no `PATH` search) and what the child must
 //! look like (signal mask, signals reset to their default action, process group, session,
 //! controlling terminal, descriptors moved to chosen numbers); [`Command::spawn`] starts it
-//! and reports a failed `execve` as its error, leaving no zombie.
+//! and reports a failed `execve` as its error, leaving no zombie. (The [`Child`] it returns,
+//! and waiting for it, belong to `wait`.)
 //!
 //! How: `clone(SIGCHLD)` with no new stack, which is `fork`: the child gets a copy-on-write
 //! copy of the address space, so nothing it does can touch the parent's memory. (A shared
@@ -16,7 +17,7 @@
 
 use super::fd::{AsFd, AsRawFd};
 use super::signal::{sigprocmask, MaskHow};
-use super::wait::{waitid, ExitStatus, WaitFor, WaitOptions};
+use super::wait::Child;
 use super::{arch, k, nr, pipe, read, BorrowedFd, Errno, OwnedFd, Pid, RawFd, SigSet, Signal};
 use alloc::vec::Vec;
 
@@ -41,21 +42,6 @@ pub struct Command<'fd> {
     session: bool,
     terminal: Option<BorrowedFd<'fd>>,
     moves: Vec<(BorrowedFd<'fd>, RawFd)>,
-}
-
-/// A started child process. Dropping it neither kills nor waits for it: wait for it (or let
-/// a `SIGCHLD`-ignoring parent leave that to the kernel), or it stays a zombie until this
-/// process ends.
-///
-/// ```
-/// use barepoll::sys::Command;
-/// let mut child = Command::new(b"/bin/true").spawn()?;
-/// assert!(child.wait()?.success());
-/// # Ok::<(), barepoll::sys::Errno>(())
-/// ```
-#[derive(Debug)]
-pub struct Child {
-    pid: Pid,
 }
 
 impl<'fd> Command<'fd> {
@@ -269,12 +255,12 @@ impl<'fd> Command<'fd> {
         if r == 0 {
             plan.run();
         }
-        let restored = sigprocmask(MaskHow::SetMask, before);
+        let restored = sigprocmask(MaskHow::SetMask, before).map(drop);
         let pid = Pid::from_syscall(r)?;
         drop(report_w);
         let child = Child { pid };
-        let outcome = read_report(report_r.as_fd());
-        restored?;
+        // The child's report first; a mask that could not be restored fails the spawn too.
+        let outcome = read_report(report_r.as_fd()).and(restored);
         match outcome {
             Ok(()) => Ok(child),
             Err(e) => {
@@ -426,84 +412,4 @@ fn default_action(signo: u32) -> Result<(), Errno> {
     // pointer is null.
     let r = unsafe { arch::syscall4(nr(k::__NR_rt_sigaction), signo as usize, ptr, 0, 8) };
     Errno::result(r).map(drop)
-}
-
-impl Child {
-    /// The child's pid.
-    ///
-    /// ```
-    /// use barepoll::sys::Command;
-    /// let mut child = Command::new(b"/bin/true").spawn()?;
-    /// assert!(child.pid().as_raw() > 0);
-    /// child.wait()?;
-    /// # Ok::<(), barepoll::sys::Errno>(())
-    /// ```
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// A pidfd for the child ([`pidfd_open`](super::pidfd_open)): readable once it has
-    /// exited, so a reactor can watch it. Valid whether or not it has exited, until it is
-    /// waited for.
-    ///
-    /// # Errors
-    /// As for [`pidfd_open`](super::pidfd_open) (`ENOSYS` before Linux 5.3).
-    ///
-    /// ```
-    /// use barepoll::sys::{Command, WaitFor, WaitOptions};
-    /// let mut child = Command::new(b"/bin/true").spawn()?;
-    /// let fd = child.pidfd()?;
-    /// let status = barepoll::sys::waitid(WaitFor::PidFd(barepoll::sys::AsFd::as_fd(&fd)), WaitOptions::EXITED)?;
-    /// assert!(status.unwrap().1.success());
-    /// # Ok::<(), barepoll::sys::Errno>(())
-    /// ```
-    pub fn pidfd(&self) -> Result<OwnedFd, Errno> {
-        super::pidfd_open(self.pid)
-    }
-
-    /// Waits until the child exits and reaps it. Retried on `EINTR`: a signal handled by
-    /// this process does not end the child.
-    ///
-    /// # Errors
-    /// `ECHILD` if it was reaped already (by another wait, or because this process ignores
-    /// `SIGCHLD`).
-    ///
-    /// ```
-    /// use barepoll::sys::{Command, ExitStatus};
-    /// let mut child = Command::new(b"/bin/false").spawn()?;
-    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
-    /// # Ok::<(), barepoll::sys::Errno>(())
-    /// ```
-    pub fn wait(&mut self) -> Result<ExitStatus, Errno> {
-        self.wait_exit()
-    }
-
-    fn wait_exit(&self) -> Result<ExitStatus, Errno> {
-        loop {
-            match waitid(WaitFor::Pid(self.pid), WaitOptions::EXITED) {
-                Ok(Some((_, status))) => return Ok(status),
-                Ok(None) => return Err(Errno::ECHILD),
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The child's status if it has exited (and reaps it), `None` if it still runs.
-    ///
-    /// # Errors
-    /// As for [`wait`](Child::wait); never `EINTR` (it does not block).
-    ///
-    /// ```
-    /// use barepoll::sys::{Command, Signal};
-    /// let mut child = Command::new(b"/bin/sleep").arg(b"10").spawn()?;
-    /// assert_eq!(child.try_wait()?, None);
-    /// barepoll::sys::kill(child.pid(), Signal::TERM)?;
-    /// child.wait()?;
-    /// # Ok::<(), barepoll::sys::Errno>(())
-    /// ```
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Errno> {
-        let poll = WaitOptions::EXITED | WaitOptions::NOHANG;
-        Ok(waitid(WaitFor::Pid(self.pid), poll)?.map(|(_, status)| status))
-    }
 }

@@ -1,7 +1,8 @@
 //! Waiting for child processes: `waitid` (by pid, by pidfd, any child, a process group) and
 //! what it reports ([`ExitStatus`]), and `pidfd_open`, a descriptor that becomes readable
 //! when its process exits (so a reactor can watch a child like any other fd). Owns the
-//! decoding of the kernel's `siginfo_t` for `SIGCHLD`; starts no process (see `spawn`).
+//! decoding of the kernel's `siginfo_t` for `SIGCHLD`, and [`Child`], a started process to
+//! wait for; starts no process (see `spawn`).
 
 use super::fd::AsRawFd;
 use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, Pid, Signal};
@@ -100,7 +101,6 @@ pub enum WaitFor<'a> {
 /// waits in a loop decides whether a signal ends the wait (see [`Child::wait`] for one that
 /// retries).
 ///
-/// [`Child::wait`]: super::Child::wait
 ///
 /// # Errors
 /// The kernel's error: `ECHILD` when no child matches, `EINTR` when a signal handler ran,
@@ -180,4 +180,100 @@ pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes no pointers.
     let r = unsafe { arch::syscall2(nr(k::__NR_pidfd_open), pid.as_raw() as usize, 0) };
     Errno::result(r).map(owned)
+}
+
+/// A started child process. Dropping it neither kills nor waits for it: wait for it (or let
+/// a `SIGCHLD`-ignoring parent leave that to the kernel), or it stays a zombie until this
+/// process ends.
+///
+/// ```
+/// use barepoll::sys::Command;
+/// let mut child = Command::new(b"/bin/true").spawn()?;
+/// assert!(child.wait()?.success());
+/// # Ok::<(), barepoll::sys::Errno>(())
+/// ```
+#[derive(Debug)]
+pub struct Child {
+    pub(super) pid: Pid,
+}
+
+impl Child {
+    /// The child's pid.
+    ///
+    /// ```
+    /// use barepoll::sys::Command;
+    /// let mut child = Command::new(b"/bin/true").spawn()?;
+    /// assert!(child.pid().as_raw() > 0);
+    /// child.wait()?;
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// ```
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// A pidfd for the child ([`pidfd_open`](super::pidfd_open)): readable once it has
+    /// exited, so a reactor can watch it. Valid whether or not it has exited, until it is
+    /// waited for.
+    ///
+    /// # Errors
+    /// As for [`pidfd_open`](super::pidfd_open) (`ENOSYS` before Linux 5.3).
+    ///
+    /// ```
+    /// use barepoll::sys::{Command, WaitFor, WaitOptions};
+    /// let mut child = Command::new(b"/bin/true").spawn()?;
+    /// let fd = child.pidfd()?;
+    /// let status = barepoll::sys::waitid(WaitFor::PidFd(barepoll::sys::AsFd::as_fd(&fd)), WaitOptions::EXITED)?;
+    /// assert!(status.unwrap().1.success());
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// ```
+    pub fn pidfd(&self) -> Result<OwnedFd, Errno> {
+        super::pidfd_open(self.pid)
+    }
+
+    /// Waits until the child exits and reaps it. Retried on `EINTR`: a signal handled by
+    /// this process does not end the child.
+    ///
+    /// # Errors
+    /// `ECHILD` if it was reaped already (by another wait, or because this process ignores
+    /// `SIGCHLD`).
+    ///
+    /// ```
+    /// use barepoll::sys::{Command, ExitStatus};
+    /// let mut child = Command::new(b"/bin/false").spawn()?;
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// ```
+    pub fn wait(&mut self) -> Result<ExitStatus, Errno> {
+        self.wait_exit()
+    }
+
+    /// [`wait`](Child::wait) through a shared reference (for `spawn`'s clean-up).
+    pub(super) fn wait_exit(&self) -> Result<ExitStatus, Errno> {
+        loop {
+            match waitid(WaitFor::Pid(self.pid), WaitOptions::EXITED) {
+                Ok(Some((_, status))) => return Ok(status),
+                Ok(None) => return Err(Errno::ECHILD),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The child's status if it has exited (and reaps it), `None` if it still runs.
+    ///
+    /// # Errors
+    /// As for [`wait`](Child::wait); never `EINTR` (it does not block).
+    ///
+    /// ```
+    /// use barepoll::sys::{Command, Signal};
+    /// let mut child = Command::new(b"/bin/sleep").arg(b"10").spawn()?;
+    /// assert_eq!(child.try_wait()?, None);
+    /// barepoll::sys::kill(child.pid(), Signal::TERM)?;
+    /// child.wait()?;
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// ```
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Errno> {
+        let poll = WaitOptions::EXITED | WaitOptions::NOHANG;
+        Ok(waitid(WaitFor::Pid(self.pid), poll)?.map(|(_, status)| status))
+    }
 }
