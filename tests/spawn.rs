@@ -291,3 +291,36 @@ fn an_orphaned_grandchild_comes_to_a_subreaper() {
     assert_eq!(sys::is_child_subreaper(), Ok(false));
     assert_eq!(one.new_zombies(), Vec::<i32>::new());
 }
+
+/// `WNOWAIT` reports and leaves the child waitable; `WNOHANG` returns at once; a pidfd names
+/// the child for `waitid` whether or not it has exited.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs no processes")]
+fn waitid_peeks_polls_and_waits_by_pidfd() {
+    let one = serial();
+    let (r, w) = sys::pipe(0).unwrap();
+    let mut child = sh("read line; exit 4")
+        .move_fd(r.as_fd(), 0)
+        .spawn()
+        .unwrap();
+    drop(r);
+    let pidfd = match child.pidfd() {
+        Err(Errno::ENOSYS) => {
+            drop(w);
+            child.wait().unwrap();
+            return println!("skipped: no pidfd_open (Linux 5.3+)");
+        }
+        other => other.unwrap(),
+    };
+    let by_fd = WaitFor::PidFd(pidfd.as_fd());
+    let poll = WaitOptions::EXITED | WaitOptions::NOHANG;
+    assert_eq!(sys::waitid(by_fd, poll), Ok(None), "still running");
+    sys::write(w.as_fd(), b"go\n").unwrap();
+    let peek = WaitOptions::EXITED | WaitOptions::NOWAIT;
+    let exited = Some((child.pid(), ExitStatus::Exited(4)));
+    assert_eq!(sys::waitid(by_fd, peek), Ok(exited));
+    assert_eq!(sys::waitid(by_fd, peek), Ok(exited), "not reaped by a peek");
+    assert_eq!(child.try_wait(), Ok(Some(ExitStatus::Exited(4))));
+    assert_eq!(sys::waitid(by_fd, poll), Err(Errno::ECHILD), "reaped");
+    assert_eq!(one.new_zombies(), Vec::<i32>::new());
+}
