@@ -550,7 +550,7 @@ mod tests {
     /// may be read.
     #[test]
     fn survives_odd_images() {
-        let rounds = if cfg!(miri) { 40 } else { 20_000 };
+        let rounds = if cfg!(miri) { 40 } else { 3_000 };
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             seed ^= seed << 13;
