@@ -138,6 +138,13 @@
 //! `std` (a `compile_error!` says so). `panic-no-fmt`, with `rt`, makes the panic handler
 //! write only `panicked (message left out)`, so that no `core::fmt` is linked for it.
 //!
+//! `vdso` (on by default): [`sys::monotonic`] and the timers read the clock through the
+//! kernel's vDSO (`__vdso_clock_gettime` on x86_64, `__kernel_clock_gettime` on aarch64), found
+//! once through the auxiliary vector and a bounds-checked walk of its ELF symbol table, so a
+//! reading makes no syscall; where there is none (valgrind, older qemu-user, Miri) or a call
+//! fails, the `clock_gettime` syscall. Off, every reading is the syscall: about 2.5 KiB less
+//! code for a static binary that counts bytes.
+//!
 // Links to items that a feature gates: to the item where it is built, else to "Features".
 #![cfg_attr(feature = "std", doc = "[`Remote`]: remote::Remote")]
 #![cfg_attr(feature = "std", doc = "[Remote::post]: remote::Remote::post")]

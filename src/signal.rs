@@ -42,7 +42,7 @@ use crate::threads::Threads;
 /// reactor.register(
 ///     signals.on(|sig: sys::SigInfo, ops: &mut Ops<'_>| {
 ///         assert_eq!(sig.signal, Signal::USR1);
-///         assert_eq!(sig.pid, sys::getpid());
+///         assert_eq!(sys::Pid::from_u32(sig.pid), sys::getpid().ok());
 ///         ops.stop();
 ///     }),
 ///     barepoll::interest().read(),

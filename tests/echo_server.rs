@@ -260,7 +260,8 @@ fn the_example_exits_zero_on_sigterm_and_closes_its_connections() {
     conn.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"abc");
     let t = Instant::now();
-    sys::kill(child.id(), sys::Signal::TERM).unwrap();
+    let pid = sys::Pid::from_u32(child.id()).expect("a child has a pid");
+    sys::kill(pid, sys::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     // Not a speed bound: connections idle for a minute would hold it otherwise.
     assert!(
@@ -354,6 +355,7 @@ fn out_of_descriptors_the_example_pauses_quietly_and_serves_again() {
             .unwrap_or_else(|e| panic!("client {i} not served: {e}"));
         assert_eq!(buf, [i as u8; 3]);
     }
+    let pid = sys::Pid::from_u32(pid).expect("a child has a pid");
     sys::kill(pid, sys::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     reader.join().unwrap();

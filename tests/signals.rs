@@ -78,7 +78,9 @@ fn a_signal_to_the_thread_reaches_the_handler_with_its_sender() {
     r.run().unwrap();
     let got = got.borrow();
     assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|i| i.pid == sys::getpid()));
+    assert!(got
+        .iter()
+        .all(|i| sys::Pid::from_u32(i.pid) == sys::getpid().ok()));
     assert_eq!(
         got[0].signal,
         Signal::USR1,
@@ -107,7 +109,7 @@ fn a_signal_to_the_process_reaches_the_handler() {
         readable(),
     )
     .unwrap();
-    sys::kill(sys::getpid(), Signal::HUP).unwrap();
+    sys::kill(sys::getpid().unwrap(), Signal::HUP).unwrap();
     r.run().unwrap();
     let info = seen.borrow().expect("no signal");
     assert_eq!(
@@ -152,7 +154,7 @@ fn two_for_one_signal_both_receive_it_until_the_last_drops() {
         "unblocked while another `Signals` still needs it"
     );
     // To the process: this thread, the only one, blocks it, so it waits for the signalfd.
-    sys::kill(sys::getpid(), Signal::TERM).unwrap();
+    sys::kill(sys::getpid().unwrap(), Signal::TERM).unwrap();
     let info = second
         .read()
         .unwrap()

@@ -13,8 +13,11 @@
 //! without, as std's runtime does.
 //!
 //! The public part is what a program without libc needs around the reactor: descriptors to
-//! watch (`eventfd`, `pipe`, sockets, `signalfd`, `timerfd`), `read`, `write` and `send`, the
-//! standard streams, signal masks, the monotonic clock, the fd types and [`Errno`].
+//! watch (`eventfd`, `pipe`, sockets of every family, `signalfd`, `timerfd`, inotify, pidfds),
+//! `read`, `write`, `send`, datagrams and descriptor passing, files (`openat`, `fstat`),
+//! `getrandom`, descriptor copies and flags, the standard streams, signals and masks,
+//! processes (spawning, waiting, groups and sessions, `prctl`), the monotonic clock (through
+//! the vDSO where there is one), the fd types and [`Errno`].
 
 mod errno;
 mod fd;
@@ -26,29 +29,59 @@ mod fd;
 #[cfg_attr(miri, path = "arch/miri.rs")]
 mod arch;
 
+mod addr;
+mod datagram;
 mod epoll;
+mod fdctl;
+mod file;
+mod inotify;
 mod io;
+mod prctl;
 mod process;
 pub mod rt;
+mod session;
 mod signal;
 mod socket;
+mod spawn;
 pub(crate) mod time;
+mod unix;
+#[cfg(feature = "vdso")]
+#[cfg_attr(miri, allow(dead_code))] // the clock takes the syscall under Miri
+mod vdso;
+mod wait;
 
+pub use addr::{Domain, SocketAddr, UnixAddr, VsockAddr};
+pub use datagram::{recv_from, send_to};
 pub use errno::Errno;
 pub use fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+pub use fdctl::{
+    dup, dup3, dup_at_least, is_cloexec, is_nonblocking, set_cloexec, set_nonblocking,
+};
+pub use file::{fstat, getrandom, openat, FileKind, OpenFlags, Stat};
+pub use inotify::{
+    inotify_add_watch, inotify_init1, inotify_rm_watch, InotifyEvent, InotifyEvents, Watch,
+    IN_ATTRIB, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_IGNORED, IN_ISDIR,
+    IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_NONBLOCK, IN_Q_OVERFLOW,
+};
 pub use io::{
     eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
 };
-pub use process::{exit_group, getpid, gettid};
+pub use prctl::{is_child_subreaper, pdeathsig, set_child_subreaper, set_pdeathsig};
+pub use process::{exit_group, getpid, gettid, Pid};
+pub use session::{getpgid, getsid, setpgid, setsid, tcgetpgrp, tcsetpgrp};
 pub use signal::{
-    kill, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow, SigInfo, SigSet, Signal,
-    SFD_NONBLOCK, SIGINFO_SIZE,
+    kill, kill_every_process, kill_group, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow,
+    SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
-    accept, bind, connect, listen, local_addr, send, setsockopt, shutdown, socket, Domain,
-    Shutdown, SockOpt, SocketAddr, SocketType, SOCK_NONBLOCK,
+    accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, send,
+    setsockopt, shutdown, socket, socketpair, take_error, Shutdown, SockOpt, SocketType,
+    SOCK_NONBLOCK,
 };
+pub use spawn::Command;
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};
+pub use unix::{recv_fds, send_fds, Received, MAX_FDS_PER_MESSAGE};
+pub use wait::{pidfd_open, waitid, Child, ExitStatus, WaitFor, WaitOptions};
 
 pub(crate) use epoll::{epoll_create1, epoll_ctl, epoll_wait, Ctl, EpollEvent};
 #[cfg(test)]

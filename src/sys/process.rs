@@ -1,4 +1,5 @@
-//! The process: its id, and telling whether a value was inherited through `fork()`.
+//! The process: its id ([`Pid`], which names one process and never a group), and telling
+//! whether a value was inherited through `fork()`.
 //!
 //! A [`ForkGuard`] is made by the process that owns a reactor. After `fork()` the child has a
 //! copy of the reactor (and of its guard) but shares the epoll instance with the parent; the
@@ -9,17 +10,123 @@
 
 use super::{arch, k, nr, Errno};
 use alloc::alloc::{alloc, dealloc, Layout};
+use core::fmt;
+use core::num::NonZeroI32;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-/// The id of the calling process.
+/// A process id that names exactly one process: always positive.
+///
+/// The kernel reads a pid argument of 0 as "my process group", -1 as "every process I may
+/// signal" and any other negative value as "process group |pid|"; a `Pid` can hold none of
+/// them, so [`kill`](super::kill) with a `Pid` reaches one process, and the group and
+/// broadcast forms are separate functions with their own names.
 ///
 /// ```
-/// assert_eq!(barepoll::sys::getpid(), std::process::id());
+/// use barepoll::sys::Pid;
+/// assert_eq!(Pid::new(1).map(Pid::as_raw), Some(1));
+/// assert_eq!(Pid::new(0), None);
+/// assert_eq!(Pid::new(-1), None);
 /// ```
-pub fn getpid() -> u32 {
-    // SAFETY: getpid takes no arguments and cannot fail.
-    unsafe { arch::syscall0(nr(k::__NR_getpid)) as u32 }
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Pid(NonZeroI32);
+
+impl Pid {
+    /// The pid `raw`, if it is positive.
+    ///
+    /// ```
+    /// use barepoll::sys::Pid;
+    /// assert!(Pid::new(i32::MAX).is_some());
+    /// assert!(Pid::new(i32::MIN).is_none());
+    /// ```
+    pub const fn new(raw: i32) -> Option<Pid> {
+        if raw > 0 {
+            match NonZeroI32::new(raw) {
+                Some(n) => Some(Pid(n)),
+                None => None,
+            }
+        } else {
+            None
+        }
+    }
+
+    /// The pid from an unsigned number (as `std::process::Child::id` gives it), if it is a
+    /// positive `i32`: `0` and values from 2^31 on are not pids.
+    ///
+    /// ```
+    /// use barepoll::sys::Pid;
+    /// assert_eq!(Pid::from_u32(7), Pid::new(7));
+    /// assert_eq!(Pid::from_u32(u32::MAX), None);
+    /// assert_eq!(Pid::from_u32(1 << 31), None);
+    /// ```
+    pub const fn from_u32(raw: u32) -> Option<Pid> {
+        if raw > i32::MAX as u32 {
+            None
+        } else {
+            Pid::new(raw as i32)
+        }
+    }
+
+    /// The calling process's pid (the same as [`getpid`]).
+    ///
+    /// # Errors
+    /// None on an ordinary system; a seccomp filter may refuse the call (`EPERM`, `ENOSYS`).
+    ///
+    /// ```
+    /// use barepoll::sys::Pid;
+    /// assert_eq!(Pid::this()?.as_raw() as u32, std::process::id());
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// ```
+    pub fn this() -> Result<Pid, Errno> {
+        getpid()
+    }
+
+    /// The number, always positive.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::sys::Pid::new(42).unwrap().as_raw(), 42);
+    /// ```
+    pub const fn as_raw(self) -> i32 {
+        self.0.get()
+    }
+
+    /// Decodes a raw syscall return that is a pid: an error stays an error, and a value that
+    /// is not a positive pid (which the kernel does not give) is `EINVAL`, never a `Pid`.
+    pub(crate) fn from_syscall(raw: usize) -> Result<Pid, Errno> {
+        let raw = Errno::result(raw)?;
+        i32::try_from(raw)
+            .ok()
+            .and_then(Pid::new)
+            .ok_or(Errno::EINVAL)
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The id of the calling process.
+///
+/// # Errors
+/// None on an ordinary system; a seccomp filter may refuse the call (`EPERM`, `ENOSYS`), and
+/// a refused call is reported, never read as a pid.
+///
+/// ```
+/// assert_eq!(barepoll::sys::getpid()?.as_raw() as u32, std::process::id());
+/// # Ok::<(), barepoll::sys::Errno>(())
+/// ```
+pub fn getpid() -> Result<Pid, Errno> {
+    Pid::from_syscall(getpid_raw())
+}
+
+/// `getpid` as the kernel returned it: a pid, or `-errno` where it was refused (which equals
+/// no pid, as a `usize`).
+#[inline]
+fn getpid_raw() -> usize {
+    // SAFETY: getpid takes no arguments.
+    unsafe { arch::syscall0(nr(k::__NR_getpid)) }
 }
 
 /// The id of the calling thread.
@@ -65,7 +172,8 @@ pub(crate) struct ForkGuard {
     /// `tag | flags`: on a wipe-on-fork page (tag [`OWNER`]), or in the heap (tag [`PID`]).
     word: NonNull<AtomicU64>,
     on_page: bool,
-    pid: u32,
+    /// The owner's `getpid`, as returned (checked to be a pid when the guard was made).
+    pid: usize,
 }
 
 // SAFETY: the guard owns its word exclusively (a page unmapped once, or a heap word freed
@@ -79,7 +187,8 @@ impl ForkGuard {
     /// # Errors
     /// `ENOMEM` if neither a page nor a heap word can be had.
     pub(crate) fn new() -> Result<ForkGuard, Errno> {
-        let pid = getpid();
+        let pid = getpid_raw();
+        Errno::result(pid)?;
         if let Some(word) = wipe_on_fork_page() {
             word_of(word).store(OWNER, Ordering::Relaxed);
             return Ok(ForkGuard {
@@ -135,11 +244,12 @@ impl ForkGuard {
     }
 
     /// Whether this guard was inherited through `fork()` by the calling process: the page's
-    /// tag is gone, or (where pages are not wiped) `getpid()` differs.
+    /// tag is gone, or (where pages are not wiped) `getpid()` differs. A refused `getpid()`
+    /// counts as inherited: the reactor then refuses to touch the epoll set, never the reverse.
     #[inline]
     pub(crate) fn inherited(&self) -> bool {
         let tag = word_of(self.word).load(Ordering::Relaxed) & !FLAGS;
-        tag != OWNER && (self.on_page || getpid() != self.pid)
+        tag != OWNER && (self.on_page || getpid_raw() != self.pid)
     }
 }
 
@@ -202,7 +312,7 @@ mod tests {
     fn a_new_guard_is_quiet_until_flagged_and_tells_a_wiped_page() {
         let guard = ForkGuard::new().unwrap();
         assert!(!guard.inherited());
-        assert_eq!(guard.pid, getpid());
+        assert_eq!(Ok(guard.pid as i32), getpid().map(Pid::as_raw));
         assert_eq!(
             guard.quiet(),
             guard.on_page,

@@ -1,7 +1,7 @@
 //! Signals as descriptors: the kernel's 8-byte signal set, the calling thread's signal mask,
 //! `signalfd`, and sending a signal.
 
-use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, KERNEL_SIGSET_SIZE};
+use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, Pid, KERNEL_SIGSET_SIZE};
 
 /// `signalfd` flag: reads never block (they fail with [`Errno::EAGAIN`] when none is pending).
 pub const SFD_NONBLOCK: u32 = k::O_NONBLOCK;
@@ -17,6 +17,10 @@ impl Signal {
     pub const INT: Signal = Signal(k::SIGINT as u8);
     /// Quit (3).
     pub const QUIT: Signal = Signal(k::SIGQUIT as u8);
+    /// Abort (6).
+    pub const ABRT: Signal = Signal(k::SIGABRT as u8);
+    /// Kill (9): cannot be caught, blocked or ignored.
+    pub const KILL: Signal = Signal(k::SIGKILL as u8);
     /// User-defined 1 (10).
     pub const USR1: Signal = Signal(k::SIGUSR1 as u8);
     /// User-defined 2 (12).
@@ -29,6 +33,10 @@ impl Signal {
     pub const TERM: Signal = Signal(k::SIGTERM as u8);
     /// A child stopped or exited (17).
     pub const CHLD: Signal = Signal(k::SIGCHLD as u8);
+    /// Continue if stopped (18).
+    pub const CONT: Signal = Signal(k::SIGCONT as u8);
+    /// Stop (19): cannot be caught, blocked or ignored.
+    pub const STOP: Signal = Signal(k::SIGSTOP as u8);
     /// Window size changed (28).
     pub const WINCH: Signal = Signal(k::SIGWINCH as u8);
 
@@ -252,7 +260,8 @@ impl SigInfo {
 /// Sends `signal` to one thread (`tgkill`): the calling process's thread `tid`.
 ///
 /// # Errors
-/// The kernel's error (`ESRCH` for a thread that is gone, `EINVAL`, `EPERM`).
+/// The kernel's error (`ESRCH` for a thread that is gone, `EINVAL`, `EPERM`), or the error of
+/// [`getpid`](super::getpid).
 ///
 /// ```
 /// use barepoll::sys::{self, Errno, Signal};
@@ -260,25 +269,65 @@ impl SigInfo {
 /// # Ok::<(), Errno>(())
 /// ```
 pub fn tgkill(tid: u32, signal: Signal) -> Result<(), Errno> {
-    let pid = super::process::getpid() as usize;
+    let pid = super::process::getpid()?.as_raw() as usize;
     // SAFETY: tgkill takes no pointers.
     let raw =
         unsafe { arch::syscall3(nr(k::__NR_tgkill), pid, tid as usize, signal.raw() as usize) };
     Errno::result(raw).map(drop)
 }
 
-/// Sends `signal` to a process (`kill`).
+/// Sends `signal` to one process (`kill`). A [`Pid`] is positive, so this never reaches a
+/// process group or every process (see [`kill_group`] and [`kill_every_process`]).
 ///
 /// # Errors
-/// The kernel's error (`ESRCH`, `EPERM`, `EINVAL`).
+/// The kernel's error (`ESRCH` for a process that is gone, `EPERM`).
 ///
 /// ```
-/// use barepoll::sys::{self, Signal};
-/// assert!(sys::kill(u32::MAX >> 1, Signal::USR1).is_err()); // no such process
+/// use barepoll::sys::{self, Errno, Pid, Signal};
+/// // No process has the largest pid the type can hold (the kernel's limit is 2^22).
+/// assert_eq!(sys::kill(Pid::new(i32::MAX).unwrap(), Signal::USR1), Err(Errno::ESRCH));
 /// ```
-pub fn kill(pid: u32, signal: Signal) -> Result<(), Errno> {
+pub fn kill(pid: Pid, signal: Signal) -> Result<(), Errno> {
+    send(pid.as_raw(), signal)
+}
+
+/// Sends `signal` to every process of the process group `group` (`kill(-group)`).
+///
+/// # Errors
+/// The kernel's error (`ESRCH` when no process is in the group, `EPERM` when none may be
+/// signalled).
+///
+/// ```
+/// use barepoll::sys::{self, Errno, Pid, Signal};
+/// assert_eq!(sys::kill_group(Pid::new(i32::MAX).unwrap(), Signal::USR1), Err(Errno::ESRCH));
+/// ```
+pub fn kill_group(group: Pid, signal: Signal) -> Result<(), Errno> {
+    send(-group.as_raw(), signal)
+}
+
+/// Sends `signal` to **every process the caller may signal**, except itself and init
+/// (`kill(-1)`): for an unprivileged user, all of that user's processes; for root, nearly the
+/// whole machine. Its use is a container's init taking its container down (there "every
+/// process" is the container's). Anywhere else this is almost surely not what you want.
+///
+/// # Errors
+/// The kernel's error (`ESRCH` when there was no process to signal).
+///
+/// ```no_run
+/// use barepoll::sys::{self, Signal};
+/// // In a container's init, at shutdown:
+/// sys::kill_every_process(Signal::TERM)?;
+/// # Ok::<(), sys::Errno>(())
+/// ```
+pub fn kill_every_process(signal: Signal) -> Result<(), Errno> {
+    send(-1, signal)
+}
+
+fn send(target: i32, signal: Signal) -> Result<(), Errno> {
+    // The kernel reads the argument as a (signed) pid_t.
+    let target = target as isize as usize;
     // SAFETY: kill takes no pointers.
-    let raw = unsafe { arch::syscall2(nr(k::__NR_kill), pid as usize, signal.raw() as usize) };
+    let raw = unsafe { arch::syscall2(nr(k::__NR_kill), target, signal.raw() as usize) };
     Errno::result(raw).map(drop)
 }
 
@@ -326,7 +375,7 @@ mod tests {
                 .unwrap()
                 .expect("the signal was not queued");
             assert_eq!(info.signal, Signal::USR2);
-            assert_eq!(info.pid, crate::sys::getpid());
+            assert_eq!(Ok(info.pid as i32), crate::sys::getpid().map(Pid::as_raw));
             assert_eq!(info.code, -6, "SI_TKILL");
             sigprocmask(MaskHow::SetMask, before).unwrap();
             assert!(!sigprocmask(MaskHow::Block, SigSet::empty())
@@ -342,5 +391,59 @@ mod tests {
                 .minus(SigSet::of(&[Signal::INT])),
             SigSet::of(&[Signal::TERM])
         );
+    }
+
+    #[test]
+    fn a_pid_is_never_a_group_or_everyone() {
+        for raw in [0, -1, -2, i32::MIN] {
+            assert_eq!(Pid::new(raw), None, "{raw}");
+        }
+        for raw in [0, u32::MAX, 1 << 31, (1 << 31) + 5] {
+            assert_eq!(Pid::from_u32(raw), None, "{raw}");
+        }
+        assert_eq!(
+            Pid::from_u32(i32::MAX as u32).map(Pid::as_raw),
+            Some(i32::MAX)
+        );
+        let me = Pid::this().unwrap();
+        assert!(me.as_raw() > 0);
+        assert_eq!(crate::sys::getpid(), Ok(me));
+    }
+
+    /// `kill` reaches the one process; `kill_group` reaches a group, and a pid that leads no
+    /// group is no group.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+    fn kill_reaches_a_process_and_kill_group_its_group() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        use std::process::Command;
+        let mut alone = Command::new("sleep").arg("60").spawn().unwrap();
+        let pid = Pid::from_u32(alone.id()).unwrap();
+        // It shares this process's group, so it leads none.
+        assert_eq!(kill_group(pid, Signal::TERM), Err(Errno::ESRCH));
+        kill(pid, Signal::TERM).unwrap();
+        assert_eq!(
+            alone.wait().unwrap().signal(),
+            Some(Signal::TERM.raw() as i32)
+        );
+
+        // The line it prints proves it runs in its own group (qemu-user returns from a
+        // spawn before the child has made its group).
+        let mut leader = Command::new("sh")
+            .args(["-c", "echo ready; exec sleep 60"])
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut ready = [0u8; 6];
+        std::io::Read::read_exact(leader.stdout.as_mut().unwrap(), &mut ready).unwrap();
+        let group = Pid::from_u32(leader.id()).unwrap();
+        kill_group(group, Signal::HUP).unwrap();
+        assert_eq!(
+            leader.wait().unwrap().signal(),
+            Some(Signal::HUP.raw() as i32)
+        );
+        // Reaped: the pid names nothing now (unless reused, which takes a full pid cycle).
+        assert_eq!(kill(group, Signal::HUP), Err(Errno::ESRCH));
     }
 }

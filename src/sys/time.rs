@@ -43,8 +43,50 @@ pub(crate) fn monotonic_ns() -> Result<u64, Errno> {
         .saturating_add(u64::from(nanos)))
 }
 
-/// `CLOCK_MONOTONIC` as seconds and nanoseconds (below 10^9).
+/// `CLOCK_MONOTONIC` as seconds and nanoseconds (below 10^9): through the vDSO where the
+/// kernel offers one (no syscall), else, or if that call fails, with the syscall.
+#[inline]
 fn clock() -> Result<(u64, u32), Errno> {
+    // Tests: no vDSO, and a syscall a seccomp policy refuses.
+    #[cfg(all(test, feature = "std"))]
+    if REFUSE_CLOCK.with(core::cell::Cell::get) {
+        return Err(Errno::EINVAL);
+    }
+    #[cfg(all(feature = "vdso", not(miri)))]
+    if let Some(reading) = clock_vdso() {
+        return Ok(reading);
+    }
+    clock_syscall()
+}
+
+/// A reading through the vDSO; `None` if it has no `clock_gettime` or the call refused
+/// (its result is checked: a failed call's `timespec` is not a reading).
+#[cfg(all(feature = "vdso", not(miri)))]
+#[inline]
+fn clock_vdso() -> Option<(u64, u32)> {
+    reading_from(super::vdso::clock_gettime()?)
+}
+
+/// A `CLOCK_MONOTONIC` reading from `f`, checked: `None` if it failed or wrote no valid time.
+#[cfg(feature = "vdso")]
+#[cfg_attr(miri, allow(dead_code))]
+#[inline]
+fn reading_from(f: super::vdso::ClockGettime) -> Option<(u64, u32)> {
+    let mut ts = timespec(Duration::ZERO);
+    // SAFETY: `f` is the vDSO's clock_gettime (see `vdso::clock_gettime`) or a stand-in with
+    // its contract; it writes one timespec into `ts`, which is ours to write.
+    let r = unsafe { f(k::CLOCK_MONOTONIC as i32, &mut ts) };
+    let nanos = u32::try_from(ts.tv_nsec)
+        .ok()
+        .filter(|&n| n < 1_000_000_000);
+    match (r, u64::try_from(ts.tv_sec), nanos) {
+        (0, Ok(secs), Some(nanos)) => Some((secs, nanos)),
+        _ => None,
+    }
+}
+
+/// A reading with the `clock_gettime` syscall.
+fn clock_syscall() -> Result<(u64, u32), Errno> {
     let mut ts = timespec(Duration::ZERO);
     let ptr = core::ptr::addr_of_mut!(ts) as usize;
     // SAFETY: the kernel writes one timespec into `ts`, which is ours to write.
@@ -52,12 +94,6 @@ fn clock() -> Result<(u64, u32), Errno> {
         unsafe { arch::syscall2(nr(k::__NR_clock_gettime), k::CLOCK_MONOTONIC as usize, ptr) };
     // Checked: a seccomp policy or an emulator can refuse even this call, and `ts` is then
     // not a reading.
-    #[cfg(all(test, feature = "std"))]
-    let raw = if REFUSE_CLOCK.with(core::cell::Cell::get) {
-        (Errno::EINVAL.raw() as usize).wrapping_neg()
-    } else {
-        raw
-    };
     Errno::result(raw)?;
     Ok((ts.tv_sec as u64, ts.tv_nsec as u32))
 }
@@ -145,6 +181,63 @@ mod tests {
         let a = monotonic().unwrap();
         let b = monotonic().unwrap();
         assert!(b >= a && a > Duration::ZERO);
+    }
+
+    /// Readings alternate between the two paths: each is never before the one taken before
+    /// it, whichever path took it.
+    #[test]
+    #[cfg(feature = "vdso")]
+    #[cfg_attr(miri, ignore = "Miri has no vDSO: the syscall is the only path")]
+    fn the_vdso_and_the_syscall_agree_and_move_forward() {
+        #[cfg(not(miri))]
+        {
+            if super::super::vdso::clock_gettime().is_none() {
+                std::println!("no vDSO clock_gettime here: the syscall path only");
+            }
+            let mut last = clock_syscall().unwrap();
+            for i in 0..1000 {
+                let now = if i % 2 == 0 {
+                    clock_vdso().map_or_else(clock_syscall, Ok).unwrap()
+                } else {
+                    clock_syscall().unwrap()
+                };
+                assert!(now >= last, "{now:?} before {last:?} (reading {i})");
+                assert!(now.1 < 1_000_000_000);
+                last = now;
+            }
+        }
+    }
+
+    /// A vDSO call that fails, or writes no valid time, is no reading: the caller then
+    /// makes the syscall.
+    #[test]
+    #[cfg(feature = "vdso")]
+    fn a_refused_or_odd_vdso_reading_is_none() {
+        unsafe extern "C" fn refuses(_: i32, ts: *mut k::__kernel_timespec) -> i32 {
+            // SAFETY: the caller passes a writable timespec.
+            unsafe { (*ts).tv_sec = 5 };
+            -Errno::EINVAL.raw()
+        }
+        unsafe extern "C" fn odd(_: i32, ts: *mut k::__kernel_timespec) -> i32 {
+            // SAFETY: the caller passes a writable timespec.
+            unsafe { (*ts).tv_nsec = 1_000_000_000 };
+            0
+        }
+        unsafe extern "C" fn negative(_: i32, ts: *mut k::__kernel_timespec) -> i32 {
+            // SAFETY: the caller passes a writable timespec.
+            unsafe { (*ts).tv_sec = -1 };
+            0
+        }
+        unsafe extern "C" fn good(clock: i32, ts: *mut k::__kernel_timespec) -> i32 {
+            assert_eq!(clock, k::CLOCK_MONOTONIC as i32);
+            // SAFETY: the caller passes a writable timespec.
+            unsafe { *ts = timespec(Duration::new(3, 7)) };
+            0
+        }
+        assert_eq!(reading_from(refuses), None);
+        assert_eq!(reading_from(odd), None);
+        assert_eq!(reading_from(negative), None);
+        assert_eq!(reading_from(good), Some((3, 7)));
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn listen(port: u16) -> Result<(OwnedFd, u16), Errno> {
     sys::setsockopt(listener.as_fd(), sys::SockOpt::ReuseAddr, true)?;
     sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], port))?;
     sys::listen(listener.as_fd(), 128)?;
-    let port = sys::local_addr(listener.as_fd())?.port();
+    let port = sys::local_port(listener.as_fd())?;
     Ok((listener, port))
 }
 
@@ -183,8 +183,8 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
         .with_fd(listener)
         .with_handler(move |listener: &mut OwnedFd, ops: &mut Ops<'_>| {
             loop {
-                match sys::accept(listener.as_fd(), sys::SOCK_NONBLOCK) {
-                    Ok((conn, _)) => {
+                match sys::accept_socket(listener.as_fd(), sys::SOCK_NONBLOCK) {
+                    Ok(conn) => {
                         let conn: Box<dyn Subscriber> = Box::new(Conn::new(conn, idle));
                         // Refused only when out of memory; dropping it closes the connection.
                         let _ = ops.add(conn, Conn::INTEREST);
