@@ -15,6 +15,8 @@ use crate::thin::{Registry, TIMERS};
 use crate::threads::{Admit, Local, Threads};
 use crate::timer::{Timer, TimerKey, Timers};
 
+pub(crate) mod owned;
+
 /// The handle a handler gets for the duration of one event, and a timer callback for one
 /// firing: `Ops<'_>` for a reactor with no state, `Ops<'_, D>` for one whose handlers share a
 /// `D`, `Ops<'_, D, Sendable>` for a [`Sendable`](crate::Sendable) one.
@@ -76,7 +78,8 @@ use crate::timer::{Timer, TimerKey, Timers};
 /// ```
 pub struct Ops<'a, D: 'static = (), T: 'static = Local> {
     target: Target<'a, D, T>,
-    data: &'a mut D,
+    /// `None` only in a `Subscriber::init` called from `Reactor::register` (no state lent).
+    data: Option<&'a mut D>,
     current: Key,
     interest: Interest,
     timer: Option<TimerKey>,
@@ -102,7 +105,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Live { registry, timers },
-            data,
+            data: Some(data),
             current,
             interest,
             timer: None,
@@ -117,7 +120,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Live { registry, timers },
-            data,
+            data: Some(data),
             current: Key::NONE,
             interest: Interest::empty(),
             timer: Some(timer),
@@ -134,7 +137,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Record(recorder),
-            data,
+            data: Some(data),
             current,
             interest,
             timer,
@@ -161,9 +164,33 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// assert_eq!(stats.events, 1);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
+    ///
+    /// # Panics
+    /// In [`Subscriber::init`] called from [`Reactor::register`](crate::Reactor::register)
+    /// with a state that is not zero-sized: no state is lent outside `run_with`.
     #[inline(always)]
     pub fn data(&mut self) -> &mut D {
-        self.data
+        match &mut self.data {
+            Some(data) => data,
+            None => no_state(),
+        }
+    }
+
+    /// The `Ops` of a subscriber's `init`: `data` is `None` from `Reactor::register`.
+    pub(crate) fn for_init(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: Option<&'a mut D>,
+        current: Key,
+        interest: Interest,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data,
+            current,
+            interest,
+            timer: None,
+        }
     }
 
     /// Registers a new subscriber. It can fire from the next wait on, never in this batch.
@@ -197,7 +224,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<S>,
     {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.insert(subscriber, interest),
+            Target::Live { registry, timers } => {
+                let key = registry.insert(subscriber, interest)?;
+                crate::thin::init(registry, timers, self.data.as_deref_mut(), key)?;
+                Ok(key)
+            }
             #[cfg(feature = "testing")]
             Target::Record(r) => Ok(r.add(subscriber, interest)),
         }
@@ -259,7 +290,12 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.remove(key),
+            Target::Live { registry, timers } => {
+                if let Some(owned) = registry.remove(key)? {
+                    timers.cancel_all(owned.timers());
+                }
+                Ok(())
+            }
             #[cfg(feature = "testing")]
             Target::Record(r) => {
                 r.delete(key);
@@ -532,4 +568,10 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn timer(&self) -> Option<TimerKey> {
         self.timer
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_state() -> ! {
+    panic!("no state is lent to a subscriber's init called from Reactor::register")
 }

@@ -4,7 +4,8 @@
 //! - `node`: the node layout and its hand-written vtables, node memory and its reuse;
 //! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
 //!   refused DEL, the fork guard;
-//! - `dispatch`: the event buffer and the dispatch loop with its panic guard.
+//! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
+//! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event).
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -17,18 +18,22 @@
 //! 4. lookups check the key's generation, unique in the process, so a stale or foreign key
 //!    never reaches another node;
 //! 5. while a handler runs, the only `&mut` to its subscriber is the one it was given;
-//! 9. a registry inherited through `fork()` makes no kernel call.
+//! 9. a registry inherited through `fork()` makes no kernel call;
+//! 11. a node's further registrations (records) are nodes too, killed with it, so 1-3 hold
+//!     for each; a live record's owner is live and allocated.
 
 mod dispatch;
 mod node;
+mod owners;
 mod registry;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
+pub(crate) use owners::{deliver, init, init_outside};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
-pub(crate) use registry::{Registry, OPEN, TIMERS};
+pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};
