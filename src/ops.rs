@@ -2,8 +2,9 @@
 //!
 //! It can add, modify and delete registrations (its own or others' by key), re-arm a oneshot
 //! registration, arm, cancel and reset timers, reach the state passed to `run_with`, and ask
-//! `run` to stop. It cannot reach the reactor itself, any subscriber's value, or the running
-//! subscriber a second time (invariant 5): there is no `get`.
+//! `run` to stop. It cannot reach the reactor itself, or the running subscriber a second time
+//! (invariant 5): there is no `get`; another subscriber's value is lent only by `with`, which
+//! refuses the running one and any lent further up the stack (invariant 12).
 
 use crate::error::Result;
 use crate::interest::Interest;
@@ -176,6 +177,24 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
+    /// The `Ops` lent to a `with` closure: the caller's, on the same reactor.
+    pub(crate) fn for_with(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: Option<&'a mut D>,
+        current: Key,
+        interest: Interest,
+        timer: Option<TimerKey>,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data,
+            current,
+            interest,
+            timer,
+        }
+    }
+
     /// The `Ops` of a subscriber's `init`: `data` is `None` from `Reactor::register`.
     pub(crate) fn for_init(
         registry: &'a mut Registry<D, T>,
@@ -226,7 +245,8 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         match &mut self.target {
             Target::Live { registry, timers } => {
                 let key = registry.insert(subscriber, interest)?;
-                crate::thin::init(registry, timers, self.data.as_deref_mut(), key)?;
+                let data = self.data.as_deref_mut();
+                crate::thin::init(registry, timers, data, key, self.current)?;
                 Ok(key)
             }
             #[cfg(feature = "testing")]

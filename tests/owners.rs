@@ -427,6 +427,7 @@ fn an_owned_timers_handler_deletes_its_owner() {
             self.1.set(self.1.get() + 1);
         }
     }
+    let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     let drops = Rc::new(Cell::new(0));
     let key = r
@@ -438,4 +439,207 @@ fn an_owned_timers_handler_deletes_its_owner() {
     assert_eq!(drops.get(), 101);
     assert_eq!(r.cancel(t), Err(Error::StaleTimer(t)));
     assert!(r.is_empty());
+}
+
+/// A plain subscriber with a number and a drop counter, reached through `with`.
+struct Cell2 {
+    fd: OwnedFd,
+    n: u32,
+    drops: Rc<Cell<u32>>,
+}
+
+impl Cell2 {
+    fn new(ready: u32) -> (Cell2, Rc<Cell<u32>>) {
+        let drops = Rc::new(Cell::new(0));
+        (
+            Cell2 {
+                fd: eventfd(ready),
+                n: 0,
+                drops: drops.clone(),
+            },
+            drops,
+        )
+    }
+}
+
+impl AsFd for Cell2 {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber for Cell2 {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
+        let _ = sys::read(self.fd.as_fd(), &mut [0; 8]);
+    }
+}
+
+impl Drop for Cell2 {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+// Invariant 12: `with` never lends the running subscriber, nor one lent further up the stack;
+// others are lent, nested, and their changes stay.
+#[test]
+fn with_refuses_the_running_and_the_outer_borrowed_subscriber() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (b, _) = Cell2::new(0);
+    let (c, _) = Cell2::new(0);
+    let (kb, kc) = (
+        r.register(b, readable()).unwrap(),
+        r.register(c, readable()).unwrap(),
+    );
+    let p = Probe::new(eventfd(1)).0.on_event(move |_, ops| {
+        let me = ops.key();
+        assert_eq!(ops.with(me, |_: &mut Probe, _| ()), Err(Error::Busy(me)));
+        let got = ops.with(kb, |b: &mut Cell2, ops| {
+            b.n += 1;
+            assert_eq!(ops.with(kb, |_: &mut Cell2, _| ()), Err(Error::Busy(kb)));
+            assert_eq!(ops.with(me, |_: &mut Probe, _| ()), Err(Error::Busy(me)));
+            ops.with(kc, |c: &mut Cell2, ops| {
+                c.n += 10;
+                assert_eq!(ops.with(kb, |_: &mut Cell2, _| ()), Err(Error::Busy(kb)));
+                c.n
+            })
+        });
+        assert_eq!(got, Ok(Ok(10)));
+        assert_eq!(
+            ops.with(kb, |_: &mut Probe, _| ()),
+            Err(Error::WrongType(kb))
+        );
+        // The loans ended: lent again.
+        assert_eq!(ops.with(kb, |b: &mut Cell2, _| b.n), Ok(1));
+        ops.stop();
+    });
+    let kp = r.register(p, readable()).unwrap();
+    r.run().unwrap();
+    assert_eq!(
+        (r.get::<Cell2>(kb).unwrap().n, r.get::<Cell2>(kc).unwrap().n),
+        (1, 10)
+    );
+    // The running subscriber is lent again once its handler returned.
+    r.delete(kc).unwrap();
+    r.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+        assert_eq!(ops.with(kp, |_: &mut Probe, _| 7), Ok(7));
+        assert_eq!(
+            ops.with(kc, |_: &mut Cell2, _| ()),
+            Err(Error::StaleKey(kc))
+        );
+        ops.stop();
+    })
+    .unwrap();
+    r.run().unwrap();
+}
+
+// Deleting the lent subscriber inside the closure: dead at once, dropped after the closure and
+// the batch, exactly once; the `&mut` stays valid until the closure returns.
+#[test]
+fn deleting_the_lent_subscriber_inside_with_drops_it_after_the_closure_once() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (b, drops) = Cell2::new(0);
+    let kb = r.register(b, readable()).unwrap();
+    let seen = drops.clone();
+    let p = Probe::new(eventfd(1)).0.on_event(move |_, ops| {
+        ops.with(kb, |b: &mut Cell2, ops| {
+            ops.delete(kb).unwrap();
+            b.n = 99; // written through the loan after the delete: a freed node would show
+            assert_eq!(seen.get(), 0, "dropped under the loan");
+        })
+        .unwrap();
+        assert_eq!(seen.get(), 0, "dropped before the batch is done");
+        assert_eq!(
+            ops.with(kb, |_: &mut Cell2, _| ()),
+            Err(Error::StaleKey(kb))
+        );
+        ops.delete_self().unwrap();
+    });
+    r.register(p, readable()).unwrap();
+    r.run_once(None).unwrap();
+    assert_eq!(drops.get(), 1);
+    // From a timer callback (no batch): dropped when the closure returns.
+    let (c, drops) = Cell2::new(0);
+    let kc = r.register(c, readable()).unwrap();
+    let seen = drops.clone();
+    r.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+        ops.with(kc, |c: &mut Cell2, ops| {
+            ops.delete(kc).unwrap();
+            c.n = 1;
+            assert_eq!(seen.get(), 0, "dropped under the loan");
+        })
+        .unwrap();
+        assert_eq!(seen.get(), 1, "not dropped once the loan ended");
+        ops.stop();
+    })
+    .unwrap();
+    r.run().unwrap();
+    assert_eq!(drops.get(), 1);
+    assert!(r.is_empty());
+}
+
+/// A device for a remote call.
+#[cfg(feature = "std")]
+struct Meter {
+    fd: OwnedFd,
+    reads: u64,
+}
+
+#[cfg(feature = "std")]
+impl AsFd for Meter {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(feature = "std")]
+impl Subscriber for Meter {
+    fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
+        ops.arm_own(Timer::after(Duration::ZERO), 1)?;
+        Ok(())
+    }
+    fn handle(&mut self, event: Event, _: &mut Ops<'_>) {
+        if event.is_timer() {
+            self.reads += 20;
+        } else {
+            self.reads += drain(self.fd.as_fd());
+        }
+    }
+}
+
+// The device pattern's remote call: a value computed from the device on the reactor's thread,
+// through `with`, returned to another thread.
+#[test]
+#[cfg(feature = "std")]
+fn a_remote_call_reads_a_device_through_with() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let key = r
+        .register(
+            Meter {
+                fd: eventfd(3),
+                reads: 0,
+            },
+            readable(),
+        )
+        .unwrap();
+    let remote = r.remote().unwrap();
+    let worker = std::thread::spawn(move || {
+        // Until the device saw its eventfd's 3 and its timer's 20.
+        loop {
+            let reads = remote
+                .call(move |ops: &mut Ops<'_>| ops.with(key, |m: &mut Meter, _| m.reads * 2))
+                .unwrap()
+                .unwrap();
+            if reads == 46 {
+                remote.call(|ops: &mut Ops<'_>| ops.stop()).unwrap();
+                return reads;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    r.run().unwrap();
+    assert_eq!(worker.join().unwrap(), 46);
 }

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::interest::Event;
 use crate::interest::Interest;
 use crate::key::Key;
+use crate::subscriber::Subscriber;
 use crate::sys::{AsRawFd, BorrowedFd};
 use crate::thin::TIMERS;
 use crate::threads::Threads;
@@ -193,6 +194,104 @@ impl<D, T: Threads> Ops<'_, D, T> {
             }
             #[cfg(feature = "testing")]
             Target::Record(r) => r.arm_send(timer, owned_callback(owner, tag)),
+        }
+    }
+
+    /// Lends `f` the value of the subscriber of `key`, an `S`, with an `Ops` like this one (on
+    /// the same reactor, for the same running subscriber): to reach another subscriber from a
+    /// handler, a timer callback or a remote job, with no `Rc` or `RefCell`. Neither the value
+    /// nor the `Ops` can outlive the call. A subscriber deleted inside `f` (even the lent one)
+    /// is dropped after `f` returns, when the batch is done if one is open.
+    ///
+    /// # Errors
+    /// [`Error::Busy`](crate::Error::Busy) for the running subscriber (its handler or `init`
+    /// has it) and for one lent to a `with` further up the stack;
+    /// [`Error::StaleKey`](crate::Error::StaleKey) if `key` names no live subscriber;
+    /// [`Error::WrongType`](crate::Error::WrongType) if it is not an `S`;
+    /// [`Error::Invalid`](crate::Error::Invalid) with a recording `Ops` (no values there).
+    ///
+    /// ```
+    /// use barepoll::{sys, sys::AsFd, Event, Key, Ops, Reactor, Subscriber};
+    ///
+    /// struct Counter { fd: sys::OwnedFd, n: u32 }
+    /// impl sys::AsFd for Counter {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+    /// }
+    /// impl Subscriber for Counter {
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    /// struct Bumper { fd: sys::OwnedFd, counter: Key }
+    /// impl sys::AsFd for Bumper {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+    /// }
+    /// impl Subscriber for Bumper {
+    ///     fn handle(&mut self, _: Event, ops: &mut Ops<'_>) {
+    ///         let _ = sys::read(self.fd.as_fd(), &mut [0; 8]);
+    ///         let n = ops.with(self.counter, |c: &mut Counter, _| { c.n += 1; c.n }).unwrap();
+    ///         let me = ops.key();
+    ///         assert!(matches!(ops.with(me, |_: &mut Bumper, _| ()), Err(barepoll::Error::Busy(_))));
+    ///         if n == 1 { ops.stop() }
+    ///     }
+    /// }
+    /// let mut reactor = Reactor::new()?;
+    /// let counter = reactor.register(Counter { fd: sys::eventfd(0, 0)?, n: 0 }, barepoll::interest().read())?;
+    /// reactor.register(Bumper { fd: sys::eventfd(1, 0)?, counter }, barepoll::interest().read())?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.get::<Counter>(counter)?.n, 1);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    ///
+    /// The value cannot leave the closure:
+    ///
+    /// ```compile_fail
+    /// # use barepoll::{Key, Ops};
+    /// # struct S;
+    /// # impl barepoll::sys::AsFd for S { fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> { unimplemented!() } }
+    /// # impl barepoll::Subscriber for S { fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {} }
+    /// fn keep<'a>(ops: &mut Ops<'a>, key: Key) -> &'a mut S {
+    ///     ops.with(key, |s: &mut S, _| s).unwrap()
+    /// }
+    /// ```
+    ///
+    /// nor can the `Ops` it is given, nor can it use the outer one:
+    ///
+    /// ```compile_fail,E0501
+    /// # use barepoll::{Key, Ops};
+    /// # struct S;
+    /// # impl barepoll::sys::AsFd for S { fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> { unimplemented!() } }
+    /// # impl barepoll::Subscriber for S { fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {} }
+    /// fn outer(ops: &mut Ops<'_>, key: Key) {
+    ///     let other = key;
+    ///     ops.with(key, |_: &mut S, _| { ops.delete(other).unwrap(); }).unwrap();
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail,E0521
+    /// # use barepoll::{Key, Ops};
+    /// # struct S;
+    /// # impl barepoll::sys::AsFd for S { fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> { unimplemented!() } }
+    /// # impl barepoll::Subscriber for S { fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {} }
+    /// fn keep_ops(ops: &mut Ops<'_>, key: Key) {
+    ///     let mut kept = None;
+    ///     ops.with(key, |_: &mut S, inner: &mut Ops<'_>| { kept = Some(inner); }).unwrap();
+    /// }
+    /// ```
+    pub fn with<S, R>(
+        &mut self,
+        key: Key,
+        f: impl FnOnce(&mut S, &mut Ops<'_, D, T>) -> R,
+    ) -> Result<R>
+    where
+        S: Subscriber<D, T>,
+    {
+        let running = (self.current, self.interest, self.timer);
+        let data = self.data.as_deref_mut();
+        match &mut self.target {
+            Target::Live { registry, timers } => {
+                crate::thin::with(registry, timers, data, running, key, f)
+            }
+            #[cfg(feature = "testing")]
+            Target::Record(_) => Err(crate::Error::Invalid("a recording Ops lends no values")),
         }
     }
 

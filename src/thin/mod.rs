@@ -20,7 +20,9 @@
 //! 5. while a handler runs, the only `&mut` to its subscriber is the one it was given;
 //! 9. a registry inherited through `fork()` makes no kernel call;
 //! 11. a node's further registrations (records) are nodes too, killed with it, so 1-3 hold
-//!     for each; a live record's owner is live and allocated.
+//!     for each; a live record's owner is live and allocated;
+//! 12. a value in use off the dispatch path (`init`, an owned timer's handler, `with`) is
+//!     marked borrowed, and `with` lends no borrowed or running value.
 
 mod dispatch;
 mod node;
@@ -30,7 +32,7 @@ mod registry;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
-pub(crate) use owners::{deliver, init, init_outside};
+pub(crate) use owners::{deliver, init, init_outside, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
 pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};

@@ -59,6 +59,12 @@ pub(super) struct VTable<D: 'static, T: 'static> {
     /// The twin for a retired node (a registration the reactor cannot name may report it):
     /// no value, and its events tell the registry a ghost reported. `None` in itself.
     ghost: Option<&'static VTable<D, T>>,
+    /// The borrowed twin of a live vtable (a copy with its own address: its value is lent to
+    /// a `with` further up the stack); `None` in the others.
+    borrowed: Option<&'static VTable<D, T>>,
+    /// The live vtable of a borrowed twin, put back when the loan ends; `None` in the others.
+    /// (A function: the two constants cannot name each other.)
+    unborrowed: Option<fn() -> &'static VTable<D, T>>,
 }
 
 /// First in every node; dispatch reads `vtable` straight from the data word.
@@ -92,6 +98,8 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         dead: None,
         moved: None,
         ghost: None,
+        borrowed: None,
+        unborrowed: None,
     };
     const MOVED: &'static VTable<D, T> = &VTable {
         handle: skip,
@@ -103,6 +111,8 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         dead: None,
         moved: None,
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
     };
     const DEAD: &'static VTable<D, T> = &VTable {
         handle: skip,
@@ -114,6 +124,23 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         dead: None,
         moved: Some(Self::MOVED),
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
+    };
+    /// A copy of `LIVE` with its own address: a node whose value is lent to a `with` (or in
+    /// use by `init`, an owned timer's handler, or a handler that lends others).
+    const BORROWED: &'static VTable<D, T> = &VTable {
+        handle: handle::<S, D, T>,
+        call: call::<S, D, T>,
+        init: init::<S, D, T>,
+        drop_value: drop_value::<D, T, S>,
+        layout: Layout::new::<Node<D, T, S>>(),
+        type_id: TypeId::of::<S>,
+        dead: Some(Self::DEAD),
+        moved: Some(Self::MOVED),
+        ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: Some(live::<S, D, T>),
     };
     const LIVE: &'static VTable<D, T> = &VTable {
         handle: handle::<S, D, T>,
@@ -125,6 +152,8 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         dead: Some(Self::DEAD),
         moved: Some(Self::MOVED),
         ghost: Some(Self::GHOST),
+        borrowed: Some(Self::BORROWED),
+        unborrowed: None,
     };
 }
 
@@ -158,6 +187,8 @@ impl<D: 'static, T: 'static> RecordVTables<D, T> {
         dead: None,
         moved: None,
         ghost: None,
+        borrowed: None,
+        unborrowed: None,
     };
     const DEAD: &'static VTable<D, T> = &VTable {
         handle: skip,
@@ -169,6 +200,8 @@ impl<D: 'static, T: 'static> RecordVTables<D, T> {
         dead: None,
         moved: None,
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
     };
     const LIVE: &'static VTable<D, T> = &VTable {
         handle: relay::<D, T>,
@@ -180,6 +213,8 @@ impl<D: 'static, T: 'static> RecordVTables<D, T> {
         dead: Some(Self::DEAD),
         moved: None,
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
     };
 }
 
@@ -198,6 +233,11 @@ unsafe fn relay<D, T>(node: NonNull<Header<D, T>>, event: Event, core: &mut Core
     let entry = unsafe { owner.as_ref() }.vtable.get().handle;
     // SAFETY: the owner is live, of its vtable's type; the caller's contract carries over.
     unsafe { entry(owner, event.with_tag(tag), core) }
+}
+
+/// The live vtable of `S` (what a borrowed twin goes back to).
+fn live<S: Subscriber<D, T>, D: 'static, T: Threads>() -> &'static VTable<D, T> {
+    VTables::<S, D, T>::LIVE
 }
 
 /// # Safety
@@ -384,6 +424,23 @@ impl<D, T: Threads> NodeBox<D, T> {
         }
     }
 
+    /// Marks a live, unborrowed node borrowed; `false` (and nothing changes) if it is not one.
+    pub(super) fn lend(&self) -> bool {
+        let vtable = &self.header().vtable;
+        match vtable.get().borrowed {
+            Some(borrowed) => {
+                vtable.set(borrowed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Live and not lent (see [`lend`](Self::lend)).
+    pub(super) fn is_unborrowed(&self) -> bool {
+        self.header().vtable.get().borrowed.is_some()
+    }
+
     pub(super) fn is_live(&self) -> bool {
         self.header().vtable.get().dead.is_some()
     }
@@ -455,6 +512,19 @@ impl<D, T: Threads> NodeBox<D, T> {
 impl<D, T> Drop for NodeBox<D, T> {
     fn drop(&mut self) {
         drop_value_of(self.0).free();
+    }
+}
+
+/// Ends a loan ([`NodeBox::lend`]): a node still borrowed is live again; one killed meanwhile
+/// stays dead.
+///
+/// # Safety
+/// `node` is allocated (its loan is covered by a hold of the registry: nothing was freed).
+pub(super) unsafe fn unlend<D, T>(node: NonNull<Header<D, T>>) {
+    // SAFETY: per the contract the node is allocated; its header is read through `&Header`.
+    let vtable = unsafe { &node.as_ref().vtable };
+    if let Some(live) = vtable.get().unborrowed {
+        vtable.set(live());
     }
 }
 

@@ -710,7 +710,7 @@ impl<D, T: Threads> Registry<D, T> {
     }
 
     /// The live node of `key`, checked to hold an `S`.
-    fn typed<S: Subscriber<D, T>>(&self, key: Key) -> Result<&NodeBox<D, T>> {
+    pub(super) fn typed<S: Subscriber<D, T>>(&self, key: Key) -> Result<&NodeBox<D, T>> {
         let node = self.lookup(key)?;
         if !node.is::<S>() {
             return Err(Error::WrongType(key));
