@@ -303,7 +303,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// # let mut reactor = Reactor::new()?;
     /// let victim = barepoll::interest().read()
     ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
-    ///     .with_handler(|| unreachable!("deleted before its event is dispatched"))
+    ///     .with_handler(|| -> () { unreachable!("deleted before its event is dispatched") })
     ///     .register_into(&mut reactor)?;
     /// reactor.delete(victim)?; // outside any batch: dropped at once
     /// # Ok::<(), barepoll::Error>(())
@@ -423,6 +423,34 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn rearm(&mut self) -> Result<()> {
         self.modify(self.current, self.interest)
+    }
+
+    /// Reports that this handler (or callback) failed: the first error of the batch is kept,
+    /// `run` is asked to stop, the rest of the batch is still dispatched, and then
+    /// [`Reactor::run`](crate::Reactor::run) or [`run_once`](crate::Reactor::run_once)
+    /// returns `Err(error)`. Later turns run as usual. Handlers made with
+    /// [`with_handler`](crate::handler::WithFd::with_handler) do this by returning `Err`.
+    ///
+    /// ```
+    /// use barepoll::{sys, Error, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         ops.fail(Error::Invalid("a message that makes no sense"));
+    ///         let _ = ops.delete_self();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// assert_eq!(reactor.run(), Err(Error::Invalid("a message that makes no sense")));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn fail(&mut self, error: crate::Error) {
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.fail(error),
+            #[cfg(feature = "testing")]
+            Target::Record(r) => r.fail(error),
+        }
     }
 
     /// Makes [`Reactor::run`](crate::Reactor::run) return once this batch is dispatched. A

@@ -288,8 +288,17 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 
     /// A turn with something to attend to: a fork check that needs more than the word, the
     /// rest of a batch a handler panicked out of, timers, remote calls.
+    /// A turn off the fast path; if a handler or callback failed in it, its error.
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        let n = self.run_once_slower(timeout, data);
+        match self.core.registry.take_failure() {
+            Some(e) => Err(e),
+            None => n,
+        }
+    }
+
+    fn run_once_slower(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         #[cfg(feature = "std")]
         let _running = self
             .remote
@@ -372,11 +381,16 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let n = n.saturating_sub(core.registry.take_skipped());
         core.registry.after_ghosts();
         #[cfg(feature = "alarm")]
-        return self.after_alarm(n, data);
+        let n = self.after_alarm(n, data);
         #[cfg(not(feature = "alarm"))]
-        {
+        let n = {
             let _ = data;
             Ok(n)
+        };
+        // A handler or callback failed in the batch (`FAILED` sent the turn here): its error.
+        match self.core.registry.take_failure() {
+            Some(e) => Err(e),
+            None => n,
         }
     }
 

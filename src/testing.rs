@@ -81,6 +81,11 @@ pub enum Request<D: 'static = (), T: 'static = Local> {
     },
     /// [`Ops::stop`].
     Stop,
+    /// [`Ops::fail`] (or a handler that returned `Err`).
+    Fail {
+        /// The error.
+        error: crate::Error,
+    },
     /// [`Ops::add_fd`].
     AddFd {
         /// The subscriber that asked.
@@ -138,6 +143,7 @@ impl<D, T: Threads> fmt::Debug for Request<D, T> {
             Request::Modify { key, interest } => write!(f, "Modify({key:?}, {interest:?})"),
             Request::Delete { key } => write!(f, "Delete({key:?})"),
             Request::Stop => write!(f, "Stop"),
+            Request::Fail { error } => write!(f, "Fail({error:?})"),
             Request::AddFd {
                 key,
                 fd,
@@ -442,6 +448,10 @@ impl<D, T: Threads> Recorder<D, T> {
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         self.requests.push(Request::RemoveFd { key, tag });
         Ok(())
+    }
+
+    pub(crate) fn fail(&mut self, error: crate::Error) {
+        self.requests.push(Request::Fail { error });
     }
 
     pub(crate) fn stop(&mut self) {

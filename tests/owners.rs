@@ -643,3 +643,65 @@ fn a_remote_call_reads_a_device_through_with() {
     r.run().unwrap();
     assert_eq!(worker.join().unwrap(), 46);
 }
+
+// A handler that returns `Err`: the rest of the batch is dispatched, `run` returns the first
+// error after it, and later turns run as usual. Timer callbacks report with `Ops::fail`.
+#[test]
+fn a_failing_handler_ends_run_with_its_error_after_the_batch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let hits = Rc::new(Cell::new(0u32));
+    let (a, b) = (eventfd(1), eventfd(1));
+    for (fd, what) in [(a, "a"), (b, "b")] {
+        let hits = hits.clone();
+        barepoll::interest()
+            .read()
+            .with_fd(fd)
+            .with_handler(move |fd: &mut OwnedFd| -> Result<(), Error> {
+                hits.set(hits.get() + 1);
+                if drain(fd.as_fd()) == 1 {
+                    return Err(Error::Invalid(what)); // the first time only
+                }
+                Ok(())
+            })
+            .register_into(&mut r)
+            .unwrap();
+    }
+    let quiet = Rc::new(Cell::new(0u32));
+    let seen = quiet.clone();
+    barepoll::interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |fd: &mut OwnedFd| {
+            seen.set(seen.get() + 1);
+            drain(fd.as_fd());
+        })
+        .register_into(&mut r)
+        .unwrap();
+    let failed = r.run();
+    assert!(
+        matches!(failed, Err(Error::Invalid("a" | "b"))),
+        "{failed:?}"
+    );
+    assert_eq!(
+        (hits.get(), quiet.get()),
+        (2, 1),
+        "the rest of the batch was not dispatched"
+    );
+    // Later turns run as usual, and only the first error of a batch is returned.
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+    // A callback reports with `fail`; `run_once` returns it too.
+    r.arm(Timer::after(Duration::ZERO), |ops: &mut Ops<'_>| {
+        ops.fail(Error::Os(sys::Errno::EIO))
+    })
+    .unwrap();
+    let mut got = Ok(0);
+    for _ in 0..100 {
+        got = r.run_once(Some(Duration::from_millis(10)));
+        if got.is_err() {
+            break;
+        }
+    }
+    assert_eq!(got, Err(Error::Os(sys::Errno::EIO)));
+    assert_eq!(r.run_once(NOW).unwrap(), 0);
+}

@@ -75,6 +75,8 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// How long the next turn backs off before it waits (nanoseconds): a ghost reported and
     /// the rebuild that would remove it failed.
     backoff: u64,
+    /// The first error a handler or callback reported ([`FAILED`]), for the turn to return.
+    failure: Option<Error>,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -104,6 +106,9 @@ pub(crate) const GHOST: u8 = 4;
 /// next call that needs to know): that could only defer a drop, and every such call settles
 /// first.
 pub(crate) const OPEN: u8 = 8;
+/// A handler or timer callback reported an error (`Ops::fail`): the turn returns it once the
+/// batch is done.
+pub(crate) const FAILED: u8 = 16;
 
 /// What [`Registry::hold`] found: the [`OPEN`] and [`GRAVE`] flags before it.
 #[must_use]
@@ -151,6 +156,7 @@ impl<D, T: Threads> Registry<D, T> {
             after: 0,
             skipped: 0,
             backoff: 0,
+            failure: None,
             guard: ForkGuard::new()?,
         })
     }
@@ -162,6 +168,22 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline(always)]
     pub(crate) fn request_stop(&mut self) {
         self.guard.set(STOP);
+    }
+
+    /// A handler or callback failed: the first error is kept for the turn to return once the
+    /// batch is done, and `run` is asked to stop.
+    pub(crate) fn fail(&mut self, error: Error) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+        self.after |= FAILED;
+        self.guard.set(STOP);
+    }
+
+    /// Takes the error a handler or callback reported, if any ([`FAILED`]).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        self.after &= !FAILED;
+        self.failure.take()
     }
 
     /// What the last batch left to do ([`GRAVE`], [`ALARM`]).
