@@ -95,6 +95,11 @@ pub(crate) fn deliver<D, T: Threads>(
     let Ok(node) = registry.lookup(key) else {
         return;
     };
+    if !node.is_unborrowed() {
+        // Timer callbacks run between batches, where no value is in use; were one, its
+        // timer's event would be dropped rather than reach it a second time.
+        return;
+    }
     let (ptr, interest) = (node.ptr(), node.header().interest());
     let entry = node.header().vtable.get().call;
     let held = registry.hold();
@@ -102,8 +107,9 @@ pub(crate) fn deliver<D, T: Threads>(
     {
         let mut ops = Ops::for_init(registry, timers, data, key, interest);
         // SAFETY: the node is live (looked up above) and of its vtable's type. Nothing else
-        // uses its value: timer callbacks run between batches, where no handler and no `init`
-        // is running, and no `Ops` reaches a subscriber's value. The registry is held open, so
+        // uses its value: it is not borrowed (checked above: every `init`, owned timer's
+        // handler and `with` marks the value it uses), and timer callbacks run between
+        // batches, where no handler is running. The registry is held open, so
         // if the handler deletes its own subscriber the node stays allocated until `release`.
         unsafe { entry(ptr, event, &mut ops) };
     }
