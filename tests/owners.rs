@@ -382,7 +382,10 @@ fn an_owned_timer_fires_to_its_owner_and_goes_with_it() {
     r.arm_own(key, Timer::after(Duration::ZERO), 6).unwrap();
     got.borrow_mut().clear();
     r.get_mut::<Clock>(key).unwrap().stop_after = 1;
-    r.cancel(timer).unwrap(); // the periodic one: cancelled by key
+    // Reset by key, then cancelled by key.
+    r.reset(timer, Timer::after(Duration::from_secs(3600)))
+        .unwrap();
+    r.cancel(timer).unwrap();
     r.run().unwrap();
     assert_eq!(*got.borrow(), [(true, 6)]);
     // Deleted with an owned periodic timer armed: the timer goes too.
