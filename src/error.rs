@@ -42,6 +42,9 @@ pub enum Error {
     /// The job of a blocking remote call panicked on the reactor's thread (where the panic
     /// went on, out of the reactor's `run`, which stays usable). The job has no result.
     Panicked,
+    /// [`Ops::with`](crate::Ops::with) asked for a subscriber whose value is in use: the
+    /// running one, or one lent to a `with` further up the stack.
+    Busy(Key),
 }
 
 impl Error {
@@ -88,6 +91,10 @@ impl fmt::Display for Error {
                 "a blocking remote call from the reactor's own thread would wait for ever"
             ),
             Error::Panicked => write!(f, "the remote call's job panicked on the reactor's thread"),
+            Error::Busy(k) => write!(
+                f,
+                "the subscriber of {k:?} is in use (running, or lent further up the stack)"
+            ),
         }
     }
 }
@@ -116,7 +123,7 @@ impl From<Error> for std::io::Error {
             Error::Closed => ErrorKind::BrokenPipe,
             Error::WouldDeadlock => ErrorKind::WouldBlock,
             Error::WrongType(_) => ErrorKind::InvalidInput,
-            Error::Inherited | Error::Panicked => ErrorKind::Other,
+            Error::Inherited | Error::Panicked | Error::Busy(_) => ErrorKind::Other,
         };
         std::io::Error::new(kind, e)
     }

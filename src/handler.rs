@@ -4,8 +4,14 @@
 //! `&mut Ops`, in any order. The marker types in [`arg`] tell the impls apart; you never name
 //! them.
 //!
+//! It returns `()` or `Result<(), E>` with `E: Into<barepoll::Error>` (an [`Outcome`]): an
+//! `Err` is reported as [`Ops::fail`] does (the rest of the batch is dispatched, then `run`
+//! returns the error).
+//!
 //! A handler that takes something else does not compile. The usual slips are `&Fd` for
-//! `&mut Fd`, the fd's type not matching the one given to `with_fd`, and a return value:
+//! `&mut Fd`, the fd's type not matching the one given to `with_fd`, and a return value that
+//! is not an outcome (a `Result` with a value, or an error type `barepoll::Error` cannot be made
+//! from, such as `std::io::Error`):
 //!
 //! ```compile_fail
 //! use barepoll::{sys, Reactor};
@@ -24,12 +30,13 @@
 //! let mut reactor = Reactor::new().unwrap();
 //! barepoll::interest().read()
 //!     .with_fd(sys::eventfd(0, 0).unwrap())
-//!     .with_handler(|_: &mut sys::OwnedFd| -> std::io::Result<()> { Ok(()) }) // returns
+//!     .with_handler(|_: &mut sys::OwnedFd| -> std::io::Result<()> { Ok(()) }) // io::Error
 //!     .register_into(&mut reactor)
 //!     .unwrap();
 //! ```
 //!
-//! The fixes: take `&mut`, and handle errors inside the handler (a handler returns nothing):
+//! The fixes: take `&mut`, and return `()` (handling errors inside the handler) or
+//! `Result<(), E>` with an error `barepoll::Error` can be made from:
 //!
 //! ```
 //! use barepoll::{sys, sys::AsFd, Ops, Reactor};
@@ -44,10 +51,18 @@
 //!         }
 //!     })
 //!     .register_into(&mut reactor)?;
+//! barepoll::interest().read()
+//!     .with_fd(sys::eventfd(1, 0)?)
+//!     .with_handler(|fd: &mut sys::OwnedFd| -> Result<(), sys::Errno> {
+//!         sys::read(fd.as_fd(), &mut [0; 8])?; // an `Errno` is a `barepoll::Error`
+//!         Err(sys::Errno::EIO) // ends `run` with it, after the batch
+//!     })
+//!     .register_into(&mut reactor)?;
+//! assert_eq!(reactor.run(), Err(barepoll::Error::Os(sys::Errno::EIO)));
 //! # Ok::<(), barepoll::Error>(())
 //! ```
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
@@ -76,13 +91,57 @@ pub mod arg {
     diagnostic::on_unimplemented(
         message = "this closure cannot be a handler for an fd of type `{Fd}`",
         label = "not a handler for `{Fd}`",
-        note = "a handler is an `FnMut` that returns nothing and takes, in any order, any of: `&mut {Fd}` (the fd given to `with_fd`), `barepoll::Event`, `barepoll::Interest`, `&mut barepoll::Ops<'_, {D}, {T}>`",
-        note = "common slips: `&{Fd}` for `&mut {Fd}`, another fd type than the one given to `with_fd`, a closure that returns a `Result`"
+        note = "a handler is an `FnMut` that returns `()` or `Result<(), E>` with `E: Into<barepoll::Error>` and takes, in any order, any of: `&mut {Fd}` (the fd given to `with_fd`), `barepoll::Event`, `barepoll::Interest`, `&mut barepoll::Ops<'_, {D}, {T}>`",
+        note = "common slips: `&{Fd}` for `&mut {Fd}`, another fd type than the one given to `with_fd`, a closure that returns a value, or an error `barepoll::Error` has no `From` for (`std::io::Error`)"
     )
 )]
 pub trait Handler<Fd, D: 'static, T: Threads, Args>: 'static {
     /// Calls the closure with the parameters it asked for.
     fn call(&mut self, fd: &mut Fd, event: Event, ops: &mut Ops<'_, D, T>);
+}
+
+/// What a handler may return: `()`, or `Result<(), E>` with `E: Into<barepoll::Error>`, whose
+/// `Err` is reported as [`Ops::fail`] does. Sealed: implemented for those only.
+///
+/// ```
+/// fn outcome<O: barepoll::handler::Outcome>(_: O) {}
+/// outcome(());
+/// outcome(Ok::<(), barepoll::sys::Errno>(()));
+/// ```
+pub trait Outcome: sealed::Sealed {
+    /// Reports the outcome through `ops`.
+    ///
+    /// ```
+    /// # use barepoll::{sys, handler::Outcome, Ops, Reactor};
+    /// # let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, 0)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| Err::<(), _>(sys::Errno::EIO).report(ops))
+    ///     .register_into(&mut reactor)?;
+    /// assert!(reactor.run().is_err());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    fn report<D: 'static, T: Threads>(self, ops: &mut Ops<'_, D, T>);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+    impl<E: Into<crate::Error>> Sealed for Result<(), E> {}
+}
+
+impl Outcome for () {
+    #[inline(always)]
+    fn report<D: 'static, T: Threads>(self, _: &mut Ops<'_, D, T>) {}
+}
+
+impl<E: Into<Error>> Outcome for core::result::Result<(), E> {
+    #[inline]
+    fn report<D: 'static, T: Threads>(self, ops: &mut Ops<'_, D, T>) {
+        if let Err(e) = self {
+            ops.fail(e.into());
+        }
+    }
 }
 
 macro_rules! ty {
@@ -110,15 +169,16 @@ macro_rules! marker {
 // The parameter names come from the invocation so that they and `$a` share one hygiene context.
 macro_rules! handlers {
     ([$fd:ident $ev:ident $it:ident $op:ident] $(($($a:ident),*);)*) => {$(
-        impl<Fd, D: 'static, T: Threads, F> Handler<Fd, D, T, ($(marker!($a),)*)> for F
+        impl<Fd, D: 'static, T: Threads, F, R> Handler<Fd, D, T, ($(marker!($a),)*)> for F
         where
-            F: FnMut($(ty!($a)),*) + 'static,
+            F: FnMut($(ty!($a)),*) -> R + 'static,
+            R: Outcome,
         {
             #[inline(always)]
             #[allow(unused_variables)]
             fn call(&mut self, $fd: &mut Fd, $ev: Event, $op: &mut Ops<'_, D, T>) {
                 let $it = $op.interest();
-                self($($a),*)
+                self($($a),*).report($op)
             }
         }
     )*};

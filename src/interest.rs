@@ -105,19 +105,93 @@ impl fmt::Debug for Interest {
     }
 }
 
-/// What the kernel reported for one subscriber in one wait.
+/// What the kernel reported for one registration in one wait, or a subscriber's own timer
+/// firing.
+///
+/// A subscriber with several descriptors tells them apart by [`tag`](Event::tag): 0 for the
+/// fd it was registered with, the tag given to `Ops::add_fd` for the
+/// others; a timer armed with `Ops::arm_own` reports with
+/// [`is_timer`](Event::is_timer) and its own tag.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Event(u32);
+pub struct Event(
+    /// The `EPOLL*` bits (and [`TIMER`] for a timer's event, a bit epoll never reports) in the
+    /// low half, the tag in the high half: one word, so dispatch passes it in one register
+    /// and a kernel event's (tag 0) costs nothing to make.
+    u64,
+);
+
+/// Marks a timer's event in `Event::bits` (epoll reports only the low 16 bits).
+const TIMER: u32 = 1 << 26;
 
 impl Event {
-    /// Wraps raw `EPOLL*` bits (for tests and hand-made events).
+    /// Wraps raw `EPOLL*` bits (for tests and hand-made events), with tag 0.
     ///
     /// ```
     /// let ev = barepoll::Event::from_bits(0x1);
-    /// assert!(ev.is_readable());
+    /// assert!(ev.is_readable() && ev.tag() == 0 && !ev.is_timer());
     /// ```
     pub const fn from_bits(bits: u32) -> Event {
-        Event(bits)
+        Event((bits & !TIMER) as u64)
+    }
+
+    /// The kernel's bits as they are (it never reports [`TIMER`]): dispatch's constructor.
+    #[inline(always)]
+    pub(crate) const fn from_kernel(bits: u32) -> Event {
+        Event(bits as u64)
+    }
+
+    /// The same event, reported for the registration tagged `tag` (for tests and hand-made
+    /// events).
+    ///
+    /// ```
+    /// let ev = barepoll::Event::readable().with_tag(3);
+    /// assert_eq!(ev.tag(), 3);
+    /// assert!(ev.is_readable());
+    /// ```
+    #[inline(always)]
+    pub const fn with_tag(self, tag: u32) -> Event {
+        Event(self.0 as u32 as u64 | (tag as u64) << 32)
+    }
+
+    /// The event of a subscriber's own timer tagged `tag` firing (for tests and hand-made
+    /// events).
+    ///
+    /// ```
+    /// let ev = barepoll::Event::timer(7);
+    /// assert!(ev.is_timer() && ev.tag() == 7 && !ev.is_readable());
+    /// ```
+    pub const fn timer(tag: u32) -> Event {
+        Event(TIMER as u64 | (tag as u64) << 32)
+    }
+
+    /// Which registration reported: 0 for the fd the subscriber was registered with, the tag
+    /// given to `Ops::add_fd` for the others; for a timer's event, the
+    /// tag given to `Ops::arm_own`.
+    ///
+    /// ```
+    /// assert_eq!(barepoll::Event::readable().tag(), 0);
+    /// ```
+    #[inline(always)]
+    pub const fn tag(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The bits, [`TIMER`] included.
+    #[inline(always)]
+    const fn raw(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// Whether this is a subscriber's own timer firing (`Ops::arm_own`)
+    /// rather than a descriptor's readiness.
+    ///
+    /// ```
+    /// assert!(barepoll::Event::timer(1).is_timer());
+    /// assert!(!barepoll::Event::readable().is_timer());
+    /// ```
+    #[inline(always)]
+    pub const fn is_timer(self) -> bool {
+        self.raw() & TIMER != 0
     }
 
     /// A readable event (`EPOLLIN`), for tests.
@@ -126,7 +200,7 @@ impl Event {
     /// assert!(barepoll::Event::readable().is_readable());
     /// ```
     pub const fn readable() -> Event {
-        Event(k::EPOLLIN)
+        Event::from_bits(k::EPOLLIN)
     }
 
     /// A writable event (`EPOLLOUT`), for tests.
@@ -135,7 +209,7 @@ impl Event {
     /// assert!(barepoll::Event::writable().is_writable());
     /// ```
     pub const fn writable() -> Event {
-        Event(k::EPOLLOUT)
+        Event::from_bits(k::EPOLLOUT)
     }
 
     /// A hang-up (`EPOLLHUP`), for tests.
@@ -144,16 +218,17 @@ impl Event {
     /// assert!(barepoll::Event::hangup().is_read_closed());
     /// ```
     pub const fn hangup() -> Event {
-        Event(k::EPOLLHUP)
+        Event::from_bits(k::EPOLLHUP)
     }
 
-    /// The raw `EPOLL*` bits.
+    /// The raw `EPOLL*` bits (none for a timer's event).
     ///
     /// ```
     /// assert_eq!(barepoll::Event::hangup().bits(), 0x10); // EPOLLHUP
+    /// assert_eq!(barepoll::Event::timer(1).bits(), 0);
     /// ```
     pub const fn bits(self) -> u32 {
-        self.0
+        self.raw() & !TIMER
     }
 
     /// Data can be read (`EPOLLIN`).
@@ -163,7 +238,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_readable());
     /// ```
     pub const fn is_readable(self) -> bool {
-        self.0 & k::EPOLLIN != 0
+        self.raw() & k::EPOLLIN != 0
     }
 
     /// Data can be written (`EPOLLOUT`).
@@ -173,7 +248,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_writable());
     /// ```
     pub const fn is_writable(self) -> bool {
-        self.0 & k::EPOLLOUT != 0
+        self.raw() & k::EPOLLOUT != 0
     }
 
     /// An error is pending on the fd (`EPOLLERR`); always reported, whatever the interest.
@@ -183,7 +258,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_error());
     /// ```
     pub const fn is_error(self) -> bool {
-        self.0 & k::EPOLLERR != 0
+        self.raw() & k::EPOLLERR != 0
     }
 
     /// Both directions are closed (`EPOLLHUP`); always reported, whatever the interest.
@@ -193,7 +268,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_hangup());
     /// ```
     pub const fn is_hangup(self) -> bool {
-        self.0 & k::EPOLLHUP != 0
+        self.raw() & k::EPOLLHUP != 0
     }
 
     /// No more data will arrive: the peer shut its writing half (`EPOLLRDHUP`, needs
@@ -204,7 +279,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_read_closed());
     /// ```
     pub const fn is_read_closed(self) -> bool {
-        self.0 & (k::EPOLLRDHUP | k::EPOLLHUP) != 0
+        self.raw() & (k::EPOLLRDHUP | k::EPOLLHUP) != 0
     }
 
     /// Urgent or exceptional data is available (`EPOLLPRI`).
@@ -214,7 +289,7 @@ impl Event {
     /// assert!(!barepoll::Event::from_bits(0).is_priority());
     /// ```
     pub const fn is_priority(self) -> bool {
-        self.0 & k::EPOLLPRI != 0
+        self.raw() & k::EPOLLPRI != 0
     }
 }
 
@@ -229,7 +304,14 @@ const EVENT_NAMES: &[(u32, &str)] = &[
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_bits(f, "Event", self.0, EVENT_NAMES)
+        write_bits(f, "Event", self.bits(), EVENT_NAMES)?;
+        if self.is_timer() {
+            write!(f, " timer")?;
+        }
+        if self.tag() != 0 {
+            write!(f, " tag {}", self.tag())?;
+        }
+        Ok(())
     }
 }
 
@@ -290,5 +372,20 @@ mod tests {
         assert!(!e.is_writable() && !e.is_error() && !e.is_priority());
         assert!(Event::from_bits(k::EPOLLRDHUP).is_read_closed());
         assert_eq!(format!("{e:?}"), "Event(readable | hangup | 0x40000000)");
+    }
+
+    #[test]
+    fn tags_and_timer_events() {
+        let e = Event::from_kernel(k::EPOLLIN).with_tag(5);
+        assert_eq!((e.tag(), e.bits(), e.is_timer()), (5, k::EPOLLIN, false));
+        assert_eq!(format!("{e:?}"), "Event(readable) tag 5");
+        let t = Event::timer(9);
+        assert!(t.is_timer() && !t.is_readable() && t.bits() == 0 && t.tag() == 9);
+        assert_eq!(format!("{t:?}"), "Event() timer tag 9");
+        assert!(
+            !Event::from_bits(TIMER | k::EPOLLIN).is_timer(),
+            "a timer made of bits"
+        );
+        assert_eq!(core::mem::size_of::<Event>(), 8);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! It can add, modify and delete registrations (its own or others' by key), re-arm a oneshot
 //! registration, arm, cancel and reset timers, reach the state passed to `run_with`, and ask
-//! `run` to stop. It cannot reach the reactor itself, any subscriber's value, or the running
-//! subscriber a second time (invariant 5): there is no `get`.
+//! `run` to stop. It cannot reach the reactor itself, or the running subscriber a second time
+//! (invariant 5): there is no `get`; another subscriber's value is lent only by `with`, which
+//! refuses the running one and any lent further up the stack (invariant 12).
 
 use crate::error::Result;
 use crate::interest::Interest;
@@ -14,6 +15,8 @@ use crate::testing::Recorder;
 use crate::thin::{Registry, TIMERS};
 use crate::threads::{Admit, Local, Threads};
 use crate::timer::{Timer, TimerKey, Timers};
+
+pub(crate) mod owned;
 
 /// The handle a handler gets for the duration of one event, and a timer callback for one
 /// firing: `Ops<'_>` for a reactor with no state, `Ops<'_, D>` for one whose handlers share a
@@ -76,7 +79,8 @@ use crate::timer::{Timer, TimerKey, Timers};
 /// ```
 pub struct Ops<'a, D: 'static = (), T: 'static = Local> {
     target: Target<'a, D, T>,
-    data: &'a mut D,
+    /// `None` only in a `Subscriber::init` called from `Reactor::register` (no state lent).
+    data: Option<&'a mut D>,
     current: Key,
     interest: Interest,
     timer: Option<TimerKey>,
@@ -102,7 +106,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Live { registry, timers },
-            data,
+            data: Some(data),
             current,
             interest,
             timer: None,
@@ -117,7 +121,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Live { registry, timers },
-            data,
+            data: Some(data),
             current: Key::NONE,
             interest: Interest::empty(),
             timer: Some(timer),
@@ -134,7 +138,7 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     ) -> Self {
         Ops {
             target: Target::Record(recorder),
-            data,
+            data: Some(data),
             current,
             interest,
             timer,
@@ -161,9 +165,51 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// assert_eq!(stats.events, 1);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
+    ///
+    /// # Panics
+    /// In [`Subscriber::init`] called from [`Reactor::register`](crate::Reactor::register)
+    /// with a state that is not zero-sized: no state is lent outside `run_with`.
     #[inline(always)]
     pub fn data(&mut self) -> &mut D {
-        self.data
+        match &mut self.data {
+            Some(data) => data,
+            None => no_state(),
+        }
+    }
+
+    /// The `Ops` lent to a `with` closure: the caller's, on the same reactor.
+    pub(crate) fn for_with(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: Option<&'a mut D>,
+        current: Key,
+        interest: Interest,
+        timer: Option<TimerKey>,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data,
+            current,
+            interest,
+            timer,
+        }
+    }
+
+    /// The `Ops` of a subscriber's `init`: `data` is `None` from `Reactor::register`.
+    pub(crate) fn for_init(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: Option<&'a mut D>,
+        current: Key,
+        interest: Interest,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data,
+            current,
+            interest,
+            timer: None,
+        }
     }
 
     /// Registers a new subscriber. It can fire from the next wait on, never in this batch.
@@ -197,7 +243,12 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         T: Admit<S>,
     {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.insert(subscriber, interest),
+            Target::Live { registry, timers } => {
+                let key = registry.insert(subscriber, interest)?;
+                let data = self.data.as_deref_mut();
+                crate::thin::init(registry, timers, data, key, self.current)?;
+                Ok(key)
+            }
             #[cfg(feature = "testing")]
             Target::Record(r) => r.add(subscriber, interest),
         }
@@ -252,14 +303,19 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// # let mut reactor = Reactor::new()?;
     /// let victim = barepoll::interest().read()
     ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
-    ///     .with_handler(|| unreachable!("deleted before its event is dispatched"))
+    ///     .with_handler(|| -> () { unreachable!("deleted before its event is dispatched") })
     ///     .register_into(&mut reactor)?;
     /// reactor.delete(victim)?; // outside any batch: dropped at once
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         match &mut self.target {
-            Target::Live { registry, .. } => registry.remove(key),
+            Target::Live { registry, timers } => {
+                if let Some(owned) = registry.remove(key)? {
+                    timers.cancel_all(owned.timers());
+                }
+                Ok(())
+            }
             #[cfg(feature = "testing")]
             Target::Record(r) => r.delete(key),
         }
@@ -364,6 +420,34 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn rearm(&mut self) -> Result<()> {
         self.modify(self.current, self.interest)
+    }
+
+    /// Reports that this handler (or callback) failed: the first error of the batch is kept,
+    /// `run` is asked to stop, the rest of the batch is still dispatched, and then
+    /// [`Reactor::run`](crate::Reactor::run) or [`run_once`](crate::Reactor::run_once)
+    /// returns `Err(error)`. Later turns run as usual. Handlers made with
+    /// [`with_handler`](crate::handler::WithFd::with_handler) do this by returning `Err`.
+    ///
+    /// ```
+    /// use barepoll::{sys, Error, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         ops.fail(Error::Invalid("a message that makes no sense"));
+    ///         let _ = ops.delete_self();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// assert_eq!(reactor.run(), Err(Error::Invalid("a message that makes no sense")));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn fail(&mut self, error: crate::Error) {
+        match &mut self.target {
+            Target::Live { registry, .. } => registry.fail(error),
+            #[cfg(feature = "testing")]
+            Target::Record(r) => r.fail(error),
+        }
     }
 
     /// Makes [`Reactor::run`](crate::Reactor::run) return once this batch is dispatched. A
@@ -526,4 +610,10 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     pub fn timer(&self) -> Option<TimerKey> {
         self.timer
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_state() -> ! {
+    panic!("no state is lent to a subscriber's init called from Reactor::register")
 }

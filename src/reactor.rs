@@ -18,6 +18,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+mod owned;
+
 /// An epoll reactor: subscribers and timers in, events dispatched to their handlers.
 ///
 /// `D` is the state its handlers share, handed to [`run_with`](Reactor::run_with) and reached
@@ -286,8 +288,17 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 
     /// A turn with something to attend to: a fork check that needs more than the word, the
     /// rest of a batch a handler panicked out of, timers, remote calls.
+    /// A turn off the fast path; if a handler or callback failed in it, its error.
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        let n = self.run_once_slower(timeout, data);
+        match self.core.registry.take_failure() {
+            Some(e) => Err(e),
+            None => n,
+        }
+    }
+
+    fn run_once_slower(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         #[cfg(feature = "std")]
         let _running = self
             .remote
@@ -370,11 +381,16 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let n = n.saturating_sub(core.registry.take_skipped());
         core.registry.after_ghosts();
         #[cfg(feature = "alarm")]
-        return self.after_alarm(n, data);
+        let n = self.after_alarm(n, data);
         #[cfg(not(feature = "alarm"))]
-        {
+        let n = {
             let _ = data;
             Ok(n)
+        };
+        // A handler or callback failed in the batch (`FAILED` sent the turn here): its error.
+        match self.core.registry.take_failure() {
+            Some(e) => Err(e),
+            None => n,
         }
     }
 
@@ -431,7 +447,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// has a subscriber here; [`Error::Inherited`](crate::Error::Inherited) after
     /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
     /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
-    /// error the subscriber is dropped and nothing reached the kernel.
+    /// error the subscriber is dropped and nothing reached the kernel. Then its
+    /// [`init`](Subscriber::init) runs: if that fails, the registration is undone (every
+    /// registration it made removed, its timers cancelled, the subscriber dropped) and its
+    /// error returned.
     ///
     /// ```
     /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
@@ -455,7 +474,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         T: Admit<S>,
     {
         self.settle();
-        self.core.registry.insert(subscriber, interest)
+        let key = self.core.registry.insert(subscriber, interest)?;
+        crate::thin::init_outside(&mut self.core, key)?;
+        Ok(key)
     }
 
     /// Changes the interest of the subscriber of `key`.
@@ -520,7 +541,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.settle();
-        self.core.registry.remove(key)
+        let owned = self.core.registry.remove(key)?;
+        self.cancel_owned(owned);
+        Ok(())
     }
 
     /// Deletes the subscriber of `key` and hands it back, if it is an `S`: to move a
@@ -550,7 +573,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// ```
     pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
         self.settle();
-        self.core.registry.take(key)
+        let (value, owned) = self.core.registry.take(key)?;
+        self.cancel_owned(owned);
+        Ok(value)
     }
 
     /// The interest the subscriber of `key` is registered with.
@@ -794,6 +819,15 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 }
 
 impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// Cancels the timers a deleted subscriber owned.
+    fn cancel_owned(&mut self, owned: crate::thin::Owned<D, T>) {
+        if let Some(owned) = owned {
+            for &key in owned.timers() {
+                let _ = self.cancel(key); // fired or cancelled since: nothing to do
+            }
+        }
+    }
+
     /// Tells the registry that no batch is open, if none is: no handler runs (`&mut self` is
     /// here) and no remainder of a batch a handler panicked out of waits. Called before the
     /// operations that may free a node; the registry decides from that state alone.

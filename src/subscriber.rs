@@ -1,5 +1,6 @@
 //! The `Subscriber` trait: a value that owns an fd and handles its events.
 
+use crate::error::Result;
 use crate::interest::Event;
 use crate::ops::Ops;
 use crate::sys::AsFd;
@@ -69,6 +70,44 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
     /// Handles one event. `ops` can change registrations and timers and reach the state, but
     /// never reaches `self` again.
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>);
+
+    /// Called once, right after registration (by [`Reactor::register`](crate::Reactor::register)
+    /// or [`Ops::add`]), with an `Ops` whose [`key`](Ops::key) is this subscriber's: the place
+    /// to register further descriptors ([`Ops::add_fd`]), arm timers of its own
+    /// ([`Ops::arm_own`]) and keep its key. Does nothing by default.
+    ///
+    /// Called from `Reactor::register`, its `Ops` has no state to lend unless the state is
+    /// zero-sized ([`Ops::data`] panics then).
+    ///
+    /// # Errors
+    /// Whatever it returns: then the registration is undone (every registration it made
+    /// removed, its timers cancelled, the subscriber dropped) and `register` or `add` returns
+    /// the error.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Key, Ops, Reactor, Subscriber};
+    ///
+    /// struct Me { fd: sys::OwnedFd, key: Option<Key> }
+    /// impl sys::AsFd for Me {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+    /// }
+    /// impl Subscriber for Me {
+    ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
+    ///         self.key = Some(ops.key());
+    ///         Ok(())
+    ///     }
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.register(Me { fd: sys::eventfd(0, 0)?, key: None }, barepoll::interest().read())?;
+    /// assert_eq!(reactor.get::<Me>(key)?.key, Some(key));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
+        let _ = ops;
+        Ok(())
+    }
 }
 
 // `Box<dyn Subscriber>` needs `AsFd` for unsized boxes, which std has from Rust 1.78 (and
@@ -79,6 +118,11 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for 
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         (**self).handle(event, ops)
     }
+
+    #[inline]
+    fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
+        (**self).init(ops)
+    }
 }
 
 #[cfg(not(any(barepoll_unsized_box, not(feature = "std"))))]
@@ -86,5 +130,10 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
     #[inline]
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         (**self).handle(event, ops)
+    }
+
+    #[inline]
+    fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
+        (**self).init(ops)
     }
 }

@@ -56,7 +56,7 @@ use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
-use crate::sys::{AsFd, AsRawFd};
+use crate::sys::{AsFd, AsRawFd, RawFd};
 use crate::threads::{Admit, Local, Threads};
 use crate::timer::{Callback, Timer, TimerKey};
 use alloc::boxed::Box;
@@ -88,6 +88,38 @@ pub enum Request<D: 'static = (), T: 'static = Local> {
     },
     /// [`Ops::stop`].
     Stop,
+    /// [`Ops::fail`] (or a handler that returned `Err`).
+    Fail {
+        /// The error.
+        error: crate::Error,
+    },
+    /// [`Ops::add_fd`].
+    AddFd {
+        /// The subscriber that asked.
+        key: Key,
+        /// The fd number.
+        fd: RawFd,
+        /// Its tag.
+        tag: u32,
+        /// Its interest.
+        interest: Interest,
+    },
+    /// [`Ops::modify_fd`].
+    ModifyFd {
+        /// The subscriber that asked.
+        key: Key,
+        /// Which registration.
+        tag: u32,
+        /// The new interest.
+        interest: Interest,
+    },
+    /// [`Ops::remove_fd`].
+    RemoveFd {
+        /// The subscriber that asked.
+        key: Key,
+        /// Which registration.
+        tag: u32,
+    },
     /// [`Ops::arm`]: the callback, kept so a test can call it.
     Arm {
         /// The key `arm` returned.
@@ -165,6 +197,19 @@ impl<D, T: Threads> fmt::Debug for Request<D, T> {
             Request::Modify { key, interest } => write!(f, "Modify({key:?}, {interest:?})"),
             Request::Delete { key } => write!(f, "Delete({key:?})"),
             Request::Stop => write!(f, "Stop"),
+            Request::Fail { error } => write!(f, "Fail({error:?})"),
+            Request::AddFd {
+                key,
+                fd,
+                tag,
+                interest,
+            } => {
+                write!(f, "AddFd({key:?}, fd {fd}, tag {tag}, {interest:?})")
+            }
+            Request::ModifyFd { key, tag, interest } => {
+                write!(f, "ModifyFd({key:?}, tag {tag}, {interest:?})")
+            }
+            Request::RemoveFd { key, tag } => write!(f, "RemoveFd({key:?}, tag {tag})"),
             Request::Arm { key, timer, .. } => write!(f, "Arm({key:?}, {timer:?})"),
             Request::Cancel { key } => write!(f, "Cancel({key:?})"),
             Request::Reset { key, timer } => write!(f, "Reset({key:?}, {timer:?})"),
@@ -605,6 +650,36 @@ impl<D, T: Threads> Recorder<D, T> {
         Ok(())
     }
 
+    pub(crate) fn add_fd(
+        &mut self,
+        key: Key,
+        fd: RawFd,
+        tag: u32,
+        interest: Interest,
+    ) -> Result<()> {
+        self.requests.push(Request::AddFd {
+            key,
+            fd,
+            tag,
+            interest,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
+        self.requests.push(Request::ModifyFd { key, tag, interest });
+        Ok(())
+    }
+
+    pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
+        self.requests.push(Request::RemoveFd { key, tag });
+        Ok(())
+    }
+
+    pub(crate) fn fail(&mut self, error: crate::Error) {
+        self.requests.push(Request::Fail { error });
+    }
+
     pub(crate) fn stop(&mut self) {
         self.requests.push(Request::Stop);
     }
@@ -613,6 +688,21 @@ impl<D, T: Threads> Recorder<D, T> {
     where
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
         T: Admit<F>,
+    {
+        self.arm_send_any(timer, callback)
+    }
+
+    /// A callback of the reactor's own (an owned timer's), `Send` whatever the thread mode.
+    pub(crate) fn arm_send<F>(&mut self, timer: Timer, callback: F) -> crate::Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + Send + 'static,
+    {
+        self.arm_send_any(timer, callback)
+    }
+
+    fn arm_send_any<F>(&mut self, timer: Timer, callback: F) -> crate::Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
     {
         timer.checked_period()?;
         self.injected(Op::Arm)?;

@@ -84,7 +84,7 @@ impl<D, T: Threads> Batch<'_, D, T> {
             unsafe {
                 entry(
                     NonNull::new_unchecked(node),
-                    Event::from_bits(bits),
+                    Event::from_kernel(bits),
                     self.core,
                 )
             };

@@ -5,6 +5,7 @@
 //! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
 //!   refused DEL, the fork guard;
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
+//! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail.
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
@@ -18,19 +19,25 @@
 //! 4. lookups check the key's generation, unique in the process, so a stale or foreign key
 //!    never reaches another node;
 //! 5. while a handler runs, the only `&mut` to its subscriber is the one it was given;
-//! 9. a registry inherited through `fork()` makes no kernel call.
+//! 9. a registry inherited through `fork()` makes no kernel call;
+//! 11. a node's further registrations (records) are nodes too, killed with it, so 1-3 hold
+//!     for each; a live record's owner is live and allocated;
+//! 12. a value in use off the dispatch path (`init`, an owned timer's handler, `with`) is
+//!     marked borrowed, and `with` lends no borrowed or running value.
 
 mod dispatch;
 mod node;
+mod owners;
 mod registry;
 mod shared;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
+pub(crate) use owners::{deliver, init, init_outside, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
-pub(crate) use registry::{Registry, OPEN, TIMERS};
+pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
 
 use crate::error::Result;

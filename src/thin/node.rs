@@ -16,6 +16,7 @@
 //! and a dead node still knows how to drop and free itself.
 
 use super::Core;
+use crate::error::Result;
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
@@ -32,11 +33,22 @@ use core::ptr::{addr_of_mut, NonNull};
 /// The per-type entry point: `node` points to a live node of the vtable's type.
 pub(super) type HandleFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Core<D, T>);
 
+/// The entry point off the dispatch path: `node` points to a live node of the vtable's type,
+/// whose value nothing else uses; `ops` is its own.
+pub(super) type CallFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Ops<'_, D, T>);
+
+/// The subscriber's `init`, under the same contract as [`CallFn`].
+pub(super) type InitFn<D, T> = unsafe fn(NonNull<Header<D, T>>, &mut Ops<'_, D, T>) -> Result<()>;
+
 /// The hand-written vtable: one `'static` set (live, dead, moved) per subscriber type.
 #[repr(C)]
 pub(super) struct VTable<D: 'static, T: 'static> {
     /// First, so dispatch calls it with one load from the vtable pointer.
     pub(super) handle: HandleFn<D, T>,
+    /// The handler, called with an `Ops` made elsewhere (an owned timer's event).
+    pub(super) call: CallFn<D, T>,
+    /// The subscriber's `init`.
+    pub(super) init: InitFn<D, T>,
     drop_value: unsafe fn(NonNull<u8>),
     layout: Layout,
     type_id: fn() -> TypeId,
@@ -47,6 +59,12 @@ pub(super) struct VTable<D: 'static, T: 'static> {
     /// The twin for a retired node (a registration the reactor cannot name may report it):
     /// no value, and its events tell the registry a ghost reported. `None` in itself.
     ghost: Option<&'static VTable<D, T>>,
+    /// The borrowed twin of a live vtable (a copy with its own address: its value is lent to
+    /// a `with` further up the stack); `None` in the others.
+    borrowed: Option<&'static VTable<D, T>>,
+    /// The live vtable of a borrowed twin, put back when the loan ends; `None` in the others.
+    /// (A function: the two constants cannot name each other.)
+    unborrowed: Option<fn() -> &'static VTable<D, T>>,
 }
 
 /// First in every node; dispatch reads `vtable` straight from the data word.
@@ -72,40 +90,154 @@ struct VTables<S, D, T>(PhantomData<(S, D, T)>);
 impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
     const GHOST: &'static VTable<D, T> = &VTable {
         handle: ghost,
+        call: call_nothing,
+        init: init_nothing,
         drop_value: drop_nothing,
         layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: None,
         moved: None,
         ghost: None,
+        borrowed: None,
+        unborrowed: None,
     };
     const MOVED: &'static VTable<D, T> = &VTable {
         handle: skip,
+        call: call_nothing,
+        init: init_nothing,
         drop_value: drop_nothing,
         layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: None,
         moved: None,
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
     };
     const DEAD: &'static VTable<D, T> = &VTable {
         handle: skip,
+        call: call_nothing,
+        init: init_nothing,
         drop_value: drop_value::<D, T, S>,
         layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: None,
         moved: Some(Self::MOVED),
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
     };
-    const LIVE: &'static VTable<D, T> = &VTable {
+    /// A copy of `LIVE` with its own address: a node whose value is lent to a `with` (or in
+    /// use by `init`, an owned timer's handler, or a handler that lends others).
+    const BORROWED: &'static VTable<D, T> = &VTable {
         handle: handle::<S, D, T>,
+        call: call::<S, D, T>,
+        init: init::<S, D, T>,
         drop_value: drop_value::<D, T, S>,
         layout: Layout::new::<Node<D, T, S>>(),
         type_id: TypeId::of::<S>,
         dead: Some(Self::DEAD),
         moved: Some(Self::MOVED),
         ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: Some(live::<S, D, T>),
     };
+    const LIVE: &'static VTable<D, T> = &VTable {
+        handle: handle::<S, D, T>,
+        call: call::<S, D, T>,
+        init: init::<S, D, T>,
+        drop_value: drop_value::<D, T, S>,
+        layout: Layout::new::<Node<D, T, S>>(),
+        type_id: TypeId::of::<S>,
+        dead: Some(Self::DEAD),
+        moved: Some(Self::MOVED),
+        ghost: Some(Self::GHOST),
+        borrowed: Some(Self::BORROWED),
+        unborrowed: None,
+    };
+}
+
+/// The value of a record node: a further registration of a subscriber (its *owner*), under
+/// its own fd and data word. Records are killed with their owner, so a live record's owner is
+/// live and allocated.
+pub(super) struct Extra<D: 'static, T: 'static> {
+    owner: NonNull<Header<D, T>>,
+    tag: u32,
+}
+
+impl<D, T> Clone for Extra<D, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D, T> Copy for Extra<D, T> {}
+
+/// The vtables of a record node: its live entry relays to its owner's.
+struct RecordVTables<D, T>(PhantomData<(D, T)>);
+
+impl<D: 'static, T: 'static> RecordVTables<D, T> {
+    const GHOST: &'static VTable<D, T> = &VTable {
+        handle: ghost,
+        call: call_nothing,
+        init: init_nothing,
+        drop_value: drop_nothing,
+        layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
+        type_id: TypeId::of::<Extra<D, T>>,
+        dead: None,
+        moved: None,
+        ghost: None,
+        borrowed: None,
+        unborrowed: None,
+    };
+    const DEAD: &'static VTable<D, T> = &VTable {
+        handle: skip,
+        call: call_nothing,
+        init: init_nothing,
+        drop_value: drop_nothing,
+        layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
+        type_id: TypeId::of::<Extra<D, T>>,
+        dead: None,
+        moved: None,
+        ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
+    };
+    const LIVE: &'static VTable<D, T> = &VTable {
+        handle: relay::<D, T>,
+        call: call_nothing,
+        init: init_nothing,
+        drop_value: drop_nothing,
+        layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
+        type_id: TypeId::of::<Extra<D, T>>,
+        dead: Some(Self::DEAD),
+        moved: None,
+        ghost: Some(Self::GHOST),
+        borrowed: None,
+        unborrowed: None,
+    };
+}
+
+/// The dispatch entry of a live record: its owner's entry, with the record's tag.
+///
+/// # Safety
+/// As for the owner's entry: `node` points to a live record node (so its owner is live and
+/// allocated: records die with their owner), and the owner's value is used by no one else.
+unsafe fn relay<D, T>(node: NonNull<Header<D, T>>, event: Event, core: &mut Core<D, T>) {
+    let record = node.as_ptr().cast::<Node<D, T, Extra<D, T>>>();
+    // SAFETY: a node with a record's live vtable is a record node, initialised; its value is
+    // only ever read (it is `Copy`).
+    let Extra { owner, tag } = unsafe { (*record).value };
+    // SAFETY: a live record's owner is live and allocated (records are killed with it); its
+    // header is only read through `&Header` (Cells inside).
+    let entry = unsafe { owner.as_ref() }.vtable.get().handle;
+    // SAFETY: the owner is live, of its vtable's type; the caller's contract carries over.
+    unsafe { entry(owner, event.with_tag(tag), core) }
+}
+
+/// The live vtable of `S` (what a borrowed twin goes back to).
+fn live<S: Subscriber<D, T>, D: 'static, T: Threads>() -> &'static VTable<D, T> {
+    VTables::<S, D, T>::LIVE
 }
 
 /// # Safety
@@ -131,6 +263,40 @@ unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
     // value, never the header, which Ops may update through `Cell`s meanwhile.
     let value = unsafe { &mut *addr_of_mut!((*node).value) };
     value.handle(event, &mut ops);
+}
+
+/// # Safety
+/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists.
+unsafe fn call<S: Subscriber<D, T>, D: 'static, T: Threads>(
+    node: NonNull<Header<D, T>>,
+    event: Event,
+    ops: &mut Ops<'_, D, T>,
+) {
+    let node = node.as_ptr().cast::<Node<D, T, S>>();
+    // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
+    // value, never the header, which Ops may update through `Cell`s meanwhile.
+    let value = unsafe { &mut *addr_of_mut!((*node).value) };
+    value.handle(event, ops);
+}
+
+/// # Safety
+/// As for [`call`].
+unsafe fn init<S: Subscriber<D, T>, D: 'static, T: Threads>(
+    node: NonNull<Header<D, T>>,
+    ops: &mut Ops<'_, D, T>,
+) -> Result<()> {
+    let node = node.as_ptr().cast::<Node<D, T, S>>();
+    // SAFETY: as in `call`.
+    let value = unsafe { &mut *addr_of_mut!((*node).value) };
+    value.init(ops)
+}
+
+/// The `call` of a node that is not a live subscriber's: nothing to call.
+unsafe fn call_nothing<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Ops<'_, D, T>) {}
+
+/// The `init` of a node that is not a live subscriber's: nothing to do.
+unsafe fn init_nothing<D, T>(_: NonNull<Header<D, T>>, _: &mut Ops<'_, D, T>) -> Result<()> {
+    Ok(())
 }
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
@@ -179,22 +345,65 @@ impl<D, T: Threads> NodeBox<D, T> {
         interest: Interest,
         spares: &mut Spares,
     ) -> Option<(NodeBox<D, T>, bool)> {
+        let vtable = VTables::<S, D, T>::LIVE;
+        Self::place(value, vtable, key.fd(), key.generation(), interest, spares)
+    }
+
+    /// A record node: a registration of `fd` for `owner`, its events tagged `tag`.
+    pub(super) fn record(
+        owner: &NodeBox<D, T>,
+        fd: RawFd,
+        tag: u32,
+        interest: Interest,
+        spares: &mut Spares,
+    ) -> Option<(NodeBox<D, T>, bool)> {
+        let value = Extra {
+            owner: owner.0,
+            tag,
+        };
+        let (vtable, generation) = (RecordVTables::<D, T>::LIVE, owner.header().generation);
+        Self::place(value, vtable, fd, generation, interest, spares)
+    }
+
+    fn place<V>(
+        value: V,
+        vtable: &'static VTable<D, T>,
+        fd: RawFd,
+        generation: u64,
+        interest: Interest,
+        spares: &mut Spares,
+    ) -> Option<(NodeBox<D, T>, bool)> {
         let header = Header {
-            vtable: Cell::new(VTables::<S, D, T>::LIVE),
-            generation: key.generation(),
-            fd: key.fd(),
+            vtable: Cell::new(vtable),
+            generation,
+            fd,
             interest: Cell::new(interest),
         };
-        let layout = Layout::new::<Node<D, T, S>>();
+        let layout = Layout::new::<Node<D, T, V>>();
+        debug_assert!(layout == vtable.layout);
         let (memory, was_spare) = match spares.take(layout) {
             Some(memory) => (memory, true),
             None => (allocate(layout)?, false),
         };
-        let node = memory.cast::<Node<D, T, S>>();
+        let node = memory.cast::<Node<D, T, V>>();
         // SAFETY: `memory` is unused and was allocated with the node's layout (fresh, or a
         // spare kept with that layout), so it is valid and aligned for one node.
         unsafe { node.as_ptr().write(Node { header, value }) };
         Some((NodeBox(node.cast()), was_spare))
+    }
+
+    /// The tag of a record node; 0 for a subscriber's node.
+    pub(super) fn tag(&self) -> u32 {
+        if !self.is::<Extra<D, T>>() {
+            return 0;
+        }
+        // SAFETY: the node holds an `Extra` (checked above), which is only ever read.
+        unsafe { (*self.value::<Extra<D, T>>()).tag }
+    }
+
+    /// The node's address, for the entry points of its vtable.
+    pub(super) fn ptr(&self) -> NonNull<Header<D, T>> {
+        self.0
     }
 
     pub(super) fn header(&self) -> &Header<D, T> {
@@ -213,6 +422,23 @@ impl<D, T: Threads> NodeBox<D, T> {
         if let Some(dead) = vtable.get().dead {
             vtable.set(dead);
         }
+    }
+
+    /// Marks a live, unborrowed node borrowed; `false` (and nothing changes) if it is not one.
+    pub(super) fn lend(&self) -> bool {
+        let vtable = &self.header().vtable;
+        match vtable.get().borrowed {
+            Some(borrowed) => {
+                vtable.set(borrowed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Live and not lent (see [`lend`](Self::lend)).
+    pub(super) fn is_unborrowed(&self) -> bool {
+        self.header().vtable.get().borrowed.is_some()
     }
 
     pub(super) fn is_live(&self) -> bool {
@@ -286,6 +512,19 @@ impl<D, T: Threads> NodeBox<D, T> {
 impl<D, T> Drop for NodeBox<D, T> {
     fn drop(&mut self) {
         drop_value_of(self.0).free();
+    }
+}
+
+/// Ends a loan ([`NodeBox::lend`]): a node still borrowed is live again; one killed meanwhile
+/// stays dead.
+///
+/// # Safety
+/// `node` is allocated (its loan is covered by a hold of the registry: nothing was freed).
+pub(super) unsafe fn unlend<D, T>(node: NonNull<Header<D, T>>) {
+    // SAFETY: per the contract the node is allocated; its header is read through `&Header`.
+    let vtable = unsafe { &node.as_ref().vtable };
+    if let Some(live) = vtable.get().unborrowed {
+        vtable.set(live());
     }
 }
 

@@ -8,9 +8,36 @@ use crate::grow;
 use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
-use crate::sys::{self, AsFd, AsRawFd, Ctl, Errno, ForkGuard, OwnedFd};
+use crate::sys::{self, AsFd, AsRawFd, Ctl, Errno, ForkGuard, OwnedFd, RawFd};
 use crate::threads::{Admit, Threads};
+use crate::timer::TimerKey;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+
+/// A registered subscriber: its node, and what it owns besides, if anything.
+struct Slot<D: 'static, T: 'static> {
+    node: NodeBox<D, T>,
+    extras: Option<Box<Extras<D, T>>>,
+}
+
+/// What a subscriber owns besides its node: the records of its further registrations (each a
+/// node of its own, whose data word the kernel reports) and the keys of its own timers,
+/// cancelled when it goes.
+pub(crate) struct Extras<D: 'static, T: 'static> {
+    regs: Vec<NodeBox<D, T>>,
+    timers: Vec<TimerKey>,
+}
+
+/// What a deleted subscriber owned besides its node (its records are given up already): the
+/// caller cancels its timers.
+pub(crate) type Owned<D, T> = Option<Box<Extras<D, T>>>;
+
+impl<D, T> Extras<D, T> {
+    /// The keys of the owner's timers (some may have fired or been cancelled since).
+    pub(crate) fn timers(&self) -> &[TimerKey] {
+        &self.timers
+    }
+}
 
 /// The epoll set and its registrations: everything `Ops` may change.
 ///
@@ -18,8 +45,9 @@ use alloc::vec::Vec;
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
-    /// Live nodes by their registered fd number; never read on the dispatch path.
-    slots: Vec<Option<NodeBox<D, T>>>,
+    /// Live nodes by their registered fd number, with their records; never read on the
+    /// dispatch path.
+    slots: Vec<Option<Slot<D, T>>>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
@@ -47,6 +75,8 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// How long the next turn backs off before it waits (nanoseconds): a ghost reported and
     /// the rebuild that would remove it failed.
     backoff: u64,
+    /// The first error a handler or callback reported ([`FAILED`]), for the turn to return.
+    failure: Option<Error>,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -76,9 +106,32 @@ pub(crate) const GHOST: u8 = 4;
 /// next call that needs to know): that could only defer a drop, and every such call settles
 /// first.
 pub(crate) const OPEN: u8 = 8;
+/// A handler or timer callback reported an error (`Ops::fail`): the turn returns it once the
+/// batch is done.
+pub(crate) const FAILED: u8 = 16;
+
+/// What [`Registry::hold`] found: the [`OPEN`] and [`GRAVE`] flags before it.
+#[must_use]
+pub(super) struct Held(u8);
 
 fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
+}
+
+/// The live slot of `key` in `slots`.
+fn slot_in<D, T: Threads>(slots: &mut [Option<Slot<D, T>>], key: Key) -> Result<&mut Slot<D, T>> {
+    match slots.get_mut(key.fd() as usize) {
+        Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
+        _ => Err(Error::StaleKey(key)),
+    }
+}
+
+/// An `EPOLL_CTL_ADD` the kernel refused: `EEXIST` means the number is registered already.
+fn refused(e: Errno, fd: RawFd) -> Error {
+    match e {
+        Errno::EEXIST => Error::AlreadyRegistered(fd),
+        e => Error::Os(e),
+    }
 }
 
 impl<D, T> Registry<D, T> {
@@ -103,6 +156,7 @@ impl<D, T: Threads> Registry<D, T> {
             after: 0,
             skipped: 0,
             backoff: 0,
+            failure: None,
             guard: ForkGuard::new()?,
         })
     }
@@ -114,6 +168,22 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline(always)]
     pub(crate) fn request_stop(&mut self) {
         self.guard.set(STOP);
+    }
+
+    /// A handler or callback failed: the first error is kept for the turn to return once the
+    /// batch is done, and `run` is asked to stop.
+    pub(crate) fn fail(&mut self, error: Error) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+        self.after |= FAILED;
+        self.guard.set(STOP);
+    }
+
+    /// Takes the error a handler or callback reported, if any ([`FAILED`]).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        self.after &= !FAILED;
+        self.failure.take()
     }
 
     /// What the last batch left to do ([`GRAVE`], [`ALARM`]).
@@ -140,6 +210,30 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline]
     pub(crate) fn settle(&mut self) {
         self.after &= !OPEN;
+    }
+
+    /// Holds the registry open while a value is used off the dispatch path (an `init`, an
+    /// owned timer's event): a node deleted meanwhile is only buried by [`release`]. Returns
+    /// what `release` needs: whether it was held already, and whether the graveyard held
+    /// nodes already (left by a destructor that panicked: they wait for the next turn).
+    ///
+    /// [`release`]: Self::release
+    pub(super) fn hold(&mut self) -> Held {
+        let held = Held(self.after & (OPEN | GRAVE));
+        self.after |= OPEN;
+        held
+    }
+
+    /// Ends a [`hold`](Self::hold): if it was not held before, what was deleted meanwhile is
+    /// buried now (no batch is open, no value is in use), unless the graveyard held nodes
+    /// before, which the next turn buries with the rest, as it would have.
+    pub(super) fn release(&mut self, held: Held) {
+        if held.0 & OPEN == 0 {
+            self.after &= !OPEN;
+            if held.0 & GRAVE == 0 {
+                self.bury();
+            }
+        }
     }
 
     /// Whether events of a batch may still point at any node.
@@ -169,7 +263,7 @@ impl<D, T: Threads> Registry<D, T> {
             return;
         }
         self.after &= !GHOST;
-        if self.retired.is_empty() || self.check_owner().is_err() || self.rebuild().is_ok() {
+        if self.retired.is_empty() || self.check_owner().is_err() || self.rebuild(0).is_ok() {
             return;
         }
         self.failed_rebuilds = self.failed_rebuilds.saturating_add(1);
@@ -277,14 +371,14 @@ impl<D, T: Threads> Registry<D, T> {
         if added == Err(Errno::EEXIST) && !self.retired.is_empty() {
             // A ghost holds this very file under this number (it was closed behind its
             // subscriber's back and put back): a set rebuilt without the ghosts takes it.
-            if self.rebuild().is_ok() {
+            if self.rebuild(0).is_ok() {
                 added = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Add, fd, bits, node.data());
             }
         }
         if let Err(e) = added {
             // The kernel never saw the node, so dropping it here is sound.
             node.discard(&mut self.spares, was_spare);
-            return Err(Error::Os(e));
+            return Err(refused(e, fd));
         }
         if grown.capacity() != 0 {
             for slot in self.slots.drain(..) {
@@ -294,16 +388,162 @@ impl<D, T: Threads> Registry<D, T> {
         }
         grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
                                                                 // The slot is empty (checked above). Were it not, leaking is the sound way out.
-        core::mem::forget(self.slots[index].replace(node));
+        let slot = Slot { node, extras: None };
+        core::mem::forget(self.slots[index].replace(slot));
         self.live += 1;
         Ok(key)
     }
 
-    fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
+    pub(super) fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
+        Ok(&self.slot(key)?.node)
+    }
+
+    fn slot(&self, key: Key) -> Result<&Slot<D, T>> {
         match self.slots.get(key.fd() as usize) {
-            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(node),
+            Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
             _ => Err(Error::StaleKey(key)),
         }
+    }
+
+    fn slot_mut(&mut self, key: Key) -> Result<&mut Slot<D, T>> {
+        slot_in(&mut self.slots, key)
+    }
+    /// The record of `key`'s registration tagged `tag`.
+    fn record(&self, key: Key, tag: u32) -> Result<&NodeBox<D, T>> {
+        let slot = self.slot(key)?;
+        let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
+        regs.iter()
+            .find(|r| r.tag() == tag)
+            .ok_or(Error::Invalid("no registration has this tag"))
+    }
+
+    /// Registers `fd` for the subscriber of `key` too: its events reach the subscriber's
+    /// handler tagged `tag` (unique per subscriber, not 0, which is the subscriber's own fd).
+    /// As for [`insert`](Self::insert), `fd` is read once, here, and nothing reaches the
+    /// kernel unless the record could be made and kept (invariants 7, 10).
+    pub(crate) fn add_fd(
+        &mut self,
+        key: Key,
+        fd: RawFd,
+        tag: u32,
+        interest: Interest,
+    ) -> Result<()> {
+        self.check_owner()?;
+        if tag == 0 {
+            return Err(Error::Invalid("tag 0 is the subscriber's own fd"));
+        }
+        if fd < 0 {
+            return Err(Error::Os(Errno::EBADF));
+        }
+        if self.record(key, tag).is_ok() {
+            return Err(Error::Invalid(
+                "a registration of this subscriber has this tag",
+            ));
+        }
+        let slot = slot_in(&mut self.slots, key)?;
+        if slot.extras.is_none() {
+            let extras = Extras {
+                regs: Vec::new(),
+                timers: Vec::new(),
+            };
+            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
+        }
+        let Some(extras) = slot.extras.as_mut() else {
+            return Err(out_of_memory()); // made above: cannot happen
+        };
+        extras.regs.try_reserve(1).map_err(|_| out_of_memory())?;
+        let made = NodeBox::record(&slot.node, fd, tag, interest, &mut self.spares);
+        let Some((record, was_spare)) = made else {
+            return Err(out_of_memory());
+        };
+        let bits = interest.bits();
+        let mut added = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Add, fd, bits, record.data());
+        if added == Err(Errno::EEXIST) && !self.retired.is_empty() && self.rebuild(0).is_ok() {
+            added = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Add, fd, bits, record.data());
+        }
+        if let Err(e) = added {
+            // The kernel never saw the record, so dropping it here is sound.
+            record.discard(&mut self.spares, was_spare);
+            return Err(refused(e, fd));
+        }
+        let regs = self
+            .slot_mut(key)
+            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
+        if let Ok(Some(regs)) = regs {
+            if let Err(record) = grow::push_within(regs, record) {
+                debug_assert!(false, "no room reserved for a record");
+                core::mem::forget(record); // the kernel may report it: leaking is sound
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the interest of `key`'s registration tagged `tag`.
+    pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
+        self.check_owner()?;
+        let record = self.record(key, tag)?;
+        let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
+        let fd = record.header().key().fd();
+        sys::epoll_ctl(epfd, Ctl::Modify, fd, bits, record.data())?;
+        record.header().set_interest(interest);
+        Ok(())
+    }
+
+    /// Removes `key`'s registration tagged `tag`: dead at once, freed when no event can point
+    /// at it, like a deleted subscriber's node.
+    pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
+        self.check_owner()?;
+        let record = self.record(key, tag)?;
+        let fd = record.header().key().fd();
+        if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
+            self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0);
+        if deleted.is_err() && self.retired.len() == self.retired.capacity() {
+            self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let regs = self
+            .slot_mut(key)
+            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
+        let Ok(Some(regs)) = regs else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        let Some(at) = regs.iter().position(|r| r.tag() == tag) else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        let record = regs.swap_remove(at);
+        record.kill();
+        let named = deleted.is_err() && self.rebuild(1).is_err();
+        self.give_up(record, named);
+        Ok(())
+    }
+
+    /// Adds `timer` to the timers `key`'s subscriber owns (cancelled when it goes). Keys
+    /// of timers no longer armed (`armed` says) are dropped from the list first when it is
+    /// full, so it stays as long as the owner's armed timers, give or take doubling.
+    pub(crate) fn own_timer(
+        &mut self,
+        key: Key,
+        timer: TimerKey,
+        armed: impl Fn(TimerKey) -> bool,
+    ) -> Result<()> {
+        let slot = self.slot_mut(key)?;
+        if slot.extras.is_none() {
+            let extras = Extras {
+                regs: Vec::new(),
+                timers: Vec::new(),
+            };
+            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
+        }
+        let Some(extras) = slot.extras.as_mut() else {
+            return Err(out_of_memory()); // made above: cannot happen
+        };
+        if extras.timers.len() == extras.timers.capacity() {
+            extras.timers.retain(|&t| armed(t));
+            extras.timers.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let _ = grow::push_within(&mut extras.timers, timer); // within the room reserved
+        Ok(())
     }
 
     pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
@@ -319,37 +559,48 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(())
     }
 
-    /// Deletes the subscriber of `key`: dead at once; its value dropped at once, or when the
-    /// batch is done if one is open (its handler may be running).
-    pub(crate) fn remove(&mut self, key: Key) -> Result<()> {
-        let (node, named) = self.detach(key)?;
+    /// Deletes the subscriber of `key` and its further registrations: dead at once; its value
+    /// dropped at once, or when the batch is done if one is open (its handler may be running).
+    /// Returns what it owned besides, for the caller to cancel its timers.
+    pub(crate) fn remove(&mut self, key: Key) -> Result<Owned<D, T>> {
+        let (node, named, extras) = self.detach(key)?;
         self.give_up(node, named);
-        Ok(())
+        Ok(extras)
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
     /// runs), though a batch remainder may still point at its node.
-    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
+    pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
-        let (node, named) = self.detach(key)?;
+        let (node, named, extras) = self.detach(key)?;
         // SAFETY: the node holds an `S` (checked above); no handler is running (outside
         // dispatch), so nothing else uses its value.
         let value = unsafe { node.take_value::<S>() };
         self.give_up(node, named); // the emptied memory stays while events may point at it
-        Ok(value)
+        Ok((value, extras))
     }
 
-    /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead;
-    /// with whether a registration the reactor cannot name may still report it (its DEL was
-    /// refused and the epoll set could not be rebuilt). Everything that can fail is done
-    /// before anything changes (invariant 10).
-    fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool)> {
+    /// Takes the live node of `key` out of its slot and out of the kernel's set, marked dead,
+    /// with its records (each DELed and given up here); with whether a registration the reactor
+    /// cannot name may still report the node (its DEL was refused and the epoll set could not
+    /// be rebuilt). Everything that can fail is done before anything changes (invariant 10).
+    #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
+    fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
-        self.lookup(key)?;
-        if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
-            self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
+        let slot = self.slot(key)?;
+        let n = slot.extras.as_ref().map_or(0, |e| e.regs.len());
+        if self.holds() && self.graveyard.capacity() - self.graveyard.len() < n + 1 {
+            self.graveyard
+                .try_reserve(n + 1)
+                .map_err(|_| out_of_memory())?;
+        }
+        if n != 0 {
+            // Any of its DELs may be refused: room to retire every one.
+            self.retired
+                .try_reserve(n + 1)
+                .map_err(|_| out_of_memory())?;
         }
         let index = key.fd() as usize;
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
@@ -360,13 +611,37 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let Some(node) = self.slots[index].take() else {
+        let Some(Slot { node, mut extras }) = self.slots[index].take() else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
         node.kill();
         self.live -= 1;
-        let named = deleted.is_err() && self.rebuild().is_err();
-        Ok((node, named))
+        let mut refused = usize::from(deleted.is_err());
+        if let Some(extras) = extras.as_mut() {
+            // Records die with their owner (so a live record's owner is live). Those whose DEL
+            // the kernel refused are kept first, the rest given up.
+            let mut kept = 0;
+            for at in 0..extras.regs.len() {
+                let record = &extras.regs[at];
+                record.kill();
+                let fd = record.header().key().fd();
+                if sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_err() {
+                    extras.regs.swap(kept, at);
+                    kept += 1;
+                }
+            }
+            refused += kept;
+            for record in extras.regs.drain(kept..) {
+                self.dispose(record);
+            }
+        }
+        let named = refused != 0 && self.rebuild(refused).is_err();
+        if let Some(extras) = extras.as_mut() {
+            for record in extras.regs.drain(..) {
+                self.give_up(record, named);
+            }
+        }
+        Ok((node, deleted.is_err() && named, extras))
     }
 
     /// Gives up a node taken out of the kernel's set: disposed of, or retired if a
@@ -417,20 +692,30 @@ impl<D, T: Threads> Registry<D, T> {
     /// A registration whose fd was itself closed or replaced behind its subscriber's back
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
-    fn rebuild(&mut self) -> core::result::Result<(), Errno> {
-        // Room first for every node the rebuild releases, plus the one a refused DEL is
-        // detaching: while a batch is open they go to the graveyard.
-        if self.holds() && self.graveyard.try_reserve(self.retired.len() + 1).is_err() {
+    fn rebuild(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
+        // Room first for every node the rebuild releases, plus the `detaching` ones refused
+        // DELs are detaching: while a batch is open they go to the graveyard.
+        let room = self.retired.len() + detaching;
+        if self.holds() && self.graveyard.try_reserve(room).is_err() {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
-        for node in self.slots.iter().flatten().filter(|node| node.is_live()) {
-            let header = node.header();
-            let (fd, bits) = (header.key().fd(), header.interest().bits());
-            // Other errors: this fd, too, was closed or replaced behind the reactor's back.
-            let added = sys::epoll_ctl(fresh.as_fd(), Ctl::Add, fd, bits, node.data());
-            if let Err(e @ (Errno::ENOMEM | Errno::ENOSPC)) = added {
-                return Err(e);
+        for slot in self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|slot| slot.node.is_live())
+        {
+            let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
+            // Every registration, with its own data word: the node's, then its records'.
+            for node in core::iter::once(&slot.node).chain(regs) {
+                let header = node.header();
+                let (fd, bits) = (header.key().fd(), header.interest().bits());
+                // Other errors: this fd, too, was closed or replaced behind the reactor's back.
+                let added = sys::epoll_ctl(fresh.as_fd(), Ctl::Add, fd, bits, node.data());
+                if let Err(e @ (Errno::ENOMEM | Errno::ENOSPC)) = added {
+                    return Err(e);
+                }
             }
         }
         // The old instance closes here. Keeping its number means the reactor's descriptor
@@ -447,7 +732,7 @@ impl<D, T: Threads> Registry<D, T> {
     }
 
     /// The live node of `key`, checked to hold an `S`.
-    fn typed<S: Subscriber<D, T>>(&self, key: Key) -> Result<&NodeBox<D, T>> {
+    pub(super) fn typed<S: Subscriber<D, T>>(&self, key: Key) -> Result<&NodeBox<D, T>> {
         let node = self.lookup(key)?;
         if !node.is::<S>() {
             return Err(Error::WrongType(key));

@@ -336,6 +336,21 @@ impl<D, T: Threads> Timers<D, T> {
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
         T: Admit<F>,
     {
+        self.arm_any(timer, callback)
+    }
+
+    /// [`arm`](Self::arm) for a callback of the reactor's own, `Send` whatever the thread mode.
+    pub(crate) fn arm_send<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + Send + 'static,
+    {
+        self.arm_any(timer, callback)
+    }
+
+    fn arm_any<F>(&mut self, timer: Timer, callback: F) -> Result<TimerKey>
+    where
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
+    {
         let period = timer.checked_period()?;
         let index = match self.free {
             NIL => self.entries.len(),
@@ -387,6 +402,19 @@ impl<D, T: Threads> Timers<D, T> {
         match self.entries.get_mut(key.index as usize) {
             Some(e) if e.generation == key.generation && e.is_armed() => Ok(e),
             _ => Err(Error::StaleTimer(key)),
+        }
+    }
+
+    /// Whether `key` names an armed timer (or one running, not cancelled).
+    pub(crate) fn is_armed(&self, key: TimerKey) -> bool {
+        matches!(self.entries.get(key.index as usize),
+            Some(e) if e.generation == key.generation && e.is_armed())
+    }
+
+    /// Cancels every timer of `keys` that is still armed (a deleted subscriber's own).
+    pub(crate) fn cancel_all(&mut self, keys: &[TimerKey]) {
+        for &key in keys {
+            let _ = self.cancel(key); // fired or cancelled since: stale, nothing to do
         }
     }
 
