@@ -93,6 +93,28 @@ ECHO = [
     ("error", [("clock_gettime", "EINVAL", "3")]),
 ]
 
+# The libc-free echo server (examples/nolibc, its own crate and toolchain), as its check
+# builds it: the same outcomes are required of it.
+NOLIBC_DIR = os.path.join(ROOT, "examples", "nolibc")
+NOLIBC = os.path.join(NOLIBC_DIR, "target", "x86_64-unknown-linux-gnu", "release", "nolibc-echo")
+NOLIBC_FAULTS = [
+    ("either", [("epoll_ctl", "ENOMEM", "1")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "4")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "5")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "3+3")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "5"), ("epoll_create1", "EMFILE", "2")]),
+    ("error", [("epoll_create1", "EMFILE", "1")]),
+    ("error", [("signalfd4", "EMFILE", "1")]),
+    ("serve", [("timerfd_create", "EMFILE", "1")]),
+    ("serve", [("accept4", "EMFILE", "2")]),
+    ("serve", [("accept4", "EMFILE", "2..6")]),
+    ("serve", [("epoll_pwait2", "EINTR", "2+2")]),
+    ("serve", [("epoll_pwait2", "ENOSYS", "1"), ("epoll_pwait", "EINTR", "2+3")]),
+    ("serve", [("write", "EINTR", "2")]),
+    ("serve", [("read", "EAGAIN", "2")]),
+    ("error", [("clock_gettime", "EINVAL", "1")]),
+]
+
 # Test binaries of the crate: (cargo --test name, faults). strace counts `when=` per thread,
 # and each test runs on a thread of its own: `when=1` is each test's first such call.
 TESTS = [
@@ -239,11 +261,11 @@ def exit_verdict(code, err, expect):
     return "clean error: " + err.strip().splitlines()[-1][:100]
 
 
-def run_server(faults, expect, reference):
+def run_server(faults, expect, reference, cmd=None):
     """Runs one scenario; returns (verdict, measures) or raises Fail."""
     errfile = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        strace_args(faults) + [SERVER, "0", "--idle-ms", str(IDLE_MS)],
+        strace_args(faults) + (cmd or [SERVER, "0", "--idle-ms", str(IDLE_MS)]),
         stdout=subprocess.PIPE,
         stderr=errfile,
     )
@@ -409,11 +431,24 @@ def main():
         return extra
 
     reference = report("no fault (reference)", lambda: run_server([], "serve", None))
-    if not reference:
+    if not reference and not only:
         print("the server does not serve without faults: nothing to compare with")
         return 1
     for expect, faults in ECHO:
         report(f"fault {label(faults)}", lambda: run_server(faults, expect, reference))
+    nolibc = [NOLIBC, "0", str(IDLE_MS)]
+    if not only or any("nolibc" in o for o in only):
+        built = subprocess.run(
+            ["cargo", "build", "--release", "--target", "x86_64-unknown-linux-gnu", "--target-dir", "target"],
+            cwd=NOLIBC_DIR,
+        )
+        if built.returncode != 0:
+            failures.append("nolibc build")
+        else:
+            bare = report("nolibc: no fault (reference)", lambda: run_server([], "serve", None, nolibc))
+            for expect, faults in NOLIBC_FAULTS:
+                report(f"nolibc: fault {label(faults)}",
+                       lambda: run_server(faults, expect, bare, nolibc))
     names = [n for n, _ in TESTS if not only or any(o in f"test {n}" for o in only)]
     bins = test_binaries(names) if names else {}
     for name, faults in TESTS:
