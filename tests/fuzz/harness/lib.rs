@@ -73,6 +73,13 @@ pub enum Action {
     /// As `Op::PutBack`, through the handler's `Ops`: while the batch is open, the ghost the
     /// rebuild releases must wait for the batch to be done.
     PutBack(u8, Mode),
+    /// Closes its own fd behind the reactor's back (a dup keeps the file alive) and deletes
+    /// itself with no descriptor left: a ghost retired while the batch is open; then, with
+    /// `put_back`, puts its file back under its number and registers it anew (the rebuild
+    /// that takes the ghost away must leave its memory to the end of the batch).
+    GhostSelf {
+        put_back: Option<Mode>,
+    },
     Add(NewSub),
     ModifySelf(Mode),
     ModifyOther(u8, Mode),
@@ -151,6 +158,8 @@ pub enum Op {
         sub: u8,
         keep_file: bool,
     },
+    /// `CloseEarly` (keeping the file) then `DeleteNoFds`: a ghost in one step.
+    Ghost(u8),
     /// Puts the file of a deleted subscriber whose fd was closed behind the reactor's back (and
     /// that the driver keeps open) back under its old number, and registers it as a new
     /// subscriber: if a ghost of it is still in the epoll set, the kernel refuses the ADD

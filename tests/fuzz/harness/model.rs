@@ -850,10 +850,6 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
     Some((sub, interest_of(spec.mode), predicted))
 }
 
-pub fn dup(fd: &OwnedFd) -> OwnedFd {
-    try_dup(fd).unwrap_or_else(|| violation(format_args!("dup failed")))
-}
-
 /// A dup of `fd`, or `None` if no descriptor is left.
 fn try_dup(fd: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: dup of an open fd; the new number is owned by the result.
@@ -931,6 +927,20 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
         Action::DeleteNoFds(i) => {
             if let Some(id) = pick(i) {
                 without_fds(&model, || delete_in_handler(&model, id, ops));
+            }
+        }
+        Action::GhostSelf { put_back: again } => {
+            // Closes its own fd behind the reactor's back (a dup keeping the file), deletes
+            // itself with no descriptor left: a ghost, retired while the batch is open.
+            if !close_behind_back(&model, me.id, &mut me.fd, true) {
+                return;
+            }
+            without_fds(&model, || delete_in_handler(&model, me.id, ops));
+            if let Some(mode) = again {
+                let script = me.id as u8;
+                put_back(&model, me.id, mode, script, |sub, interest| {
+                    ops.add(sub, interest)
+                });
             }
         }
         Action::PutBack(i, mode) => {
@@ -1307,6 +1317,43 @@ fn delete_checked(reactor: &mut Reactor, model: &Shared, id: usize) {
     );
 }
 
+/// Closes live subscriber `id`'s fd behind the reactor's back (through `get_mut`), a dup
+/// keeping the file alive if `keep_file` (an eventfd's is kept by the driver's writer anyway).
+/// Returns whether it did.
+fn close_early(reactor: &mut Reactor, model: &Shared, id: usize, keep_file: bool) -> bool {
+    let key = {
+        let m = model.borrow();
+        let s = &m.subs[id];
+        if s.state != State::Live || !s.fd_open {
+            return false;
+        }
+        s.key.expect("live")
+    };
+    let sub = reactor.get_mut::<FuzzSub>(key).expect("live sub");
+    close_behind_back(model, id, &mut sub.fd, keep_file)
+}
+
+/// Closes `fd`, subscriber `id`'s own, behind the reactor's back, and records it; with
+/// `keep_file`, a dup of a pipe's read end keeps its file alive (if no descriptor is left
+/// for the dup, nothing is closed). Returns whether it closed it.
+fn close_behind_back(model: &Shared, id: usize, fd: &mut Option<OwnedFd>, keep_file: bool) -> bool {
+    let mut m = model.borrow_mut();
+    let s = &mut m.subs[id];
+    let Some(open) = fd.as_ref() else {
+        return false;
+    };
+    if keep_file && s.kind == Kind::Pipe {
+        let Some(kept) = try_dup(open) else {
+            return false;
+        };
+        s.kept = Some(kept);
+    }
+    drop(fd.take());
+    s.fd_open = false;
+    m.fd_closed = true;
+    true
+}
+
 /// Puts the file of deleted subscriber `id` back under its old number and registers it anew
 /// through `register` (the reactor's or a handler's `Ops`): see `Op::PutBack`.
 fn put_back(
@@ -1318,7 +1365,9 @@ fn put_back(
 ) {
     let mut m = model.borrow_mut();
     let s = &m.subs[id];
-    if s.state != State::Deleted || s.fd_open || fd_is_open(s.fd) || m.subs.len() >= MAX_SUBS {
+    // With no descriptor left, neither the number nor the rebuild could be had.
+    let unfit = s.state != State::Deleted || s.fd_open || fd_is_open(s.fd) || m.no_fds;
+    if unfit || m.subs.len() >= MAX_SUBS {
         return;
     }
     let source = match s.kind {
@@ -1554,28 +1603,16 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
             }
         }
         Op::CloseEarly { sub, keep_file } => {
-            let Some(id) = pick(sub) else { return };
-            let (key, kind) = {
-                let m = model.borrow();
-                let s = &m.subs[id];
-                if s.state != State::Live || !s.fd_open {
-                    return;
-                }
-                (s.key.expect("live"), s.kind)
-            };
-            let fd = reactor
-                .get_mut::<FuzzSub>(key)
-                .expect("live sub")
-                .fd
-                .take()
-                .expect("open");
-            let mut m = model.borrow_mut();
-            let s = &mut m.subs[id];
-            if keep_file && kind == Kind::Pipe {
-                s.kept = Some(dup(&fd));
+            if let Some(id) = pick(sub) {
+                close_early(reactor, model, id, keep_file);
             }
-            drop(fd);
-            s.fd_open = false;
+        }
+        Op::Ghost(i) => {
+            if let Some(id) = pick(i) {
+                if close_early(reactor, model, id, true) {
+                    without_fds(model, || delete_checked(reactor, model, id));
+                }
+            }
         }
         Op::Turn => turn(reactor, model, None),
         Op::TimedTurn { no_fds } => {
