@@ -540,8 +540,15 @@ impl Model {
             // point at it. A registration refused for want of memory drops it before
             // returning.
             State::Live => dropping || adding || (deleting == Some(id) && !remainder),
-            // Deleted during a batch: freed only once no handler or callback runs.
-            State::Deleted => dropping || (in_turn && handler.is_none() && timer.is_none()),
+            // Deleted during a batch: freed only once no handler or callback runs. Between
+            // turns, only if no batch remainder may point at it: what a destructor panic left
+            // of the graveyard or the ghosts' values is the next turn's to drop, unless a
+            // rebuild between turns (a registration's) releases those ghosts first.
+            State::Deleted => {
+                dropping
+                    || (in_turn && handler.is_none() && timer.is_none())
+                    || (!in_turn && !remainder)
+            }
         };
         check!(
             allowed,
