@@ -118,8 +118,11 @@ pub struct Sub {
     /// Live at the batch's wait and able to report then (ready, or wild): what bounds the
     /// batch's count.
     reportable_at_wait: bool,
-    /// Its file was ready at the batch's wait (for a ghost: it may have reported).
+    /// Its file was ready at the batch's wait, or it is wild (for a ghost: it may have
+    /// reported).
     ghost_ready_at_wait: bool,
+    /// The batch it became a ghost in (if it did).
+    ghost_batch: u64,
     drops: u32,
 }
 
@@ -346,10 +349,12 @@ impl Model {
             // retired the node (a ghost), whose value goes all the same.
             let outcome = self.rebuild_now();
             self.rebuild_attempted(outcome);
-            match outcome {
-                Rebuild::Done => {}
-                Rebuild::Failed => self.ghosts.push((id, true)),
-                Rebuild::Maybe => self.ghosts.push((id, false)),
+            // A wild one's registration names whatever file its number named at the last
+            // rebuild: whether it reports is not predicted.
+            let certain = outcome == Rebuild::Failed && !self.subs[id].wild;
+            self.subs[id].ghost_batch = self.batch;
+            if outcome != Rebuild::Done {
+                self.ghosts.push((id, certain));
             }
         }
     }
@@ -391,8 +396,11 @@ impl Model {
         let (certain, may) = if panicked || !self.began_batch {
             (false, true)
         } else if self.waited {
-            let subs = &self.subs;
-            let ready = |&(id, _): &(usize, bool)| subs[id].ghost_ready_at_wait;
+            // Ghosts made in this batch were not ghosts at its wait: their events skip.
+            let (subs, batch) = (&self.subs, self.batch);
+            let ready = |&(id, _): &(usize, bool)| {
+                subs[id].ghost_ready_at_wait && subs[id].ghost_batch < batch
+            };
             let certain = self
                 .ghosts
                 .iter()
@@ -423,7 +431,10 @@ impl Model {
             .subs
             .iter()
             .all(|s| s.state != State::Live || !(s.ready() || s.wild));
-        let ghosts_quiet = self.ghosts.iter().all(|&(id, _)| !self.subs[id].ready());
+        let ghosts_quiet = self.ghosts.iter().all(|&(id, _)| {
+            let s = &self.subs[id];
+            !(s.ready() || s.wild)
+        });
         !self.remainder && timers_quiet && subs_quiet && ghosts_quiet
     }
 
@@ -767,7 +778,7 @@ impl Model {
         for s in &mut self.subs {
             s.ready_at_wait = s.state == State::Live && s.ready();
             s.reportable_at_wait = s.state == State::Live && (s.ready() || s.wild);
-            s.ghost_ready_at_wait = s.ready();
+            s.ghost_ready_at_wait = s.ready() || s.wild;
             s.mode_at_wait = s.mode;
             s.edge.wait();
             s.oneshot.wait();
@@ -847,6 +858,7 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
         wild: false,
         reportable_at_wait: false,
         ghost_ready_at_wait: false,
+        ghost_batch: 0,
         drops: 0,
     });
     let sub = FuzzSub {
@@ -1420,6 +1432,7 @@ fn put_back(
         wild: false,
         reportable_at_wait: false,
         ghost_ready_at_wait: false,
+        ghost_batch: 0,
         drops: 0,
     });
     drop(m);
