@@ -8,6 +8,8 @@ use arbitrary::Arbitrary;
 
 #[path = "alloc.rs"]
 mod alloc;
+#[path = "fds.rs"]
+mod fds;
 #[path = "model.rs"]
 mod model;
 #[path = "subscriber.rs"]
@@ -21,6 +23,12 @@ pub use model::run;
 pub const MAX_SUBS: usize = 48;
 /// Most timers one input may arm.
 pub const MAX_TIMERS: usize = 48;
+/// Most turns one input may run with a timeout (the others wait for nothing): each lasts up to
+/// [`WAIT`].
+pub const MAX_TIMED_TURNS: usize = 6;
+/// The timeout of a timed turn, and the least it must last when nothing can end its wait early
+/// (or when a ghost that cannot be rebuilt away makes it back off).
+pub const WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// What kind of fd a subscriber watches.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +65,21 @@ pub enum Action {
     /// Deletes with every allocation failing: it succeeds, or fails with ENOMEM and leaves
     /// the subscriber registered and intact.
     DeleteStarved(u8),
+    /// Deletes with no descriptor left (the soft fd limit is the lowest free number): a DEL the
+    /// kernel refuses (the fd was closed behind the reactor's back) cannot be recovered by a
+    /// rebuild, so the subscriber becomes a ghost: deleted all the same, dropped when the
+    /// batch is done.
+    DeleteNoFds(u8),
+    /// As `Op::PutBack`, through the handler's `Ops`: while the batch is open, the ghost the
+    /// rebuild releases must wait for the batch to be done.
+    PutBack(u8, Mode),
+    /// Closes its own fd behind the reactor's back (a dup keeps the file alive) and deletes
+    /// itself with no descriptor left: a ghost retired while the batch is open; then, with
+    /// `put_back`, puts its file back under its number and registers it anew (the rebuild
+    /// that takes the ghost away must leave its memory to the end of the batch).
+    GhostSelf {
+        put_back: Option<Mode>,
+    },
     Add(NewSub),
     ModifySelf(Mode),
     ModifyOther(u8, Mode),
@@ -124,14 +147,40 @@ pub enum Op {
     CloseWriter(u8),
     Modify(u8, Mode),
     Delete(u8),
+    /// Deletes with no descriptor left: a refused DEL leaves a ghost (the kernel may go on
+    /// reporting the file under its old number), the subscriber is dropped at once all the same
+    /// (when the batch remainder is done, if one waits), its number free.
+    DeleteNoFds(u8),
     /// Closes the subscriber's fd behind the reactor's back (through `get_mut`); with
-    /// `keep_file` a dup keeps the file, and so its epoll registration, alive.
+    /// `keep_file` a dup keeps the file, and so its epoll registration, alive (an eventfd's
+    /// file is always kept alive by the driver's writer).
     CloseEarly {
         sub: u8,
         keep_file: bool,
     },
+    /// `CloseEarly` (keeping the file) then `DeleteNoFds`: a ghost in one step.
+    Ghost(u8),
+    /// Puts the file of a deleted subscriber whose fd was closed behind the reactor's back (and
+    /// that the driver keeps open) back under its old number, and registers it as a new
+    /// subscriber: if a ghost of it is still in the epoll set, the kernel refuses the ADD
+    /// (`EEXIST`) and the registry rebuilds the set first.
+    PutBack {
+        sub: u8,
+        mode: Mode,
+        script: u8,
+    },
+    /// `run_once(Some(Duration::ZERO))`.
     Turn,
+    /// `run_once(Some(WAIT))`, with no descriptor left if `no_fds`: a turn whose wait nothing
+    /// can end early must last `WAIT`; one in which a ghost reports and cannot be rebuilt away
+    /// must back off for `WAIT`. At most [`MAX_TIMED_TURNS`] an input; then a plain `Turn`.
+    TimedTurn {
+        no_fds: bool,
+    },
     Arm(NewTimer),
+    /// Arms with no descriptor left: if it is the reactor's first timer, its alarm (a timerfd)
+    /// cannot be made and the timers wake the reactor by timeouts; the arm succeeds.
+    ArmNoFds(NewTimer),
     /// Arms with every allocation failing: it fails with ENOMEM, and the callback is dropped
     /// before it returns.
     ArmStarved(NewTimer),

@@ -6,10 +6,12 @@
 //! and every zero one must then fire in that turn, before its wait; a far one never fires.
 
 use super::alloc::starved;
+use super::fds::no_fds;
 use super::subscriber::FuzzSub;
 use super::timer;
 use super::{
-    Action, Input, Kind, Mode, NewSub, NewTimer, Op, Sched, TimerAction, MAX_SUBS, MAX_TIMERS,
+    Action, Input, Kind, Mode, NewSub, NewTimer, Op, Sched, TimerAction, MAX_SUBS, MAX_TIMED_TURNS,
+    MAX_TIMERS, WAIT,
 };
 use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd, RawFd};
 use barepoll::{interest, Error, Interest, Key, Ops, Reactor, Timer, TimerKey};
@@ -17,7 +19,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The payload of every panic the input plants.
 pub const PLANTED: &str = "planted panic";
@@ -113,6 +115,14 @@ pub struct Sub {
     /// Its fd was closed behind the reactor's back and then the epoll set was rebuilt: what
     /// the kernel reports for it, if anything, is no longer predicted.
     wild: bool,
+    /// Live at the batch's wait and able to report then (ready, or wild): what bounds the
+    /// batch's count.
+    reportable_at_wait: bool,
+    /// Its file was ready at the batch's wait, or it is wild (for a ghost: it may have
+    /// reported).
+    ghost_ready_at_wait: bool,
+    /// The batch it became a ghost in (if it did).
+    ghost_batch: u64,
     drops: u32,
 }
 
@@ -239,6 +249,26 @@ pub struct Model {
     /// A registration that may fail for want of memory is running for this subscriber.
     adding: Option<usize>,
     dropping_reactor: bool,
+    /// Deleted subscribers whose DEL the kernel refused and whose epoll-set rebuild failed:
+    /// the kernel may still report their file under the old number. With whether it certainly
+    /// still does (no rebuild may have happened since).
+    ghosts: Vec<(usize, bool)>,
+    /// The operation running has no descriptor left (see `fds::no_fds`).
+    no_fds: bool,
+    /// A descriptor was closed during the operation or turn running: a number below the limit
+    /// is free again, so a rebuild may succeed after all.
+    fd_closed: bool,
+    /// The operation running has every allocation failing.
+    starved: bool,
+    timed_turns: usize,
+}
+
+/// What an attempt to rebuild the epoll set did, as far as the model can tell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rebuild {
+    Done,
+    Failed,
+    Maybe,
 }
 
 fn interest_of(mode: Mode) -> Interest {
@@ -315,7 +345,122 @@ impl Model {
         s.state = State::Deleted;
         s.touched = true;
         if !fd_was_open {
-            self.rebuilt();
+            // The kernel refused the DEL: the registry rebuilt the set, or, if it could not,
+            // retired the node (a ghost), whose value goes all the same.
+            let outcome = self.rebuild_now();
+            self.rebuild_attempted(outcome);
+            // A wild one's registration names whatever file its number named at the last
+            // rebuild: whether it reports is not predicted.
+            let certain = outcome == Rebuild::Failed && !self.subs[id].wild;
+            self.subs[id].ghost_batch = self.batch;
+            if outcome != Rebuild::Done {
+                self.ghosts.push((id, certain));
+            }
+        }
+    }
+
+    /// What a rebuild tried now does: it needs a descriptor (the new epoll instance) and, while
+    /// a batch is open, memory for the graveyard.
+    fn rebuild_now(&self) -> Rebuild {
+        match (self.no_fds, self.fd_closed, self.starved) {
+            (true, false, _) => Rebuild::Failed,
+            (true, true, _) | (false, _, true) => Rebuild::Maybe,
+            (false, _, false) => Rebuild::Done,
+        }
+    }
+
+    /// A rebuild was tried: done, every ghost is gone; maybe done, none is certain any more.
+    fn rebuild_attempted(&mut self, outcome: Rebuild) {
+        match outcome {
+            Rebuild::Done => {
+                self.rebuilt();
+                self.ghosts.clear();
+            }
+            Rebuild::Failed => {}
+            Rebuild::Maybe => {
+                self.rebuilt();
+                for ghost in &mut self.ghosts {
+                    ghost.1 = false;
+                }
+            }
+        }
+    }
+
+    /// A turn is over: if a ghost reported in it, the registry tried a rebuild. A ghost
+    /// certainly reports at a wait if it is certainly still registered, level-triggered and
+    /// ready; it may if it is ready. A remainder may hold ghost events of the earlier wait.
+    fn ghosts_after_turn(&mut self, panicked: bool) {
+        if self.ghosts.is_empty() {
+            return;
+        }
+        let (certain, may) = if panicked || !self.began_batch {
+            (false, true)
+        } else if self.waited {
+            // Ghosts made in this batch were not ghosts at its wait: their events skip.
+            let (subs, batch) = (&self.subs, self.batch);
+            let ready = |&(id, _): &(usize, bool)| {
+                subs[id].ghost_ready_at_wait && subs[id].ghost_batch < batch
+            };
+            let certain = self
+                .ghosts
+                .iter()
+                .any(|g| g.1 && ready(g) && subs[g.0].mode == Mode::Level);
+            (certain, self.ghosts.iter().any(ready))
+        } else {
+            (false, false) // stopped before its wait
+        };
+        if certain {
+            self.rebuild_attempted(self.rebuild_now());
+        } else if may {
+            let outcome = match self.rebuild_now() {
+                Rebuild::Failed => Rebuild::Failed,
+                _ => Rebuild::Maybe,
+            };
+            self.rebuild_attempted(outcome);
+        }
+    }
+
+    /// Nothing can end a wait early: no batch remainder, no timer due or waiting for a clock
+    /// reading, no live subscriber that may report, no ghost that may report.
+    fn wait_is_whole(&self) -> bool {
+        let timers_quiet = self
+            .timers
+            .iter()
+            .all(|t| matches!(t.phase, Phase::Far | Phase::Gone));
+        let subs_quiet = self
+            .subs
+            .iter()
+            .all(|s| s.state != State::Live || !(s.ready() || s.wild));
+        let ghosts_quiet = self.ghosts.iter().all(|&(id, _)| {
+            let s = &self.subs[id];
+            !(s.ready() || s.wild)
+        });
+        !self.remainder && timers_quiet && subs_quiet && ghosts_quiet
+    }
+
+    /// A ghost will certainly report at the next wait (and no timer can shorten the turn's
+    /// timeout): if no rebuild can be made, the turn must back off.
+    fn ghost_will_report(&self) -> bool {
+        let timers_quiet = self
+            .timers
+            .iter()
+            .all(|t| matches!(t.phase, Phase::Far | Phase::Gone));
+        let reports = self.ghosts.iter().any(|&(id, certain)| {
+            let s = &self.subs[id];
+            certain && s.mode == Mode::Level && s.ready()
+        });
+        !self.remainder && timers_quiet && reports
+    }
+
+    /// At the end of a turn that finished its batch: every deleted subscriber has been dropped
+    /// (a destructor panic while the graveyard was emptied leaves the rest to this turn, even
+    /// an idle one).
+    fn check_deleted_dropped(&self) {
+        for (id, s) in self.subs.iter().enumerate() {
+            check!(
+                s.state != State::Deleted || s.drops == 1,
+                "sub {id}: deleted, not dropped by the end of the turn"
+            );
         }
     }
 
@@ -395,6 +540,10 @@ impl Model {
         check!(s.drops == 1, "sub {id}: dropped {} times", s.drops);
         let fd_was_open = s.fd_open;
         s.fd_open = false;
+        if fd_was_open {
+            self.fd_closed = true;
+        }
+        let s = &mut self.subs[id];
         let allowed = match s.state {
             State::Refused => true,
             // Recorded as deleted only once the delete returns; outside a batch (between turns,
@@ -402,8 +551,15 @@ impl Model {
             // point at it. A registration refused for want of memory drops it before
             // returning.
             State::Live => dropping || adding || (deleting == Some(id) && !remainder),
-            // Deleted during a batch: freed only once no handler or callback runs.
-            State::Deleted => dropping || (in_turn && handler.is_none() && timer.is_none()),
+            // Deleted during a batch: freed only once no handler or callback runs. Between
+            // turns, only if no batch remainder may point at it: what a destructor panic left
+            // of the graveyard or the ghosts' values is the next turn's to drop, unless a
+            // rebuild between turns (a registration's) releases those ghosts first.
+            State::Deleted => {
+                dropping
+                    || (in_turn && handler.is_none() && timer.is_none())
+                    || (!in_turn && !remainder)
+            }
         };
         check!(
             allowed,
@@ -621,6 +777,8 @@ impl Model {
         self.batch += 1;
         for s in &mut self.subs {
             s.ready_at_wait = s.state == State::Live && s.ready();
+            s.reportable_at_wait = s.state == State::Live && (s.ready() || s.wild);
+            s.ghost_ready_at_wait = s.ready() || s.wild;
             s.mode_at_wait = s.mode;
             s.edge.wait();
             s.oneshot.wait();
@@ -653,7 +811,7 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
     let (fd, writer, level) = match spec.kind {
         Kind::EventFd => {
             let fd = sys::eventfd(spec.ready as u32, sys::EFD_NONBLOCK).ok()?;
-            let writer = dup(&fd);
+            let writer = try_dup(&fd)?; // none with no descriptor left
             (fd, writer, spec.ready as u64)
         }
         Kind::Pipe => {
@@ -698,6 +856,9 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
         fired: false,
         touched: false,
         wild: false,
+        reportable_at_wait: false,
+        ghost_ready_at_wait: false,
+        ghost_batch: 0,
         drops: 0,
     });
     let sub = FuzzSub {
@@ -708,11 +869,21 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
     Some((sub, interest_of(spec.mode), predicted))
 }
 
-pub fn dup(fd: &OwnedFd) -> OwnedFd {
+/// A dup of `fd`, or `None` if no descriptor is left.
+fn try_dup(fd: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: dup of an open fd; the new number is owned by the result.
     let raw = unsafe { libc::dup(fd.as_raw_fd()) };
-    check!(raw >= 0, "dup failed");
     // SAFETY: `raw` was just returned by dup and nothing else owns it.
+    (raw >= 0).then(|| unsafe { <OwnedFd as sys::FromRawFd>::from_raw_fd(raw) })
+}
+
+/// `fd` again under the number `at`, which is free.
+fn dup_to(fd: &OwnedFd, at: RawFd) -> OwnedFd {
+    // SAFETY: dup2 of an open fd onto a number nothing owns (checked free by the caller); the
+    // number is owned by the result.
+    let raw = unsafe { libc::dup2(fd.as_raw_fd(), at) };
+    check!(raw == at, "dup2 to {at} failed");
+    // SAFETY: `raw` was just returned by dup2 and nothing else owns it.
     unsafe { <OwnedFd as sys::FromRawFd>::from_raw_fd(raw) }
 }
 
@@ -772,6 +943,33 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
     let pick_timer = |i: u8| model.borrow().pick_timer(i);
     match action {
         Action::DeleteSelf => delete_in_handler(&model, me.id, ops),
+        Action::DeleteNoFds(i) => {
+            if let Some(id) = pick(i) {
+                without_fds(&model, || delete_in_handler(&model, id, ops));
+            }
+        }
+        Action::GhostSelf { put_back: again } => {
+            // Closes its own fd behind the reactor's back (a dup keeping the file), deletes
+            // itself with no descriptor left: a ghost, retired while the batch is open.
+            if !close_behind_back(&model, me.id, &mut me.fd, true) {
+                return;
+            }
+            without_fds(&model, || delete_in_handler(&model, me.id, ops));
+            if let Some(mode) = again {
+                let script = me.id as u8;
+                put_back(&model, me.id, mode, script, |sub, interest| {
+                    ops.add(sub, interest)
+                });
+            }
+        }
+        Action::PutBack(i, mode) => {
+            if let Some(id) = pick(i) {
+                let script = me.id as u8; // any: the model takes it modulo the scripts
+                put_back(&model, id, mode, script, |sub, interest| {
+                    ops.add(sub, interest)
+                });
+            }
+        }
         Action::DeleteOther(i) => {
             if let Some(id) = pick(i) {
                 delete_in_handler(&model, id, ops)
@@ -790,7 +988,10 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
                 predicted.allows(result) || (refused && predicted.allows(Ok(()))),
                 "sub {id}: starved delete gave {result:?}, model says {predicted:?} or ENOMEM"
             );
-            model.borrow_mut().after_delete(id, result, open);
+            let mut m = model.borrow_mut();
+            m.starved = true; // its rebuild, if any, may have failed for want of memory
+            m.after_delete(id, result, open);
+            m.starved = false;
         }
         Action::Add(spec) => {
             if let Some((sub, interest, predicted)) = new_sub(&model, spec) {
@@ -1088,6 +1289,172 @@ fn modify_checked(
     model.borrow_mut().after_modify(id, result, mode);
 }
 
+/// Runs `f` with no descriptor left (the model knows), then restores the limit.
+fn without_fds<R>(model: &Shared, f: impl FnOnce() -> R) -> R {
+    let limit = no_fds();
+    let outer = {
+        let mut m = model.borrow_mut();
+        let outer = (m.no_fds, m.fd_closed);
+        (m.no_fds, m.fd_closed) = (true, false);
+        outer
+    };
+    let r = f();
+    drop(limit);
+    let mut m = model.borrow_mut();
+    m.no_fds = outer.0;
+    m.fd_closed |= outer.1;
+    r
+}
+
+/// Deletes `id` through `Reactor::delete` and checks the result; outside a batch it is
+/// dropped before the delete returns, unless a batch remainder may still point at it.
+fn delete_checked(reactor: &mut Reactor, model: &Shared, id: usize) {
+    let predicted = model.borrow().predict_delete(id);
+    let Some((key, predicted)) = predicted else {
+        return;
+    };
+    let open = {
+        let mut m = model.borrow_mut();
+        m.deleting = Some(id);
+        m.subs[id].fd_open
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
+    model.borrow_mut().deleting = None;
+    let result = result.unwrap_or_else(|p| {
+        check!(is_planted(&*p), "unexpected panic in delete");
+        Ok(()) // a planted destructor panic after a successful delete
+    });
+    check!(
+        predicted.allows(result),
+        "sub {id}: delete gave {result:?}, model says {predicted:?}"
+    );
+    let mut m = model.borrow_mut();
+    m.after_delete(id, result, open);
+    check!(
+        result.is_err() || m.remainder || m.subs[id].drops == 1,
+        "sub {id}: deleted outside a batch, not dropped"
+    );
+}
+
+/// Closes live subscriber `id`'s fd behind the reactor's back (through `get_mut`), a dup
+/// keeping the file alive if `keep_file` (an eventfd's is kept by the driver's writer anyway).
+/// Returns whether it did.
+fn close_early(reactor: &mut Reactor, model: &Shared, id: usize, keep_file: bool) -> bool {
+    let key = {
+        let m = model.borrow();
+        let s = &m.subs[id];
+        if s.state != State::Live || !s.fd_open {
+            return false;
+        }
+        s.key.expect("live")
+    };
+    let sub = reactor.get_mut::<FuzzSub>(key).expect("live sub");
+    close_behind_back(model, id, &mut sub.fd, keep_file)
+}
+
+/// Closes `fd`, subscriber `id`'s own, behind the reactor's back, and records it; with
+/// `keep_file`, a dup of a pipe's read end keeps its file alive (if no descriptor is left
+/// for the dup, nothing is closed). Returns whether it closed it.
+fn close_behind_back(model: &Shared, id: usize, fd: &mut Option<OwnedFd>, keep_file: bool) -> bool {
+    let mut m = model.borrow_mut();
+    let s = &mut m.subs[id];
+    let Some(open) = fd.as_ref() else {
+        return false;
+    };
+    if keep_file && s.kind == Kind::Pipe {
+        let Some(kept) = try_dup(open) else {
+            return false;
+        };
+        s.kept = Some(kept);
+    }
+    drop(fd.take());
+    s.fd_open = false;
+    m.fd_closed = true;
+    true
+}
+
+/// Puts the file of deleted subscriber `id` back under its old number and registers it anew
+/// through `register` (the reactor's or a handler's `Ops`): see `Op::PutBack`.
+fn put_back(
+    model: &Shared,
+    id: usize,
+    mode: Mode,
+    script: u8,
+    register: impl FnOnce(FuzzSub, Interest) -> Result<Key, Error>,
+) {
+    let mut m = model.borrow_mut();
+    let s = &m.subs[id];
+    // With no descriptor left, neither the number nor the rebuild could be had.
+    let unfit = s.state != State::Deleted || s.fd_open || fd_is_open(s.fd) || m.no_fds;
+    if unfit || m.subs.len() >= MAX_SUBS {
+        return;
+    }
+    let source = match s.kind {
+        Kind::EventFd => s.writer.as_ref(),
+        Kind::Pipe => s.kept.as_ref(),
+    };
+    let Some(source) = source else { return };
+    let fd = dup_to(source, s.fd);
+    let raw = s.fd;
+    // A ghost of this very file under this number makes the kernel refuse the ADD: the
+    // registry rebuilds the set first.
+    let ghost = m.ghosts.iter().find(|g| g.0 == id).copied();
+    let predicted = m.predict_add(raw);
+    let new = m.subs.len();
+    let batch = m.batch;
+    let scripts = m.scripts.len().max(1);
+    let old = &mut m.subs[id];
+    let (kind, writer, level) = (old.kind, old.writer.take(), std::mem::take(&mut old.level));
+    drop(old.kept.take()); // the file lives on under its number
+    m.subs.push(Sub {
+        key: None,
+        fd: raw,
+        kind,
+        mode,
+        state: if predicted.is_ok() {
+            State::Live
+        } else {
+            State::Refused
+        },
+        script: script as usize % scripts,
+        panic_on_drop: false,
+        level,
+        writer,
+        fd_open: true,
+        kept: None,
+        edge: Arming::armed(),
+        oneshot: Arming::armed(),
+        registered_batch: batch,
+        ready_at_wait: false,
+        mode_at_wait: mode,
+        fired: false,
+        touched: false,
+        wild: false,
+        reportable_at_wait: false,
+        ghost_ready_at_wait: false,
+        ghost_batch: 0,
+        drops: 0,
+    });
+    drop(m);
+    let sub = FuzzSub {
+        id: new,
+        fd: Some(fd),
+        model: model.clone(),
+    };
+    let result = register(sub, interest_of(mode));
+    if predicted.is_ok() {
+        let mut m = model.borrow_mut();
+        match ghost {
+            Some((_, true)) => m.rebuild_attempted(Rebuild::Done),
+            Some((_, false)) => m.rebuild_attempted(Rebuild::Maybe),
+            None => {}
+        }
+        // Registered under its own number: no ghost of it is left.
+        m.ghosts.retain(|g| g.0 != id);
+    }
+    record_add(model, new, result, predicted);
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
@@ -1132,6 +1499,11 @@ pub fn run(input: Input) {
         deleting: None,
         adding: None,
         dropping_reactor: false,
+        ghosts: Vec::new(),
+        no_fds: false,
+        fd_closed: false,
+        starved: false,
+        timed_turns: 0,
     }));
     let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
     for op in input.ops.into_iter().take(256) {
@@ -1233,55 +1605,51 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
             }
         }
         Op::Delete(i) => {
-            let Some(id) = pick(i) else { return };
-            let predicted = model.borrow().predict_delete(id);
-            let Some((key, predicted)) = predicted else {
-                return;
-            };
-            let open = {
-                let mut m = model.borrow_mut();
-                m.deleting = Some(id);
-                m.subs[id].fd_open
-            };
-            let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
-            model.borrow_mut().deleting = None;
-            let result = result.unwrap_or_else(|p| {
-                check!(is_planted(&*p), "unexpected panic in delete");
-                Ok(()) // a planted destructor panic after a successful delete
-            });
-            check!(
-                predicted.allows(result),
-                "sub {id}: delete gave {result:?}, model says {predicted:?}"
-            );
-            model.borrow_mut().after_delete(id, result, open);
+            if let Some(id) = pick(i) {
+                delete_checked(reactor, model, id);
+            }
+        }
+        Op::DeleteNoFds(i) => {
+            if let Some(id) = pick(i) {
+                without_fds(model, || delete_checked(reactor, model, id));
+            }
+        }
+        Op::PutBack { sub, mode, script } => {
+            if let Some(id) = pick(sub) {
+                put_back(model, id, mode, script, |sub, interest| {
+                    let result = catch_unwind(AssertUnwindSafe(|| reactor.register(sub, interest)));
+                    result.unwrap_or_else(|_| violation(format_args!("register panicked")))
+                });
+            }
         }
         Op::CloseEarly { sub, keep_file } => {
-            let Some(id) = pick(sub) else { return };
-            let (key, kind) = {
-                let m = model.borrow();
-                let s = &m.subs[id];
-                if s.state != State::Live || !s.fd_open {
-                    return;
-                }
-                (s.key.expect("live"), s.kind)
-            };
-            let fd = reactor
-                .get_mut::<FuzzSub>(key)
-                .expect("live sub")
-                .fd
-                .take()
-                .expect("open");
-            let mut m = model.borrow_mut();
-            let s = &mut m.subs[id];
-            if keep_file && kind == Kind::Pipe {
-                s.kept = Some(dup(&fd));
+            if let Some(id) = pick(sub) {
+                close_early(reactor, model, id, keep_file);
             }
-            drop(fd);
-            s.fd_open = false;
         }
-        Op::Turn => turn(reactor, model),
+        Op::Ghost(i) => {
+            if let Some(id) = pick(i) {
+                if close_early(reactor, model, id, true) {
+                    without_fds(model, || delete_checked(reactor, model, id));
+                }
+            }
+        }
+        Op::Turn => turn(reactor, model, None),
+        Op::TimedTurn { no_fds } => {
+            let timed = {
+                let mut m = model.borrow_mut();
+                m.timed_turns += 1;
+                m.timed_turns <= MAX_TIMED_TURNS
+            };
+            turn(reactor, model, timed.then_some(no_fds));
+        }
         Op::Arm(spec) => arm_checked(model, spec, |t, id| {
             reactor.arm(t, timer::callback(id, model.clone()))
+        }),
+        Op::ArmNoFds(spec) => without_fds(model, || {
+            arm_checked(model, spec, |t, id| {
+                reactor.arm(t, timer::callback(id, model.clone()))
+            })
         }),
         Op::ArmStarved(spec) => {
             let Some((id, schedule)) = new_timer(model, spec) else {
@@ -1312,9 +1680,17 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
     }
 }
 
-fn turn(reactor: &mut Reactor, model: &Shared) {
+/// One turn: `run_once(Some(Duration::ZERO))`, or, `timed`, `run_once(Some(WAIT))` (with no
+/// descriptor left if `Some(true)`).
+fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
+    let (whole, backs_off) = {
+        let m = model.borrow();
+        (m.wait_is_whole(), m.ghost_will_report())
+    };
+    let pending_before = reactor.pending();
     {
         let mut m = model.borrow_mut();
+        m.fd_closed = false;
         m.began_batch = !m.remainder;
         m.in_turn = true;
         m.fires = 0;
@@ -1329,7 +1705,17 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
         m.timer_panicked = false;
         m.leftover_drop_panicked = false;
     }
-    let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(Some(Duration::ZERO))));
+    let limit = (timed == Some(true)).then(no_fds);
+    model.borrow_mut().no_fds = limit.is_some();
+    let timeout = if timed.is_some() {
+        WAIT
+    } else {
+        Duration::ZERO
+    };
+    let start = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(Some(timeout))));
+    let elapsed = start.elapsed();
+    drop(limit);
     let pending = reactor.pending();
     let mut m = model.borrow_mut();
     m.in_turn = false;
@@ -1363,14 +1749,44 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
                 "{pending} events pending after a complete turn"
             );
             check!(reactor.stop_requested() == m.stop, "stop flag disagrees");
+            // Ghost events (and the alarm's) are never counted.
+            if !m.began_batch {
+                check!(
+                    n <= pending_before,
+                    "a turn that finished a remainder of {pending_before} events gave {n}"
+                );
+            } else if m.waited {
+                let reportable = m.subs.iter().filter(|s| s.reportable_at_wait).count();
+                check!(
+                    n <= reportable + m.timer_fires,
+                    "a turn gave {n}: {reportable} subscribers could report and {} callbacks \
+                     ran (a ghost counted?)",
+                    m.timer_fires
+                );
+            }
             m.remainder = false;
             if m.waited || !m.began_batch {
                 m.end_batch();
             }
+            m.check_deleted_dropped();
+            if timed.is_some() {
+                check!(
+                    !whole || elapsed >= WAIT,
+                    "a wait nothing could end early returned after {elapsed:?} (a ghost still \
+                     registered?)"
+                );
+                check!(
+                    !(backs_off && timed == Some(true) && !m.fd_closed) || elapsed >= WAIT,
+                    "a ghost reported and could not be rebuilt away, yet the turn returned \
+                     after {elapsed:?}: no back-off"
+                );
+            }
+            m.ghosts_after_turn(false);
         }
         Ok(Err(e)) => violation(format_args!("run_once failed: {e}")),
         Err(p) => {
             check!(is_planted(&*p), "unexpected panic in run_once");
+            m.ghosts_after_turn(true);
             if m.handler_panicked {
                 m.remainder = pending > 0;
                 if !m.remainder {
@@ -1407,4 +1823,6 @@ fn turn(reactor: &mut Reactor, model: &Shared) {
             }
         }
     }
+    // The turn's rebuilds, if any, were accounted for with its descriptors.
+    m.no_fds = false;
 }
