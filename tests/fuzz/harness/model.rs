@@ -258,6 +258,9 @@ pub struct Model {
     /// A descriptor was closed during the operation or turn running: a number below the limit
     /// is free again, so a rebuild may succeed after all.
     fd_closed: bool,
+    /// A ghost reported in the last turn and could not be rebuilt away: the next turn that
+    /// begins a batch backs off before it waits.
+    owed_backoff: bool,
     /// The operation running has every allocation failing.
     starved: bool,
     timed_turns: usize,
@@ -1502,6 +1505,7 @@ pub fn run(input: Input) {
         ghosts: Vec::new(),
         no_fds: false,
         fd_closed: false,
+        owed_backoff: false,
         starved: false,
         timed_turns: 0,
     }));
@@ -1683,9 +1687,13 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
 /// One turn: `run_once(Some(Duration::ZERO))`, or, `timed`, `run_once(Some(WAIT))` (with no
 /// descriptor left if `Some(true)`).
 fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
-    let (whole, backs_off) = {
+    let (whole, backs_off, owed) = {
         let m = model.borrow();
-        (m.wait_is_whole(), m.ghost_will_report())
+        (
+            m.wait_is_whole(),
+            m.ghost_will_report(),
+            m.owed_backoff && !m.remainder,
+        )
     };
     let pending_before = reactor.pending();
     {
@@ -1776,16 +1784,25 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
                      registered?)"
                 );
                 check!(
-                    !(backs_off && timed == Some(true) && !m.fd_closed) || elapsed >= WAIT,
-                    "a ghost reported and could not be rebuilt away, yet the turn returned \
-                     after {elapsed:?}: no back-off"
+                    !owed || elapsed >= WAIT,
+                    "a ghost reported and could not be rebuilt away, yet the next turn \
+                     returned after {elapsed:?}: no back-off"
                 );
+            }
+            if m.began_batch {
+                m.owed_backoff = false; // taken by this turn
+            }
+            if backs_off && timed == Some(true) && !m.fd_closed {
+                m.owed_backoff = true;
             }
             m.ghosts_after_turn(false);
         }
         Ok(Err(e)) => violation(format_args!("run_once failed: {e}")),
         Err(p) => {
             check!(is_planted(&*p), "unexpected panic in run_once");
+            if m.began_batch {
+                m.owed_backoff = false; // taken before the wait, whatever panicked after
+            }
             m.ghosts_after_turn(true);
             if m.handler_panicked {
                 m.remainder = pending > 0;
