@@ -18,9 +18,14 @@ fn example_binary(name: &str) -> Option<std::path::PathBuf> {
     }
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent()?.parent()?.join("examples").join(name);
+    let built = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    // `cargo test --test NAME` alone does not build the examples: never test a stale one.
     assert!(
-        bin.exists(),
-        "{} is not built: `cargo test` builds the examples (or `cargo build --example {name}`)",
+        matches!((built(&bin), built(&source)), (Ok(b), Ok(s)) if b >= s),
+        "{} is not built, or older than its source: `cargo test` builds the examples (or \
+         `cargo build --example {name}`)",
         bin.display()
     );
     Some(bin)
