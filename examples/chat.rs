@@ -133,14 +133,14 @@ impl Member {
     }
 
     /// Queues `message` and a newline, writing at once what the socket takes; `false` if the
-    /// queue has no room for the rest.
-    fn send(&mut self, message: &[u8], ops: &mut Ctx<'_>) -> bool {
+    /// queue has no room for them.
+    fn send(&mut self, message: &[u8], ops: &mut Ctx<'_>) -> io::Result<bool> {
         if self.queue.len() + message.len() + 1 > QUEUE {
-            return false;
+            return Ok(false);
         }
         self.queue.extend(message);
         self.queue.push_back(b'\n');
-        self.flush(ops).is_ok()
+        self.flush(ops).map(|()| true)
     }
 
     /// Writes what is queued until the socket takes no more; asks for write interest while
@@ -171,7 +171,7 @@ impl Member {
 }
 
 /// Sends `message` to every member but the one whose handler runs (the sender). A member
-/// whose queue is full is cut off.
+/// whose queue is full, or whose socket fails, is cut off.
 fn broadcast(message: &[u8], ops: &mut Ctx<'_>) {
     let sender = ops.key();
     let mut i = 0;
@@ -180,15 +180,15 @@ fn broadcast(message: &[u8], ops: &mut Ctx<'_>) {
         if member == sender {
             continue;
         }
+        // The member's value, lent for the call (the sender's handler is the one running).
         match ops.with(member, |m: &mut Member, ops| m.send(message, ops)) {
-            Ok(true) => {}
-            Ok(false) => {
-                eprintln!("cutting off a member that does not read");
-                leave(member, ops);
-                i -= 1; // `leave` took it out of the list
-            }
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => eprintln!("cutting off a member that does not read"),
+            Ok(Err(e)) => eprintln!("cutting off a member: {e}"),
             Err(e) => eprintln!("broadcast: {e}"),
         }
+        leave(member, ops);
+        i -= 1; // `leave` took it out of the list
     }
 }
 

@@ -224,7 +224,10 @@ fn a_client_that_never_reads_is_cut_off_and_the_server_stays_small() {
     hear_until(&mut reader, "still here");
     let (code, err) = chat.stop();
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("cutting off"), "{err:?}");
+    assert!(
+        err.contains("cutting off a member that does not read"),
+        "{err:?}"
+    );
 }
 
 #[test]
