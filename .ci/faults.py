@@ -50,8 +50,9 @@ CRATE_PANIC = re.compile(r"panicked at (\./)?src/")
 # (syscall, errno, when): the faults each scenario injects, one `-e inject=` each.
 # expect: "serve" (must serve on), "error" (must exit with a clean error), "either".
 ECHO = [
-    # epoll_ctl: 1 ADD listener, 2 ADD signalfd, 3 ADD the timers' timerfd (first arm),
-    # then per connection (sequential clients) ADD, DEL: 4 ADD, 5 DEL, 6 ADD, 7 DEL, ...
+    # epoll_ctl: 1 ADD listener, 2 ADD signalfd, 3 ADD the first connection, 4 ADD the
+    # timers' timerfd (the connection's init arms the first timer), then per connection
+    # (sequential clients) DEL, ADD: 5 DEL, 6 ADD, 7 DEL, ...
     ("serve", [("epoll_ctl", "ENOMEM", "3")]),
     ("serve", [("epoll_ctl", "ENOMEM", "4")]),
     ("serve", [("epoll_ctl", "ENOMEM", "5")]),

@@ -5,13 +5,16 @@
 //! ```
 //!
 //! PORT defaults to 0 (any free port); the first line it prints is
-//! `echo server listening on 127.0.0.1:PORT`. A connection idle for N ms (default 30000) is
-//! closed: each connection has a timer, reset on every read, which costs no syscall. SIGINT or
-//! SIGTERM stops it: it stops accepting, closes every connection and exits 0.
+//! `echo server listening on 127.0.0.1:PORT`, the second `idle timeout: N ms`. A connection
+//! idle for N ms (default 30000) is closed. SIGINT or SIGTERM stops it: it stops accepting,
+//! closes every connection, says which signal stopped it (`stopping: SIGTERM`) and exits 0.
 //!
 //! Std sockets register directly (they are `AsFd`). The reactor's state holds one 64 KiB read
-//! buffer shared by every connection and the map from timers to connections. Each connection
-//! is a hand-written `Subscriber`, registered once, edge-triggered, for reading and writing,
+//! buffer shared by every connection. Each connection is a hand-written `Subscriber` that arms
+//! its idle timer in `Subscriber::init` with `Ops::arm_own`: the timer is the connection's own,
+//! its firing comes to the connection's handler as a timer event, a read resets it (no
+//! syscall), and it goes when the connection is deleted, so no map from timers to connections
+//! is needed. Each connection is registered once, edge-triggered, for reading and writing,
 //! so its interest never changes (no `epoll_ctl` per message). On each event it writes what
 //! is pending, then reads into the shared buffer and writes straight back, until a read comes
 //! back short (the socket is drained: more data brings a new edge) or would block. Only what
@@ -23,13 +26,12 @@
 //! Out of descriptors (`EMFILE`), the level-triggered listener would report the same pending
 //! connection again at once: instead accepting pauses (the listener's interest becomes empty)
 //! until a connection closes or 100 ms pass, with one line on stderr when it starts and one
-//! when the backlog is caught up. A delete that fails is logged and retried by the
-//! connection's timer, not forgotten.
+//! when the backlog is caught up. A delete that fails is logged and retried when the
+//! connection's own timer fires again, soon, not forgotten.
 
 use barepoll::signal::Signals;
 use barepoll::sys::{AsFd, BorrowedFd, SigInfo, SigSet, Signal};
-use barepoll::{interest, Error, Event, Interest, Key, Ops, Reactor, Subscriber, Timer, TimerKey};
-use std::collections::HashMap;
+use barepoll::{interest, Event, Interest, Key, Ops, Reactor, Subscriber, Timer, TimerKey};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -39,8 +41,8 @@ pub struct Server {
     /// The read buffer of every connection (one thread, one read at a time).
     scratch: Box<[u8]>,
     idle: Duration,
-    /// Which connection each idle timer closes.
-    owners: HashMap<TimerKey, Key>,
+    /// Connections registered and not yet closed.
+    connections: usize,
     /// The listening socket's registration.
     listener: Option<Key>,
     /// Accepting is paused: the listener's interest is empty.
@@ -49,6 +51,8 @@ pub struct Server {
     resume: Option<TimerKey>,
     /// Accepts refused since the backlog was last caught up (0: none, nothing to report).
     refused: u64,
+    /// The signal that stopped the server.
+    pub stopped_by: Option<Signal>,
 }
 
 impl Server {
@@ -56,16 +60,17 @@ impl Server {
         Server {
             scratch: vec![0; 64 * 1024].into_boxed_slice(),
             idle,
-            owners: HashMap::new(),
+            connections: 0,
             listener: None,
             paused: false,
             resume: None,
             refused: 0,
+            stopped_by: None,
         }
     }
 
     pub fn connections(&self) -> usize {
-        self.owners.len()
+        self.connections
     }
 }
 
@@ -76,6 +81,8 @@ type Ctx<'a> = Ops<'a, Server>;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How soon a delete that failed is tried again.
 const CLOSE_RETRY: Duration = Duration::from_millis(100);
+/// The tag of a connection's own timer (its idle timeout, or the retry of a failed close).
+const IDLE: u32 = 1;
 
 /// One client connection.
 pub struct Conn {
@@ -84,7 +91,8 @@ pub struct Conn {
     unsent: Vec<u8>,
     /// The peer has shut its writing half: flush, then close.
     peer_done: bool,
-    idle: TimerKey,
+    /// Its own timer, armed in `init`.
+    idle: Option<TimerKey>,
 }
 
 /// Every connection's interest, for all its life: edge-triggered reading and writing, and the
@@ -122,27 +130,32 @@ impl Conn {
             let drained = n < scratch.len(); // a short read: the next edge brings the rest
             let sent = write_some(&mut self.stream, &scratch[..n])?;
             self.unsent.extend_from_slice(&scratch[sent..n]);
-            let idle = ops.data().idle;
-            ops.reset(self.idle, Timer::after(idle))
-                .map_err(io::Error::from)?;
+            if let Some(timer) = self.idle {
+                let idle = ops.data().idle;
+                ops.reset(timer, Timer::after(idle))
+                    .map_err(io::Error::from)?;
+            }
             if drained && !read_closed && self.unsent.is_empty() {
                 return Ok(());
             }
         }
     }
 
-    /// Deletes the connection (dropping the stream closes it: the client sees EOF). If the
-    /// delete fails, the idle timer stays and tries again soon.
+    /// Deletes the connection (dropping the stream closes it: the client sees EOF; its timer
+    /// goes with it). If the delete fails, its timer is set to fire soon and try again.
     fn close(&mut self, ops: &mut Ctx<'_>) {
         match ops.delete_self() {
             Ok(()) => {
-                let _ = ops.cancel(self.idle);
-                ops.data().owners.remove(&self.idle);
+                ops.data().connections -= 1;
                 closed(ops);
             }
             Err(e) => {
                 eprintln!("close: {e}; trying again in {CLOSE_RETRY:?}");
-                if let Err(e) = ops.reset(self.idle, Timer::after(CLOSE_RETRY)) {
+                let retry = match self.idle {
+                    Some(timer) => ops.reset(timer, Timer::after(CLOSE_RETRY)),
+                    None => ops.arm_own(Timer::after(CLOSE_RETRY), IDLE).map(|_| ()),
+                };
+                if let Err(e) = retry {
                     eprintln!("close: {e}");
                 }
             }
@@ -150,13 +163,15 @@ impl Conn {
     }
 }
 
-/// A connection as `accept` makes it, for tests of its handler.
-pub fn test_conn(stream: TcpStream, idle: TimerKey) -> Conn {
+/// A connection as `init` leaves it (its own timer `idle`, counted in `server`), for tests
+/// of its handler.
+pub fn test_conn(server: &mut Server, stream: TcpStream, idle: TimerKey) -> Conn {
+    server.connections += 1;
     Conn {
         stream,
         unsent: Vec::new(),
         peer_done: false,
-        idle,
+        idle: Some(idle),
     }
 }
 
@@ -182,7 +197,18 @@ impl AsFd for Conn {
 }
 
 impl Subscriber<Server> for Conn {
+    /// Arms the connection's own idle timer: its firing comes to `handle` as a timer event.
+    fn init(&mut self, ops: &mut Ctx<'_>) -> barepoll::Result<()> {
+        let idle = ops.data().idle;
+        self.idle = Some(ops.arm_own(Timer::after(idle), IDLE)?);
+        ops.data().connections += 1;
+        Ok(())
+    }
+
     fn handle(&mut self, event: Event, ops: &mut Ctx<'_>) {
+        if event.is_timer() {
+            return self.close(ops); // idle for too long, or a failed close to try again
+        }
         let step = if event.is_error() {
             match self.stream.take_error() {
                 Ok(Some(e)) | Err(e) => Err(e),
@@ -198,29 +224,6 @@ impl Subscriber<Server> for Conn {
             self.close(ops);
         } else if self.peer_done && self.unsent.is_empty() {
             self.close(ops);
-        }
-    }
-}
-
-/// An idle timer's callback: closes its connection; if the delete fails, tries again soon.
-fn close_idle(ops: &mut Ctx<'_>) {
-    let Some(me) = ops.timer() else { return };
-    let Some(&conn) = ops.data().owners.get(&me) else {
-        return;
-    };
-    match ops.delete(conn) {
-        Ok(()) => {
-            ops.data().owners.remove(&me);
-            closed(ops);
-        }
-        Err(Error::StaleKey(_)) => {
-            ops.data().owners.remove(&me);
-        }
-        Err(e) => {
-            eprintln!("close idle connection: {e}; trying again in {CLOSE_RETRY:?}");
-            if let Err(e) = ops.reset(me, Timer::after(CLOSE_RETRY)) {
-                eprintln!("close idle connection: {e}");
-            }
         }
     }
 }
@@ -287,7 +290,8 @@ fn resume_accepting(ops: &mut Ctx<'_>) {
     }
 }
 
-/// Accepts every pending connection; each gets a subscriber and an idle timer.
+/// Accepts every pending connection; each becomes a subscriber (whose `init` arms its idle
+/// timer).
 fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
     loop {
         let stream = match listener.accept() {
@@ -318,30 +322,16 @@ fn accept(listener: &mut TcpListener, ops: &mut Ctx<'_>) {
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let idle = ops.data().idle;
-        // The timer closes the connection through the map, which knows its key once it is
-        // registered; the connection resets the timer by its key.
-        let timer = match ops.arm(Timer::after(idle), close_idle) {
-            Ok(timer) => timer,
-            Err(e) => {
-                eprintln!("arm: {e}");
-                continue;
-            }
-        };
         let conn = Conn {
             stream,
             unsent: Vec::new(),
             peer_done: false,
-            idle: timer,
+            idle: None,
         };
-        match ops.add(conn, CONN) {
-            Ok(key) => {
-                ops.data().owners.insert(timer, key);
-            }
-            Err(e) => {
-                eprintln!("register: {e}");
-                let _ = ops.cancel(timer);
-            }
+        // Refused (by the kernel, or by `init`), the connection is dropped: the client sees
+        // it closed.
+        if let Err(e) = ops.add(conn, CONN) {
+            eprintln!("register: {e}");
         }
     }
 }
@@ -398,7 +388,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let stop = signals.on(|_: SigInfo, ops: &mut Ctx<'_>| ops.stop());
+    let stop = signals.on(|sig: SigInfo, ops: &mut Ctx<'_>| {
+        ops.data().stopped_by = Some(sig.signal);
+        ops.stop();
+    });
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
         Err(e) => {
@@ -410,9 +403,22 @@ fn main() {
         Ok(addr) => println!("echo server listening on {addr}"),
         Err(e) => eprintln!("local_addr: {e}"),
     }
-    let _ = io::stdout().flush();
-    if let Err(e) = serve(listener, Duration::from_millis(idle_ms), stop) {
-        eprintln!("echo server: {e}");
-        std::process::exit(1);
+    // Whoever started it may have read the first line and closed the pipe: not an error.
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "idle timeout: {idle_ms} ms").and_then(|()| out.flush());
+    drop(out);
+    match serve(listener, Duration::from_millis(idle_ms), stop) {
+        Ok(server) => {
+            let why = match server.stopped_by {
+                Some(s) if s == Signal::TERM => "SIGTERM",
+                Some(_) => "SIGINT",
+                None => "stopped",
+            };
+            eprintln!("stopping: {why}");
+        }
+        Err(e) => {
+            eprintln!("echo server: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -174,7 +174,7 @@ mod test_double {
             &mut server,
         );
         rec.clear();
-        let mut conn = echo_server::test_conn(stream, timer.unwrap());
+        let mut conn = echo_server::test_conn(&mut server, stream, timer.unwrap());
         let me = rec.key_of(&conn);
 
         client.write_all(b"hello").unwrap();
@@ -208,11 +208,53 @@ mod test_double {
             "EOF did not close it: {:?}",
             rec.requests()
         );
-        assert!(rec
-            .requests()
-            .iter()
-            .any(|r| matches!(r, Request::Cancel { key } if *key == timer.unwrap())));
+        assert_eq!(server.connections(), 0);
+        // Its idle timer is its own: the reactor cancels it with the connection.
+        assert!(
+            !rec.requests()
+                .iter()
+                .any(|r| matches!(r, Request::Cancel { .. } | Request::Arm { .. })),
+            "{:?}",
+            rec.requests()
+        );
     }
+}
+
+// A delete that fails is not forgotten: the connection's own timer is set to fire soon, and
+// its firing (a timer event to the same handler) tries again.
+#[cfg(feature = "testing")]
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
+fn a_failed_close_is_tried_again_when_the_connections_own_timer_fires() {
+    use barepoll::testing::{Op, Recorder, Request};
+    use barepoll::{Error, Event};
+    let _fds = common::fd_check();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    stream.set_nonblocking(true).unwrap();
+    let mut rec = Recorder::<Server>::default();
+    let mut server = Server::new(Duration::from_secs(5));
+    let timer = rec.timer_key();
+    let mut conn = echo_server::test_conn(&mut server, stream, timer);
+    let me = rec.key_of(&conn);
+    client.shutdown(Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    rec.fail_next(Op::Delete, Error::Os(sys::Errno::ENOMEM));
+    let edge = barepoll::interest().read();
+    rec.deliver_with(&mut conn, Event::readable(), edge, &mut server);
+    assert!(!rec.deleted(me));
+    assert!(
+        rec.requests().iter().any(
+            |r| matches!(r, Request::Reset { key, timer: t } if *key == timer && *t == barepoll::Timer::after(Duration::from_millis(100)))
+        ),
+        "no retry armed: {:?}",
+        rec.requests()
+    );
+    assert_eq!(server.connections(), 1);
+    rec.deliver_with(&mut conn, Event::timer(1), edge, &mut server);
+    assert!(rec.deleted(me), "{:?}", rec.requests());
+    assert_eq!(server.connections(), 0);
 }
 
 /// The example binary as built by cargo, beside the test binaries; `None` where the kernel
