@@ -167,6 +167,7 @@ struct Options {
 
 /// Parses the command line, then the environment (which wins, as with tini); `Err` is the
 /// exit code when there is nothing to run.
+#[inline(never)]
 fn parse() -> Result<Options, i32> {
     let args = args();
     let mut o = Options {
@@ -286,6 +287,7 @@ const NOT_FORWARDED: [u32; 11] = [4, 5, 6, 7, 8, 9, 11, 19, 31, 21, 22];
 
 /// The program (`args()[program..]`) with the environment, in a process group of its own,
 /// with `mask`; the path is looked up in `PATH` as `execvp` does.
+#[inline(never)]
 fn spawn(program: usize, mask: SigSet) -> Result<Pid, Errno> {
     let name = args().get(program).unwrap_or(b"");
     let start = |path: &[u8]| {
