@@ -67,10 +67,9 @@ register init as a child subreaper, or run init as PID 1.";
 
 /// Signal names for `-p`, numbered from 1 (the same numbers on x86_64 and aarch64).
 const SIGNAL_NAMES: &[&[u8]] = &[
-    b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1",
-    b"SEGV", b"USR2", b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP",
-    b"TTIN", b"TTOU", b"URG", b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR",
-    b"SYS",
+    b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1", b"SEGV",
+    b"USR2", b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP", b"TTIN",
+    b"TTOU", b"URG", b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR", b"SYS",
 ];
 
 /// How much the init says: 0 fatal errors only, 1 warnings too (the default), 2 info, 3 debug.
@@ -103,7 +102,11 @@ fn say(level: i32, parts: &[&[u8]]) {
         line.extend_from_slice(part);
     }
     line.push(b'\n');
-    let to = if level <= WARN { sys::stderr() } else { sys::stdout() };
+    let to = if level <= WARN {
+        sys::stderr()
+    } else {
+        sys::stdout()
+    };
     let _ = sys::rt::write_all(to, &line);
 }
 
@@ -167,7 +170,6 @@ struct Options {
 
 /// Parses the command line, then the environment (which wins, as with tini); `Err` is the
 /// exit code when there is nothing to run.
-#[inline(never)]
 fn parse() -> Result<Options, i32> {
     let args = args();
     let mut o = Options {
@@ -263,11 +265,16 @@ fn atoi(s: &[u8], lax: bool) -> Option<i32> {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let end = digits.iter().position(|c| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
     if end == 0 || end > 9 || (!lax && end != digits.len()) {
         return None;
     }
-    let n = digits[..end].iter().fold(0i32, |n, &c| n * 10 + i32::from(c - b'0'));
+    let n = digits[..end]
+        .iter()
+        .fold(0i32, |n, &c| n * 10 + i32::from(c - b'0'));
     Some(if negative { -n } else { n })
 }
 
@@ -287,7 +294,6 @@ const NOT_FORWARDED: [u32; 11] = [4, 5, 6, 7, 8, 9, 11, 19, 31, 21, 22];
 
 /// The program (`args()[program..]`) with the environment, in a process group of its own,
 /// with `mask`; the path is looked up in `PATH` as `execvp` does.
-#[inline(never)]
 fn spawn(program: usize, mask: SigSet) -> Result<Pid, Errno> {
     let name = args().get(program).unwrap_or(b"");
     let start = |path: &[u8]| {
@@ -311,8 +317,15 @@ fn spawn(program: usize, mask: SigSet) -> Result<Pid, Errno> {
         return start(name);
     }
     let mut denied = false;
-    for dir in var(b"PATH").unwrap_or(b"/bin:/usr/bin").split(|&c| c == b':') {
-        let mut path = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+    for dir in var(b"PATH")
+        .unwrap_or(b"/bin:/usr/bin")
+        .split(|&c| c == b':')
+    {
+        let mut path = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
         path.push(b'/');
         path.extend_from_slice(name);
         match start(&path) {
@@ -328,7 +341,14 @@ fn spawn(program: usize, mask: SigSet) -> Result<Pid, Errno> {
 fn exit_code(status: ExitStatus, remapped: &[u64; 4]) -> i32 {
     let code = match status {
         ExitStatus::Exited(code) => {
-            say(INFO, &[b"Main child exited normally (with status '", &number(code), b"')"]);
+            say(
+                INFO,
+                &[
+                    b"Main child exited normally (with status '",
+                    &number(code),
+                    b"')",
+                ],
+            );
             code
         }
         ExitStatus::Killed { signal, .. } => {
@@ -369,7 +389,10 @@ impl Supervisor {
                 }
                 Ok(Some((pid, _))) => {
                     let level = if self.warn_reap { WARN } else { DEBUG };
-                    say(level, &[b"Reaped zombie process with pid=", &number(pid.as_raw())]);
+                    say(
+                        level,
+                        &[b"Reaped zombie process with pid=", &number(pid.as_raw())],
+                    );
                 }
                 Ok(None) | Err(Errno::ECHILD) => return done,
                 Err(Errno::EINTR) => {}
@@ -397,7 +420,10 @@ impl Supervisor {
                 true
             }
             Err(e) => {
-                say(FATAL, &[b"Unexpected error when forwarding signal: ", &describe(e)]);
+                say(
+                    FATAL,
+                    &[b"Unexpected error when forwarding signal: ", &describe(e)],
+                );
                 EXIT_CODE.store(1, Relaxed);
                 false
             }
@@ -450,7 +476,12 @@ fn main() -> i32 {
     // Never dropped: the process exits when `run` returns.
     let mut reactor = match Reactor::new() {
         Ok(reactor) => ManuallyDrop::new(reactor),
-        Err(e) => return fatal(b"Failed to start the reactor: ", e.errno().unwrap_or(Errno::EIO)),
+        Err(e) => {
+            return fatal(
+                b"Failed to start the reactor: ",
+                e.errno().unwrap_or(Errno::EIO),
+            );
+        }
     };
 
     let name = args().get(o.program).unwrap_or(b"");
@@ -465,7 +496,16 @@ fn main() -> i32 {
             };
         }
     };
-    say(INFO, &[b"Spawned child process '", name, b"' with pid '", &number(child.as_raw()), b"'"]);
+    say(
+        INFO,
+        &[
+            b"Spawned child process '",
+            name,
+            b"' with pid '",
+            &number(child.as_raw()),
+            b"'",
+        ],
+    );
     // As tini: the program's group takes the terminal, if the init has one on stdin.
     foreground(sys::stdin(), child);
 
@@ -485,7 +525,10 @@ fn main() -> i32 {
             ops.stop();
         }
     });
-    let registered = reactor.register(Box::new(on_signal) as Box<dyn Subscriber>, interest().read());
+    let registered = reactor.register(
+        Box::new(on_signal) as Box<dyn Subscriber>,
+        interest().read(),
+    );
     if let Err(e) = registered.and_then(|_| reactor.run()) {
         return fatal(b"Reactor failed: ", e.errno().unwrap_or(Errno::EIO));
     }
@@ -496,6 +539,9 @@ fn main() -> i32 {
 fn foreground(tty: BorrowedFd<'_>, group: Pid) {
     match sys::tcsetpgrp(tty, group) {
         Ok(()) => {}
-        Err(e) => say(DEBUG, &[b"tcsetpgrp failed (ok to proceed): ", &describe(e)]),
+        Err(e) => say(
+            DEBUG,
+            &[b"tcsetpgrp failed (ok to proceed): ", &describe(e)],
+        ),
     }
 }
