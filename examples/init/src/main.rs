@@ -25,7 +25,6 @@ extern crate alloc;
 barepoll::main!(main);
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use barepoll::signal::Signals;
 use barepoll::sys::rt::{args, var, vars};
 use barepoll::sys::{
@@ -66,11 +65,9 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
 register init as a child subreaper, or run init as PID 1.";
 
 /// Signal names for `-p`, numbered from 1 (the same numbers on x86_64 and aarch64).
-const SIGNAL_NAMES: &[&[u8]] = &[
-    b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1", b"SEGV",
-    b"USR2", b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP", b"TTIN",
-    b"TTOU", b"URG", b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR", b"SYS",
-];
+const SIGNAL_NAMES: &[u8] =
+    b"HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM \
+STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS";
 
 /// How much the init says: 0 fatal errors only, 1 warnings too (the default), 2 info, 3 debug.
 static VERBOSITY: AtomicI32 = AtomicI32::new(1);
@@ -82,78 +79,91 @@ const WARN: i32 = 1;
 const INFO: i32 = 2;
 const DEBUG: i32 = 3;
 
-/// One message, `[LEVEL init (PID)] ` and `parts`; fatal errors and warnings on stderr, the
-/// rest on stdout (as tini). Made without `core::fmt`.
-fn say(level: i32, parts: &[&[u8]]) {
-    if level > VERBOSITY.load(Relaxed) && level != FATAL {
-        return;
-    }
-    let tag: &[u8] = match level {
-        FATAL => b"[FATAL init (",
-        WARN => b"[WARN  init (",
-        INFO => b"[INFO  init (",
-        _ => b"[DEBUG init (",
-    };
-    let mut line = Vec::new();
-    line.extend_from_slice(tag);
-    decimal(&mut line, sys::getpid().map_or(0, Pid::as_raw));
-    line.extend_from_slice(b")] ");
-    for part in parts {
-        line.extend_from_slice(part);
-    }
-    line.push(b'\n');
-    let to = if level <= WARN {
-        sys::stderr()
-    } else {
-        sys::stdout()
-    };
-    let _ = sys::rt::write_all(to, &line);
+/// One message, `[LEVEL init (PID)] ` and what is added to it, written at once: fatal errors
+/// and warnings on stderr, the rest on stdout (as tini). Made in a fixed buffer (cut short past
+/// it) without `core::fmt`; each step is one call, so that a message costs little code.
+struct Say {
+    buf: [u8; 512],
+    len: usize,
+    level: i32,
 }
 
-fn decimal(out: &mut Vec<u8>, n: i32) {
-    if n < 0 {
-        out.push(b'-');
+impl Say {
+    #[inline(never)]
+    fn new(level: i32) -> Say {
+        let tag: &[u8] = match level {
+            FATAL => b"[FATAL init (",
+            WARN => b"[WARN  init (",
+            INFO => b"[INFO  init (",
+            _ => b"[DEBUG init (",
+        };
+        let mut say = Say {
+            buf: [0; 512],
+            len: 0,
+            level,
+        };
+        say.text(tag)
+            .number(sys::getpid().map_or(0, Pid::as_raw))
+            .text(b")] ");
+        say
     }
-    let mut n = n.unsigned_abs();
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+
+    #[inline(never)]
+    fn text(&mut self, s: &[u8]) -> &mut Say {
+        for &c in s {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = c;
+                self.len += 1;
+            }
+        }
+        self
+    }
+
+    #[inline(never)]
+    fn number(&mut self, n: i32) -> &mut Say {
+        if n < 0 {
+            self.text(b"-");
+        }
+        let mut n = n.unsigned_abs();
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.text(&digits[i..])
+    }
+
+    /// The error in words for those a user meets (a program that cannot be run), else its
+    /// number.
+    #[inline(never)]
+    fn errno(&mut self, e: Errno) -> &mut Say {
+        match e {
+            Errno::ENOENT => self.text(b"No such file or directory"),
+            Errno::EACCES => self.text(b"Permission denied"),
+            Errno::ENOEXEC => self.text(b"Exec format error"),
+            _ => self.text(b"errno ").number(e.raw()),
         }
     }
-    out.extend_from_slice(&digits[i..]);
-}
 
-/// `n` in decimal, for a message.
-fn number(n: i32) -> Vec<u8> {
-    let mut out = Vec::new();
-    decimal(&mut out, n);
-    out
-}
-
-/// The errors a message names in words; others by number.
-fn describe(e: Errno) -> Vec<u8> {
-    let text: &[u8] = match e {
-        Errno::ENOENT => b"No such file or directory",
-        Errno::EACCES => b"Permission denied",
-        Errno::ENOEXEC => b"Exec format error",
-        Errno::ENOTDIR => b"Not a directory",
-        Errno::E2BIG => b"Argument list too long",
-        Errno::EPERM => b"Operation not permitted",
-        Errno::ESRCH => b"No such process",
-        Errno::EINVAL => b"Invalid argument",
-        Errno::ENOMEM => b"Cannot allocate memory",
-        _ => {
-            let mut out = b"errno ".to_vec();
-            decimal(&mut out, e.raw());
-            return out;
+    /// Writes the message, if the verbosity asks for its level.
+    #[inline(never)]
+    fn end(&mut self) {
+        if self.level > VERBOSITY.load(Relaxed) && self.level != FATAL {
+            return;
         }
-    };
-    text.to_vec()
+        self.text(b"\n");
+        let to = if self.level <= WARN {
+            sys::stderr()
+        } else {
+            sys::stdout()
+        };
+        let _ = sys::rt::write_all(to, &self.buf[..self.len]);
+    }
 }
 
 /// What the command line and the environment ask for.
@@ -219,17 +229,24 @@ fn parse() -> Result<Options, i32> {
                     j = arg.len();
                     if flag == b'e' {
                         let Some(code @ 0..=255) = atoi(value, false) else {
-                            say(FATAL, &[b"Not a valid option for -e: ", value]);
+                            Say::new(FATAL)
+                                .text(b"Not a valid option for -e: ")
+                                .text(value)
+                                .end();
                             return Err(1);
                         };
                         o.remapped[code as usize / 64] |= 1 << (code % 64);
                     } else {
                         let found = value.strip_prefix(b"SIG").and_then(|name| {
-                            let at = SIGNAL_NAMES.iter().position(|n| *n == name)?;
+                            let mut names = SIGNAL_NAMES.split(|&c| c == b' ');
+                            let at = names.position(|n| n == name)?;
                             Signal::from_raw(at as u32 + 1)
                         });
                         let Some(signal) = found else {
-                            say(FATAL, &[b"Invalid signal name: ", value]);
+                            Say::new(FATAL)
+                                .text(b"Invalid signal name: ")
+                                .text(value)
+                                .end();
                             return Err(1);
                         };
                         o.pdeath = Some(signal);
@@ -341,23 +358,22 @@ fn spawn(program: usize, mask: SigSet) -> Result<Pid, Errno> {
 fn exit_code(status: ExitStatus, remapped: &[u64; 4]) -> i32 {
     let code = match status {
         ExitStatus::Exited(code) => {
-            say(
-                INFO,
-                &[
-                    b"Main child exited normally (with status '",
-                    &number(code),
-                    b"')",
-                ],
-            );
+            let exited = b"Main child exited normally (with status '";
+            Say::new(INFO).text(exited).number(code).text(b"')").end();
             code
         }
         ExitStatus::Killed { signal, .. } => {
             let n = signal.raw() as i32;
-            say(INFO, &[b"Main child exited with signal ", &number(n)]);
+            Say::new(INFO)
+                .text(b"Main child exited with signal ")
+                .number(n)
+                .end();
             128 + n
         }
         _ => {
-            say(FATAL, &[b"Main child exited for unknown reason"]);
+            Say::new(FATAL)
+                .text(b"Main child exited for unknown reason")
+                .end();
             return 1;
         }
     } % 256;
@@ -389,15 +405,16 @@ impl Supervisor {
                 }
                 Ok(Some((pid, _))) => {
                     let level = if self.warn_reap { WARN } else { DEBUG };
-                    say(
-                        level,
-                        &[b"Reaped zombie process with pid=", &number(pid.as_raw())],
-                    );
+                    let reaped = b"Reaped zombie process with pid=";
+                    Say::new(level).text(reaped).number(pid.as_raw()).end();
                 }
                 Ok(None) | Err(Errno::ECHILD) => return done,
                 Err(Errno::EINTR) => {}
                 Err(e) => {
-                    say(FATAL, &[b"Error while waiting for pids: ", &describe(e)]);
+                    Say::new(FATAL)
+                        .text(b"Error while waiting for pids: ")
+                        .errno(e)
+                        .end();
                     EXIT_CODE.store(1, Relaxed);
                     return true;
                 }
@@ -407,7 +424,10 @@ impl Supervisor {
 
     /// Passes `signal` on to the child (or its group); `false` on an error that ends the init.
     fn forward(&self, signal: Signal) -> bool {
-        say(DEBUG, &[b"Passing signal ", &number(signal.raw() as i32)]);
+        Say::new(DEBUG)
+            .text(b"Passing signal ")
+            .number(signal.raw() as i32)
+            .end();
         let sent = if self.group {
             sys::kill_group(self.child, signal)
         } else {
@@ -416,14 +436,14 @@ impl Supervisor {
         match sent {
             Ok(()) => true,
             Err(Errno::ESRCH) => {
-                say(WARN, &[b"Child was dead when forwarding signal"]);
+                Say::new(WARN)
+                    .text(b"Child was dead when forwarding signal")
+                    .end();
                 true
             }
             Err(e) => {
-                say(
-                    FATAL,
-                    &[b"Unexpected error when forwarding signal: ", &describe(e)],
-                );
+                let what = b"Unexpected error when forwarding signal: ";
+                Say::new(FATAL).text(what).errno(e).end();
                 EXIT_CODE.store(1, Relaxed);
                 false
             }
@@ -433,7 +453,7 @@ impl Supervisor {
 
 /// Says why the init stops, and gives its exit code.
 fn fatal(what: &[u8], e: Errno) -> i32 {
-    say(FATAL, &[what, &describe(e)]);
+    Say::new(FATAL).text(what).errno(e).end();
     1
 }
 
@@ -452,7 +472,7 @@ fn main() -> i32 {
             Ok(()) => {}
             Err(Errno::EINVAL) => {
                 let why = b"PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?";
-                say(FATAL, &[why]);
+                Say::new(FATAL).text(why).end();
                 return 1;
             }
             Err(e) => return fatal(b"Failed to register as child subreaper: ", e),
@@ -460,7 +480,7 @@ fn main() -> i32 {
     }
     let pid1 = sys::getpid().is_ok_and(|p| p.as_raw() == 1);
     if !pid1 && !sys::is_child_subreaper().unwrap_or(false) {
-        say(WARN, &[REAPER_WARNING]);
+        Say::new(WARN).text(REAPER_WARNING).end();
     }
 
     // Blocked before the program starts, so that none of its signals is missed; the mask
@@ -488,7 +508,12 @@ fn main() -> i32 {
     let child = match spawn(o.program, inherited) {
         Ok(child) => child,
         Err(e) => {
-            say(FATAL, &[b"exec ", name, b" failed: ", &describe(e)]);
+            Say::new(FATAL)
+                .text(b"exec ")
+                .text(name)
+                .text(b" failed: ")
+                .errno(e)
+                .end();
             return match e {
                 Errno::ENOENT => 127,
                 Errno::EACCES => 126,
@@ -496,16 +521,13 @@ fn main() -> i32 {
             };
         }
     };
-    say(
-        INFO,
-        &[
-            b"Spawned child process '",
-            name,
-            b"' with pid '",
-            &number(child.as_raw()),
-            b"'",
-        ],
-    );
+    Say::new(INFO)
+        .text(b"Spawned child process '")
+        .text(name)
+        .text(b"' with pid '")
+        .number(child.as_raw())
+        .text(b"'")
+        .end();
     // As tini: the program's group takes the terminal, if the init has one on stdin.
     foreground(sys::stdin(), child);
 
@@ -537,11 +559,8 @@ fn main() -> i32 {
 
 /// Makes `group` the foreground process group of the terminal `tty`, if it is one.
 fn foreground(tty: BorrowedFd<'_>, group: Pid) {
-    match sys::tcsetpgrp(tty, group) {
-        Ok(()) => {}
-        Err(e) => say(
-            DEBUG,
-            &[b"tcsetpgrp failed (ok to proceed): ", &describe(e)],
-        ),
+    if let Err(e) = sys::tcsetpgrp(tty, group) {
+        let what = b"tcsetpgrp failed (ok to proceed): ";
+        Say::new(DEBUG).text(what).errno(e).end();
     }
 }
