@@ -357,11 +357,14 @@ impl<D, T: Threads> Registry<D, T> {
         // Room in the slot table first, in a new table if it must grow (the slots move there
         // once the kernel has taken the registration), so nothing can fail after that, and a
         // refused registration gives the room back by freeing it, never by reallocating.
-        let mut grown = Vec::new();
-        if index >= self.slots.capacity() {
+        let grown = if index >= self.slots.capacity() {
             let room = (index + 1).max(self.slots.capacity() * 2);
-            grown.try_reserve(room).map_err(|_| out_of_memory())?;
-        }
+            let mut table = Vec::new();
+            table.try_reserve(room).map_err(|_| out_of_memory())?;
+            Some(table)
+        } else {
+            None // the common case: nothing to drop on the way out
+        };
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
             return Err(out_of_memory());
@@ -380,11 +383,11 @@ impl<D, T: Threads> Registry<D, T> {
             node.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
-        if grown.capacity() != 0 {
+        if let Some(mut table) = grown {
             for slot in self.slots.drain(..) {
-                let _ = grow::push_within(&mut grown, slot); // within the room reserved
+                let _ = grow::push_within(&mut table, slot); // within the room reserved
             }
-            self.slots = grown;
+            self.slots = table;
         }
         grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
                                                                 // The slot is empty (checked above). Were it not, leaking is the sound way out.
