@@ -16,8 +16,15 @@ fn example_binary(name: &str) -> Option<std::path::PathBuf> {
     if !kernel.is_empty() && kernel.trim() != std::env::consts::ARCH {
         return None;
     }
+    // Beside the test binaries' directory (`target/[TRIPLE/]PROFILE/examples`), whatever
+    // layout this cargo uses for the test binaries themselves.
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent()?.parent()?.join("examples").join(name);
+    let bin = exe
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("examples").join(name))
+        .find(|bin| bin.exists())
+        .unwrap_or_else(|| exe.with_file_name(name));
     let built = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
     let source =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
@@ -71,6 +78,13 @@ impl Chat {
             lines: BufReader::new(stream.try_clone().unwrap()),
             stream,
         }
+    }
+
+    /// Whether the server was built with AddressSanitizer (the sanitizer CI stage): freed
+    /// memory then waits in its quarantine, so its RSS says nothing about what it keeps.
+    fn sanitized(&self) -> bool {
+        let exe = std::fs::read(format!("/proc/{}/exe", self.child.id())).unwrap_or_default();
+        exe.windows(16).any(|w| w == b"AddressSanitizer")
     }
 
     fn rss_kib(&self) -> u64 {
@@ -216,7 +230,7 @@ fn a_client_that_never_reads_is_cut_off_and_the_server_stays_small() {
     }
     assert!(got.len() < ROUNDS * 32 * 1000, "{} bytes", got.len());
     assert!(
-        after < before + 8192,
+        after < before + 8192 || chat.sanitized(),
         "RSS {before} KiB before, {after} KiB after 16 MiB for a client that never reads"
     );
     // The others are still served.

@@ -265,9 +265,13 @@ fn example_binary() -> Option<std::path::PathBuf> {
     if !kernel.is_empty() && kernel.trim() != std::env::consts::ARCH {
         return None;
     }
+    // Beside the test binaries' directory (`target/[TRIPLE/]PROFILE/examples`), whatever
+    // layout this cargo uses for the test binaries themselves.
     let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("examples").join("echo_server");
-    bin.exists().then_some(bin)
+    exe.ancestors()
+        .skip(1)
+        .map(|dir| dir.join("examples").join("echo_server"))
+        .find(|bin| bin.exists())
 }
 
 #[test]

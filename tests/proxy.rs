@@ -41,8 +41,15 @@ fn example_binary(name: &str) -> Option<std::path::PathBuf> {
     if !kernel.is_empty() && kernel.trim() != std::env::consts::ARCH {
         return None;
     }
+    // Beside the test binaries' directory (`target/[TRIPLE/]PROFILE/examples`), whatever
+    // layout this cargo uses for the test binaries themselves.
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent()?.parent()?.join("examples").join(name);
+    let bin = exe
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("examples").join(name))
+        .find(|bin| bin.exists())
+        .unwrap_or_else(|| exe.with_file_name(name));
     let built = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
     let source =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
