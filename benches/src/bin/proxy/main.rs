@@ -202,6 +202,15 @@ fn bench(quick: bool) {
         load::TIMEOUT,
         setup::IDLE_TIMEOUT_S,
     );
+    // Skipped proxies (not installed, no example yet) are listed, not failures.
+    let skipped = proxies.iter().filter(|p| p.program.is_err()).count();
+    let failures = problems.iter().map(Vec::len).sum::<usize>() - skipped
+        + samples
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|s| !s.errors.is_empty())
+            .count();
     let md = report::markdown(&Run {
         command: if quick { QUICK } else { FULL },
         setup,
@@ -216,5 +225,9 @@ fn bench(quick: bool) {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/results/proxy.md");
         std::fs::write(path, &md).unwrap_or_else(|e| panic!("{path}: {e}"));
         eprintln!("wrote {path}");
+    }
+    if failures > 0 {
+        eprintln!("{failures} failure(s): see \"Errors and skipped proxies\" above");
+        std::process::exit(1);
     }
 }
