@@ -133,10 +133,16 @@ fn bench(quick: bool) {
                     sizes[1]
                 };
                 let cpu0 = running.cpu_seconds();
+                let host0 = proxy_cpu.map(procs::cpu_time);
                 let t0 = Instant::now();
                 let result = load::wrk(&url(case.path), case.conns, secs, load_cpu);
                 let wall = t0.elapsed().as_secs_f64();
                 let cpu = running.cpu_seconds() - cpu0;
+                // The rest of the proxy CPU's time: other processes, and interrupts.
+                let (other, interrupts) = match (host0, proxy_cpu.map(procs::cpu_time)) {
+                    (Some((p0, i0)), Some((p1, i1))) => ((p1 - p0 - cpu).max(0.0), i1 - i0),
+                    _ => (f64::NAN, f64::NAN),
+                };
                 let report = match result {
                     Ok(report) => report,
                     Err(e) => {
@@ -168,6 +174,8 @@ fn bench(quick: bool) {
                     cpu,
                     wall,
                     p99_ms: report.p99_ms,
+                    other,
+                    interrupts,
                     errors,
                 };
                 eprintln!(

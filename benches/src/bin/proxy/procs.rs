@@ -181,6 +181,32 @@ impl Drop for Running {
     }
 }
 
+/// Seconds CPU `cpu` has spent since boot, from `/proc/stat`: in processes (user, nice,
+/// system), and in interrupts (irq, softirq: loopback TCP is mostly delivered there) plus steal
+/// (the hypervisor running something else).
+pub fn cpu_time(cpu: usize) -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let name = format!("cpu{cpu}");
+    let v: Vec<u64> = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let processes = get(0) + get(1) + get(2);
+    let interrupts = get(5) + get(6) + get(7);
+    (
+        processes as f64 / clock_ticks(),
+        interrupts as f64 / clock_ticks(),
+    )
+}
+
 fn signal(sig: &str, pid: u32) {
     let _ = Command::new("kill")
         .arg(sig)

@@ -41,6 +41,8 @@ fn is_file(c: usize) -> bool {
 
 /// Above this 1-minute load average at the start, the figures are flagged as noisy.
 pub const QUIET_LOAD: f64 = 0.5;
+/// Above this share of the proxy CPU taken by other processes during any wrk run, the same.
+const QUIET_OTHER: f64 = 0.1;
 
 /// One wrk run against one proxy.
 pub struct Sample {
@@ -52,6 +54,10 @@ pub struct Sample {
     pub cpu: f64,
     pub wall: f64,
     pub p99_ms: f64,
+    /// Seconds of the proxy CPU's time over that wall time that went to other processes, and
+    /// to interrupts (softirq: much of loopback TCP's delivery, the proxy's included) or steal.
+    pub other: f64,
+    pub interrupts: f64,
     pub errors: Vec<String>,
 }
 
@@ -89,10 +95,12 @@ pub fn brief(c: usize, s: &Sample) -> String {
         format!("{} req/s", grouped(s.rate(c)))
     };
     format!(
-        "{rate}, {:.2} µs CPU/req, p99 {:.2} ms, proxy busy {:.0}%{}",
+        "{rate}, {:.2} µs CPU/req, p99 {:.2} ms, proxy busy {:.0}%, its CPU: irq {:.0}%, other {:.0}%{}",
         s.cpu_us(),
         s.p99_ms,
         100.0 * s.cpu / s.wall,
+        100.0 * s.interrupts / s.wall,
+        100.0 * s.other / s.wall,
         if s.errors.is_empty() {
             String::new()
         } else {
@@ -180,6 +188,22 @@ pub fn markdown(run: &Run) -> String {
             "**Noisy:** the load average was above {QUIET_LOAD} when the run started.\n"
         );
     }
+    let worst = run
+        .samples
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|s| s.other / s.wall)
+        .fold(0.0, f64::max);
+    if worst > QUIET_OTHER {
+        let _ = writeln!(
+            w,
+            "**Noisy:** other processes took up to {:.0}% of the proxy CPU during a wrk run \
+             (above {:.0}%); see the last columns of \"Every case\".\n",
+            100.0 * worst,
+            100.0 * QUIET_OTHER
+        );
+    }
     let _ = writeln!(w, "{}\n", run.setup);
     let _ = writeln!(
         w,
@@ -241,13 +265,16 @@ fn details(w: &mut String, run: &Run) {
         w,
         "Median and range over rounds. Proxy busy is its CPU time over the wall time of the wrk \
          run: near 100%, the proxy set the pace; well below, the load generator and the backend \
-         (which share the other CPU) did, and CPU per request is the figure that compares.\n"
+         (which share the other CPU) did, and CPU per request is the figure that compares. The \
+         proxy CPU's interrupts (irq, softirq, steal from `/proc/stat`) are not in the proxy's \
+         own time: loopback TCP delivers much of its traffic in softirq, for every proxy alike. \
+         Other work is the share of the proxy CPU's process time that was not the proxy's.\n"
     );
     let _ = writeln!(
         w,
-        "| proxy | case | rate | min – max | CPU µs/req | p99 ms | proxy busy | rounds | with errors |"
+        "| proxy | case | rate | min – max | CPU µs/req | p99 ms | proxy busy | its CPU: interrupts | its CPU: other work | rounds | with errors |"
     );
-    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (p, label) in run.labels.iter().enumerate() {
         for (c, case) in CASES.iter().enumerate() {
             let s = &run.samples[p][c];
@@ -273,7 +300,7 @@ fn details(w: &mut String, run: &Run) {
             };
             let _ = writeln!(
                 w,
-                "| {label} | {} | {} | {} – {} | {:.2} | {:.2} | {:.0}% | {} | {} |",
+                "| {label} | {} | {} | {} – {} | {:.2} | {:.2} | {:.0}% | {:.0}% | {:.0}% | {} | {} |",
                 case.title,
                 fmt(median(rates.clone())),
                 bare(min),
@@ -281,6 +308,8 @@ fn details(w: &mut String, run: &Run) {
                 median(s.iter().map(Sample::cpu_us).collect()),
                 median(s.iter().map(|s| s.p99_ms).collect()),
                 median(s.iter().map(|s| 100.0 * s.cpu / s.wall).collect()),
+                median(s.iter().map(|s| 100.0 * s.interrupts / s.wall).collect()),
+                median(s.iter().map(|s| 100.0 * s.other / s.wall).collect()),
                 s.len(),
                 s.iter().filter(|s| !s.errors.is_empty()).count(),
             );
