@@ -138,9 +138,11 @@ fn bench(quick: bool) {
                 let result = load::wrk(&url(case.path), case.conns, secs, load_cpu);
                 let wall = t0.elapsed().as_secs_f64();
                 let cpu = running.cpu_seconds() - cpu0;
-                // The rest of the proxy CPU's time: other processes, and interrupts.
-                let (other, interrupts) = match (host0, proxy_cpu.map(procs::cpu_time)) {
-                    (Some((p0, i0)), Some((p1, i1))) => ((p1 - p0 - cpu).max(0.0), i1 - i0),
+                // The rest of the proxy CPU's time: interrupts, and other processes or steal.
+                let (interrupts, other) = match (host0, proxy_cpu.map(procs::cpu_time)) {
+                    (Some([p0, i0, s0]), Some([p1, i1, s1])) => {
+                        (i1 - i0, (p1 - p0 - cpu).max(0.0) + s1 - s0)
+                    }
                     _ => (f64::NAN, f64::NAN),
                 };
                 let report = match result {

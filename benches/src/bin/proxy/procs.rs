@@ -182,9 +182,9 @@ impl Drop for Running {
 }
 
 /// Seconds CPU `cpu` has spent since boot, from `/proc/stat`: in processes (user, nice,
-/// system), and in interrupts (irq, softirq: loopback TCP is mostly delivered there) plus steal
-/// (the hypervisor running something else).
-pub fn cpu_time(cpu: usize) -> (f64, f64) {
+/// system), in interrupts (irq, softirq: loopback TCP delivers much of its traffic there), and
+/// stolen (the hypervisor running something else).
+pub fn cpu_time(cpu: usize) -> [f64; 3] {
     let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
     let name = format!("cpu{cpu}");
     let v: Vec<u64> = stat
@@ -197,14 +197,9 @@ pub fn cpu_time(cpu: usize) -> (f64, f64) {
                 .collect()
         })
         .unwrap_or_default();
-    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    let get = |i: usize| v.get(i).copied().unwrap_or(0) as f64 / clock_ticks();
     // user nice system idle iowait irq softirq steal
-    let processes = get(0) + get(1) + get(2);
-    let interrupts = get(5) + get(6) + get(7);
-    (
-        processes as f64 / clock_ticks(),
-        interrupts as f64 / clock_ticks(),
-    )
+    [get(0) + get(1) + get(2), get(5) + get(6), get(7)]
 }
 
 fn signal(sig: &str, pid: u32) {
