@@ -237,6 +237,7 @@ fn bench(quick: bool) {
         eprintln!("wrote {path}");
     }
     if failures > 0 {
+        drop(scratch); // `exit` runs no destructors
         eprintln!("{failures} failure(s): see \"Errors and skipped proxies\" above");
         std::process::exit(1);
     }
