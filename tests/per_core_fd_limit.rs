@@ -41,6 +41,12 @@ fn echo(c: &mut TcpStream, byte: u8) {
 #[test]
 #[cfg_attr(miri, ignore = "Miri has no sockets")]
 fn out_of_descriptors_a_worker_pauses_and_serves_the_waiting_connections_later() {
+    // Under valgrind the descriptor limit is the tool's to apply (it keeps descriptors of its
+    // own at the top of the table), so "every descriptor taken" is not what it is natively.
+    if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("vgpreload")) {
+        eprintln!("skipped under valgrind: its descriptor limit is not the kernel's");
+        return;
+    }
     let (port, workers, wakers) = per_core::start(1).unwrap();
     let connect = || {
         let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
