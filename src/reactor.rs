@@ -317,8 +317,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         let backoff = core.registry.new_batch();
         if backoff != 0 {
             // A ghost the epoll set could not be rebuilt without keeps reporting: no busy loop.
-            // (An interrupted or refused nap is a shorter back-off, nothing more.)
-            let _ = sys::nap(timeout.map_or(backoff, |t| t.min(backoff)));
+            // An interrupted or refused nap is a shorter back-off, nothing more: the next turn
+            // that sees the ghost backs off again, doubling.
+            if sys::nap(timeout.map_or(backoff, |t| t.min(backoff))).is_err() {}
         }
         let mut fired = 0;
         let mut timeout = timeout;

@@ -182,7 +182,12 @@ impl Drop for Signals {
             }
         }
         if !last.is_empty() && sys::gettid() == self.tid {
-            let _ = sys::sigprocmask(MaskHow::Unblock, last);
+            // Unblocking a valid set can fail only with EINVAL/EFAULT, neither possible here;
+            // were it to, the signals would stay blocked (held, never lost), and a drop has
+            // no one to report to.
+            if sys::sigprocmask(MaskHow::Unblock, last).is_err() {
+                debug_assert!(false, "unblocking a valid signal set failed");
+            }
         }
     }
 }
@@ -199,7 +204,11 @@ fn undo(tid: u32, counted: SigSet, before: SigSet) {
     for signal in members(counted) {
         blocks::release(tid, signal);
     }
-    let _ = sys::sigprocmask(MaskHow::SetMask, before);
+    // Restoring a mask read moments ago cannot fail (EINVAL/EFAULT only); the caller returns
+    // the error that made it undo, which is what it must report.
+    if sys::sigprocmask(MaskHow::SetMask, before).is_err() {
+        debug_assert!(false, "restoring the signal mask failed");
+    }
 }
 
 /// How many live `Signals` rely on each block that `Signals` put in place, per thread and

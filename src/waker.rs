@@ -54,7 +54,11 @@ impl WakeFd {
     /// wake write again. A wake racing with this is either seen by the caller's action, which
     /// follows, or writes anew and makes the fd readable for the next turn.
     pub(crate) fn take(&self) {
-        let _ = sys::read(self.fd.as_fd(), &mut [0u8; 8]);
+        match sys::read(self.fd.as_fd(), &mut [0u8; 8]) {
+            // EAGAIN: already empty. Any other error (none is possible for this eventfd) leaves
+            // it readable: the next turn comes back here, a spurious wake at worst.
+            Ok(_) | Err(_) => {}
+        }
         self.pending.swap(false, Ordering::AcqRel);
     }
 }

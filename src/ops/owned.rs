@@ -41,7 +41,10 @@ impl<D, T: Threads> Ops<'_, D, T> {
     ///     }
     ///     fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
     ///         let fd = if event.tag() == 0 { self.a.as_fd() } else { self.b.as_fd() };
-    ///         let _ = sys::read(fd, &mut [0; 8]);
+    ///         match sys::read(fd, &mut [0; 8]) {
+    ///             Ok(_) | Err(sys::Errno::EAGAIN) => {}
+    ///             Err(e) => panic!("read: {e}"),
+    ///         }
     ///         self.seen.push(event.tag());
     ///         if self.seen.len() == 2 { ops.stop() }
     ///     }
@@ -226,7 +229,10 @@ impl<D, T: Threads> Ops<'_, D, T> {
     /// }
     /// impl Subscriber for Bumper {
     ///     fn handle(&mut self, _: Event, ops: &mut Ops<'_>) {
-    ///         let _ = sys::read(self.fd.as_fd(), &mut [0; 8]);
+    ///         match sys::read(self.fd.as_fd(), &mut [0; 8]) {
+    ///             Ok(_) | Err(sys::Errno::EAGAIN) => {}
+    ///             Err(e) => panic!("read: {e}"),
+    ///         }
     ///         let n = ops.with(self.counter, |c: &mut Counter, _| { c.n += 1; c.n }).unwrap();
     ///         let me = ops.key();
     ///         assert!(matches!(ops.with(me, |_: &mut Bumper, _| ()), Err(barepoll::Error::Busy(_))));

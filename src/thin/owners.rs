@@ -54,10 +54,11 @@ pub(crate) fn init<D, T: Threads>(
     let loan = Loan::of([registry.lookup(key).ok(), registry.lookup(running).ok()]);
     let result = {
         let mut ops = Ops::for_init(registry, timers, data, key, interest);
-        // SAFETY: the node is live (looked up above) and of its vtable's type. Nothing else
-        // uses its value: it was registered just now, so no event of a batch being dispatched
-        // points at it, and no `Ops` reaches a subscriber's value. The registry is held open,
-        // so if `init` deletes its own subscriber the node stays allocated until `release`.
+        // The node is live (looked up above) and of its vtable's type. Nothing else uses its
+        // value: it was registered just now, so no event of a batch being dispatched points at
+        // it, and no `Ops` reaches a subscriber's value. The registry is held open, so if
+        // `init` deletes its own subscriber the node stays allocated until `release`.
+        // SAFETY: a live node of the entry's type, its value unaliased (see just above).
         unsafe { entry(ptr, &mut ops) }
     };
     drop(loan);
@@ -106,11 +107,12 @@ pub(crate) fn deliver<D, T: Threads>(
     let loan = Loan::of([registry.lookup(key).ok(), None]);
     {
         let mut ops = Ops::for_init(registry, timers, data, key, interest);
-        // SAFETY: the node is live (looked up above) and of its vtable's type. Nothing else
-        // uses its value: it is not borrowed (checked above: every `init`, owned timer's
-        // handler and `with` marks the value it uses), and timer callbacks run between
-        // batches, where no handler is running. The registry is held open, so
-        // if the handler deletes its own subscriber the node stays allocated until `release`.
+        // The node is live (looked up above) and of its vtable's type. Nothing else uses its
+        // value: it is not borrowed (checked above: every `init`, owned timer's handler and
+        // `with` marks the value it uses), and timer callbacks run between batches, where no
+        // handler is running. The registry is held open, so if the handler deletes its own
+        // subscriber the node stays allocated until `release`.
+        // SAFETY: a live node of the entry's type, its value unaliased (see just above).
         unsafe { entry(ptr, event, &mut ops) };
     }
     drop(loan);
@@ -145,12 +147,14 @@ where
     let result = {
         let (current, interest, timer) = running;
         let mut ops = Ops::for_with(registry, timers, data, current, interest, timer);
-        // SAFETY: the node is live and holds an `S` (`typed`), and was not borrowed (checked
-        // above): no handler, `init`, owned timer's handler or `with` further up the stack
-        // uses its value (each marks the value it uses, and the running subscriber is refused
-        // by key). It is marked borrowed now, so no nested `with` reaches it, and the registry
-        // is held, so deleting it inside `f` leaves it allocated until after `f` returns.
-        f(unsafe { &mut *value }, &mut ops)
+        // The node is live and holds an `S` (`typed`), and was not borrowed (checked above):
+        // no handler, `init`, owned timer's handler or `with` further up the stack uses its
+        // value (each marks the value it uses, and the running subscriber is refused by key).
+        // It is marked borrowed now, so no nested `with` reaches it, and the registry is held,
+        // so deleting it inside `f` leaves it allocated until after `f` returns.
+        // SAFETY: a live `S`, unaliased while `f` runs (see just above).
+        let value = unsafe { &mut *value };
+        f(value, &mut ops)
     };
     drop(loan);
     registry.release(held);

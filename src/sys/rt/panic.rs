@@ -48,7 +48,9 @@ fn report(info: &PanicInfo<'_>) {
 
 #[cfg(feature = "panic-no-fmt")]
 fn report(_: &PanicInfo<'_>) {
-    let _ = sys::write(sys::stderr(), b"panicked (message left out)\n");
+    // If stderr cannot take it there is no one else to tell: the exit status (101) still
+    // reports the panic.
+    if sys::write(sys::stderr(), b"panicked (message left out)\n").is_err() {}
 }
 
 /// The personality routine that the unwind tables of the precompiled `core` and `alloc`
