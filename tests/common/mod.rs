@@ -278,3 +278,32 @@ impl Drop for Swappable {
         self.drops.set(self.drops.get() + 1);
     }
 }
+
+/// The example binary beside the test binaries; `None` where the kernel cannot run it (a test
+/// binary of another architecture under qemu-user).
+pub fn example_binary(name: &str) -> Option<std::path::PathBuf> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/arch").unwrap_or_default();
+    if !kernel.is_empty() && kernel.trim() != std::env::consts::ARCH {
+        return None;
+    }
+    // Beside the test binaries' directory (`target/[TRIPLE/]PROFILE/examples`), whatever
+    // layout this cargo uses for the test binaries themselves.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("examples").join(name))
+        .find(|bin| bin.exists())
+        .unwrap_or_else(|| exe.with_file_name(name));
+    let built = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    // `cargo test --test NAME` alone does not build the examples: never test a stale one.
+    assert!(
+        matches!((built(&bin), built(&source)), (Ok(b), Ok(s)) if b >= s),
+        "{} is not built, or older than its source: `cargo test` builds the examples (or \
+         `cargo build --example {name}`)",
+        bin.display()
+    );
+    Some(bin)
+}
