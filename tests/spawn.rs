@@ -190,11 +190,13 @@ fn the_child_starts_with_the_given_mask_and_default_actions() {
 fn groups_and_sessions() {
     let one = serial();
     // Asked of the kernel (qemu-user answers /proc/self itself, with zeros).
+    // In a container started from outside its pid namespace both may be `None` (the kernel
+    // and /proc/PID/stat say 0).
     let me = [sys::getpgid(None).unwrap(), sys::getsid(None).unwrap()];
-    let me = me.map(|pid| pid.as_raw().to_string());
+    let me = me.map(|pid| pid.map_or(0, |p| p.as_raw()).to_string());
     let mut plain = Command::new(b"/bin/sleep").arg(b"60").spawn().unwrap();
     assert_eq!(
-        sys::getpgid(Some(plain.pid())).map(|p| p.as_raw().to_string()),
+        sys::getpgid(Some(plain.pid())).map(|p| p.map_or(0, |p| p.as_raw()).to_string()),
         Ok(me[0].clone())
     );
     let f = stat(plain.pid().as_raw()).unwrap();
@@ -210,7 +212,7 @@ fn groups_and_sessions() {
     let pid = leader.pid().as_raw().to_string();
     let f = stat(leader.pid().as_raw()).unwrap();
     assert_eq!((&f[2], &f[3]), (&pid, &me[1]), "a group of its own");
-    assert_eq!(sys::getpgid(Some(leader.pid())), Ok(leader.pid()));
+    assert_eq!(sys::getpgid(Some(leader.pid())), Ok(Some(leader.pid())));
     sys::kill_group(leader.pid(), Signal::TERM).unwrap();
     assert!(!leader.wait().unwrap().success());
 
@@ -222,7 +224,7 @@ fn groups_and_sessions() {
     let pid = alone.pid().as_raw().to_string();
     let f = stat(alone.pid().as_raw()).unwrap();
     assert_eq!((&f[2], &f[3]), (&pid, &pid), "a session of its own");
-    assert_eq!(sys::getsid(Some(alone.pid())), Ok(alone.pid()));
+    assert_eq!(sys::getsid(Some(alone.pid())), Ok(Some(alone.pid())));
     sys::kill(alone.pid(), Signal::TERM).unwrap();
     alone.wait().unwrap();
     // A terminal that is not one cannot be the controlling terminal.
@@ -238,6 +240,45 @@ fn groups_and_sessions() {
 }
 
 /// A reactor watches a child through its pidfd: readable at exit, and waitid on it reaps.
+/// Set in the copy of this test binary that runs inside a new pid namespace.
+const INNER: &str = "BAREPOLL_SPAWN_INNER_NAMESPACE";
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs no processes")]
+fn a_group_and_session_led_from_outside_the_pid_namespace_are_none() {
+    if std::env::var_os(INNER).is_some() {
+        // pid 1 of a new namespace, in the group and session of a process outside it.
+        assert_eq!(sys::getpid().unwrap().as_raw(), 1);
+        assert_eq!(sys::getpgid(None), Ok(None));
+        assert_eq!(sys::getsid(None), Ok(None));
+        // A group of its own is seen again.
+        sys::setpgid(None, None).unwrap();
+        assert_eq!(sys::getpgid(None), Ok(Some(sys::getpid().unwrap())));
+        return;
+    }
+    let _one = serial();
+    let me = std::env::current_exe().unwrap();
+    let name = "a_group_and_session_led_from_outside_the_pid_namespace_are_none";
+    let run = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(&me)
+        .args(["--exact", name, "--test-threads=1"])
+        .env(INNER, "1")
+        .output();
+    let Ok(run) = run else {
+        eprintln!("skipped: no unshare(1) on this machine");
+        return;
+    };
+    let err = String::from_utf8_lossy(&run.stderr);
+    if !run.status.success() && err.starts_with("unshare:") {
+        eprintln!("skipped: this machine refuses a new pid namespace: {err}");
+        return;
+    }
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{out}{err}");
+    assert!(out.contains("1 passed"), "{out}");
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "Miri runs no processes")]
 fn a_reactor_sees_a_child_exit_through_its_pidfd() {

@@ -13,6 +13,20 @@ fn raw(pid: Option<Pid>) -> usize {
     pid.map_or(0, Pid::as_raw) as usize
 }
 
+/// Decodes a pid the kernel reports as seen from the caller's pid namespace: `0` means the
+/// process it names lives in an ancestor namespace (a container whose session or group was
+/// started outside it), which is `None`, never an error.
+fn visible(r: usize) -> Result<Option<Pid>, Errno> {
+    match Errno::result(r)? {
+        0 => Ok(None),
+        raw => i32::try_from(raw)
+            .ok()
+            .and_then(Pid::new)
+            .map(Some)
+            .ok_or(Errno::EINVAL),
+    }
+}
+
 /// Moves process `pid` (`None`: the caller) into process group `group` (`None`: a new group
 /// whose id is the process's pid).
 ///
@@ -24,7 +38,7 @@ fn raw(pid: Option<Pid>) -> usize {
 /// use barepoll::sys::{self, Errno};
 /// // This process into a group of its own (refused to a session leader).
 /// match sys::setpgid(None, None) {
-///     Ok(()) => assert_eq!(sys::getpgid(None)?, sys::getpid()?),
+///     Ok(()) => assert_eq!(sys::getpgid(None)?, Some(sys::getpid()?)),
 ///     Err(e) => assert_eq!(e, Errno::EPERM),
 /// }
 /// # Ok::<(), Errno>(())
@@ -35,22 +49,27 @@ pub fn setpgid(pid: Option<Pid>, group: Option<Pid>) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
-/// The process group of `pid` (`None`: the caller).
+/// The process group of `pid` (`None`: the caller): the pid of its leader, or `None` when the
+/// leader lives outside the caller's pid namespace (the kernel reports `0` there: a
+/// container whose process group was made before it started).
 ///
 /// # Errors
 /// The kernel's error: `ESRCH` for no such process.
 ///
 /// ```
-/// let group = barepoll::sys::getpgid(None)?;
-/// assert!(group.as_raw() > 0);
+/// if let Some(group) = barepoll::sys::getpgid(None)? {
+///     assert!(group.as_raw() > 0);
+/// }
 /// # Ok::<(), barepoll::sys::Errno>(())
 /// ```
-pub fn getpgid(pid: Option<Pid>) -> Result<Pid, Errno> {
+pub fn getpgid(pid: Option<Pid>) -> Result<Option<Pid>, Errno> {
     // SAFETY: getpgid takes no pointers.
-    Pid::from_syscall(unsafe { arch::syscall1(nr(k::__NR_getpgid), raw(pid)) })
+    visible(unsafe { arch::syscall1(nr(k::__NR_getpgid), raw(pid)) })
 }
 
-/// The session of `pid` (`None`: the caller): the pid of its leader.
+/// The session of `pid` (`None`: the caller): the pid of its leader, or `None` when the
+/// leader lives outside the caller's pid namespace (the kernel reports `0` there: a
+/// container started from a shell's session).
 ///
 /// # Errors
 /// The kernel's error: `ESRCH` for no such process.
@@ -60,9 +79,9 @@ pub fn getpgid(pid: Option<Pid>) -> Result<Pid, Errno> {
 /// # let _ = session;
 /// # Ok::<(), barepoll::sys::Errno>(())
 /// ```
-pub fn getsid(pid: Option<Pid>) -> Result<Pid, Errno> {
+pub fn getsid(pid: Option<Pid>) -> Result<Option<Pid>, Errno> {
     // SAFETY: getsid takes no pointers.
-    Pid::from_syscall(unsafe { arch::syscall1(nr(k::__NR_getsid), raw(pid)) })
+    visible(unsafe { arch::syscall1(nr(k::__NR_getsid), raw(pid)) })
 }
 
 /// Makes the caller the leader of a new session and of a new process group, with no
@@ -84,7 +103,8 @@ pub fn setsid() -> Result<Pid, Errno> {
     Pid::from_syscall(unsafe { arch::syscall0(nr(k::__NR_setsid)) })
 }
 
-/// The foreground process group of the terminal `tty` (`TIOCGPGRP`).
+/// The foreground process group of the terminal `tty` (`TIOCGPGRP`), or `None` when its
+/// leader lives outside the caller's pid namespace.
 ///
 /// # Errors
 /// The kernel's error: `ENOTTY` when `tty` is not a terminal, or not the caller's
@@ -96,14 +116,15 @@ pub fn setsid() -> Result<Pid, Errno> {
 /// assert_eq!(sys::tcgetpgrp(r.as_fd()), Err(Errno::ENOTTY));
 /// # Ok::<(), Errno>(())
 /// ```
-pub fn tcgetpgrp(tty: BorrowedFd<'_>) -> Result<Pid, Errno> {
+pub fn tcgetpgrp(tty: BorrowedFd<'_>) -> Result<Option<Pid>, Errno> {
     let mut group = 0i32;
     let ptr = core::ptr::addr_of_mut!(group) as usize;
     let fd = tty.as_raw_fd() as usize;
     // SAFETY: the kernel writes one pid_t into `group`, which is ours to write.
     let r = unsafe { arch::syscall3(nr(k::__NR_ioctl), fd, TIOCGPGRP, ptr) };
     Errno::result(r)?;
-    Pid::new(group).ok_or(Errno::EINVAL)
+    // Never negative; `0` is a group led from outside the caller's pid namespace.
+    Ok(Pid::new(group))
 }
 
 /// Makes `group` the foreground process group of the terminal `tty` (`TIOCSPGRP`): the
@@ -117,7 +138,7 @@ pub fn tcgetpgrp(tty: BorrowedFd<'_>) -> Result<Pid, Errno> {
 /// ```
 /// use barepoll::sys::{self, AsFd, Errno};
 /// let (r, _w) = sys::pipe(0)?;
-/// assert_eq!(sys::tcsetpgrp(r.as_fd(), sys::getpgid(None)?), Err(Errno::ENOTTY));
+/// assert_eq!(sys::tcsetpgrp(r.as_fd(), sys::getpid()?), Err(Errno::ENOTTY));
 /// # Ok::<(), Errno>(())
 /// ```
 pub fn tcsetpgrp(tty: BorrowedFd<'_>, group: Pid) -> Result<(), Errno> {
