@@ -282,6 +282,26 @@ impl Event {
         self.raw() & (k::EPOLLRDHUP | k::EPOLLHUP) != 0
     }
 
+    /// Nothing more can be written: the fd hung up (`EPOLLHUP`), or it reports an error as
+    /// its only news or together with writability (`EPOLLERR`, alone or with `EPOLLOUT`: a
+    /// pipe whose reading end is closed, a socket reset by its peer). A write would fail
+    /// with `EPIPE` or the socket's error.
+    ///
+    /// ```
+    /// use barepoll::Event;
+    /// assert!(Event::hangup().is_write_closed());
+    /// assert!(Event::from_bits(0x8 | 0x4).is_write_closed()); // EPOLLERR | EPOLLOUT
+    /// assert!(Event::from_bits(0x8).is_write_closed()); // EPOLLERR alone
+    /// assert!(!Event::from_bits(0x8 | 0x1).is_write_closed()); // an error to read first
+    /// assert!(!Event::writable().is_write_closed());
+    /// ```
+    pub const fn is_write_closed(self) -> bool {
+        let bits = self.bits();
+        bits & k::EPOLLHUP != 0
+            || bits & (k::EPOLLOUT | k::EPOLLERR) == k::EPOLLOUT | k::EPOLLERR
+            || bits == k::EPOLLERR
+    }
+
     /// Urgent or exceptional data is available (`EPOLLPRI`).
     ///
     /// ```

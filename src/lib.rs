@@ -68,7 +68,8 @@
 //!   set themselves, or the kernel may deliver the signal to them.
 //! - **[`Waker`]**: `Clone + Send + Sync`, needs only `alloc`; wakes the reactor from any
 //!   thread; many wakes between two turns cost one eventfd `write`, never more than one per
-//!   turn of the loop.
+//!   turn of the loop. When its last handle drops, its subscriber removes itself
+//!   ([`Waker::with_close`] is told). [`StopHandle`] is a waker that stops `run`.
 //! - **[`Remote`]** (`std`): [`post(job)`][Remote::post] runs `FnOnce(&mut Ops) + Send` on the
 //!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
 //!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
@@ -224,4 +225,4 @@ pub use subscriber::Subscriber;
 pub use thin::MAX_CAPACITY;
 pub use threads::{Local, Sendable};
 pub use timer::{Instant, Timer, TimerFd, TimerKey};
-pub use waker::{OnWake, Waker};
+pub use waker::{OnWake, StopHandle, Waker};

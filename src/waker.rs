@@ -1,17 +1,20 @@
 //! `Waker`: wakes a reactor from any thread, coalescing: however many wakes come between two
 //! turns, they cost one `write` to an eventfd (an atomic flag says whether one is under way),
-//! and the reactor runs the waker's callback once.
+//! and the reactor runs the waker's callback once. When the last handle drops, the reactor
+//! is told (a close callback, if one was given) and the waker's subscriber removes itself.
+//! `StopHandle` is a waker whose callback stops the reactor.
 
 use crate::error::{Error, Result};
 use crate::handler::Register;
 use crate::interest::{self, Event};
+use crate::key::Key;
 use crate::ops::Ops;
 use crate::subscriber::Subscriber;
 use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd};
 use crate::thin::SharedBox;
 use crate::threads::{Admit, Threads};
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// How many times a wake writes if its writes are interrupted (`EINTR`).
 const WRITE_TRIES: usize = 8;
@@ -53,13 +56,15 @@ impl WakeFd {
     /// On the reactor's thread, before acting on a wake: empties the fd, then lets the next
     /// wake write again. A wake racing with this is either seen by the caller's action, which
     /// follows, or writes anew and makes the fd readable for the next turn.
-    pub(crate) fn take(&self) {
+    /// Returns whether a wake was under way (the fd may also have been made readable by a
+    /// waker's last handle dropping).
+    pub(crate) fn take(&self) -> bool {
         match sys::read(self.fd.as_fd(), &mut [0u8; 8]) {
             // EAGAIN: already empty. Any other error (none is possible for this eventfd) leaves
             // it readable: the next turn comes back here, a spurious wake at worst.
             Ok(_) | Err(_) => {}
         }
-        self.pending.swap(false, Ordering::AcqRel);
+        self.pending.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -67,6 +72,14 @@ impl AsFd for WakeFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// What a waker's handles and its subscriber share: the eventfd, how many handles there
+/// are, and whether the last one has dropped.
+pub(crate) struct Shared {
+    wake: WakeFd,
+    handles: AtomicUsize,
+    closed: AtomicBool,
 }
 
 /// Wakes a reactor from any thread: `Clone + Send + Sync`, and needs no `std`.
@@ -86,15 +99,18 @@ impl AsFd for WakeFd {
 /// t.join().unwrap();
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-#[derive(Clone)]
 pub struct Waker {
-    shared: SharedBox<WakeFd>,
+    shared: SharedBox<Shared>,
+    key: Key,
 }
 
 impl Waker {
     /// Registers into `target` (a reactor, or a running handler's `Ops`) a subscriber that
     /// calls `callback` on the reactor's thread once after one or more wakes, and returns the
     /// waker. Everything a waking thread wrote before `wake` is visible to the callback.
+    /// When the last handle (this one and its clones) drops, the subscriber removes itself
+    /// in the reactor's next turn, closing its eventfd: nothing stays registered for a waker
+    /// no one can use ([`with_close`](Waker::with_close) is told of it too).
     ///
     /// # Errors
     /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the waker cannot be had; or
@@ -126,13 +142,69 @@ impl Waker {
         T: Threads + Admit<OnWake<F>>,
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
     {
-        let shared = SharedBox::new(WakeFd::new()?).ok_or(Error::Os(Errno::ENOMEM))?;
-        let sub = OnWake {
-            shared: shared.clone(),
+        Waker::register(target, |shared| OnWake {
+            shared,
             callback,
+            closed: (),
+        })
+    }
+
+    /// As [`new`](Waker::new), and `closed` runs once on the reactor's thread when the last
+    /// handle has dropped (after the callback, if a wake came before the drop), just before
+    /// the subscriber removes itself: the reactor's side of the "no one will wake me any
+    /// more" notice.
+    ///
+    /// # Errors
+    /// As [`new`](Waker::new).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Waker};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let waker = Waker::with_close(
+    ///     &mut reactor,
+    ///     |_: &mut Ops<'_>| {},
+    ///     |ops: &mut Ops<'_>| ops.stop(), // the last worker is gone
+    /// )?;
+    /// assert_eq!(reactor.len(), 1);
+    /// std::thread::spawn(move || drop(waker)).join().unwrap();
+    /// reactor.run()?;
+    /// assert!(reactor.is_empty());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn with_close<R, D, T, F, C>(target: &mut R, callback: F, closed: C) -> Result<Waker>
+    where
+        R: Register<D, T> + ?Sized,
+        D: 'static,
+        T: Threads + Admit<OnWake<F, Option<C>>>,
+        F: FnMut(&mut Ops<'_, D, T>) + 'static,
+        C: FnOnce(&mut Ops<'_, D, T>) + 'static,
+    {
+        Waker::register(target, |shared| OnWake {
+            shared,
+            callback,
+            closed: Some(closed),
+        })
+    }
+
+    fn register<R, D, T, S>(
+        target: &mut R,
+        subscriber: impl FnOnce(SharedBox<Shared>) -> S,
+    ) -> Result<Waker>
+    where
+        R: Register<D, T> + ?Sized,
+        D: 'static,
+        T: Threads + Admit<S>,
+        S: Subscriber<D, T>,
+    {
+        let shared = Shared {
+            wake: WakeFd::new()?,
+            handles: AtomicUsize::new(1),
+            closed: AtomicBool::new(false),
         };
-        target.register(sub, interest::interest().read())?;
-        Ok(Waker { shared })
+        let shared = SharedBox::new(shared).ok_or(Error::Os(Errno::ENOMEM))?;
+        let key = target.register(subscriber(shared.clone()), interest::interest().read())?;
+        Ok(Waker { shared, key })
     }
 
     /// Wakes the reactor: its callback runs once, on its thread, after this call. Costs an
@@ -148,35 +220,192 @@ impl Waker {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn wake(&self) {
-        self.shared.wake()
+        self.shared.wake.wake()
+    }
+
+    /// The key of the waker's subscriber in its reactor: to delete it before the last handle
+    /// drops (later wakes then do nothing).
+    ///
+    /// ```
+    /// use barepoll::{Ops, Reactor, Waker};
+    /// let mut reactor = Reactor::new()?;
+    /// let waker = Waker::new(&mut reactor, |_: &mut Ops<'_>| {})?;
+    /// reactor.delete(waker.key())?;
+    /// waker.wake(); // nothing to run
+    /// assert_eq!(reactor.run_once(Some(std::time::Duration::ZERO))?, 0);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn key(&self) -> Key {
+        self.key
+    }
+}
+
+impl Clone for Waker {
+    fn clone(&self) -> Waker {
+        // Relaxed, as for `Arc`: a new handle comes from an existing one.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Waker {
+            shared: self.shared.clone(),
+            key: self.key,
+        }
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // The last handle: say so, then make the fd readable whether or not a wake is under
+        // way (the subscriber reads `closed` after emptying the fd). A write that fails for
+        // any reason but an interruption leaves the fd as it was: the subscriber then learns
+        // of the close at the next wake it would have had, or stays until the reactor drops,
+        // the state it had before handles could tell it.
+        self.shared.closed.store(true, Ordering::Release);
+        for _ in 0..WRITE_TRIES {
+            if write_wake(self.shared.wake.fd.as_fd()) != Err(Errno::EINTR) {
+                break;
+            }
+        }
     }
 }
 
 impl fmt::Debug for Waker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Waker").finish_non_exhaustive()
+        f.debug_struct("Waker")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
-/// The reactor side of a [`Waker`]: a subscriber on its eventfd.
-pub struct OnWake<F> {
-    shared: SharedBox<WakeFd>,
+/// Stops a reactor from any thread: `Clone + Send + Sync`, needs no `std`. A [`Waker`]
+/// whose callback is [`Ops::stop`]; `run` returns after the turn that sees it.
+///
+/// ```
+/// use barepoll::{Reactor, StopHandle};
+///
+/// let mut reactor = Reactor::new()?;
+/// let stop = StopHandle::new(&mut reactor)?;
+/// let t = std::thread::spawn(move || stop.stop());
+/// reactor.run()?; // returns once the other thread asked
+/// t.join().unwrap();
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct StopHandle(Waker);
+
+impl StopHandle {
+    /// Registers the handle's subscriber into `target` (a reactor or a handler's `Ops`).
+    ///
+    /// # Errors
+    /// As [`Waker::new`].
+    ///
+    /// ```
+    /// # use barepoll::{Reactor, StopHandle};
+    /// let mut reactor = Reactor::new()?;
+    /// let stop = StopHandle::new(&mut reactor)?;
+    /// stop.stop();
+    /// reactor.run()?;
+    /// assert!(reactor.stop_requested());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn new<R, D, T>(target: &mut R) -> Result<StopHandle>
+    where
+        R: Register<D, T> + ?Sized,
+        D: 'static,
+        T: Threads + Admit<OnWake<fn(&mut Ops<'_, D, T>)>>,
+    {
+        fn stop<D: 'static, T: Threads>(ops: &mut Ops<'_, D, T>) {
+            ops.stop()
+        }
+        Waker::new(target, stop as fn(&mut Ops<'_, D, T>)).map(StopHandle)
+    }
+
+    /// Asks the reactor to stop: `run` returns after the turn that sees this (a turn already
+    /// dispatching finishes first). Costs what [`Waker::wake`] costs; harmless once the
+    /// reactor is gone.
+    ///
+    /// ```
+    /// # use barepoll::{Reactor, StopHandle};
+    /// let mut reactor = Reactor::new()?;
+    /// let stop = StopHandle::new(&mut reactor)?;
+    /// drop(reactor);
+    /// stop.stop(); // nothing to stop
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        self.0.wake()
+    }
+
+    /// The key of its subscriber (see [`Waker::key`]).
+    ///
+    /// ```
+    /// # use barepoll::{Reactor, StopHandle};
+    /// let mut reactor = Reactor::new()?;
+    /// let stop = StopHandle::new(&mut reactor)?;
+    /// assert!(reactor.interest(stop.key()).is_ok());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn key(&self) -> Key {
+        self.0.key()
+    }
+}
+
+/// The reactor side of a [`Waker`]: a subscriber on its eventfd. `C` is `()` for a waker
+/// without a close callback, `Option<C>` with one.
+pub struct OnWake<F, C = ()> {
+    shared: SharedBox<Shared>,
     callback: F,
+    closed: C,
 }
 
-impl<F> AsFd for OnWake<F> {
+impl<F, C> AsFd for OnWake<F, C> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.shared.as_fd()
+        self.shared.wake.as_fd()
     }
 }
 
-impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F>
+impl<F, C> OnWake<F, C> {
+    /// Acts on the fd's readiness: the callback if a wake came, then, if the last handle is
+    /// gone, `closing` and the subscriber's own removal.
+    fn handle_with<D: 'static, T: Threads>(
+        &mut self,
+        ops: &mut Ops<'_, D, T>,
+        closing: impl FnOnce(&mut C, &mut Ops<'_, D, T>),
+    ) where
+        F: FnMut(&mut Ops<'_, D, T>),
+    {
+        if self.shared.wake.take() {
+            (self.callback)(ops);
+        }
+        if self.shared.closed.load(Ordering::Acquire) {
+            closing(&mut self.closed, ops);
+            // Only refused to an inherited reactor, which never dispatches.
+            let _ = ops.delete_self();
+        }
+    }
+}
+
+impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F, ()>
 where
     F: FnMut(&mut Ops<'_, D, T>) + 'static,
 {
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
-        self.shared.take();
-        (self.callback)(ops);
+        self.handle_with(ops, |_, _| {});
+    }
+}
+
+impl<F, C, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F, Option<C>>
+where
+    F: FnMut(&mut Ops<'_, D, T>) + 'static,
+    C: FnOnce(&mut Ops<'_, D, T>) + 'static,
+{
+    fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
+        self.handle_with(ops, |closed, ops| {
+            if let Some(closed) = closed.take() {
+                closed(ops);
+            }
+        });
     }
 }
 
@@ -267,9 +496,9 @@ mod tests {
         let (waker, runs) = counting_waker(&mut r);
         // Fill the counter to its maximum, so the wake's write fails with EAGAIN.
         let max = 0xffff_ffff_ffff_fffe_u64;
-        sys::write(waker.shared.as_fd(), &max.to_ne_bytes()).unwrap();
+        sys::write(waker.shared.wake.as_fd(), &max.to_ne_bytes()).unwrap();
         assert_eq!(
-            sys::write(waker.shared.as_fd(), &1u64.to_ne_bytes()),
+            sys::write(waker.shared.wake.as_fd(), &1u64.to_ne_bytes()),
             Err(sys::Errno::EAGAIN)
         );
         waker.wake();

@@ -206,6 +206,46 @@ fn pipe_reports_data_then_hangup() {
     assert!(r.is_empty());
 }
 
+/// The writing end of a pipe whose reader is gone, and a socket whose peer closed, both say
+/// "write closed", and the write then fails; a live one does not.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri reports no EPOLLERR or EPOLLHUP for a closed peer"
+)]
+fn a_writer_whose_reader_is_gone_sees_write_closed() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let seen: Rc<RefCell<Vec<(bool, bool)>>> = Rc::default();
+    let (rd, wr) = sys::pipe(sys::O_NONBLOCK).unwrap();
+    let (mine, peer) = sys::socketpair(sys::SocketType::Stream, sys::O_NONBLOCK).unwrap();
+    let s = seen.clone();
+    let pipe = interest()
+        .write()
+        .with_fd(wr)
+        .with_handler(move |fd: &mut OwnedFd, ev: Event| {
+            let refused = sys::write(fd.as_fd(), b"x") == Err(sys::Errno::EPIPE);
+            s.borrow_mut().push((ev.is_write_closed(), refused));
+        })
+        .register_into(&mut r)
+        .unwrap();
+    let s = seen.clone();
+    let socket = interest()
+        .write()
+        .with_fd(mine)
+        .with_handler(move |ev: Event| s.borrow_mut().push((ev.is_write_closed(), true)))
+        .register_into(&mut r)
+        .unwrap();
+    assert_eq!(r.run_once(NOW).unwrap(), 2);
+    assert_eq!(seen.take(), [(false, false), (false, true)]);
+    drop(rd);
+    drop(peer);
+    assert_eq!(r.run_once(NOW).unwrap(), 2);
+    assert_eq!(seen.take(), [(true, true), (true, true)]);
+    r.delete(pipe).unwrap();
+    r.delete(socket).unwrap();
+}
+
 static ZST_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 static ZST_HITS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 

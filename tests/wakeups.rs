@@ -3,7 +3,7 @@
 #![cfg(feature = "std")]
 mod common;
 
-use barepoll::{Error, Ops, Reactor, Sendable, Waker};
+use barepoll::{Error, Ops, Reactor, Sendable, StopHandle, Waker};
 use common::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -391,4 +391,95 @@ fn wakes_survive_interrupted_writes() {
     }
     let arrived = waking.join().unwrap();
     assert_eq!(arrived, WAKES, "{arrived} of {WAKES} wakes arrived");
+}
+
+/// Until handles could say they were gone, a waker's subscriber and its eventfd stayed
+/// registered for the reactor's life after the last handle dropped.
+#[test]
+fn a_waker_whose_last_handle_drops_removes_itself() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let waker = Waker::new(&mut r, |_: &mut Ops<'_>| {}).unwrap();
+    let clones: Vec<Waker> = (0..4).map(|_| waker.clone()).collect();
+    drop(waker);
+    assert_eq!(
+        r.run_once(Some(Duration::ZERO)).unwrap(),
+        0,
+        "handles remain"
+    );
+    let threads: Vec<_> = clones
+        .into_iter()
+        .map(|w| std::thread::spawn(move || drop(w)))
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(r.run_once(Some(Duration::ZERO)).unwrap(), 1);
+    assert!(r.is_empty());
+}
+
+/// The close callback runs once, after the callback for a wake that came before the last
+/// drop, and the subscriber is gone after it.
+#[test]
+fn the_close_notice_follows_the_last_wake() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (l, c) = (log.clone(), log.clone());
+    let waker = Waker::with_close(
+        &mut r,
+        move |_: &mut Ops<'_>| l.lock().unwrap().push("wake"),
+        move |ops: &mut Ops<'_>| {
+            c.lock().unwrap().push("closed");
+            ops.stop();
+        },
+    )
+    .unwrap();
+    let key = waker.key();
+    assert!(r.interest(key).is_ok());
+    std::thread::spawn(move || {
+        waker.wake();
+        drop(waker);
+    })
+    .join()
+    .unwrap();
+    r.run().unwrap();
+    assert_eq!(*log.lock().unwrap(), ["wake", "closed"]);
+    assert!(r.is_empty());
+    assert_eq!(r.interest(key), Err(Error::StaleKey(key)));
+}
+
+/// A waker deleted through its key stays harmless to wake and to drop.
+#[test]
+fn a_waker_deleted_by_its_key_is_harmless() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let waker = Waker::with_close(
+        &mut r,
+        |_: &mut Ops<'_>| panic!("woken"),
+        |_: &mut Ops<'_>| panic!("closed"),
+    )
+    .unwrap();
+    r.delete(waker.key()).unwrap();
+    waker.wake();
+    drop(waker);
+    assert_eq!(r.run_once(Some(Duration::ZERO)).unwrap(), 0);
+}
+
+/// Another thread stops a sendable reactor's `run` through a stop handle; the handle
+/// outlives the reactor harmlessly.
+#[test]
+fn a_stop_handle_stops_run_from_another_thread() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().sendable().build().unwrap();
+    let stop = StopHandle::new(&mut r).unwrap();
+    let s = stop.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        s.stop();
+    });
+    r.run().unwrap();
+    assert!(r.stop_requested());
+    t.join().unwrap();
+    let r: Reactor<(), Sendable> = r;
+    drop(r);
+    stop.stop();
 }
