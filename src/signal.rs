@@ -86,22 +86,7 @@ impl Signals {
             return Err(Errno::EINVAL);
         }
         let tid = sys::gettid();
-        let before = sys::sigprocmask(MaskHow::Block, set)?;
-        let mut counted = SigSet::empty();
-        for signal in members(set) {
-            let held = match blocks::add(tid, signal) {
-                Ok(true) => Ok(()),
-                // Blocked before, not by a `Signals` of this thread: the program's own.
-                Ok(false) if before.contains(signal) => continue,
-                Ok(false) => blocks::start(tid, signal),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = held {
-                undo(tid, counted, before);
-                return Err(e);
-            }
-            counted = counted.with(signal);
-        }
+        let (counted, before) = hold(tid, set)?;
         match sys::signalfd(set, sys::SFD_NONBLOCK) {
             Ok(fd) => Ok(Signals {
                 fd,
@@ -114,6 +99,47 @@ impl Signals {
                 Err(e)
             }
         }
+    }
+
+    /// Makes `set` the signals it reports and blocks, in place: what is new is blocked (as
+    /// [`new`](Signals::new) does), what is gone is left (unblocked when no other `Signals`
+    /// of this thread relies on the block, as a drop does). The descriptor and its
+    /// registration stay: a subscriber changes its own set from its handler. A signal that
+    /// leaves the set while one is pending is then delivered the usual way, with its action.
+    ///
+    /// # Errors
+    /// `EINVAL` for an empty set; `EPERM` on a thread other than the one that made it (the
+    /// mask it manages is that thread's); otherwise as [`new`](Signals::new). On error
+    /// nothing has changed.
+    ///
+    /// ```
+    /// use barepoll::signal::Signals;
+    /// use barepoll::sys::{self, SigSet, Signal};
+    /// # std::thread::spawn(|| {
+    /// let mut signals = Signals::new(SigSet::of(&[Signal::USR1]))?;
+    /// signals.change(SigSet::of(&[Signal::USR2]))?;
+    /// sys::tgkill(sys::gettid(), Signal::USR2)?;
+    /// assert_eq!(signals.read()?.map(|info| info.signal), Some(Signal::USR2));
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// # }).join().unwrap().unwrap();
+    /// ```
+    pub fn change(&mut self, set: SigSet) -> Result<(), Errno> {
+        if set.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        if sys::gettid() != self.tid {
+            return Err(Errno::EPERM);
+        }
+        let (added, before) = hold(self.tid, set.minus(self.set))?;
+        if let Err(e) = sys::signalfd_set(self.fd.as_fd(), set) {
+            undo(self.tid, added, before);
+            return Err(e);
+        }
+        let gone = self.counted.minus(set);
+        self.counted = self.counted.minus(gone).union(added);
+        self.set = set;
+        release(self.tid, gone);
+        Ok(())
     }
 
     /// The signals it reports.
@@ -175,19 +201,49 @@ impl AsFd for Signals {
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        let mut last = SigSet::empty();
-        for signal in members(self.counted) {
-            if blocks::release(self.tid, signal) {
-                last = last.with(signal);
-            }
+        release(self.tid, self.counted);
+    }
+}
+
+/// Blocks `set` for thread `tid` (the caller) and takes a count for each of its signals that
+/// no one had blocked before, or that a `Signals` of this thread blocked; returns those it
+/// counted and the mask before. On error the mask and the counts are as they were.
+fn hold(tid: u32, set: SigSet) -> Result<(SigSet, SigSet), Errno> {
+    // Blocking nothing (a change that only removes) still reads the mask to restore.
+    let before = sys::sigprocmask(MaskHow::Block, set)?;
+    let mut counted = SigSet::empty();
+    for signal in members(set) {
+        let held = match blocks::add(tid, signal) {
+            Ok(true) => Ok(()),
+            // Blocked before, not by a `Signals` of this thread: the program's own.
+            Ok(false) if before.contains(signal) => continue,
+            Ok(false) => blocks::start(tid, signal),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = held {
+            undo(tid, counted, before);
+            return Err(e);
         }
-        if !last.is_empty() && sys::gettid() == self.tid {
-            // Unblocking a valid set can fail only with EINVAL/EFAULT, neither possible here;
-            // were it to, the signals would stay blocked (held, never lost), and a drop has
-            // no one to report to.
-            if sys::sigprocmask(MaskHow::Unblock, last).is_err() {
-                debug_assert!(false, "unblocking a valid signal set failed");
-            }
+        counted = counted.with(signal);
+    }
+    Ok((counted, before))
+}
+
+/// Gives back the counts of `counted` on thread `tid`, and unblocks the signals whose count
+/// was the last, if the caller is that thread (a thread can change only its own mask).
+fn release(tid: u32, counted: SigSet) {
+    let mut last = SigSet::empty();
+    for signal in members(counted) {
+        if blocks::release(tid, signal) {
+            last = last.with(signal);
+        }
+    }
+    if !last.is_empty() && sys::gettid() == tid {
+        // Unblocking a valid set can fail only with EINVAL/EFAULT, neither possible here;
+        // were it to, the signals would stay blocked (held, never lost), and no caller has
+        // anyone to report to.
+        if sys::sigprocmask(MaskHow::Unblock, last).is_err() {
+            debug_assert!(false, "unblocking a valid signal set failed");
         }
     }
 }
@@ -315,6 +371,27 @@ mod blocks {
 pub struct OnSignal<F> {
     signals: Signals,
     handler: F,
+}
+
+impl<F> OnSignal<F> {
+    /// Its `Signals`: to [`change`](Signals::change) the set (a handler that must change
+    /// its own set registers `Signals` with [`with_fd`](crate::Interest::with_fd) instead,
+    /// and gets it as its `&mut` fd).
+    ///
+    /// ```
+    /// use barepoll::signal::Signals;
+    /// use barepoll::sys::{SigInfo, SigSet, Signal};
+    /// use barepoll::Ops;
+    /// # std::thread::spawn(|| {
+    /// let mut sub = Signals::new(SigSet::of(&[Signal::HUP]))?.on(|_: SigInfo, _: &mut Ops<'_>| {});
+    /// sub.signals_mut().change(SigSet::of(&[Signal::HUP, Signal::USR1]))?;
+    /// assert!(sub.signals_mut().set().contains(Signal::USR1));
+    /// # Ok::<(), barepoll::sys::Errno>(())
+    /// # }).join().unwrap().unwrap();
+    /// ```
+    pub fn signals_mut(&mut self) -> &mut Signals {
+        &mut self.signals
+    }
 }
 
 impl<F> AsFd for OnSignal<F> {

@@ -16,12 +16,12 @@ use std::rc::Rc;
 
 #[cfg(miri)]
 fn main() {
-    println!("test result: ok. 0 passed; 0 failed; 4 ignored (Miri has no signals)");
+    println!("test result: ok. 0 passed; 0 failed; 5 ignored (Miri has no signals)");
 }
 
 #[cfg(not(miri))]
 fn main() {
-    let checks: [(&str, fn()); 4] = [
+    let checks: [(&str, fn()); 5] = [
         (
             "a_signal_to_the_thread_reaches_the_handler_with_its_sender",
             a_signal_to_the_thread_reaches_the_handler_with_its_sender,
@@ -37,6 +37,10 @@ fn main() {
         (
             "two_for_one_signal_both_receive_it_until_the_last_drops",
             two_for_one_signal_both_receive_it_until_the_last_drops,
+        ),
+        (
+            "a_handler_changes_its_own_set",
+            a_handler_changes_its_own_set,
         ),
     ];
     for (name, check) in checks {
@@ -166,4 +170,49 @@ fn two_for_one_signal_both_receive_it_until_the_last_drops() {
         before,
         "the last drop did not restore the mask"
     );
+}
+
+/// A subscriber that owns its `Signals` as its fd moves from USR1 to USR2 from its handler:
+/// USR2 now comes to it, USR1 is unblocked again, another thread cannot change it, and the
+/// mask is as before at the end.
+#[cfg_attr(miri, allow(dead_code))]
+fn a_handler_changes_its_own_set() {
+    let _fds = fd_check();
+    let before = blocked_now();
+    let mut r = Reactor::new().unwrap();
+    let got: Rc<RefCell<Vec<Signal>>> = Rc::default();
+    let g = got.clone();
+    let mut signals = Signals::new(SigSet::of(&[Signal::USR1])).unwrap();
+    assert_eq!(signals.change(SigSet::empty()), Err(sys::Errno::EINVAL));
+    let other = std::thread::scope(|s| {
+        s.spawn(|| signals.change(SigSet::empty().with(Signal::USR2)))
+            .join()
+            .unwrap()
+    });
+    assert_eq!(other, Err(sys::Errno::EPERM));
+    assert_eq!(signals.set(), SigSet::of(&[Signal::USR1]));
+    readable()
+        .with_fd(signals)
+        .with_handler(move |signals: &mut Signals, ops: &mut Ops<'_>| {
+            while let Some(info) = signals.read().unwrap() {
+                g.borrow_mut().push(info.signal);
+                if info.signal == Signal::USR2 {
+                    ops.stop();
+                } else {
+                    signals.change(SigSet::of(&[Signal::USR2])).unwrap();
+                }
+            }
+        })
+        .register_into(&mut r)
+        .unwrap();
+    sys::tgkill(sys::gettid(), Signal::USR1).unwrap();
+    r.run_once(Some(std::time::Duration::ZERO)).unwrap();
+    assert_eq!(*got.borrow(), [Signal::USR1]);
+    let now = blocked_now();
+    assert!(now.contains(Signal::USR2) && !now.contains(Signal::USR1));
+    sys::tgkill(sys::gettid(), Signal::USR2).unwrap();
+    r.run().unwrap();
+    assert_eq!(*got.borrow(), [Signal::USR1, Signal::USR2]);
+    drop(r);
+    assert_eq!(blocked_now(), before, "the mask was not restored");
 }

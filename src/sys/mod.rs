@@ -70,8 +70,8 @@ pub use prctl::{is_child_subreaper, pdeathsig, set_child_subreaper, set_pdeathsi
 pub use process::{exit_group, getpid, gettid, Pid};
 pub use session::{getpgid, getsid, setpgid, setsid, tcgetpgrp, tcsetpgrp};
 pub use signal::{
-    kill, kill_every_process, kill_group, read_siginfo, signalfd, sigprocmask, tgkill, MaskHow,
-    SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
+    kill, kill_every_process, kill_group, read_siginfo, signalfd, signalfd_set, sigprocmask,
+    tgkill, MaskHow, SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
     accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, send,

@@ -1,6 +1,7 @@
 //! Signals as descriptors: the kernel's 8-byte signal set, the calling thread's signal mask,
 //! `signalfd`, and sending a signal.
 
+use super::fd::AsRawFd;
 use super::{arch, k, nr, owned, BorrowedFd, Errno, OwnedFd, Pid, KERNEL_SIGSET_SIZE};
 
 /// `signalfd` flag: reads never block (they fail with [`Errno::EAGAIN`] when none is pending).
@@ -127,6 +128,17 @@ impl SigSet {
         SigSet(self.0 & !other.0)
     }
 
+    /// The signals of either set.
+    ///
+    /// ```
+    /// use barepoll::sys::{SigSet, Signal};
+    /// let both = SigSet::of(&[Signal::INT]).union(SigSet::of(&[Signal::TERM]));
+    /// assert_eq!(both, SigSet::of(&[Signal::TERM, Signal::INT]));
+    /// ```
+    pub const fn union(self, other: SigSet) -> SigSet {
+        SigSet(self.0 | other.0)
+    }
+
     /// Whether the set is empty.
     ///
     /// ```
@@ -215,6 +227,29 @@ pub fn signalfd(set: SigSet, flags: u32) -> Result<OwnedFd, Errno> {
         )
     };
     Errno::result(raw).and_then(owned)
+}
+
+/// Changes the set of signals the signalfd `fd` reports (`signalfd4` on an existing
+/// descriptor). Blocking them is the caller's affair, as for [`signalfd`].
+///
+/// # Errors
+/// The kernel's error: `EINVAL` when `fd` is not a signalfd, `EBADF`.
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Errno, SigSet, Signal};
+/// let fd = sys::signalfd(SigSet::of(&[Signal::USR1]), sys::SFD_NONBLOCK)?;
+/// sys::signalfd_set(fd.as_fd(), SigSet::of(&[Signal::USR2]))?;
+/// let (r, _w) = sys::pipe(0)?;
+/// assert_eq!(sys::signalfd_set(r.as_fd(), SigSet::of(&[Signal::USR2])), Err(Errno::EINVAL));
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn signalfd_set(fd: BorrowedFd<'_>, set: SigSet) -> Result<(), Errno> {
+    let ptr = core::ptr::addr_of!(set.0) as usize;
+    let fd = fd.as_raw_fd() as usize;
+    // SAFETY: the kernel reads one 8-byte set from `set`; `fd` is borrowed, so open.
+    let raw =
+        unsafe { arch::syscall4_readonly(nr(k::__NR_signalfd4), fd, ptr, KERNEL_SIGSET_SIZE, 0) };
+    Errno::result(raw).map(drop)
 }
 
 /// The size of one record read from a signalfd.
