@@ -708,3 +708,51 @@ fn a_failing_handler_ends_run_with_its_error_after_the_batch() {
     assert_eq!(got, Err(Error::Os(sys::Errno::EIO)));
     assert_eq!(r.run_once(NOW).unwrap(), 0);
 }
+
+// `Ops::take` moves another subscriber out of the reactor from a handler: its fd stays open
+// and leaves the epoll set, its pending event in this batch is dropped, its own timers go;
+// the running subscriber and one lent by `with` are refused, as are a stale key and a wrong
+// type; the taken value is dropped by whoever holds it, once.
+#[test]
+fn a_handler_takes_another_subscriber_out_with_its_fd_open() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (victim, drops) = Cell2::new(1); // ready: its event is in the first batch
+    let kv = r.register(victim, readable()).unwrap();
+    let periodic = Timer::after(Duration::from_millis(1)).every(Duration::from_millis(1));
+    let owned_timer = r.arm_own(kv, periodic, 3).unwrap();
+    let (other, _) = Cell2::new(0);
+    let ko = r.register(other, readable()).unwrap();
+    let taken: Rc<RefCell<Option<Cell2>>> = Rc::default();
+    let t = taken.clone();
+    let p = Probe::new(eventfd(1)).0.on_event(move |_, ops| {
+        let me = ops.key();
+        assert_eq!(ops.take::<Probe>(me).err(), Some(Error::Busy(me)));
+        assert_eq!(ops.take::<Probe>(kv).err(), Some(Error::WrongType(kv)));
+        let inner = ops.with(ko, |_: &mut Cell2, ops| {
+            assert_eq!(ops.take::<Cell2>(ko).err(), Some(Error::Busy(ko)));
+            assert_eq!(ops.take::<Probe>(me).err(), Some(Error::Busy(me)));
+        });
+        assert_eq!(inner, Ok(()));
+        *t.borrow_mut() = Some(ops.take::<Cell2>(kv).unwrap());
+        assert_eq!(ops.take::<Cell2>(kv).err(), Some(Error::StaleKey(kv)));
+        ops.stop();
+    });
+    // Registered after the victim; the kernel reports in readiness order, so the victim's
+    // event may come before or after the probe's: either way it runs at most once, before.
+    let kp = r.register(p, readable()).unwrap();
+    r.run().unwrap();
+    r.delete(kp).unwrap();
+    let value = taken.borrow_mut().take().expect("taken");
+    assert_eq!(drops.get(), 0, "dropped by the reactor");
+    assert_eq!(r.cancel(owned_timer), Err(Error::StaleTimer(owned_timer)));
+    // Its fd is open and out of the set: readable, yet no event comes.
+    assert_eq!(sys::write(value.fd.as_fd(), &1u64.to_ne_bytes()), Ok(8));
+    std::thread::sleep(Duration::from_millis(3));
+    assert_eq!(r.run_once(Some(Duration::from_millis(5))).unwrap(), 0);
+    // It can be registered again, in this reactor or another.
+    let again = r.register(value, readable()).unwrap();
+    assert_eq!(r.run_once(Some(Duration::ZERO)).unwrap(), 1);
+    r.delete(again).unwrap();
+    assert_eq!(drops.get(), 1);
+}

@@ -301,6 +301,62 @@ impl<D, T: Threads> Ops<'_, D, T> {
         }
     }
 
+    /// Takes another subscriber out of the reactor and gives its value back, with its fd open
+    /// (mio's `deregister`, which leaves the socket to its owner): its registrations go, its
+    /// own timers are cancelled, and an event of it still waiting in this batch is dropped.
+    ///
+    /// # Errors
+    /// [`Error::Busy`](crate::Error::Busy) for the running subscriber (use
+    /// [`delete_self`](Ops::delete_self)) and for one lent further up by [`with`](Ops::with);
+    /// [`Error::StaleKey`](crate::Error::StaleKey) and
+    /// [`Error::WrongType`](crate::Error::WrongType) as for
+    /// [`Reactor::take`](crate::Reactor::take); `ENOMEM` as for [`delete`](Ops::delete); and
+    /// [`Error::Invalid`](crate::Error::Invalid) on a recording `Ops`, which holds no values.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Key, Ops, Reactor, Subscriber};
+    /// use barepoll::sys::{AsFd, BorrowedFd, OwnedFd};
+    ///
+    /// struct Conn(OwnedFd);
+    /// impl AsFd for Conn {
+    ///     fn as_fd(&self) -> BorrowedFd<'_> { self.0.as_fd() }
+    /// }
+    /// impl Subscriber<Option<Conn>> for Conn {
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_, Option<Conn>>) {}
+    /// }
+    /// let mut reactor = Reactor::builder().state::<Option<Conn>>().build()?;
+    /// let conn = reactor.register(Conn(sys::eventfd(0, 0)?), barepoll::interest().read())?;
+    /// barepoll::interest()
+    ///     .read()
+    ///     .with_fd(sys::eventfd(1, 0)?)
+    ///     .with_handler(move |ops: &mut Ops<'_, Option<Conn>>| {
+    ///         let taken = ops.take::<Conn>(conn).unwrap(); // out of the reactor, fd open
+    ///         *ops.data() = Some(taken);
+    ///         ops.stop();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// let mut handed_over = None;
+    /// reactor.run_with(&mut handed_over)?;
+    /// assert!(handed_over.is_some() && reactor.len() == 1);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn take<S>(&mut self, key: Key) -> Result<S>
+    where
+        S: Subscriber<D, T>,
+    {
+        match &mut self.target {
+            Target::Live { registry, timers } => {
+                let (value, owned) = crate::thin::take::<S, D, T>(registry, self.current, key)?;
+                if let Some(owned) = owned {
+                    timers.cancel_all(owned.timers());
+                }
+                Ok(value)
+            }
+            #[cfg(feature = "testing")]
+            Target::Record(_) => Err(crate::Error::Invalid("a recording Ops holds no values")),
+        }
+    }
+
     /// The event of `owner`'s own timer: its handler runs with it (nothing if it is gone).
     pub(crate) fn deliver(&mut self, owner: Key, event: Event) {
         let data = self.data.as_deref_mut();

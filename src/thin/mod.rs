@@ -34,7 +34,7 @@ mod shared;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 pub(crate) use node::try_box;
-pub(crate) use owners::{deliver, init, init_outside, with};
+pub(crate) use owners::{deliver, init, init_outside, take, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
 pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};

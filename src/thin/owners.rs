@@ -119,6 +119,26 @@ pub(crate) fn deliver<D, T: Threads>(
     registry.release(held);
 }
 
+/// Takes the subscriber `key` names, an `S`, out of the reactor from a handler whose own key
+/// is `running`: refused with [`Error::Busy`] for the running subscriber and for one borrowed
+/// further up the stack (a `with`, an `init`, an owned timer's handler), so no reference to
+/// the value exists while it moves out.
+pub(crate) fn take<S, D, T>(
+    registry: &mut Registry<D, T>,
+    running: Key,
+    key: Key,
+) -> Result<(S, crate::thin::Owned<D, T>)>
+where
+    S: Subscriber<D, T>,
+    T: Threads,
+{
+    let node = registry.typed::<S>(key)?;
+    if key == running || !node.is_unborrowed() {
+        return Err(Error::Busy(key));
+    }
+    registry.take::<S>(key)
+}
+
 /// Lends the value of the subscriber `key` names, an `S`, to `f`, with an `Ops` like the
 /// caller's (`running` and `timer` are its key and timer). Refused with
 /// [`Error::Busy`] for the running subscriber and for one borrowed further up the stack.

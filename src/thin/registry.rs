@@ -578,8 +578,9 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Error::WrongType(key));
         }
         let (node, named, extras) = self.detach(key)?;
-        // SAFETY: the node holds an `S` (checked above); no handler is running (outside
-        // dispatch), so nothing else uses its value.
+        // SAFETY: the node holds an `S` (checked above); nothing uses its value: outside
+        // dispatch no handler runs, and from a handler (`owners::take`) the running
+        // subscriber and every borrowed one are refused before this is called.
         let value = unsafe { node.take_value::<S>() };
         self.give_up(node, named); // the emptied memory stays while events may point at it
         Ok((value, extras))
