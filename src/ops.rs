@@ -541,8 +541,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
-    /// Gives a timer a new schedule (its callback is kept). Makes no syscall: resetting an
-    /// idle timeout on every read is cheap.
+    /// Gives a timer a new schedule (its callback is kept); a relative one counts from now.
+    /// Resetting an idle timeout on every read is cheap: a clock reading through the vDSO
+    /// (no syscall; a `clock_gettime` syscall with the `vdso` feature off or where none is
+    /// mapped) and, for a deadline later than before, a store: the timer stays where it is
+    /// in the wheel until its old deadline comes.
     ///
     /// # Errors
     /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer;
@@ -571,8 +574,9 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
             Target::Live {
                 registry, timers, ..
             } => {
-                timers.reset(key, timer)?;
-                registry.flag(TIMERS, true);
+                if timers.reset(key, timer)? {
+                    registry.flag(TIMERS, true);
+                }
                 Ok(())
             }
             #[cfg(feature = "testing")]

@@ -796,7 +796,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         Ok(())
     }
 
-    /// Gives the timer of `key` a new schedule, keeping its callback. Makes no syscall.
+    /// Gives the timer of `key` a new schedule, keeping its callback; a relative one counts
+    /// from now. Makes no syscall where the clock is read through the vDSO (see
+    /// [`Ops::reset`](crate::Ops::reset)).
     ///
     /// # Errors
     /// [`Error::StaleTimer`](crate::Error::StaleTimer) if the key names no armed timer;
@@ -813,8 +815,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
-        self.core.timers.reset(key, timer)?;
-        self.core.registry.flag(TIMERS, true);
+        if self.core.timers.reset(key, timer)? {
+            self.core.registry.flag(TIMERS, true);
+        }
         Ok(())
     }
 }

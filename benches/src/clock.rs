@@ -1,7 +1,7 @@
 //! What one reading of the monotonic clock costs on this machine, both ways it is read here:
-//! barepoll's (`barepoll::Instant::now`, a `clock_gettime` syscall: no libc, so no vDSO) and
-//! std's (glibc's `clock_gettime`, through the vDSO where the kernel offers one, as calloop and
-//! polling read it). Under valgrind there is no vDSO, so std's reading is a syscall there too.
+//! barepoll's (`barepoll::Instant::now`, through the vDSO by its own lookup, no libc) and std's
+//! (glibc's `clock_gettime`, through the vDSO where the kernel offers one, as calloop and
+//! polling read it). Under valgrind there is no vDSO, so both are syscalls there.
 
 use std::hint::black_box;
 

@@ -64,25 +64,27 @@ pub fn timers((barepoll, std): (f64, f64), (untimed, timed): (f64, f64)) -> Vec<
          bump; the spread timers bump the loop's shared count, so barepoll allocates nothing \
          for them (calloop allocates a source for every timer). The arm+cancel pair and the \
          reset run in a handler of one ready fd, so their figures include one wait and its \
-         dispatch, which the rows marked \"alone\" take off (barepoll's reset defers the \
-         timer's placement in the wheel to the next turn's clock reading, which the turn \
-         includes). In the idle-reset case all 10k connections are ready and each wait \
+         dispatch, which the rows marked \"alone\" take off (barepoll's reset reads the \
+         clock, through the vDSO outside valgrind and with a `clock_gettime` syscall under it, \
+         which hides the vDSO; a deadline later than the entry's slot leaves it there). In \
+         the idle-reset case all 10k connections are ready and each wait \
          returns 1024 events (calloop's fixed buffer; barepoll is given the same capacity)."
             .to_string(),
         format!(
-            "barepoll reads the monotonic clock with a `clock_gettime` syscall (no libc, so no \
-             vDSO): {barepoll:.0} ns a reading here, against {std:.0} ns for std's reading \
-             through glibc's vDSO, which calloop uses (medians of interleaved rounds). It reads \
-             it only in a turn that needs it: timers were armed or reset since the last \
-             reading, or its alarm rang (one timerfd per reactor, set to the earliest deadline \
+            "barepoll reads the monotonic clock through the vDSO, found by its own ELF lookup \
+             (feature `vdso`, on by default; a `clock_gettime` syscall where none is mapped): \
+             {barepoll:.0} ns a reading here, against {std:.0} ns for std's reading through \
+             glibc's vDSO, which calloop uses (medians of interleaved rounds). A turn reads it \
+             only when it needs it: timers were armed since the last reading, a reset moved a \
+             deadline earlier, or its alarm rang (one timerfd per reactor, set to the earliest deadline \
              whenever that moves earlier); a turn with timers armed and nothing changed reads \
              no clock and waits with no timeout. Without an alarm (no timerfd, or the feature \
              off) each turn with timers armed reads the clock and gives its wait a timeout, \
              which the kernel converts with a reading of its own: a wait for a ready fd takes \
              {untimed:.0} ns here with no timeout and {timed:.0} ns with one. Both are kernel \
              time: wall times include them, instruction counts do not. Under valgrind there is \
-             no vDSO, so calloop's readings are syscalls there as well, and its instruction \
-             counts leave out the vDSO's instructions."
+             no vDSO, so barepoll's and calloop's readings are syscalls there, and their \
+             instruction counts leave out the vDSO's instructions."
         ),
         "Under callgrind the program runs tens of times slower than natively, so the spread \
          timers fall due in fewer and larger batches (once the arming is done, most are \

@@ -252,6 +252,37 @@ pub(crate) mod tests {
 
     // A deadline that moves later leaves the alarm set early: it rings, nothing is due, and it
     // is set again; the timer fires once, not before its new deadline.
+    // The idle timeout that every read pushes later: a reset to a later deadline leaves the
+    // next turn with nothing to attend (no clock reading, no timer code); one to an earlier
+    // deadline does not, since the alarm must move.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn a_reset_later_leaves_the_next_turn_quiet() {
+        let mut r = Reactor::new().unwrap();
+        let key = r
+            .arm(
+                Timer::after(Duration::from_secs(60)),
+                |_: &mut Ops<'_>| unreachable!(),
+            )
+            .unwrap();
+        assert_eq!(r.run_once(NOW).unwrap(), 0);
+        assert!(r.nothing_to_attend());
+        for i in 1..=3 {
+            r.reset(key, Timer::after(Duration::from_secs(60 + i)))
+                .unwrap();
+            assert!(
+                r.nothing_to_attend(),
+                "a later reset made work for the turn"
+            );
+            assert_eq!(r.run_once(NOW).unwrap(), 0);
+        }
+        r.reset(key, Timer::after(Duration::from_secs(30))).unwrap();
+        assert!(!r.nothing_to_attend(), "the alarm must move earlier");
+        assert_eq!(r.run_once(NOW).unwrap(), 0);
+        assert!(r.nothing_to_attend());
+        r.cancel(key).unwrap();
+    }
+
     #[test]
     #[cfg_attr(miri, ignore = "Miri has no timerfd")]
     fn an_alarm_that_rings_early_is_set_again() {

@@ -434,18 +434,46 @@ impl<D, T: Threads> Timers<D, T> {
     }
 
     /// Gives `timer` to the timer of `key` in place of its schedule (applied when it returns,
-    /// if it is running).
-    pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<()> {
+    /// if it is running). A relative schedule counts from now (a clock reading: through the
+    /// vDSO, no syscall). Returns whether the turn must attend to the timers: not when the
+    /// new deadline is no earlier than the slot the entry sits in. It then stays there
+    /// (nothing moves, the alarm stays set), and is filed again when that slot comes, found
+    /// not due: the idle timeout that every read pushes later costs a clock reading and a
+    /// store.
+    pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<bool> {
         let period = timer.checked_period()?;
         let entry = self.entry(key)?;
         if let State::Running { reset, .. } = &mut entry.state {
             *reset = Some(timer);
-            return Ok(());
+            return Ok(true);
         }
-        (entry.when, entry.period) = (timer.first, period);
-        self.wheel.remove(key.index);
-        self.wheel.pend(key.index);
-        Ok(())
+        entry.period = period;
+        let deadline = match timer.first {
+            When::At(at) => at,
+            When::After(after) => match sys::monotonic_ns() {
+                Ok(now) => now.saturating_add(after),
+                Err(_) => {
+                    // The next turn reads the clock for it, and reports a refusal from there.
+                    entry.when = timer.first;
+                    self.wheel.remove(key.index);
+                    self.wheel.pend(key.index);
+                    return Ok(true);
+                }
+            },
+        };
+        entry.when = When::At(deadline);
+        let tick = tick_of(deadline);
+        match self.wheel.slotted_tick(key.index) {
+            Some(slotted) if slotted <= tick => Ok(false),
+            // Pending: the next clock reading slots it, from its new deadline.
+            None if self.wheel.is_pending(key.index) => Ok(true),
+            // Earlier than its slot, or due: filed anew, and the alarm may move earlier.
+            _ => {
+                self.wheel.remove(key.index);
+                self.wheel.insert(key.index, tick);
+                Ok(true)
+            }
+        }
     }
 
     /// Frees an entry; returns its callback for the caller to drop.
@@ -486,10 +514,18 @@ impl<D, T: Threads> Timers<D, T> {
         self.wheel.next_tick().map(ns_of)
     }
 
-    /// The next entry due by `now`, taken out to run: its key and callback.
+    /// The next entry due by `now`, taken out to run: its key and callback. An entry whose
+    /// deadline a reset moved later than its slot is filed again from its deadline.
     fn start(&mut self, now: u64) -> Option<(TimerKey, Callback<D, T>)> {
-        let i = self.wheel.poll(now >> TICK_SHIFT)?;
-        let entry = &mut self.entries[i as usize];
+        let (i, entry) = loop {
+            let i = self.wheel.poll(now >> TICK_SHIFT)?;
+            let entry = &mut self.entries[i as usize];
+            match entry.when {
+                // Later than `now`: its tick is later than `now`'s, so the wheel slots it.
+                When::At(at) if at > now => self.wheel.insert(i, tick_of(at)),
+                _ => break (i, entry),
+            }
+        };
         entry.state = State::Running {
             cancelled: false,
             reset: None,
@@ -602,10 +638,38 @@ mod tests {
         assert_eq!(c.index, b.index);
         assert_ne!(c, b);
         assert_eq!(t.cancel(b), Err(Error::StaleTimer(b)));
-        t.reset(a, Timer::after(Duration::from_secs(1))).unwrap();
-        assert_eq!(t.place(a), Some(wheel::Place::Pending));
+        // `a` is slotted (settled at 10 µs, due at 5 ms): a reset later leaves it in its slot,
+        // one earlier moves it, one before the wheel's time makes it due.
+        assert!(!t.reset(a, Timer::at(Instant(9_000_000))).unwrap());
+        let slotted = t.place(a);
+        assert!(matches!(slotted, Some(wheel::Place::Slot(_))));
+        assert!(t.reset(a, Timer::at(Instant(2_000_000))).unwrap());
+        assert_eq!(t.wheel.slotted_tick(a.index), Some(tick_of(2_000_000)));
+        assert!(t.reset(a, Timer::at(Instant(0))).unwrap());
+        assert_eq!(t.place(a), Some(wheel::Place::Due));
         assert_eq!(t.armed, 2);
         let zero = Timer::after(Duration::ZERO).every(Duration::ZERO);
         assert!(matches!(t.arm(zero, |_| {}), Err(Error::Invalid(_))));
+    }
+
+    // A reset later than the entry's slot leaves it there; when the slot comes, the entry is
+    // filed again, not fired; it fires at its new deadline, never before.
+    #[test]
+    fn a_timer_reset_later_is_filed_again_when_its_old_slot_comes() {
+        let mut t: Timers<(), Local> = Timers::new();
+        let key = t.arm(Timer::at(Instant(1_000_000)), |_| {}).unwrap();
+        t.settle(0);
+        assert!(!t.reset(key, Timer::at(Instant(5_000_000))).unwrap());
+        assert_eq!(t.wheel.slotted_tick(key.index), Some(tick_of(1_000_000)));
+        // Ticks round deadlines up: the old slot comes at the first nanosecond of its tick.
+        let (old, new) = (ns_of(tick_of(1_000_000)), ns_of(tick_of(5_000_000)));
+        assert!(t.start(old).is_none(), "fired at its old deadline");
+        assert_eq!(t.wheel.slotted_tick(key.index), Some(tick_of(5_000_000)));
+        assert_eq!(t.next_deadline(), Some(new));
+        assert!(t.start(4_999_999).is_none(), "fired early");
+        let (fired, callback) = t.start(new).expect("due");
+        assert_eq!(fired, key);
+        t.finish(fired, callback, new);
+        assert!(!t.active());
     }
 }

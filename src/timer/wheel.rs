@@ -144,6 +144,15 @@ impl Wheel {
         self.links[i as usize].tick
     }
 
+    /// The tick `i` is slotted at, if it sits in a slot (not due, not pending, not out).
+    pub(crate) fn slotted_tick(&self, i: u32) -> Option<u64> {
+        let link = self.links.get(i as usize)?;
+        match link.place {
+            Some(Place::Slot(_)) => Some(link.tick),
+            _ => None,
+        }
+    }
+
     fn head(&mut self, place: Place) -> &mut u32 {
         match place {
             Place::Due => &mut self.due,
@@ -248,6 +257,13 @@ impl Wheel {
     /// Keeps `i` on the pending list, for the owner to insert later.
     pub(crate) fn pend(&mut self, i: u32) {
         self.push(i, Place::Pending);
+    }
+
+    /// Whether `i` is on the pending list.
+    pub(crate) fn is_pending(&self, i: u32) -> bool {
+        self.links
+            .get(i as usize)
+            .is_some_and(|link| link.place == Some(Place::Pending))
     }
 
     pub(crate) fn has_pending(&self) -> bool {
