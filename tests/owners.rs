@@ -708,3 +708,47 @@ fn a_failing_handler_ends_run_with_its_error_after_the_batch() {
     assert_eq!(got, Err(Error::Os(sys::Errno::EIO)));
     assert_eq!(r.run_once(NOW).unwrap(), 0);
 }
+
+/// A subscriber whose destructor panics.
+struct Grenade(OwnedFd);
+impl AsFd for Grenade {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+impl Subscriber for Grenade {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+}
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        std::panic::panic_any("grenade");
+    }
+}
+
+// An owner whose destructor panics when a delete drops it at once (from outside, or from a
+// timer callback) still takes its timers with it: their keys are stale afterwards.
+#[test]
+fn an_owner_whose_destructor_panics_takes_its_timers_along() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let far = Duration::from_secs(3600);
+    let key = r.register(Grenade(eventfd(0)), readable()).unwrap();
+    let t = r.arm_own(key, Timer::after(far).every(far), 1).unwrap();
+    let deleted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.delete(key)));
+    assert!(deleted.is_err(), "the destructor's panic");
+    assert_eq!(r.cancel(t), Err(Error::StaleTimer(t)), "from outside");
+
+    let key = r.register(Grenade(eventfd(0)), readable()).unwrap();
+    let t = r.arm_own(key, Timer::after(far).every(far), 1).unwrap();
+    r.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+        let _ = ops.delete(key);
+    })
+    .unwrap();
+    let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run_once(NOW)));
+    assert!(turn.is_err(), "the destructor's panic");
+    assert_eq!(
+        r.cancel(t),
+        Err(Error::StaleTimer(t)),
+        "from a timer callback"
+    );
+}

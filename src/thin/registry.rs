@@ -564,11 +564,13 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Deletes the subscriber of `key` and its further registrations: dead at once; its value
     /// dropped at once, or when the batch is done if one is open (its handler may be running).
-    /// Returns what it owned besides, for the caller to cancel its timers.
-    pub(crate) fn remove(&mut self, key: Key) -> Result<Owned<D, T>> {
+    /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
+    /// value can be dropped, so a panicking destructor cannot leave them armed.
+    pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
         let (node, named, extras) = self.detach(key)?;
+        owned(extras);
         self.give_up(node, named);
-        Ok(extras)
+        Ok(())
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
