@@ -312,6 +312,39 @@ fn a_record_closed_behind_the_reactors_back_is_rebuilt_away() {
     assert_eq!(c.hits(), 1);
 }
 
+// A subscriber's own fd closed behind the reactor's back (a dup keeps the file) keeps its
+// number until the subscriber goes: another one cannot add a descriptor under it (the old
+// owner's DEL would remove the newcomer's registration and leave its own behind).
+#[test]
+fn a_number_closed_behind_the_reactors_back_stays_its_subscribers() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let a = r.register(Device::new([0; 4]), readable()).unwrap();
+    let b = r.register(Device::new([0; 4]), readable()).unwrap();
+    let dev = r.get_mut::<Device>(a).unwrap();
+    let keeper = dup(&dev.own);
+    let number = dev.own.as_raw_fd();
+    drop(std::mem::replace(&mut dev.own, eventfd(0))); // `keeper` keeps the file
+    let mut spare = Vec::new();
+    let fd = loop {
+        let fd = eventfd(1);
+        if fd.as_raw_fd() == number {
+            break fd;
+        }
+        assert!(spare.len() < 8, "the number was not free");
+        spare.push(fd);
+    };
+    let refused = r.add_fd(b, fd.as_fd(), 4, readable());
+    assert_eq!(refused, Err(Error::AlreadyRegistered(number)));
+    // Once its subscriber is gone, the number is anyone's.
+    r.delete(a).unwrap();
+    r.add_fd(b, fd.as_fd(), 4, readable()).unwrap();
+    r.get_mut::<Device>(b).unwrap().extra.push(Some(fd));
+    poke(keeper.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(*r.get::<Device>(b).unwrap().seen.borrow(), [4]);
+}
+
 // The same without descriptors for the rebuild: the record is kept as a ghost (the value is
 // dropped at once), its reports are not counted, and it goes once a rebuild works.
 #[test]

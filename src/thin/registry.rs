@@ -443,6 +443,13 @@ impl<D, T: Threads> Registry<D, T> {
                 "a registration of this subscriber has this tag",
             ));
         }
+        self.slot(key)?;
+        if matches!(self.slots.get(fd as usize), Some(Some(_))) {
+            // A live subscriber's own number, though its fd may have been closed behind its
+            // back: its DEL will name this number (invariant 7) and would remove this
+            // registration instead of its own.
+            return Err(Error::AlreadyRegistered(fd));
+        }
         let slot = slot_in(&mut self.slots, key)?;
         if slot.extras.is_none() {
             let extras = Extras {
