@@ -129,14 +129,19 @@ impl Model {
             .any(|s| s.extras.iter().any(|x| x.registered && x.fd == fd))
     }
 
-    /// Whether `fd` is a number the registry may still name (see `held_by_extra`).
-    fn number_held(&self, fd: RawFd) -> bool {
-        let main = self
-            .subs
-            .iter()
-            .any(|s| s.state == State::Live && s.key.map(|k| k.fd()) == Some(fd));
+    /// Whether `fd` is the number of a ghost, or one `held_by_extra`: the harness stays clear.
+    fn number_unsettled(&self, fd: RawFd) -> bool {
         let ghost = self.ghosts.iter().any(|&(id, _)| self.subs[id].fd == fd);
-        main || ghost || self.held_by_extra(fd)
+        ghost || self.held_by_extra(fd)
+    }
+
+    /// Whether `fd` is a live subscriber's own number (its fd may have been closed behind its
+    /// back, and the number taken by a new file): its DEL will name that number, so nothing
+    /// else may register under it.
+    fn number_owned(&self, fd: RawFd) -> bool {
+        self.subs
+            .iter()
+            .any(|s| s.state == State::Live && s.key.map(|k| k.fd()) == Some(fd))
     }
 
     /// Subscriber `id` was deleted: its timers are cancelled, its open extra registrations gone.
@@ -331,10 +336,14 @@ pub fn add_fd_checked(
     let tag = tag_of(new.tag);
     let predicted = {
         let m = model.borrow();
-        if m.number_held(fd.as_raw_fd()) {
+        let raw = fd.as_raw_fd();
+        if m.number_unsettled(raw) {
             return None;
         }
-        m.predict_add_fd(id, tag)?
+        match m.predict_add_fd(id, tag)? {
+            Ok(()) if m.number_owned(raw) => Err(Error::AlreadyRegistered(raw)),
+            predicted => predicted,
+        }
     };
     let result = add(fd.as_fd(), tag, interest_of(new.mode));
     check!(
