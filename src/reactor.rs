@@ -445,7 +445,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     ///
     /// # Errors
     /// [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already
-    /// has a subscriber here; [`Error::Inherited`](crate::Error::Inherited) after
+    /// has a subscriber or a further registration here (even one whose fd was closed behind
+    /// the reactor's back: the number is its own until it goes); [`Error::Inherited`](crate::Error::Inherited) after
     /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
     /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
     /// error the subscriber is dropped and nothing reached the kernel. Then its

@@ -345,6 +345,42 @@ fn a_number_closed_behind_the_reactors_back_stays_its_subscribers() {
     assert_eq!(*r.get::<Device>(b).unwrap().seen.borrow(), [4]);
 }
 
+// The same for a further registration's number: until it is removed (or its subscriber goes),
+// nothing else registers under it, neither as a subscriber nor as a further registration.
+#[test]
+fn a_records_number_closed_behind_the_reactors_back_stays_its_own() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let other = r.register(Device::new([0; 4]), readable()).unwrap();
+    let (key, number, keeper, _) = closable_device(&mut r);
+    let take_number = || {
+        let mut spare = Vec::new();
+        loop {
+            let fd = eventfd(1);
+            if fd.as_raw_fd() == number {
+                break fd;
+            }
+            assert!(spare.len() < 8, "the number was not free");
+            spare.push(fd);
+        }
+    };
+    let fd = take_number();
+    let refused = r.add_fd(other, fd.as_fd(), 4, readable());
+    assert_eq!(refused, Err(Error::AlreadyRegistered(number)));
+    let (p, _) = Probe::new(fd);
+    match r.register(p, readable()) {
+        Err(Error::AlreadyRegistered(n)) => assert_eq!(n, number),
+        got => panic!("registered under a record's number: {got:?}"),
+    }
+    // Removed (its DEL refused, the set rebuilt without it), the number is anyone's.
+    r.remove_fd(key, 1).unwrap();
+    let (p, c) = Probe::new(take_number());
+    r.register(p, readable()).unwrap();
+    poke(keeper.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1, "one report, the newcomer's");
+    assert_eq!(c.hits(), 1);
+}
+
 // The same without descriptors for the rebuild: the record is kept as a ghost (the value is
 // dropped at once), its reports are not counted, and it goes once a rebuild works.
 #[test]
