@@ -350,7 +350,7 @@ impl Model {
                 .iter()
                 .any(|s| s.state == state && s.key.map(|k| k.fd()) == Some(fd))
         };
-        if at(State::Live) {
+        if at(State::Live) || self.held_by_extra(fd) {
             Err(Error::AlreadyRegistered(fd))
         } else {
             Ok(())
@@ -904,9 +904,6 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
         }
     };
     let raw = fd.as_raw_fd();
-    if m.held_by_extra(raw) {
-        return None; // see `held_by_extra`
-    }
     let predicted = m.predict_add(raw);
     let id = m.subs.len();
     let batch = m.batch;
@@ -1511,11 +1508,7 @@ fn put_back(
     let mut m = model.borrow_mut();
     let s = &m.subs[id];
     // With no descriptor left, neither the number nor the rebuild could be had.
-    let unfit = s.state != State::Deleted
-        || s.fd_open
-        || fd_is_open(s.fd)
-        || m.no_fds
-        || m.held_by_extra(s.fd);
+    let unfit = s.state != State::Deleted || s.fd_open || fd_is_open(s.fd) || m.no_fds;
     if unfit || m.subs.len() >= MAX_SUBS {
         return;
     }

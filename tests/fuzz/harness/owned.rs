@@ -23,8 +23,8 @@ pub struct Extra {
     pub(super) tag: u32,
     fd: RawFd,
     mode: Mode,
-    /// In the registry: added, and neither removed nor gone with its owner. A closed one whose
-    /// owner went stays so: its number stays out of the harness's new registrations.
+    /// In the registry: added, and neither removed nor gone with its owner. Its number is its
+    /// own meanwhile, even once it is closed behind the reactor's back.
     pub(super) registered: bool,
     /// The subscriber still owns the fd.
     pub(super) fd_open: bool,
@@ -120,28 +120,27 @@ impl Model {
     }
 
     /// Whether a registered extra descriptor, open or closed behind the reactor's back, has
-    /// number `fd`. The registry's slot table knows subscribers' own numbers only: a new
-    /// registration under the number of a closed extra one would be taken, and its owner's
-    /// later DEL would remove the newcomer's registration. The harness stays clear of that.
+    /// number `fd`: the number is its own (its DEL names it), nothing else registers under it.
     pub(super) fn held_by_extra(&self, fd: RawFd) -> bool {
         self.subs
             .iter()
             .any(|s| s.extras.iter().any(|x| x.registered && x.fd == fd))
     }
 
-    /// Whether `fd` is the number of a ghost, or one `held_by_extra`: the harness stays clear.
+    /// Whether `fd` is the number of a ghost: the harness stays clear.
     fn number_unsettled(&self, fd: RawFd) -> bool {
-        let ghost = self.ghosts.iter().any(|&(id, _)| self.subs[id].fd == fd);
-        ghost || self.held_by_extra(fd)
+        self.ghosts.iter().any(|&(id, _)| self.subs[id].fd == fd)
     }
 
-    /// Whether `fd` is a live subscriber's own number (its fd may have been closed behind its
-    /// back, and the number taken by a new file): its DEL will name that number, so nothing
-    /// else may register under it.
+    /// Whether `fd` is a live subscriber's own number or a registered extra one's (its fd may
+    /// have been closed behind its back, and the number taken by a new file): its DEL will
+    /// name that number, so nothing else may register under it.
     fn number_owned(&self, fd: RawFd) -> bool {
-        self.subs
+        let main = self
+            .subs
             .iter()
-            .any(|s| s.state == State::Live && s.key.map(|k| k.fd()) == Some(fd))
+            .any(|s| s.state == State::Live && s.key.map(|k| k.fd()) == Some(fd));
+        main || self.held_by_extra(fd)
     }
 
     /// Subscriber `id` was deleted: its timers are cancelled, its open extra registrations gone.
@@ -153,9 +152,7 @@ impl Model {
             }
         }
         for x in &mut self.subs[id].extras {
-            if x.fd_open {
-                x.registered = false;
-            }
+            x.registered = false;
         }
     }
 
