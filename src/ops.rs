@@ -310,12 +310,11 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         match &mut self.target {
-            Target::Live { registry, timers } => {
-                if let Some(owned) = registry.remove(key)? {
+            Target::Live { registry, timers } => registry.remove(key, |owned| {
+                if let Some(owned) = owned {
                     timers.cancel_all(owned.timers());
                 }
-                Ok(())
-            }
+            }),
             #[cfg(feature = "testing")]
             Target::Record(r) => r.delete(key),
         }

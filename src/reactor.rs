@@ -445,7 +445,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     ///
     /// # Errors
     /// [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if its fd number already
-    /// has a subscriber here; [`Error::Inherited`](crate::Error::Inherited) after
+    /// has a subscriber or a further registration here (even one whose fd was closed behind
+    /// the reactor's back: the number is its own until it goes); [`Error::Inherited`](crate::Error::Inherited) after
     /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
     /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
     /// error the subscriber is dropped and nothing reached the kernel. Then its
@@ -542,9 +543,13 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// ```
     pub fn delete(&mut self, key: Key) -> Result<()> {
         self.settle();
-        let owned = self.core.registry.remove(key)?;
-        self.cancel_owned(owned);
-        Ok(())
+        let Core {
+            registry,
+            timers,
+            running,
+            ..
+        } = &mut self.core;
+        registry.remove(key, |owned| cancel_owned(timers, running, owned))
     }
 
     /// Deletes the subscriber of `key` and hands it back, if it is an `S`: to move a
@@ -575,7 +580,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     pub fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<S> {
         self.settle();
         let (value, owned) = self.core.registry.take(key)?;
-        self.cancel_owned(owned);
+        let Core {
+            timers, running, ..
+        } = &mut self.core;
+        cancel_owned(timers, running, owned);
         Ok(value)
     }
 
@@ -784,16 +792,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Result<()> {
-        let core = &mut self.core;
-        core.timers.cancel(key)?;
-        // A callback that panicked is kept until the next turn finishes it: cancelled from
-        // outside, it is finished (dropped) now.
-        if matches!(core.running, Some((running, _)) if running == key) {
-            if let Some((key, callback)) = core.running.take() {
-                core.timers.finish(key, callback, 0);
-            }
-        }
-        Ok(())
+        let Core {
+            timers, running, ..
+        } = &mut self.core;
+        cancel_timer(timers, running, key)
     }
 
     /// Gives the timer of `key` a new schedule, keeping its callback; a relative one counts
@@ -822,16 +824,39 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     }
 }
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
-    /// Cancels the timers a deleted subscriber owned.
-    fn cancel_owned(&mut self, owned: crate::thin::Owned<D, T>) {
-        if let Some(owned) = owned {
-            for &key in owned.timers() {
-                let _ = self.cancel(key); // fired or cancelled since: nothing to do
-            }
+/// The callback of the timer that is running, or that panicked and waits for the next turn.
+type Running<D, T> = Option<(TimerKey, timer::Callback<D, T>)>;
+
+/// Cancels the timer of `key` from outside any turn. A callback that panicked is kept until the
+/// next turn finishes it: cancelled from outside, it is finished (dropped) now.
+fn cancel_timer<D, T: Threads>(
+    timers: &mut timer::Timers<D, T>,
+    running: &mut Running<D, T>,
+    key: TimerKey,
+) -> Result<()> {
+    timers.cancel(key)?;
+    if matches!(running, Some((running, _)) if *running == key) {
+        if let Some((key, callback)) = running.take() {
+            timers.finish(key, callback, 0);
         }
     }
+    Ok(())
+}
 
+/// Cancels the timers a deleted subscriber owned.
+fn cancel_owned<D, T: Threads>(
+    timers: &mut timer::Timers<D, T>,
+    running: &mut Running<D, T>,
+    owned: crate::thin::Owned<D, T>,
+) {
+    if let Some(owned) = owned {
+        for &key in owned.timers() {
+            let _ = cancel_timer(timers, running, key); // fired or cancelled since
+        }
+    }
+}
+
+impl<D: 'static, T: Threads> Reactor<D, T> {
     /// Tells the registry that no batch is open, if none is: no handler runs (`&mut self` is
     /// here) and no remainder of a batch a handler panicked out of waits. Called before the
     /// operations that may free a node; the registry decides from that state alone.

@@ -312,6 +312,75 @@ fn a_record_closed_behind_the_reactors_back_is_rebuilt_away() {
     assert_eq!(c.hits(), 1);
 }
 
+// A subscriber's own fd closed behind the reactor's back (a dup keeps the file) keeps its
+// number until the subscriber goes: another one cannot add a descriptor under it (the old
+// owner's DEL would remove the newcomer's registration and leave its own behind).
+#[test]
+fn a_number_closed_behind_the_reactors_back_stays_its_subscribers() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let a = r.register(Device::new([0; 4]), readable()).unwrap();
+    let b = r.register(Device::new([0; 4]), readable()).unwrap();
+    let dev = r.get_mut::<Device>(a).unwrap();
+    let keeper = dup(&dev.own);
+    let number = dev.own.as_raw_fd();
+    drop(std::mem::replace(&mut dev.own, eventfd(0))); // `keeper` keeps the file
+    let mut spare = Vec::new();
+    let fd = loop {
+        let fd = eventfd(1);
+        if fd.as_raw_fd() == number {
+            break fd;
+        }
+        assert!(spare.len() < 8, "the number was not free");
+        spare.push(fd);
+    };
+    let refused = r.add_fd(b, fd.as_fd(), 4, readable());
+    assert_eq!(refused, Err(Error::AlreadyRegistered(number)));
+    // Once its subscriber is gone, the number is anyone's.
+    r.delete(a).unwrap();
+    r.add_fd(b, fd.as_fd(), 4, readable()).unwrap();
+    r.get_mut::<Device>(b).unwrap().extra.push(Some(fd));
+    poke(keeper.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(*r.get::<Device>(b).unwrap().seen.borrow(), [4]);
+}
+
+// The same for a further registration's number: until it is removed (or its subscriber goes),
+// nothing else registers under it, neither as a subscriber nor as a further registration.
+#[test]
+fn a_records_number_closed_behind_the_reactors_back_stays_its_own() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let other = r.register(Device::new([0; 4]), readable()).unwrap();
+    let (key, number, keeper, _) = closable_device(&mut r);
+    let take_number = || {
+        let mut spare = Vec::new();
+        loop {
+            let fd = eventfd(1);
+            if fd.as_raw_fd() == number {
+                break fd;
+            }
+            assert!(spare.len() < 8, "the number was not free");
+            spare.push(fd);
+        }
+    };
+    let fd = take_number();
+    let refused = r.add_fd(other, fd.as_fd(), 4, readable());
+    assert_eq!(refused, Err(Error::AlreadyRegistered(number)));
+    let (p, _) = Probe::new(fd);
+    match r.register(p, readable()) {
+        Err(Error::AlreadyRegistered(n)) => assert_eq!(n, number),
+        got => panic!("registered under a record's number: {got:?}"),
+    }
+    // Removed (its DEL refused, the set rebuilt without it), the number is anyone's.
+    r.remove_fd(key, 1).unwrap();
+    let (p, c) = Probe::new(take_number());
+    r.register(p, readable()).unwrap();
+    poke(keeper.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1, "one report, the newcomer's");
+    assert_eq!(c.hits(), 1);
+}
+
 // The same without descriptors for the rebuild: the record is kept as a ghost (the value is
 // dropped at once), its reports are not counted, and it goes once a rebuild works.
 #[test]
@@ -755,4 +824,48 @@ fn a_handler_takes_another_subscriber_out_with_its_fd_open() {
     assert_eq!(r.run_once(Some(Duration::ZERO)).unwrap(), 1);
     r.delete(again).unwrap();
     assert_eq!(drops.get(), 1);
+}
+
+/// A subscriber whose destructor panics.
+struct Grenade(OwnedFd);
+impl AsFd for Grenade {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+impl Subscriber for Grenade {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+}
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        std::panic::panic_any("grenade");
+    }
+}
+
+// An owner whose destructor panics when a delete drops it at once (from outside, or from a
+// timer callback) still takes its timers with it: their keys are stale afterwards.
+#[test]
+fn an_owner_whose_destructor_panics_takes_its_timers_along() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let far = Duration::from_secs(3600);
+    let key = r.register(Grenade(eventfd(0)), readable()).unwrap();
+    let t = r.arm_own(key, Timer::after(far).every(far), 1).unwrap();
+    let deleted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.delete(key)));
+    assert!(deleted.is_err(), "the destructor's panic");
+    assert_eq!(r.cancel(t), Err(Error::StaleTimer(t)), "from outside");
+
+    let key = r.register(Grenade(eventfd(0)), readable()).unwrap();
+    let t = r.arm_own(key, Timer::after(far).every(far), 1).unwrap();
+    r.arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+        let _ = ops.delete(key);
+    })
+    .unwrap();
+    let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run_once(NOW)));
+    assert!(turn.is_err(), "the destructor's panic");
+    assert_eq!(
+        r.cancel(t),
+        Err(Error::StaleTimer(t)),
+        "from a timer callback"
+    );
 }

@@ -25,7 +25,9 @@ impl<D, T: Threads> Ops<'_, D, T> {
     /// [`Error::Invalid`](crate::Error::Invalid) if `tag` is 0 (the subscriber's own fd) or
     /// one of its registrations has it already;
     /// [`Error::AlreadyRegistered`](crate::Error::AlreadyRegistered) if the number is
-    /// registered already (by this subscriber or another); [`Error::StaleKey`](crate::Error::StaleKey)
+    /// registered already (by this subscriber or another, even if its fd was closed behind the
+    /// reactor's back: the number is that registration's until it goes);
+    /// [`Error::StaleKey`](crate::Error::StaleKey)
     /// from a timer callback (no subscriber runs); `ENOMEM`; what `epoll_ctl` refuses.
     ///
     /// ```

@@ -63,9 +63,11 @@ pub(crate) fn init<D, T: Threads>(
     };
     drop(loan);
     if result.is_err() {
-        if let Ok(Some(owned)) = registry.remove(key) {
-            timers.cancel_all(owned.timers());
-        }
+        let _ = registry.remove(key, |owned| {
+            if let Some(owned) = owned {
+                timers.cancel_all(owned.timers());
+            }
+        }); // stale: `init` deleted it already
     }
     registry.release(held);
     result

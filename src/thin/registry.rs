@@ -48,6 +48,10 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Live nodes by their registered fd number, with their records; never read on the
     /// dispatch path.
     slots: Vec<Option<Slot<D, T>>>,
+    /// The numbers live records (further registrations) hold, by number: like a node's, a
+    /// record's number is its own until it goes, since its DEL names it whatever file it names
+    /// by then (invariant 7); nothing else registers under it meanwhile.
+    held: Vec<bool>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
@@ -147,6 +151,7 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(Registry {
             epfd: sys::epoll_create1()?,
             slots: Vec::new(),
+            held: Vec::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
             spares: Spares::new(),
@@ -354,6 +359,9 @@ impl<D, T: Threads> Registry<D, T> {
         if let Some(Some(_)) = self.slots.get(index) {
             return Err(Error::AlreadyRegistered(fd));
         }
+        if self.holds_number(fd) {
+            return Err(Error::AlreadyRegistered(fd));
+        }
         // Room in the slot table first, in a new table if it must grow (the slots move there
         // once the kernel has taken the registration), so nothing can fail after that, and a
         // refused registration gives the room back by freeing it, never by reallocating.
@@ -443,6 +451,19 @@ impl<D, T: Threads> Registry<D, T> {
                 "a registration of this subscriber has this tag",
             ));
         }
+        self.slot(key)?;
+        if matches!(self.slots.get(fd as usize), Some(Some(_))) || self.holds_number(fd) {
+            // A live subscriber's or record's own number, though its fd may have been closed
+            // behind its back: its DEL will name this number (invariant 7) and would remove
+            // this registration instead of its own.
+            return Err(Error::AlreadyRegistered(fd));
+        }
+        let index = fd as usize;
+        if index >= self.held.len() {
+            self.held
+                .try_reserve(index + 1 - self.held.len())
+                .map_err(|_| out_of_memory())?;
+        }
         let slot = slot_in(&mut self.slots, key)?;
         if slot.extras.is_none() {
             let extras = Extras {
@@ -478,7 +499,23 @@ impl<D, T: Threads> Registry<D, T> {
                 core::mem::forget(record); // the kernel may report it: leaking is sound
             }
         }
+        grow::fill_within(&mut self.held, index + 1, || false); // within the room reserved
+        if let Some(held) = self.held.get_mut(index) {
+            *held = true;
+        }
         Ok(())
+    }
+
+    /// Whether a live record holds number `fd`.
+    fn holds_number(&self, fd: RawFd) -> bool {
+        self.held.get(fd as usize) == Some(&true)
+    }
+
+    /// A record that held number `fd` is gone: the number is anyone's.
+    fn release_number(&mut self, fd: RawFd) {
+        if let Some(held) = self.held.get_mut(fd as usize) {
+            *held = false;
+        }
     }
 
     /// Changes the interest of `key`'s registration tagged `tag`.
@@ -516,6 +553,7 @@ impl<D, T: Threads> Registry<D, T> {
         };
         let record = regs.swap_remove(at);
         record.kill();
+        self.release_number(fd);
         let named = deleted.is_err() && self.rebuild(1).is_err();
         self.give_up(record, named);
         Ok(())
@@ -564,11 +602,13 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Deletes the subscriber of `key` and its further registrations: dead at once; its value
     /// dropped at once, or when the batch is done if one is open (its handler may be running).
-    /// Returns what it owned besides, for the caller to cancel its timers.
-    pub(crate) fn remove(&mut self, key: Key) -> Result<Owned<D, T>> {
+    /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
+    /// value can be dropped, so a panicking destructor cannot leave them armed.
+    pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
         let (node, named, extras) = self.detach(key)?;
+        owned(extras);
         self.give_up(node, named);
-        Ok(extras)
+        Ok(())
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
@@ -629,6 +669,7 @@ impl<D, T: Threads> Registry<D, T> {
                 let record = &extras.regs[at];
                 record.kill();
                 let fd = record.header().key().fd();
+                self.release_number(fd);
                 if sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_err() {
                     extras.regs.swap(kept, at);
                     kept += 1;

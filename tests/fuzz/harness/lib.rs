@@ -1,6 +1,7 @@
 //! The registry fuzz harness: an input is a list of operations on a real `Reactor` with real
 //! eventfds, pipes and timers, including operations that handlers and timer callbacks perform
-//! while they run. A model predicts every result and checks every handler and callback call
+//! while they run: subscribers with several tagged registrations and timers of their own, and
+//! values lent to other subscribers' handlers by `Ops::with`. A model predicts every result and checks every handler and callback call
 //! and every drop; a disagreement aborts the process (so no `catch_unwind` can hide it). Shared by the fuzz target and by the
 //! crate's `tests/fuzz_regressions.rs`, which replays the committed corpus.
 
@@ -93,6 +94,51 @@ pub enum Action {
     /// their keys are stale).
     Cancel(u8),
     Reset(u8, Sched),
+    /// Registers a new eventfd of its own under tag `tag % 4` (0 is refused: its own fd's).
+    AddFd(NewFd),
+    ModifyFd {
+        tag: u8,
+        mode: Mode,
+    },
+    RemoveFd(u8),
+    /// Reads its own extra descriptor (picked among those it still owns) dry.
+    DrainFd(u8),
+    /// Makes an extra descriptor of any subscriber ready.
+    PokeFd {
+        sub: u8,
+        fd: u8,
+    },
+    /// Closes its own extra descriptor (picked among those it still owns) behind the
+    /// reactor's back; the driver lets go of the file too, so it dies, and with it the
+    /// kernel's registration.
+    CloseFd(u8),
+    /// Arms a timer of its own (`Ops::arm_own`): it fires to this handler, tagged.
+    ArmOwn(Sched),
+    /// `Ops::with` on a subscriber (the running one, or one lent further up, is `Busy`).
+    With(u8, WithStep),
+}
+
+/// An extra descriptor to register (always an eventfd, watched for reading).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct NewFd {
+    pub tag: u8,
+    pub mode: Mode,
+    pub ready: bool,
+}
+
+/// What a closure lent a subscriber by `Ops::with` does with the `Ops` it is given.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum WithStep {
+    Nothing,
+    /// `with` on the running subscriber: `Busy`.
+    Running,
+    /// `with` on the lent one again: `Busy`.
+    Again,
+    /// `with` on another one, and inside it on the first lent one and the running one.
+    Nested(u8),
+    /// Deletes a subscriber (the lent one too): never dropped while lent or running.
+    Delete(u8),
+    Panic,
 }
 
 /// A timer's schedule, made of two durations only so that the model needs no clock: zero (due
@@ -133,6 +179,10 @@ pub enum TimerAction {
     Poke(u8),
     Stop,
     Panic,
+    /// `Ops::with` with no subscriber running: only one lent further up is `Busy`.
+    With(u8, WithStep),
+    /// `Ops::add_fd` and `Ops::arm_own` with no subscriber running: refused as stale.
+    OwnNothing,
 }
 
 /// What the test driver does between turns.
@@ -186,6 +236,38 @@ pub enum Op {
     ArmStarved(NewTimer),
     Cancel(u8),
     Reset(u8, Sched),
+    /// `Reactor::add_fd`: a new eventfd the subscriber then owns.
+    AddFd {
+        sub: u8,
+        new: NewFd,
+    },
+    ModifyFd {
+        sub: u8,
+        tag: u8,
+        mode: Mode,
+    },
+    RemoveFd {
+        sub: u8,
+        tag: u8,
+    },
+    PokeFd {
+        sub: u8,
+        fd: u8,
+    },
+    DrainFd {
+        sub: u8,
+        fd: u8,
+    },
+    /// As `Action::CloseFd`, through `get_mut`.
+    CloseFd {
+        sub: u8,
+        fd: u8,
+    },
+    /// `Reactor::arm_own`.
+    ArmOwn {
+        sub: u8,
+        sched: Sched,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone)]

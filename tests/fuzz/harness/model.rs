@@ -14,12 +14,15 @@ use super::{
     MAX_TIMERS, WAIT,
 };
 use barepoll::sys::{self, AsFd, AsRawFd, OwnedFd, RawFd};
-use barepoll::{interest, Error, Interest, Key, Ops, Reactor, Timer, TimerKey};
+use barepoll::{interest, Error, Event, Interest, Key, Ops, Reactor, Timer, TimerKey};
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+pub use owned::Extra;
+use owned::Open;
 
 /// The payload of every panic the input plants.
 pub const PLANTED: &str = "planted panic";
@@ -55,6 +58,9 @@ macro_rules! check {
         }
     };
 }
+
+#[path = "owned.rs"]
+mod owned;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
@@ -124,6 +130,8 @@ pub struct Sub {
     /// The batch it became a ghost in (if it did).
     ghost_batch: u64,
     drops: u32,
+    /// Its extra registrations (removed ones too), in the order they were made.
+    extras: Vec<Extra>,
 }
 
 impl Sub {
@@ -206,6 +214,9 @@ pub struct Tmr {
     /// Its callback must have been dropped by now: once it is gone, the next callback or
     /// handler call and the end of the turn find it dropped.
     drop_due: bool,
+    /// The subscriber that owns it (`arm_own`): it fires to that subscriber's handler, tagged
+    /// [`owned::OWNED_TAG`] plus its index; its callback is the reactor's (no drop to watch).
+    owner: Option<usize>,
 }
 
 pub struct Model {
@@ -264,6 +275,15 @@ pub struct Model {
     /// The operation running has every allocation failing.
     starved: bool,
     timed_turns: usize,
+    /// The subscribers lent by `Ops::with` calls running now, outermost first.
+    lent: Vec<usize>,
+    /// The owned timer whose owner's handler runs now.
+    owned_running: Option<usize>,
+    /// The owned timer whose owner's handler returned: its callback returns next (what it
+    /// deleted meanwhile is dropped first), then it is finished.
+    owned_returning: Option<usize>,
+    /// A timer callback's `Ops::with` is running: what it deleted is dropped as it returns.
+    timer_with: bool,
 }
 
 /// What an attempt to rebuild the epoll set did, as far as the model can tell.
@@ -330,7 +350,7 @@ impl Model {
                 .iter()
                 .any(|s| s.state == state && s.key.map(|k| k.fd()) == Some(fd))
         };
-        if at(State::Live) {
+        if at(State::Live) || self.held_by_extra(fd) {
             Err(Error::AlreadyRegistered(fd))
         } else {
             Ok(())
@@ -340,14 +360,22 @@ impl Model {
     /// Records a delete's effect. `fd_was_open`: the subscriber owned its fd when the delete
     /// began (a delete outside a batch drops it, closing its fd, before it returns); if not,
     /// the kernel refused the DEL and the epoll set was rebuilt.
-    fn after_delete(&mut self, id: usize, result: Result<(), Error>, fd_was_open: bool) {
+    fn after_delete(&mut self, id: usize, result: Result<(), Error>, open: Open) {
         if result.is_err() {
             return; // stale, or no memory: nothing changed
         }
         let s = &mut self.subs[id];
         s.state = State::Deleted;
         s.touched = true;
-        if !fd_was_open {
+        self.owner_deleted(id);
+        if open.main && !open.all {
+            // An extra descriptor closed behind the reactor's back, its file gone with its
+            // registration: the kernel refused its DEL, the registry tried a rebuild. Nothing
+            // of it can report again: no ghost.
+            let outcome = self.rebuild_now();
+            self.rebuild_attempted(outcome);
+        }
+        if !open.main {
             // The kernel refused the DEL: the registry rebuilt the set, or, if it could not,
             // retired the node (a ghost), whose value goes all the same.
             let outcome = self.rebuild_now();
@@ -430,10 +458,10 @@ impl Model {
             .timers
             .iter()
             .all(|t| matches!(t.phase, Phase::Far | Phase::Gone));
-        let subs_quiet = self
-            .subs
-            .iter()
-            .all(|s| s.state != State::Live || !(s.ready() || s.wild));
+        let subs_quiet = self.subs.iter().all(|s| {
+            s.state != State::Live
+                || !(s.ready() || s.wild || s.extras.iter().any(Extra::may_report))
+        });
         let ghosts_quiet = self.ghosts.iter().all(|&(id, _)| {
             let s = &self.subs[id];
             !(s.ready() || s.wild)
@@ -476,6 +504,9 @@ impl Model {
             if !s.fd_open {
                 s.wild = true;
             }
+            for x in s.extras.iter_mut().filter(|x| x.registered) {
+                x.rebuilt();
+            }
         }
     }
 
@@ -489,11 +520,22 @@ impl Model {
     }
 
     /// A handler is called for `id`: it must be allowed to run now. Returns its script.
-    pub fn on_fire(&mut self, id: usize) -> Vec<Action> {
+    pub fn on_fire(&mut self, id: usize, event: Event) -> Vec<Action> {
         check!(
             self.in_turn && self.in_handler.is_none() && self.in_timer.is_none(),
-            "sub {id}: handler outside dispatch or nested"
+            "sub {id}: handler outside dispatch or nested ({event:?})"
         );
+        check!(
+            self.lent.is_empty() && self.owned_running.is_none(),
+            "sub {id}: handler called while a value is lent or an owned timer's handler runs"
+        );
+        self.settle_owned();
+        if event.is_timer() {
+            return self.on_owned_fire(id, event.tag());
+        }
+        if event.tag() != 0 {
+            return self.on_extra_fire(id, event.tag());
+        }
         if self.began_batch {
             self.wait();
         }
@@ -538,14 +580,25 @@ impl Model {
         let (deleting, dropping, remainder) =
             (self.deleting, self.dropping_reactor, self.remainder);
         let adding = self.adding == Some(id);
+        check!(
+            !self.lent.contains(&id) && handler != Some(id),
+            "sub {id}: dropped while its value is lent or its handler runs"
+        );
+        let fd_was_open = self.open_of(id);
         let s = &mut self.subs[id];
         s.drops += 1;
         check!(s.drops == 1, "sub {id}: dropped {} times", s.drops);
-        let fd_was_open = s.fd_open;
         s.fd_open = false;
-        if fd_was_open {
+        for x in &mut s.extras {
+            if x.fd_open {
+                x.fd_open = false;
+                self.fd_closed = true;
+            }
+        }
+        if fd_was_open.main {
             self.fd_closed = true;
         }
+        let timer_with = self.timer_with;
         let s = &mut self.subs[id];
         let allowed = match s.state {
             State::Refused => true,
@@ -558,10 +611,13 @@ impl Model {
             // turns, only if no batch remainder may point at it: what a destructor panic left
             // of the graveyard or the ghosts' values is the next turn's to drop, unless a
             // rebuild between turns (a registration's) releases those ghosts first.
+            // A timer callback's `with` holds the registry: what is deleted in it is dropped
+            // as it returns (not lent by then: checked above).
             State::Deleted => {
                 dropping
                     || (in_turn && handler.is_none() && timer.is_none())
                     || (!in_turn && !remainder)
+                    || (in_turn && handler.is_none() && timer.is_some() && timer_with)
             }
         };
         check!(
@@ -570,12 +626,21 @@ impl Model {
             s.state
         );
         let panics = s.panic_on_drop;
+        let was_live = s.state == State::Live;
         if panics && in_turn && handler.is_none() {
             if let Some(timer) = timer {
                 // Deleted by a timer callback, so dropped inside it: the panic leaves through
                 // the callback, which never sees its delete return.
                 self.deleting = None;
-                self.after_delete(id, Ok(()), fd_was_open);
+                if was_live {
+                    self.after_delete(id, Ok(()), fd_was_open);
+                }
+                self.timer_with = false;
+                self.lent.clear();
+                self.timer_panics(timer);
+            } else if let Some(timer) = self.owned_returning.take() {
+                // Deleted by an owned timer's handler, dropped as its callback returns: the
+                // panic leaves through that callback.
                 self.timer_panics(timer);
             } else {
                 // A turn that starts afresh first frees what the previous batch (which a
@@ -666,6 +731,7 @@ impl Model {
 
     /// The turn's wait, after every due timer fired: the batch begins.
     fn wait(&mut self) {
+        self.settle_owned();
         if self.waited {
             return;
         }
@@ -718,6 +784,7 @@ impl Model {
             self.began_batch && !self.waited,
             "timer {id}: fired in a turn that finishes a batch, or after its wait"
         );
+        self.settle_owned();
         self.read_clock();
         self.check_dropped();
         let t = &mut self.timers[id];
@@ -787,6 +854,10 @@ impl Model {
             s.oneshot.wait();
             s.fired = false;
             s.touched = false;
+            let live = s.state == State::Live;
+            for x in &mut s.extras {
+                x.begin_batch(live);
+            }
         }
     }
 
@@ -801,6 +872,13 @@ impl Model {
                 !due || s.touched || s.fired,
                 "sub {id}: level-triggered and ready, never fired"
             );
+            for x in &s.extras {
+                check!(
+                    !x.due(self.batch) || s.touched,
+                    "sub {id}: extra tag {}: level-triggered and ready, never fired",
+                    x.tag
+                );
+            }
         }
     }
 }
@@ -863,10 +941,12 @@ fn new_sub(model: &Shared, spec: NewSub) -> Option<(FuzzSub, Interest, Result<()
         ghost_ready_at_wait: false,
         ghost_batch: 0,
         drops: 0,
+        extras: Vec::new(),
     });
     let sub = FuzzSub {
         id,
         fd: Some(fd),
+        extras: Vec::new(),
         model: model.clone(),
     };
     Some((sub, interest_of(spec.mode), predicted))
@@ -942,6 +1022,18 @@ fn read_all(fd: sys::BorrowedFd<'_>) {
 /// One action of a running handler.
 pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
     let model = me.model.clone();
+    // An owned timer's handler runs in the timer phase, outside any batch: the ghost
+    // bookkeeping is the batches', so those actions are left to dispatched handlers.
+    let ghostly = matches!(
+        action,
+        Action::GhostSelf { .. }
+            | Action::PutBack(..)
+            | Action::DeleteNoFds(_)
+            | Action::DeleteStarved(_)
+    );
+    if ghostly && model.borrow().owned_running.is_some() {
+        return;
+    }
     let pick = |i: u8| model.borrow().pick(i);
     let pick_timer = |i: u8| model.borrow().pick_timer(i);
     match action {
@@ -984,7 +1076,7 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
             let Some((key, predicted)) = predicted else {
                 return;
             };
-            let open = model.borrow().subs[id].fd_open;
+            let open = model.borrow().open_of(id);
             let result = starved(|| ops.delete(key));
             let refused = result == Err(Error::Os(sys::Errno::ENOMEM));
             check!(
@@ -1025,7 +1117,35 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
         }
         Action::Stop => {
             ops.stop();
-            model.borrow_mut().stop = true;
+            let mut m = model.borrow_mut();
+            m.stop = true;
+            // An owned timer's handler runs in its timer's callback: the turn stops before
+            // its wait.
+            m.timer_stop |= m.owned_running.is_some();
+        }
+        Action::AddFd(new) => {
+            let added =
+                owned::add_fd_checked(&model, me.id, new, |fd, tag, i| ops.add_fd(fd, tag, i));
+            me.extras.extend(added);
+        }
+        Action::ModifyFd { tag, mode } => {
+            owned::modify_fd_checked(&model, me.id, tag, mode, |t, i| ops.modify_fd(t, i))
+        }
+        Action::RemoveFd(tag) => owned::remove_fd_checked(&model, me.id, tag, |t| ops.remove_fd(t)),
+        Action::DrainFd(i) => owned::drain_own(&model, me, i),
+        Action::PokeFd { sub, fd } => {
+            if let Some(id) = pick(sub) {
+                owned::poke_fd(&model, id, fd)
+            }
+        }
+        Action::CloseFd(i) => owned::close_fd(&model, me.id, &mut me.extras, i),
+        Action::ArmOwn(sched) => {
+            owned::arm_own_checked(&model, me.id, sched, |t, tag| ops.arm_own(t, tag))
+        }
+        Action::With(i, step) => {
+            if let Some(id) = pick(i) {
+                owned::with_checked(&model, Some(me.id), id, step, ops)
+            }
         }
         Action::DrainSelf => {
             if let Some(fd) = &me.fd {
@@ -1038,13 +1158,7 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
                 poke(&model, id)
             }
         }
-        Action::Panic => {
-            let mut m = model.borrow_mut();
-            m.handler_panicked = true;
-            m.in_handler = None;
-            drop(m);
-            std::panic::panic_any(PLANTED);
-        }
+        Action::Panic => owned::planted_panic(&model),
         Action::Arm(spec) => arm_checked(&model, spec, |t, id| {
             ops.arm(t, timer::callback(id, model.clone()))
         }),
@@ -1116,10 +1230,15 @@ pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut O
             m.stop = true;
             m.timer_stop = true;
         }
-        TimerAction::Panic => {
-            model.borrow_mut().timer_panics(me);
-            std::panic::panic_any(PLANTED);
+        TimerAction::Panic => owned::planted_panic(model),
+        TimerAction::With(i, step) => {
+            if let Some(id) = pick(i) {
+                model.borrow_mut().timer_with = true;
+                owned::with_checked(model, None, id, step, ops);
+                model.borrow_mut().timer_with = false;
+            }
         }
+        TimerAction::OwnNothing => owned::own_nothing(ops),
     }
 }
 
@@ -1133,7 +1252,7 @@ fn delete_in_timer(model: &Shared, id: usize, ops: &mut Ops<'_>) {
     let open = {
         let mut m = model.borrow_mut();
         m.deleting = Some(id);
-        m.subs[id].fd_open
+        m.open_of(id)
     };
     let result = ops.delete(key);
     let mut m = model.borrow_mut();
@@ -1162,6 +1281,7 @@ fn new_timer(model: &Shared, spec: NewTimer) -> Option<(usize, Timer)> {
         script: spec.script as usize % scripts,
         drops: 0,
         drop_due: false,
+        owner: None,
     });
     Some((m.timers.len() - 1, timer_of(spec.sched)))
 }
@@ -1263,7 +1383,7 @@ fn delete_in_handler(model: &Shared, id: usize, ops: &mut Ops<'_>) {
     let Some((key, predicted)) = predicted else {
         return;
     };
-    let open = model.borrow().subs[id].fd_open;
+    let open = model.borrow().open_of(id);
     let result = ops.delete(key);
     check!(
         predicted.allows(result),
@@ -1319,7 +1439,7 @@ fn delete_checked(reactor: &mut Reactor, model: &Shared, id: usize) {
     let open = {
         let mut m = model.borrow_mut();
         m.deleting = Some(id);
-        m.subs[id].fd_open
+        m.open_of(id)
     };
     let result = catch_unwind(AssertUnwindSafe(|| reactor.delete(key)));
     model.borrow_mut().deleting = None;
@@ -1437,11 +1557,13 @@ fn put_back(
         ghost_ready_at_wait: false,
         ghost_batch: 0,
         drops: 0,
+        extras: Vec::new(),
     });
     drop(m);
     let sub = FuzzSub {
         id: new,
         fd: Some(fd),
+        extras: Vec::new(),
         model: model.clone(),
     };
     let result = register(sub, interest_of(mode));
@@ -1508,6 +1630,10 @@ pub fn run(input: Input) {
         owed_backoff: false,
         starved: false,
         timed_turns: 0,
+        lent: Vec::new(),
+        owned_running: None,
+        owned_returning: None,
+        timer_with: false,
     }));
     let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
     for op in input.ops.into_iter().take(256) {
@@ -1681,6 +1807,50 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 reset_checked(model, id, sched, |key, t| reactor.reset(key, t))
             }
         }
+        Op::AddFd { sub, new } => {
+            if let Some(id) = pick(sub) {
+                owned::add_fd_outside(reactor, model, id, new);
+            }
+        }
+        Op::ModifyFd { sub, tag, mode } => {
+            if let Some(id) = pick(sub) {
+                let Some(key) = model.borrow().subs[id].key else {
+                    return;
+                };
+                owned::modify_fd_checked(model, id, tag, mode, |t, i| reactor.modify_fd(key, t, i));
+            }
+        }
+        Op::RemoveFd { sub, tag } => {
+            if let Some(id) = pick(sub) {
+                let Some(key) = model.borrow().subs[id].key else {
+                    return;
+                };
+                owned::remove_fd_checked(model, id, tag, |t| reactor.remove_fd(key, t));
+            }
+        }
+        Op::PokeFd { sub, fd } => {
+            if let Some(id) = pick(sub) {
+                owned::poke_fd(model, id, fd)
+            }
+        }
+        Op::DrainFd { sub, fd } => {
+            if let Some(id) = pick(sub) {
+                owned::drain_fd(model, id, fd)
+            }
+        }
+        Op::CloseFd { sub, fd } => {
+            if let Some(id) = pick(sub) {
+                owned::close_fd_outside(reactor, model, id, fd)
+            }
+        }
+        Op::ArmOwn { sub, sched } => {
+            if let Some(id) = pick(sub) {
+                let Some(key) = model.borrow().subs[id].key else {
+                    return;
+                };
+                owned::arm_own_checked(model, id, sched, |t, tag| reactor.arm_own(key, t, tag));
+            }
+        }
     }
 }
 
@@ -1726,6 +1896,10 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
     drop(limit);
     let pending = reactor.pending();
     let mut m = model.borrow_mut();
+    m.settle_owned();
+    m.owned_running = None;
+    m.lent.clear();
+    m.timer_with = false;
     m.in_turn = false;
     m.in_handler = None;
     m.in_timer = None;
@@ -1764,7 +1938,11 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
                     "a turn that finished a remainder of {pending_before} events gave {n}"
                 );
             } else if m.waited {
-                let reportable = m.subs.iter().filter(|s| s.reportable_at_wait).count();
+                let reportable = m.subs.iter().filter(|s| s.reportable_at_wait).count()
+                    + m.subs
+                        .iter()
+                        .map(|s| s.extras.iter().filter(|x| x.reportable_at_wait).count())
+                        .sum::<usize>();
                 check!(
                     n <= reportable + m.timer_fires,
                     "a turn gave {n}: {reportable} subscribers could report and {} callbacks \

@@ -8,6 +8,8 @@ pub struct FuzzSub {
     pub id: usize,
     /// `None` once the driver closed it behind the reactor's back.
     pub fd: Option<OwnedFd>,
+    /// Its extra descriptors, by their index among the model's extras of this subscriber.
+    pub extras: Vec<(usize, OwnedFd)>,
     pub model: Shared,
 }
 
@@ -21,18 +23,18 @@ impl AsFd for FuzzSub {
 }
 
 impl Subscriber for FuzzSub {
-    fn handle(&mut self, _event: Event, ops: &mut Ops<'_>) {
+    fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
         if ops.timer().is_some() {
             model::violation(format_args!(
                 "sub {}: a handler's Ops names a timer",
                 self.id
             ));
         }
-        let script = self.model.borrow_mut().on_fire(self.id);
+        let script = self.model.borrow_mut().on_fire(self.id, event);
         for action in script {
             model::perform(self, action, ops);
         }
-        self.model.borrow_mut().in_handler = None;
+        self.model.borrow_mut().handler_returns();
     }
 }
 
