@@ -78,6 +78,10 @@
 //!   `Send`; a `Reactor<D, `[`Sendable`]`>` takes only `Send` subscribers and callbacks (a
 //!   compile error names the culprit) and is `Send`: build it on one thread, run it on another
 //!   (`examples/per_core.rs`: one reactor per core on an `SO_REUSEPORT` port).
+//! - **[Observers](observe)**: [`Reactor::observe`] takes an [`observe::Observer`], told of
+//!   every turn (events, timer callbacks, time waited and taken, epoll-set rebuilds), of the
+//!   errors turns return and of panics out of them; no logging dependency
+//!   (`examples/observe.rs` feeds it to `log`). Without one, turns keep their fast path.
 //! - **[`testing::Recorder`]** (`testing`): call a handler, subscriber or timer callback with a
 //!   synthetic [`Event`] and a recording [`Ops`], then assert what it asked for (adds,
 //!   modifies, deletes, stop, timers). Keys and timer keys are checked as the reactor checks
@@ -195,6 +199,7 @@ pub mod guide;
 pub mod handler;
 mod interest;
 mod key;
+pub mod observe;
 mod ops;
 mod reactor;
 #[cfg(feature = "std")]

@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{waited, Core, Events, OPEN, TIMERS};
+use crate::thin::{waited, Core, Events, OBSERVED, OPEN, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::alarm::Wake;
 use crate::timer::{self, Timer, TimerKey};
@@ -19,6 +19,7 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 mod owned;
+mod watch;
 
 /// An epoll reactor: subscribers and timers in, events dispatched to their handlers.
 ///
@@ -291,11 +292,58 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// A turn off the fast path; if a handler or callback failed in it, its error.
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        if self.core.registry.flags() & OBSERVED != 0 {
+            return self.run_once_observed(timeout, data);
+        }
+        self.run_once_told(timeout, data)
+    }
+
+    /// A turn off the fast path, with its failure.
+    fn run_once_told(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         let n = self.run_once_slower(timeout, data);
         match self.core.registry.take_failure() {
             Some(e) => Err(e),
             None => n,
         }
+    }
+
+    /// A turn an observer watches: tells it of a panic out of the turn before, runs the
+    /// turn, then tells it what the turn did and the error it returns.
+    #[inline(never)]
+    fn run_once_observed(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        let fired = self.core.timers.fired;
+        if let Some(watch) = &mut self.core.watch {
+            if core::mem::replace(&mut watch.open, true) {
+                watch.held.observer().panicked();
+            }
+            watch.waited = 0;
+        }
+        // A refused clock makes these zero; the turn reports the refusal if it needs the clock.
+        let start = sys::monotonic_ns().unwrap_or(0);
+        let result = self.run_once_told(timeout, data);
+        let took = sys::monotonic_ns().unwrap_or(start).saturating_sub(start);
+        let core = &mut self.core;
+        let timers = core.timers.fired.wrapping_sub(fired);
+        let rebuilds = core.registry.rebuilds;
+        let turn = crate::observe::Turn {
+            events: result.as_ref().map_or(0, |n| n.saturating_sub(timers)),
+            timers,
+            waited: Duration::from_nanos(core.watch.as_ref().map_or(0, |w| w.waited)),
+            took: Duration::from_nanos(took),
+            rebuilds: core
+                .watch
+                .as_ref()
+                .map_or(0, |w| rebuilds.wrapping_sub(w.rebuilds)),
+        };
+        if let Some(watch) = &mut core.watch {
+            watch.open = false;
+            watch.rebuilds = rebuilds;
+            watch.held.observer().turn(&turn);
+            if let Err(e) = &result {
+                watch.held.observer().failed(e);
+            }
+        }
+        result
     }
 
     fn run_once_slower(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
@@ -342,7 +390,16 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                 }
             }
         }
+        let observed = core.registry.flags() & OBSERVED != 0;
+        let start = if observed {
+            sys::monotonic_ns().ok()
+        } else {
+            None
+        };
         let raw = events.wait(&core.registry, timeout);
+        if let (Some(start), Some(watch)) = (start, &mut core.watch) {
+            watch.waited = sys::monotonic_ns().map_or(0, |end| end.saturating_sub(start));
+        }
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch_range(0, n, core, data);

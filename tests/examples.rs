@@ -1,7 +1,9 @@
-//! The timers and remote examples, run in-process (their sources are included as modules):
+//! The timers, remote and observe examples, run in-process (their sources are included as modules):
 //! what they print is what they did.
 #![cfg(feature = "std")]
 
+#[path = "../examples/observe.rs"]
+mod observe;
 #[path = "../examples/remote.rs"]
 mod remote;
 #[path = "../examples/timers.rs"]
@@ -45,4 +47,15 @@ fn the_remote_example_gets_every_result_in_order() {
     assert_eq!((primes.len(), counted), (168, 168));
     assert!(primes.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(primes.last(), Some(&997));
+}
+
+// Ten pokes, each an event after a timer callback: the observer saw all of them, in turns
+// it was told of.
+#[test]
+#[cfg_attr(miri, ignore = "real time")]
+fn the_observe_example_sees_every_event_and_timer() {
+    let seen = observe::run().unwrap();
+    assert_eq!(seen.events, 10);
+    assert!(seen.timers >= 10, "{} timer callbacks", seen.timers);
+    assert!(seen.turns >= 10, "{} turns", seen.turns);
 }

@@ -37,7 +37,7 @@ pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, take, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
-pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
+pub(crate) use registry::{Owned, Registry, OBSERVED, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
 
 use crate::error::Result;
@@ -50,6 +50,8 @@ pub(crate) struct Core<D: 'static, T: 'static> {
     pub(crate) registry: Registry<D, T>,
     pub(crate) timers: Timers<D, T>,
     pub(crate) running: Option<(TimerKey, Callback<D, T>)>,
+    /// The observer, if one was given (`Reactor::observe`).
+    pub(crate) watch: Option<crate::observe::Watch>,
     /// The state of the batch being dispatched (set by dispatch, read by the handlers' entry
     /// points); dangling between batches, when nothing reads it. A zero-sized state is never
     /// set: a dangling, aligned pointer is a valid address for it.
@@ -62,6 +64,7 @@ impl<D, T: Threads> Core<D, T> {
             registry: Registry::new()?,
             timers: Timers::new(),
             running: None,
+            watch: None,
             data: core::ptr::NonNull::dangling().as_ptr(),
         })
     }
@@ -69,9 +72,10 @@ impl<D, T: Threads> Core<D, T> {
 
 // SAFETY: a `Core<_, Sendable>` owns everything it points to: the registry's nodes (heap
 // memory reached only through the registry and the events of its reactor, which moves with
-// it), its fds and its fork guard (`Send`), and boxed timer callbacks. Every value it holds
-// that could be `!Send` entered through `Registry::insert` (subscribers) or `Timers::arm`
-// (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`;
+// it), its fds and its fork guard (`Send`), boxed timer callbacks and a boxed observer. Every
+// value it holds that could be `!Send` entered through `Registry::insert` (subscribers),
+// `Timers::arm` (callbacks) or `Reactor::observe` (the observer), and each requires
+// `Sendable: Admit<X>`, which holds only for `X: Send`;
 // `Registry::insert_internal` (the timers' alarm) requires `Send` itself. No
 // value of type `D` is stored (`data` points to the caller's state only while a batch runs,
 // on the thread running it). Nothing is shared with other threads (it is not `Sync`).

@@ -67,6 +67,8 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Rebuilds that failed in a row since a ghost reported: the turn backs off for
     /// `2^failed` ms (at most 64) before it waits again.
     failed_rebuilds: u32,
+    /// Rebuilds of the epoll set so far (for an observer).
+    pub(crate) rebuilds: u32,
     /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
     /// [`TIMERS`], [`REMOTE`], [`STOP`].
     pub(super) guard: ForkGuard,
@@ -94,6 +96,8 @@ pub(crate) const TIMERS: u8 = 2;
 pub(crate) const REMOTE: u8 = 4;
 /// A handler asked `run` to stop (cleared when a new batch begins).
 pub(crate) const STOP: u8 = 8;
+/// An observer watches every turn: none takes the fast path.
+pub(crate) const OBSERVED: u8 = 32;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
@@ -158,6 +162,7 @@ impl<D, T: Threads> Registry<D, T> {
             live: 0,
             internal: 0,
             failed_rebuilds: 0,
+            rebuilds: 0,
             after: 0,
             skipped: 0,
             backoff: 0,
@@ -770,6 +775,7 @@ impl<D, T: Threads> Registry<D, T> {
         }
         // No kernel entry names a retired node now: give them up (into room reserved above).
         self.failed_rebuilds = 0;
+        self.rebuilds = self.rebuilds.wrapping_add(1);
         while let Some(node) = self.retired.pop() {
             self.dispose(node);
         }

@@ -309,6 +309,8 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
     armed: usize,
     /// How they wake the reactor.
     pub(crate) wake: alarm::Wake,
+    /// Callbacks run so far (for an observer).
+    pub(crate) fired: usize,
 }
 
 impl<D, T: Threads> Timers<D, T> {
@@ -318,6 +320,7 @@ impl<D, T: Threads> Timers<D, T> {
             entries: Vec::new(),
             free: NIL,
             armed: 0,
+            fired: 0,
             #[cfg(feature = "alarm")]
             wake: alarm::Wake::Unset,
             #[cfg(not(feature = "alarm"))]
@@ -600,6 +603,7 @@ pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: 
             ..
         } = core;
         let (key, callback) = slot.insert(running);
+        timers.fired = timers.fired.wrapping_add(1); // counted even if it panics
         callback(&mut Ops::for_timer(registry, timers, data, *key));
         // Put there above; a panic in the callback leaves it for the next call.
         if let Some((key, callback)) = core.running.take() {
