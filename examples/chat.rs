@@ -68,6 +68,9 @@ impl AsFd for Member {
 }
 
 impl Subscriber<Room> for Member {
+    fn has_init(&self) -> bool {
+        true
+    }
     fn init(&mut self, ops: &mut Ctx<'_>) -> barepoll::Result<()> {
         let idle = ops.data().idle;
         self.idle = Some(ops.arm_own(Timer::after(idle), IDLE)?);

@@ -198,6 +198,9 @@ impl AsFd for Conn {
 
 impl Subscriber<Server> for Conn {
     /// Arms the connection's own idle timer: its firing comes to `handle` as a timer event.
+    fn has_init(&self) -> bool {
+        true
+    }
     fn init(&mut self, ops: &mut Ctx<'_>) -> barepoll::Result<()> {
         let idle = ops.data().idle;
         self.idle = Some(ops.arm_own(Timer::after(idle), IDLE)?);

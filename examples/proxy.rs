@@ -135,6 +135,9 @@ impl AsFd for Pair {
 }
 
 impl Subscriber<Proxy> for Pair {
+    fn has_init(&self) -> bool {
+        true
+    }
     fn init(&mut self, ops: &mut Ctx<'_>) -> barepoll::Result<()> {
         // Writable once the connect has completed, one way or the other.
         ops.add_fd(self.upstream.as_fd(), UPSTREAM, self.asked[1])

@@ -76,6 +76,9 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
     /// to register further descriptors ([`Ops::add_fd`]), arm timers of its own
     /// ([`Ops::arm_own`]) and keep its key. Does nothing by default.
     ///
+    /// Called only if [`has_init`](Self::has_init) returns `true`: a subscriber that overrides
+    /// `init` overrides `has_init` too, so that the others' registrations pay nothing for it.
+    ///
     /// Called from `Reactor::register`, its `Ops` has no state to lend unless the state is
     /// zero-sized ([`Ops::data`] panics then).
     ///
@@ -92,6 +95,7 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
     ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
     /// }
     /// impl Subscriber for Me {
+    ///     fn has_init(&self) -> bool { true }
     ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     ///         self.key = Some(ops.key());
     ///         Ok(())
@@ -108,6 +112,37 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
         let _ = ops;
         Ok(())
     }
+
+    /// Whether [`init`](Self::init) is to be called after registration: `false` by default,
+    /// so a registration of a subscriber without an `init` does no more than register it.
+    /// Return `true` from a subscriber that overrides `init`; its `init` is never called
+    /// otherwise.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Key, Ops, Reactor, Subscriber};
+    ///
+    /// struct Me { fd: sys::OwnedFd, key: Option<Key> }
+    /// impl sys::AsFd for Me {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+    /// }
+    /// impl Subscriber for Me {
+    ///     fn has_init(&self) -> bool { true }
+    ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
+    ///         self.key = Some(ops.key());
+    ///         Ok(())
+    ///     }
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.register(Me { fd: sys::eventfd(0, 0)?, key: None }, barepoll::interest().read())?;
+    /// assert_eq!(reactor.get::<Me>(key)?.key, Some(key));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[inline(always)]
+    fn has_init(&self) -> bool {
+        false
+    }
 }
 
 // `Box<dyn Subscriber>` needs `AsFd` for unsized boxes, which std has from Rust 1.78 (and
@@ -123,6 +158,11 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for 
     fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
         (**self).init(ops)
     }
+
+    #[inline]
+    fn has_init(&self) -> bool {
+        (**self).has_init()
+    }
 }
 
 #[cfg(not(any(barepoll_unsized_box, not(feature = "std"))))]
@@ -135,5 +175,10 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
     #[inline]
     fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
         (**self).init(ops)
+    }
+
+    #[inline]
+    fn has_init(&self) -> bool {
+        (**self).has_init()
     }
 }

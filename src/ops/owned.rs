@@ -36,6 +36,7 @@ impl<D, T: Threads> Ops<'_, D, T> {
     ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.a.as_fd() }
     /// }
     /// impl Subscriber for Pair {
+    ///     fn has_init(&self) -> bool { true }
     ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     ///         ops.add_fd(self.b.as_fd(), 1, barepoll::interest().read())
     ///     }
@@ -82,6 +83,7 @@ impl<D, T: Threads> Ops<'_, D, T> {
     ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.a.as_fd() }
     /// }
     /// impl Subscriber for Quiet {
+    ///     fn has_init(&self) -> bool { true }
     ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     ///         ops.add_fd(self.b.as_fd(), 1, barepoll::interest().read())?;
     ///         ops.modify_fd(1, barepoll::interest()) // nothing reported for it from now on
@@ -122,6 +124,7 @@ impl<D, T: Threads> Ops<'_, D, T> {
     ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.a.as_fd() }
     /// }
     /// impl Subscriber for Once {
+    ///     fn has_init(&self) -> bool { true }
     ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     ///         ops.add_fd(self.b.as_fd(), 1, barepoll::interest().read())
     ///     }
@@ -165,6 +168,7 @@ impl<D, T: Threads> Ops<'_, D, T> {
     ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
     /// }
     /// impl Subscriber for Ticker {
+    ///     fn has_init(&self) -> bool { true }
     ///     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     ///         ops.arm_own(Timer::after(Duration::from_millis(1)).every(Duration::from_millis(1)), 9)?;
     ///         Ok(())

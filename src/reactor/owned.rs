@@ -70,6 +70,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// #     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.a.as_fd() }
     /// # }
     /// # impl Subscriber for Two {
+    /// #     fn has_init(&self) -> bool { true }
     /// #     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     /// #         ops.add_fd(self.b.as_fd(), 1, barepoll::interest().read())
     /// #     }
@@ -99,6 +100,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// #     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.a.as_fd() }
     /// # }
     /// # impl Subscriber for Two {
+    /// #     fn has_init(&self) -> bool { true }
     /// #     fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
     /// #         ops.add_fd(self.b.as_fd(), 1, barepoll::interest().read())
     /// #     }
