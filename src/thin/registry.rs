@@ -590,8 +590,36 @@ impl<D, T: Threads> Registry<D, T> {
     /// cannot name may still report the node (its DEL was refused and the epoll set could not
     /// be rebuilt). Everything that can fail is done before anything changes (invariant 10).
     #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
+    #[inline]
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
+        if self.slot(key)?.extras.is_some() {
+            return self.detach_owner(key);
+        }
+        // A subscriber with its own fd only: one DEL, no records, nothing it owned.
+        if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
+            self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        // A refused DEL: as in `detach_owner`, room to keep the node in case no epoll set can
+        // be made without it now.
+        if deleted.is_err() && self.retired.len() == self.retired.capacity() {
+            self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let taken = self.slots.get_mut(key.fd() as usize).map(Option::take);
+        let Some(Some(Slot { node, .. })) = taken else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        node.kill();
+        self.live -= 1;
+        let named = deleted.is_err() && self.rebuild(1).is_err();
+        Ok((node, named, None))
+    }
+
+    /// [`detach`](Self::detach) for a subscriber that owns records or timers.
+    #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
+    #[inline(never)]
+    fn detach_owner(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         let slot = self.slot(key)?;
         let n = slot.extras.as_ref().map_or(0, |e| e.regs.len());
         if self.holds() && self.graveyard.capacity() - self.graveyard.len() < n + 1 {
@@ -649,10 +677,18 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Gives up a node taken out of the kernel's set: disposed of, or retired if a
     /// registration the reactor cannot name may still report it (`named`).
+    #[inline]
     fn give_up(&mut self, node: NodeBox<D, T>, named: bool) {
         if !named {
             return self.dispose(node);
         }
+        self.retire(node);
+    }
+
+    /// Keeps a node that a registration the reactor cannot name may still report.
+    #[cold]
+    #[inline(never)]
+    fn retire(&mut self, node: NodeBox<D, T>) {
         // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
         // out: the kernel may still report it.)
         let Err(node) = grow::push_within(&mut self.retired, node) else {
@@ -673,6 +709,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// batch may still point at it, when that batch is done (room in the graveyard was
     /// reserved beforehand). The one place that decides whether a node may be freed now,
     /// from the registry's own state (invariant 13).
+    #[inline]
     fn dispose(&mut self, node: NodeBox<D, T>) {
         if self.holds() {
             // Room was reserved before the node was detached. (Were it not, leaking the node
