@@ -383,6 +383,25 @@ impl<D, T: Threads> Registry<D, T> {
             node.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
+        let slot = Slot { node, extras: None };
+        match self.slots.get_mut(index) {
+            // The slot is empty (checked above). Were it not, leaking is the sound way out.
+            Some(empty) if grown.is_none() => core::mem::forget(empty.replace(slot)),
+            _ => self.place_beyond(index, slot, grown),
+        }
+        self.live += 1;
+        Ok(key)
+    }
+
+    /// Puts `slot` at `index`, past the table's end: in `grown` (a new table with room for it)
+    /// if the table had to grow, else within the room the table has.
+    #[inline(never)]
+    fn place_beyond(
+        &mut self,
+        index: usize,
+        slot: Slot<D, T>,
+        grown: Option<Vec<Option<Slot<D, T>>>>,
+    ) {
         if let Some(mut table) = grown {
             for slot in self.slots.drain(..) {
                 let _ = grow::push_within(&mut table, slot); // within the room reserved
@@ -390,11 +409,12 @@ impl<D, T: Threads> Registry<D, T> {
             self.slots = table;
         }
         grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
-                                                                // The slot is empty (checked above). Were it not, leaking is the sound way out.
-        let slot = Slot { node, extras: None };
-        core::mem::forget(self.slots[index].replace(slot));
-        self.live += 1;
-        Ok(key)
+        match self.slots.get_mut(index) {
+            // Empty: it was past the end. Were it not, leaking is the sound way out.
+            Some(empty) => core::mem::forget(empty.replace(slot)),
+            // No room was reserved: cannot happen. The kernel may report the node: leak it.
+            None => core::mem::forget(slot),
+        }
     }
 
     pub(super) fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
