@@ -321,7 +321,7 @@ fn a_burst_of_deletes_leaves_memory_for_as_many_registrations() {
     assert_eq!(r.len(), 8);
 }
 
-// Node memory is reused only once no event of a batch can point at it: a subscriber deleted
+// Node memory is reused only once no event of a batch can point at it (invariant 2): a subscriber deleted
 // in a batch whose event is still pending keeps its memory until the batch is done, however
 // many registrations of its layout the batch makes (were it reused, its pending event would
 // reach the newcomer, which cannot fire before the next wait).
