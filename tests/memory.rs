@@ -292,10 +292,6 @@ impl barepoll::Subscriber for OnShared {
 // The memory of several subscribers deleted outside a batch is kept for as many registrations
 // of the same layout: churn in bursts does not go back to the allocator.
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "allocation counting needs the global allocator Miri replaces"
-)]
 fn a_burst_of_deletes_leaves_memory_for_as_many_registrations() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();

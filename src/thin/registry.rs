@@ -14,11 +14,11 @@ use crate::timer::TimerKey;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// A registered subscriber: its node, and what it owns besides, if anything.
-struct Slot<D: 'static, T: 'static> {
-    node: NodeBox<D, T>,
-    extras: Option<Box<Extras<D, T>>>,
-}
+/// A registered subscriber's place in the slot table: its node (one word: the table costs a
+/// pointer per number). What it owns besides, if anything, is in the registry's `owned`.
+type Slot<D, T> = NodeBox<D, T>;
+
+static_assertions::assert_eq_size!(Option<Slot<(), crate::threads::Local>>, usize);
 
 /// What a subscriber owns besides its node: the records of its further registrations (each a
 /// node of its own, whose data word the kernel reports) and the keys of its own timers,
@@ -45,9 +45,11 @@ impl<D, T> Extras<D, T> {
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
-    /// Live nodes by their registered fd number, with their records; never read on the
-    /// dispatch path.
+    /// Live nodes by their registered fd number; never read on the dispatch path.
     slots: Vec<Option<Slot<D, T>>>,
+    /// What subscribers own besides their node (records, timers), by the same fd number:
+    /// empty until a subscriber owns something, and only as long as the highest such number.
+    owned: Vec<Owned<D, T>>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
@@ -118,11 +120,11 @@ fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
 }
 
-/// The live slot of `key` in `slots`.
-fn slot_in<D, T: Threads>(slots: &mut [Option<Slot<D, T>>], key: Key) -> Result<&mut Slot<D, T>> {
-    match slots.get_mut(key.fd() as usize) {
-        Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
-        _ => Err(Error::StaleKey(key)),
+/// The records of the subscriber registered under `index`, if it has any.
+fn regs_in<D, T>(owned: &[Owned<D, T>], index: usize) -> &[NodeBox<D, T>] {
+    match owned.get(index) {
+        Some(Some(extras)) => &extras.regs,
+        _ => &[],
     }
 }
 
@@ -147,6 +149,7 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(Registry {
             epfd: sys::epoll_create1()?,
             slots: Vec::new(),
+            owned: Vec::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
             spares: Spares::new(),
@@ -383,7 +386,7 @@ impl<D, T: Threads> Registry<D, T> {
             node.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
-        let slot = Slot { node, extras: None };
+        let slot = node;
         match self.slots.get_mut(index) {
             // The slot is empty (checked above). Were it not, leaking is the sound way out.
             Some(empty) if grown.is_none() => core::mem::forget(empty.replace(slot)),
@@ -417,25 +420,45 @@ impl<D, T: Threads> Registry<D, T> {
         }
     }
 
+    /// The live node of `key`.
     pub(super) fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
-        Ok(&self.slot(key)?.node)
-    }
-
-    fn slot(&self, key: Key) -> Result<&Slot<D, T>> {
         match self.slots.get(key.fd() as usize) {
-            Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
+            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(node),
             _ => Err(Error::StaleKey(key)),
         }
     }
 
-    fn slot_mut(&mut self, key: Key) -> Result<&mut Slot<D, T>> {
-        slot_in(&mut self.slots, key)
+    /// What the live subscriber of `key` owns besides its node, made empty if it owned
+    /// nothing yet (room in `owned` reserved first: out of memory changes nothing).
+    fn extras_mut(&mut self, key: Key) -> Result<&mut Extras<D, T>> {
+        self.lookup(key)?;
+        let index = key.fd() as usize;
+        if index >= self.owned.len() {
+            let more = index + 1 - self.owned.len();
+            self.owned.try_reserve(more).map_err(|_| out_of_memory())?;
+            grow::fill_within(&mut self.owned, index + 1, || None); // within the room reserved
+        }
+        let Some(entry) = self.owned.get_mut(index) else {
+            return Err(out_of_memory()); // room reserved above: cannot happen
+        };
+        if entry.is_none() {
+            let extras = Extras {
+                regs: Vec::new(),
+                timers: Vec::new(),
+            };
+            *entry = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
+        }
+        match entry {
+            Some(extras) => Ok(extras),
+            None => Err(out_of_memory()), // made above: cannot happen
+        }
     }
+
     /// The record of `key`'s registration tagged `tag`.
     fn record(&self, key: Key, tag: u32) -> Result<&NodeBox<D, T>> {
-        let slot = self.slot(key)?;
-        let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
-        regs.iter()
+        self.lookup(key)?;
+        regs_in(&self.owned, key.fd() as usize)
+            .iter()
             .find(|r| r.tag() == tag)
             .ok_or(Error::Invalid("no registration has this tag"))
     }
@@ -463,19 +486,12 @@ impl<D, T: Threads> Registry<D, T> {
                 "a registration of this subscriber has this tag",
             ));
         }
-        let slot = slot_in(&mut self.slots, key)?;
-        if slot.extras.is_none() {
-            let extras = Extras {
-                regs: Vec::new(),
-                timers: Vec::new(),
-            };
-            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
-        }
-        let Some(extras) = slot.extras.as_mut() else {
-            return Err(out_of_memory()); // made above: cannot happen
-        };
+        let extras = self.extras_mut(key)?;
         extras.regs.try_reserve(1).map_err(|_| out_of_memory())?;
-        let made = NodeBox::record(&slot.node, fd, tag, interest, &mut self.spares);
+        let Some(Some(owner)) = self.slots.get(key.fd() as usize) else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        let made = NodeBox::record(owner, fd, tag, interest, &mut self.spares);
         let Some((record, was_spare)) = made else {
             return Err(out_of_memory());
         };
@@ -489,14 +505,15 @@ impl<D, T: Threads> Registry<D, T> {
             record.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
-        let regs = self
-            .slot_mut(key)
-            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
-        if let Ok(Some(regs)) = regs {
-            if let Err(record) = grow::push_within(regs, record) {
-                debug_assert!(false, "no room reserved for a record");
-                core::mem::forget(record); // the kernel may report it: leaking is sound
+        match self.owned.get_mut(key.fd() as usize) {
+            Some(Some(extras)) => {
+                if let Err(record) = grow::push_within(&mut extras.regs, record) {
+                    debug_assert!(false, "no room reserved for a record");
+                    core::mem::forget(record); // the kernel may report it: leaking is sound
+                }
             }
+            // Made above: cannot happen. The kernel may report it: leaking is sound.
+            _ => core::mem::forget(record),
         }
         Ok(())
     }
@@ -525,12 +542,10 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let regs = self
-            .slot_mut(key)
-            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
-        let Ok(Some(regs)) = regs else {
+        let Some(Some(extras)) = self.owned.get_mut(key.fd() as usize) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
+        let regs = &mut extras.regs;
         let Some(at) = regs.iter().position(|r| r.tag() == tag) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
@@ -550,17 +565,7 @@ impl<D, T: Threads> Registry<D, T> {
         timer: TimerKey,
         armed: impl Fn(TimerKey) -> bool,
     ) -> Result<()> {
-        let slot = self.slot_mut(key)?;
-        if slot.extras.is_none() {
-            let extras = Extras {
-                regs: Vec::new(),
-                timers: Vec::new(),
-            };
-            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
-        }
-        let Some(extras) = slot.extras.as_mut() else {
-            return Err(out_of_memory()); // made above: cannot happen
-        };
+        let extras = self.extras_mut(key)?;
         if extras.timers.len() == extras.timers.capacity() {
             extras.timers.retain(|&t| armed(t));
             extras.timers.try_reserve(1).map_err(|_| out_of_memory())?;
@@ -613,7 +618,8 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline]
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
-        if self.slot(key)?.extras.is_some() {
+        self.lookup(key)?;
+        if let Some(Some(_)) = self.owned.get(key.fd() as usize) {
             return self.detach_owner(key);
         }
         // A subscriber with its own fd only: one DEL, no records, nothing it owned.
@@ -627,7 +633,7 @@ impl<D, T: Threads> Registry<D, T> {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
         let taken = self.slots.get_mut(key.fd() as usize).map(Option::take);
-        let Some(Some(Slot { node, .. })) = taken else {
+        let Some(Some(node)) = taken else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
         node.kill();
@@ -640,8 +646,9 @@ impl<D, T: Threads> Registry<D, T> {
     #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
     #[inline(never)]
     fn detach_owner(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
-        let slot = self.slot(key)?;
-        let n = slot.extras.as_ref().map_or(0, |e| e.regs.len());
+        self.lookup(key)?;
+        let index = key.fd() as usize;
+        let n = regs_in(&self.owned, index).len();
         if self.holds() && self.graveyard.capacity() - self.graveyard.len() < n + 1 {
             self.graveyard
                 .try_reserve(n + 1)
@@ -653,7 +660,6 @@ impl<D, T: Threads> Registry<D, T> {
                 .try_reserve(n + 1)
                 .map_err(|_| out_of_memory())?;
         }
-        let index = key.fd() as usize;
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
         // A refused DEL: the fd was closed (or replaced) behind the subscriber's back. If
         // another fd keeps the file open, the kernel still holds the registration under the
@@ -662,9 +668,10 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let Some(Slot { node, mut extras }) = self.slots[index].take() else {
+        let Some(node) = self.slots[index].take() else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
+        let mut extras = self.owned.get_mut(index).and_then(Option::take);
         node.kill();
         self.live -= 1;
         let mut refused = usize::from(deleted.is_err());
@@ -760,15 +767,13 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
-        for slot in self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|slot| slot.node.is_live())
-        {
-            let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
+        for (index, owner) in self.slots.iter().enumerate() {
+            let Some(owner) = owner.as_ref().filter(|node| node.is_live()) else {
+                continue;
+            };
+            let regs = regs_in(&self.owned, index);
             // Every registration, with its own data word: the node's, then its records'.
-            for node in core::iter::once(&slot.node).chain(regs) {
+            for node in core::iter::once(owner).chain(regs) {
                 let header = node.header();
                 let (fd, bits) = (header.key().fd(), header.interest().bits());
                 // Other errors: this fd, too, was closed or replaced behind the reactor's back.
