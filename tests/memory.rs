@@ -373,3 +373,50 @@ fn memory_of_a_node_deleted_in_a_batch_is_not_reused_in_that_batch() {
     r.run_once(NOW).unwrap();
     assert_eq!(fresh.get(), 8);
 }
+
+// One subscriber registered on a number near 20,000 costs the registry at most 1 KiB besides
+// its node: the slot table is not a flat array as long as the highest number.
+#[test]
+#[cfg_attr(miri, ignore = "raises the descriptor limit of the host process")]
+fn one_subscriber_on_a_high_number_costs_at_most_a_kibibyte_besides_its_node() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    assert!(highest_fd() >= 19_999, "fd limit too low for this test");
+    let low = eventfd(0);
+    let high = barepoll::sys::dup_at_least(low.as_fd(), 19_990).unwrap();
+    drop(low);
+    assert!(high.as_raw_fd() >= 19_990);
+    let hits = Rc::new(Cell::new(0));
+    let subscriber = OnShared {
+        fd: Rc::new(high),
+        hits: hits.clone(),
+    };
+    let node = 24 + std::mem::size_of::<OnShared>();
+    let before = held();
+    let key = r.register(subscriber, readable()).unwrap();
+    let cost = held() - before;
+    assert!(
+        cost <= 1024 + node as isize,
+        "one subscriber on fd {} holds {cost} bytes",
+        key.fd()
+    );
+    // It works there; the number registers again once deleted, and the old key is stale.
+    let fd = r.get::<OnShared>(key).unwrap().fd.clone();
+    poke(fd.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(hits.get(), 1);
+    r.delete(key).unwrap();
+    let again = OnShared {
+        fd: fd.clone(),
+        hits: hits.clone(),
+    };
+    let newer = r.register(again, readable()).unwrap();
+    assert_eq!(newer.fd(), key.fd());
+    assert_eq!(r.delete(key), Err(Error::StaleKey(key)));
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        1,
+        "the newer subscriber was touched"
+    );
+    assert_eq!(hits.get(), 2);
+}

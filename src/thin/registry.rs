@@ -3,6 +3,7 @@
 //! recovered (rebuilding the epoll set).
 
 use super::node::{NodeBox, Spares};
+use super::table::{FdTable, NoRoom};
 use crate::error::{Error, Result};
 use crate::grow;
 use crate::interest::Interest;
@@ -46,10 +47,10 @@ impl<D, T> Extras<D, T> {
 pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
     /// Live nodes by their registered fd number; never read on the dispatch path.
-    slots: Vec<Option<Slot<D, T>>>,
+    slots: FdTable<Slot<D, T>>,
     /// What subscribers own besides their node (records, timers), by the same fd number:
-    /// empty until a subscriber owns something, and only as long as the highest such number.
-    owned: Vec<Owned<D, T>>,
+    /// empty until a subscriber owns something.
+    owned: FdTable<Box<Extras<D, T>>>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
@@ -121,10 +122,10 @@ fn out_of_memory() -> Error {
 }
 
 /// The records of the subscriber registered under `index`, if it has any.
-fn regs_in<D, T>(owned: &[Owned<D, T>], index: usize) -> &[NodeBox<D, T>] {
+fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<D, T>] {
     match owned.get(index) {
-        Some(Some(extras)) => &extras.regs,
-        _ => &[],
+        Some(extras) => &extras.regs,
+        None => &[],
     }
 }
 
@@ -148,8 +149,8 @@ impl<D, T: Threads> Registry<D, T> {
     pub(crate) fn new() -> Result<Registry<D, T>> {
         Ok(Registry {
             epfd: sys::epoll_create1()?,
-            slots: Vec::new(),
-            owned: Vec::new(),
+            slots: FdTable::new(),
+            owned: FdTable::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
             spares: Spares::new(),
@@ -354,22 +355,16 @@ impl<D, T: Threads> Registry<D, T> {
         let Ok(index) = usize::try_from(fd) else {
             return Err(Error::Os(Errno::EBADF));
         };
-        if let Some(Some(_)) = self.slots.get(index) {
-            return Err(Error::AlreadyRegistered(fd));
-        }
-        // Room in the slot table first, in a new table if it must grow (the slots move there
-        // once the kernel has taken the registration), so nothing can fail after that, and a
-        // refused registration gives the room back by freeing it, never by reallocating.
-        let grown = if index >= self.slots.capacity() {
-            let room = (index + 1).max(self.slots.capacity() * 2);
-            let mut table = Vec::new();
-            table.try_reserve(room).map_err(|_| out_of_memory())?;
-            Some(table)
-        } else {
-            None // the common case: nothing to drop on the way out
+        // Room in the slot table first, so nothing can fail after the kernel took the
+        // registration; a refused registration gives the pages it made back by freeing them.
+        let reserved = match self.slots.reserve(index) {
+            Ok(reserved) => reserved,
+            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)),
+            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
         };
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
+            self.slots.unreserve(index, reserved);
             return Err(out_of_memory());
         };
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
@@ -384,46 +379,22 @@ impl<D, T: Threads> Registry<D, T> {
         if let Err(e) = added {
             // The kernel never saw the node, so dropping it here is sound.
             node.discard(&mut self.spares, was_spare);
+            self.slots.unreserve(index, reserved);
             return Err(refused(e, fd));
         }
-        let slot = node;
-        match self.slots.get_mut(index) {
-            // The slot is empty (checked above). Were it not, leaking is the sound way out.
-            Some(empty) if grown.is_none() => core::mem::forget(empty.replace(slot)),
-            _ => self.place_beyond(index, slot, grown),
+        if let Err(node) = self.slots.place(index, node, reserved) {
+            // Room was made and the slot is empty (checked above): cannot happen. The kernel
+            // may report the node: leaking it is the sound way out.
+            core::mem::forget(node);
         }
         self.live += 1;
         Ok(key)
     }
 
-    /// Puts `slot` at `index`, past the table's end: in `grown` (a new table with room for it)
-    /// if the table had to grow, else within the room the table has.
-    #[inline(never)]
-    fn place_beyond(
-        &mut self,
-        index: usize,
-        slot: Slot<D, T>,
-        grown: Option<Vec<Option<Slot<D, T>>>>,
-    ) {
-        if let Some(mut table) = grown {
-            for slot in self.slots.drain(..) {
-                let _ = grow::push_within(&mut table, slot); // within the room reserved
-            }
-            self.slots = table;
-        }
-        grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
-        match self.slots.get_mut(index) {
-            // Empty: it was past the end. Were it not, leaking is the sound way out.
-            Some(empty) => core::mem::forget(empty.replace(slot)),
-            // No room was reserved: cannot happen. The kernel may report the node: leak it.
-            None => core::mem::forget(slot),
-        }
-    }
-
     /// The live node of `key`.
     pub(super) fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
         match self.slots.get(key.fd() as usize) {
-            Some(Some(node)) if node.header().key() == key && node.is_live() => Ok(node),
+            Some(node) if node.header().key() == key && node.is_live() => Ok(node),
             _ => Err(Error::StaleKey(key)),
         }
     }
@@ -433,24 +404,25 @@ impl<D, T: Threads> Registry<D, T> {
     fn extras_mut(&mut self, key: Key) -> Result<&mut Extras<D, T>> {
         self.lookup(key)?;
         let index = key.fd() as usize;
-        if index >= self.owned.len() {
-            let more = index + 1 - self.owned.len();
-            self.owned.try_reserve(more).map_err(|_| out_of_memory())?;
-            grow::fill_within(&mut self.owned, index + 1, || None); // within the room reserved
-        }
-        let Some(entry) = self.owned.get_mut(index) else {
-            return Err(out_of_memory()); // room reserved above: cannot happen
-        };
-        if entry.is_none() {
+        if self.owned.get(index).is_none() {
+            let Ok(room) = self.owned.reserve(index) else {
+                return Err(out_of_memory()); // empty (checked above): out of memory
+            };
             let extras = Extras {
                 regs: Vec::new(),
                 timers: Vec::new(),
             };
-            *entry = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
+            let Some(extras) = super::try_box(extras) else {
+                self.owned.unreserve(index, room);
+                return Err(out_of_memory());
+            };
+            if self.owned.place(index, extras, room).is_err() {
+                return Err(out_of_memory()); // room made above: cannot happen
+            }
         }
-        match entry {
-            Some(extras) => Ok(extras),
-            None => Err(out_of_memory()), // made above: cannot happen
+        match self.owned.entry(index) {
+            Some(Some(extras)) => Ok(extras),
+            _ => Err(out_of_memory()), // made above: cannot happen
         }
     }
 
@@ -488,7 +460,7 @@ impl<D, T: Threads> Registry<D, T> {
         }
         let extras = self.extras_mut(key)?;
         extras.regs.try_reserve(1).map_err(|_| out_of_memory())?;
-        let Some(Some(owner)) = self.slots.get(key.fd() as usize) else {
+        let Some(owner) = self.slots.get(key.fd() as usize) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
         let made = NodeBox::record(owner, fd, tag, interest, &mut self.spares);
@@ -505,7 +477,7 @@ impl<D, T: Threads> Registry<D, T> {
             record.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
-        match self.owned.get_mut(key.fd() as usize) {
+        match self.owned.entry(key.fd() as usize) {
             Some(Some(extras)) => {
                 if let Err(record) = grow::push_within(&mut extras.regs, record) {
                     debug_assert!(false, "no room reserved for a record");
@@ -542,7 +514,7 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let Some(Some(extras)) = self.owned.get_mut(key.fd() as usize) else {
+        let Some(Some(extras)) = self.owned.entry(key.fd() as usize) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
         let regs = &mut extras.regs;
@@ -619,7 +591,7 @@ impl<D, T: Threads> Registry<D, T> {
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
         self.lookup(key)?;
-        if let Some(Some(_)) = self.owned.get(key.fd() as usize) {
+        if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
             return self.detach_owner(key);
         }
         // A subscriber with its own fd only: one DEL, no records, nothing it owned.
@@ -632,8 +604,7 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let taken = self.slots.get_mut(key.fd() as usize).map(Option::take);
-        let Some(Some(node)) = taken else {
+        let Some(node) = self.slots.take(key.fd() as usize) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
         node.kill();
@@ -668,10 +639,10 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let Some(node) = self.slots[index].take() else {
+        let Some(node) = self.slots.take(index) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
-        let mut extras = self.owned.get_mut(index).and_then(Option::take);
+        let mut extras = self.owned.take(index);
         node.kill();
         self.live -= 1;
         let mut refused = usize::from(deleted.is_err());
@@ -767,10 +738,10 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
-        for (index, owner) in self.slots.iter().enumerate() {
-            let Some(owner) = owner.as_ref().filter(|node| node.is_live()) else {
+        for (index, owner) in self.slots.iter() {
+            if !owner.is_live() {
                 continue;
-            };
+            }
             let regs = regs_in(&self.owned, index);
             // Every registration, with its own data word: the node's, then its records'.
             for node in core::iter::once(owner).chain(regs) {
