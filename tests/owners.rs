@@ -749,6 +749,7 @@ impl Subscriber for Initialised {
 
 #[test]
 fn init_runs_once_for_a_subscriber_that_has_one_and_never_otherwise() {
+    let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     let inits = Rc::new(Cell::new(0));
     let make = |announced| Initialised {
