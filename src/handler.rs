@@ -418,6 +418,10 @@ where
     D: 'static,
     T: Threads,
 {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     #[inline(always)]
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         self.handler.call(&mut self.fd, event, ops)

@@ -244,9 +244,12 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
     {
         match &mut self.target {
             Target::Live { registry, timers } => {
+                let has_init = subscriber.has_init();
                 let key = registry.insert(subscriber, interest)?;
-                let data = self.data.as_deref_mut();
-                crate::thin::init(registry, timers, data, key, self.current)?;
+                if has_init {
+                    let data = self.data.as_deref_mut();
+                    crate::thin::init(registry, timers, data, key, self.current)?;
+                }
                 Ok(key)
             }
             #[cfg(feature = "testing")]

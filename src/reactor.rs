@@ -507,7 +507,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// `fork()`; `ENOMEM` if memory for it cannot be had; or the kernel's error (`EPERM` for
     /// a regular file, `EBADF`, `EINVAL` for a refused combination of interest bits). On any
     /// error the subscriber is dropped and nothing reached the kernel. Then its
-    /// [`init`](Subscriber::init) runs: if that fails, the registration is undone (every
+    /// [`init`](Subscriber::init) runs (if [`has_init`](Subscriber::has_init) says it has
+    /// one): if that fails, the registration is undone (every
     /// registration it made removed, its timers cancelled, the subscriber dropped) and its
     /// error returned.
     ///
@@ -533,8 +534,11 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         T: Admit<S>,
     {
         self.settle();
+        let has_init = subscriber.has_init();
         let key = self.core.registry.insert(subscriber, interest)?;
-        crate::thin::init_outside(&mut self.core, key)?;
+        if has_init {
+            crate::thin::init_outside(&mut self.core, key)?;
+        }
         Ok(key)
     }
 

@@ -339,6 +339,10 @@ impl Drop for WakeAgainOnUnwind<'_> {
 }
 
 impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.shared.wake.take();
         // The jobs queued now; those posted meanwhile woke the reactor for the next turn.

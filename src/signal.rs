@@ -404,6 +404,10 @@ impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnSignal<F>
 where
     F: FnMut(SigInfo, &mut Ops<'_, D, T>) + 'static,
 {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         while let Ok(Some(info)) = self.signals.read() {
             (self.handler)(info, ops);

@@ -76,6 +76,8 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
     /// to register further descriptors ([`Ops::add_fd`]), arm timers of its own
     /// ([`Ops::arm_own`]) and keep its key. Does nothing by default.
     ///
+    /// Skipped for a subscriber whose [`has_init`](Self::has_init) returns `false`.
+    ///
     /// Called from `Reactor::register`, its `Ops` has no state to lend unless the state is
     /// zero-sized ([`Ops::data`] panics then).
     ///
@@ -108,6 +110,37 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
         let _ = ops;
         Ok(())
     }
+
+    /// Whether [`init`](Self::init) is to be called after registration: `true` by default,
+    /// so an `init` always runs. A subscriber that keeps the default `init` may return
+    /// `false`: its registrations then skip what `init` needs around it (its key looked up,
+    /// the subscriber marked as lent, deletes held off until it returns), about 200
+    /// instructions; a program that adds and deletes subscribers at a high rate wants that.
+    /// Returning `false` from a subscriber that overrides `init` means its `init` never
+    /// runs. Closures registered with `with_handler`, and the crate's own subscribers
+    /// (wakers, signals, remote calls), return `false`.
+    ///
+    /// ```
+    /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    ///
+    /// struct Conn { fd: sys::OwnedFd }
+    /// impl sys::AsFd for Conn {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> { self.fd.as_fd() }
+    /// }
+    /// impl Subscriber for Conn {
+    ///     fn has_init(&self) -> bool { false } // no `init`: registered the short way
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let key = reactor.register(Conn { fd: sys::eventfd(0, 0)? }, barepoll::interest().read())?;
+    /// reactor.delete(key)?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[inline(always)]
+    fn has_init(&self) -> bool {
+        true
+    }
 }
 
 // `Box<dyn Subscriber>` needs `AsFd` for unsized boxes, which std has from Rust 1.78 (and
@@ -123,6 +156,11 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for 
     fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
         (**self).init(ops)
     }
+
+    #[inline]
+    fn has_init(&self) -> bool {
+        (**self).has_init()
+    }
 }
 
 #[cfg(not(any(barepoll_unsized_box, not(feature = "std"))))]
@@ -135,5 +173,10 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
     #[inline]
     fn init(&mut self, ops: &mut Ops<'_, D, T>) -> Result<()> {
         (**self).init(ops)
+    }
+
+    #[inline]
+    fn has_init(&self) -> bool {
+        (**self).has_init()
     }
 }

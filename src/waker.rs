@@ -390,6 +390,10 @@ impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F, ()>
 where
     F: FnMut(&mut Ops<'_, D, T>) + 'static,
 {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.handle_with(ops, |_, _| {});
     }
@@ -400,6 +404,10 @@ where
     F: FnMut(&mut Ops<'_, D, T>) + 'static,
     C: FnOnce(&mut Ops<'_, D, T>) + 'static,
 {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.handle_with(ops, |closed, ops| {
             if let Some(closed) = closed.take() {

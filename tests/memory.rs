@@ -269,3 +269,154 @@ fn a_retired_node_is_never_freed_under_a_batch_that_holds_its_event() {
     assert!(start.elapsed() >= Duration::from_millis(20));
     drop(f1_alive);
 }
+
+/// A subscriber on a shared fd: registering it again on the same number allocates nothing of
+/// its own.
+struct OnShared {
+    fd: Rc<OwnedFd>,
+    hits: Rc<Cell<u32>>,
+}
+
+impl AsFd for OnShared {
+    fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl barepoll::Subscriber for OnShared {
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {
+        self.hits.set(self.hits.get() + 1);
+    }
+}
+
+// The memory of several subscribers deleted outside a batch is kept for as many registrations
+// of the same layout: churn in bursts does not go back to the allocator.
+#[test]
+fn a_burst_of_deletes_leaves_memory_for_as_many_registrations() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let fds: Vec<Rc<OwnedFd>> = (0..8).map(|_| Rc::new(eventfd(0))).collect();
+    let hits = Rc::new(Cell::new(0));
+    let on = |fd: &Rc<OwnedFd>| OnShared {
+        fd: fd.clone(),
+        hits: hits.clone(),
+    };
+    let keys: Vec<_> = fds
+        .iter()
+        .map(|fd| r.register(on(fd), readable()).unwrap())
+        .collect();
+    for k in keys {
+        r.delete(k).unwrap();
+    }
+    let before = held();
+    for (i, fd) in fds.iter().enumerate() {
+        let added = starved(|| r.register(on(fd), readable()));
+        assert!(added.is_ok(), "registration {i} needed memory: {added:?}");
+    }
+    assert_eq!(held(), before, "memory was allocated");
+    assert_eq!(r.len(), 8);
+}
+
+// Node memory is reused only once no event of a batch can point at it (invariant 2): a subscriber deleted
+// in a batch whose event is still pending keeps its memory until the batch is done, however
+// many registrations of its layout the batch makes (were it reused, its pending event would
+// reach the newcomer, which cannot fire before the next wait).
+#[test]
+fn memory_of_a_node_deleted_in_a_batch_is_not_reused_in_that_batch() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let fresh = Rc::new(Cell::new(0)); // hits of subscribers added in the batch
+    let on = |fd: OwnedFd, hits: &Rc<Cell<u32>>| OnShared {
+        fd: Rc::new(fd),
+        hits: hits.clone(),
+    };
+    // Spare memory of the layout, from deletes outside any batch.
+    let spare: Vec<_> = (0..4)
+        .map(|_| r.register(on(eventfd(0), &fresh), readable()).unwrap())
+        .collect();
+    for k in spare {
+        r.delete(k).unwrap();
+    }
+    // Two ready subscribers; whichever runs first deletes the other (whose event is pending)
+    // and registers eight newcomers of the same layout on ready fds.
+    let keys: Rc<RefCell<Vec<barepoll::Key>>> = Rc::default();
+    let acted = Rc::new(Cell::new(false));
+    let pair_hits = Rc::new(Cell::new(0));
+    for me in 0..2 {
+        let (handler_keys, acted, fresh) = (keys.clone(), acted.clone(), fresh.clone());
+        let k = barepoll::interest()
+            .read()
+            .with_fd(eventfd(1))
+            .with_handler({
+                let pair_hits = pair_hits.clone();
+                move |ops: &mut Ops<'_>| {
+                    pair_hits.set(pair_hits.get() + 1);
+                    if acted.replace(true) {
+                        return;
+                    }
+                    let other = handler_keys.borrow()[1 - me];
+                    ops.delete(other).unwrap();
+                    for _ in 0..8 {
+                        ops.add(on(eventfd(1), &fresh), readable()).unwrap();
+                    }
+                }
+            })
+            .register_into(&mut r)
+            .unwrap();
+        keys.borrow_mut().push(k);
+    }
+    r.run_once(NOW).unwrap();
+    assert_eq!(pair_hits.get(), 1, "the deleted subscriber's handler ran");
+    assert_eq!(fresh.get(), 0, "a newcomer was reached by a pending event");
+    assert_eq!(r.len(), 9);
+    // From the next wait on, the newcomers fire.
+    r.run_once(NOW).unwrap();
+    assert_eq!(fresh.get(), 8);
+}
+
+// One subscriber registered on a number near 20,000 costs the registry at most 1 KiB besides
+// its node: the slot table is not a flat array as long as the highest number.
+#[test]
+#[cfg_attr(miri, ignore = "raises the descriptor limit of the host process")]
+fn one_subscriber_on_a_high_number_costs_at_most_a_kibibyte_besides_its_node() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    assert!(highest_fd() >= 19_999, "fd limit too low for this test");
+    let low = eventfd(0);
+    let high = barepoll::sys::dup_at_least(low.as_fd(), 19_990).unwrap();
+    drop(low);
+    assert!(high.as_raw_fd() >= 19_990);
+    let hits = Rc::new(Cell::new(0));
+    let subscriber = OnShared {
+        fd: Rc::new(high),
+        hits: hits.clone(),
+    };
+    let node = 24 + std::mem::size_of::<OnShared>();
+    let before = held();
+    let key = r.register(subscriber, readable()).unwrap();
+    let cost = held() - before;
+    assert!(
+        cost <= 1024 + node as isize,
+        "one subscriber on fd {} holds {cost} bytes",
+        key.fd()
+    );
+    // It works there; the number registers again once deleted, and the old key is stale.
+    let fd = r.get::<OnShared>(key).unwrap().fd.clone();
+    poke(fd.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1);
+    assert_eq!(hits.get(), 1);
+    r.delete(key).unwrap();
+    let again = OnShared {
+        fd: fd.clone(),
+        hits: hits.clone(),
+    };
+    let newer = r.register(again, readable()).unwrap();
+    assert_eq!(newer.fd(), key.fd());
+    assert_eq!(r.delete(key), Err(Error::StaleKey(key)));
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        1,
+        "the newer subscriber was touched"
+    );
+    assert_eq!(hits.get(), 2);
+}

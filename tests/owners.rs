@@ -869,3 +869,72 @@ fn an_owner_whose_destructor_panics_takes_its_timers_along() {
         "from a timer callback"
     );
 }
+
+/// Counts its `init` calls; says it has one only if `announced`.
+struct Initialised {
+    fd: OwnedFd,
+    announced: bool,
+    inits: Rc<Cell<u32>>,
+}
+
+impl AsFd for Initialised {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber for Initialised {
+    fn has_init(&self) -> bool {
+        self.announced
+    }
+
+    fn init(&mut self, _: &mut Ops<'_>) -> barepoll::Result<()> {
+        self.inits.set(self.inits.get() + 1);
+        Ok(())
+    }
+
+    fn handle(&mut self, _: Event, _: &mut Ops<'_>) {}
+}
+
+#[test]
+fn init_runs_once_for_a_subscriber_that_has_one_and_never_otherwise() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let inits = Rc::new(Cell::new(0));
+    let make = |announced| Initialised {
+        fd: eventfd(1),
+        announced,
+        inits: inits.clone(),
+    };
+    r.register(make(true), readable()).unwrap();
+    assert_eq!(inits.get(), 1, "register ran init {} times", inits.get());
+    r.register(make(false), readable()).unwrap();
+    assert_eq!(
+        inits.get(),
+        1,
+        "init ran though has_init says there is none"
+    );
+    // The same from a handler, through `Ops::add`.
+    let (with, without) = (make(true), make(false));
+    let mut pending = Some((with, without));
+    barepoll::interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |ops: &mut Ops<'_>| {
+            if let Some((with, without)) = pending.take() {
+                ops.add(with, readable()).unwrap();
+                ops.add(without, readable()).unwrap();
+            }
+            ops.stop();
+        })
+        .register_into(&mut r)
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(
+        inits.get(),
+        2,
+        "Ops::add ran init {} times",
+        inits.get() - 1
+    );
+    assert_eq!(r.len(), 5);
+}

@@ -4,6 +4,7 @@
 //! - `node`: the node layout and its hand-written vtables, node memory and its reuse;
 //! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
 //!   refused DEL, the fork guard;
+//! - `table`: values by fd number in small pages made on demand (the registry's slots);
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail.
@@ -30,6 +31,7 @@ mod node;
 mod owners;
 mod registry;
 mod shared;
+mod table;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};

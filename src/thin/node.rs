@@ -591,46 +591,152 @@ impl Spare {
     }
 }
 
-/// The memory of the last node freed, kept for the next registration of the same layout so
-/// that churn (a registration added and deleted, again and again) does not go through the
-/// allocator. One node's worth: enough for churn, nothing resident to speak of, and little
-/// code. A node gets here only where it could be freed (its DEL succeeded and no batch can
-/// point at it), so reuse is no different from the allocator handing the address back; keys
-/// carry generations for that reason.
-pub(super) struct Spares(Option<Spare>);
+/// Memory of freed nodes, kept by layout for later registrations of the same layout, so that
+/// churn (registrations added and deleted, again and again, or in bursts) does not go through
+/// the allocator. A node gets here only where it could be freed (its DEL succeeded and no
+/// batch can point at it), so reuse is no different from the allocator handing the address
+/// back; keys carry generations for that reason.
+///
+/// One block at hand (the common churn: one node freed, one made, again and again), then a
+/// few layouts ([`SPARE_LAYOUTS`]), each a list threaded through the first word of its blocks,
+/// at most [`SPARE_BYTES`] of each: little resident, and little code on the churn path.
+pub(super) struct Spares {
+    hot: Option<Spare>,
+    lists: [Option<SpareList>; SPARE_LAYOUTS],
+}
+
+/// Free memory of one layout: `head` is the first block; each block's first word holds the
+/// next (null in the last).
+#[derive(Clone, Copy)]
+struct SpareList {
+    layout: Layout,
+    head: NonNull<u8>,
+    len: usize,
+}
+
+/// Layouts kept in lists at a time; memory of another layout goes back to the allocator.
+const SPARE_LAYOUTS: usize = 4;
+
+/// Bytes kept in a layout's list.
+const SPARE_BYTES: usize = 4096;
 
 /// Larger nodes go back to the allocator, so a big subscriber does not stay resident.
 const SPARE_MAX_SIZE: usize = 512;
 
+// A block holds the link to the next: every node is at least a header, aligned as one.
+static_assertions::const_assert!(
+    core::mem::size_of::<Header<(), crate::threads::Local>>() >= core::mem::size_of::<*mut u8>()
+);
+static_assertions::const_assert!(
+    core::mem::align_of::<Header<(), crate::threads::Local>>() >= core::mem::align_of::<*mut u8>()
+);
+
 impl Spares {
     pub(super) fn new() -> Spares {
-        Spares(None)
-    }
-
-    pub(super) fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        match self.0 {
-            Some(spare) if spare.layout == layout => self.0.take().map(|spare| spare.memory),
-            _ => None,
+        Spares {
+            hot: None,
+            lists: [None; SPARE_LAYOUTS],
         }
     }
 
-    /// Keeps `spare` (freeing the one kept before), or frees it if it is too large.
-    pub(super) fn put(&mut self, spare: Spare) {
-        let kept = if spare.layout.size() <= SPARE_MAX_SIZE {
-            self.0.replace(spare)
+    /// Memory for a node of `layout`, if some is kept.
+    #[inline]
+    pub(super) fn take(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        match self.hot {
+            Some(spare) if spare.layout == layout => self.hot.take().map(|spare| spare.memory),
+            _ => self.take_listed(layout),
+        }
+    }
+
+    #[inline(never)]
+    fn take_listed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let entry = self
+            .lists
+            .iter_mut()
+            .find(|list| matches!(list, Some(list) if list.layout == layout))?;
+        let list = entry.as_mut()?;
+        let memory = list.head;
+        if list.len == 1 {
+            *entry = None;
         } else {
-            Some(spare)
-        };
-        if let Some(spare) = kept {
-            spare.free();
+            // SAFETY: `memory` is a block of this list: unused node memory, aligned for a
+            // pointer and large enough for one (asserted above), whose first word `put_listed`
+            // wrote; only this list reads it.
+            let next = unsafe { memory.cast::<*mut u8>().as_ptr().read() };
+            // A list of `len` blocks links `len - 1` of them: `next` is not null.
+            list.head = NonNull::new(next)?;
+            list.len -= 1;
+        }
+        Some(memory)
+    }
+
+    /// Keeps `spare` for a later node of its layout, or frees it if it is too large or its
+    /// layout's list is full (or no list is free for a new layout).
+    #[inline]
+    pub(super) fn put(&mut self, spare: Spare) {
+        if spare.layout.size() > SPARE_MAX_SIZE {
+            return spare.free();
+        }
+        match self.hot {
+            None => self.hot = Some(spare),
+            Some(_) => self.put_listed(spare),
+        }
+    }
+
+    #[inline(never)]
+    fn put_listed(&mut self, spare: Spare) {
+        let size = spare.layout.size();
+        let (mut found, mut empty) = (None, None);
+        for (at, list) in self.lists.iter().enumerate() {
+            match list {
+                Some(list) if list.layout == spare.layout => found = Some(at),
+                None if empty.is_none() => empty = Some(at),
+                _ => {}
+            }
+        }
+        let link = spare.memory.cast::<*mut u8>().as_ptr();
+        match (found, empty) {
+            (Some(at), _) => {
+                let Some(list) = self.lists[at].as_mut() else {
+                    return spare.free(); // found above: cannot happen
+                };
+                if (list.len + 1) * size > SPARE_BYTES {
+                    return spare.free();
+                }
+                // SAFETY: the block is unused node memory of this layout, owned by the caller
+                // and given to the list here: aligned for a pointer and large enough for one
+                // (asserted above).
+                unsafe { link.write(list.head.as_ptr()) };
+                list.head = spare.memory;
+                list.len += 1;
+            }
+            (None, Some(at)) => {
+                // SAFETY: as above; the first block of a list links to nothing.
+                unsafe { link.write(core::ptr::null_mut()) };
+                self.lists[at] = Some(SpareList {
+                    layout: spare.layout,
+                    head: spare.memory,
+                    len: 1,
+                });
+            }
+            (None, None) => spare.free(),
         }
     }
 }
 
 impl Drop for Spares {
     fn drop(&mut self) {
-        if let Some(spare) = self.0.take() {
+        if let Some(spare) = self.hot.take() {
             spare.free();
+        }
+        for at in 0..SPARE_LAYOUTS {
+            // Lists have distinct layouts, so `take_listed` pops from this one.
+            while let Some(layout) = self.lists[at].map(|list| list.layout) {
+                let Some(memory) = self.take_listed(layout) else {
+                    break;
+                };
+                Spare { memory, layout }.free();
+            }
         }
     }
 }
@@ -639,6 +745,7 @@ impl Drop for Spares {
 mod tests {
     use super::*;
     use crate::sys::{self, AsFd};
+    use alloc::vec::Vec;
 
     struct Zst;
     impl AsFd for Zst {
@@ -710,15 +817,33 @@ mod tests {
         let again = node(Zst, &mut spares);
         assert_eq!(again.data(), address, "spare memory not reused");
         assert!(again.is::<Zst>() && big.is::<Big>());
-        // One kept at a time: the last freed.
+        // Several kept per layout, the last freed first.
         let (a, b) = (node(Zst, &mut spares), node(Zst, &mut spares));
-        let last = b.data();
+        let (first, last) = (a.data(), b.data());
         a.recycle(&mut spares);
         b.recycle(&mut spares);
-        assert_eq!(
-            spares.0.map(|spare| spare.memory.as_ptr() as u64),
-            Some(last)
-        );
+        let (c, d) = (node(Zst, &mut spares), node(Zst, &mut spares));
+        let mut reused = [c.data(), d.data()];
+        reused.sort_unstable();
+        let mut freed = [first, last];
+        freed.sort_unstable();
+        assert_eq!(reused, freed, "spare memory not reused");
+        // Up to `SPARE_BYTES` of a layout.
+        let size = Layout::new::<Node<(), crate::threads::Local, Zst>>().size();
+        let many: Vec<_> = (0..SPARE_BYTES / size + 3)
+            .map(|_| node(Zst, &mut spares))
+            .collect();
+        for n in many {
+            n.recycle(&mut spares);
+        }
+        let kept = spares
+            .lists
+            .iter()
+            .flatten()
+            .find(|l| l.layout.size() == size);
+        assert_eq!(kept.map(|l| l.len), Some(SPARE_BYTES / size));
+        c.recycle(&mut spares);
+        d.recycle(&mut spares);
         // SAFETY: `big` holds a `Big`, used by nothing else.
         let value = unsafe { big.take_value::<Big>() };
         assert_eq!(value.0, [7; 8]);
@@ -728,6 +853,7 @@ mod tests {
         let mut spares = Spares::new();
         let huge = node(Huge([0; 1024]), &mut spares);
         huge.recycle(&mut spares);
-        assert!(spares.0.is_none(), "a large node's memory was kept");
+        let kept = spares.hot.is_some() || spares.lists.iter().any(Option::is_some);
+        assert!(!kept, "a large node's memory was kept");
     }
 }

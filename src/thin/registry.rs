@@ -3,6 +3,7 @@
 //! recovered (rebuilding the epoll set).
 
 use super::node::{NodeBox, Spares};
+use super::table::{FdTable, NoRoom};
 use crate::error::{Error, Result};
 use crate::grow;
 use crate::interest::Interest;
@@ -14,11 +15,11 @@ use crate::timer::TimerKey;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// A registered subscriber: its node, and what it owns besides, if anything.
-struct Slot<D: 'static, T: 'static> {
-    node: NodeBox<D, T>,
-    extras: Option<Box<Extras<D, T>>>,
-}
+/// A registered subscriber's place in the slot table: its node (one word: the table costs a
+/// pointer per number). What it owns besides, if anything, is in the registry's `owned`.
+type Slot<D, T> = NodeBox<D, T>;
+
+static_assertions::assert_eq_size!(Option<Slot<(), crate::threads::Local>>, usize);
 
 /// What a subscriber owns besides its node: the records of its further registrations (each a
 /// node of its own, whose data word the kernel reports) and the keys of its own timers,
@@ -45,13 +46,15 @@ impl<D, T> Extras<D, T> {
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
     pub(super) epfd: OwnedFd,
-    /// Live nodes by their registered fd number, with their records; never read on the
-    /// dispatch path.
-    slots: Vec<Option<Slot<D, T>>>,
-    /// The numbers live records (further registrations) hold, by number: like a node's, a
-    /// record's number is its own until it goes, since its DEL names it whatever file it names
-    /// by then (invariant 7); nothing else registers under it meanwhile.
-    held: Vec<bool>,
+    /// Live nodes by their registered fd number; never read on the dispatch path.
+    slots: FdTable<Slot<D, T>>,
+    /// What subscribers own besides their node (records, timers), by the same fd number:
+    /// empty until a subscriber owns something.
+    owned: FdTable<Box<Extras<D, T>>>,
+    /// The numbers live records (further registrations) hold: like a node's, a record's
+    /// number is its own until it goes, since its DEL names it whatever file it names by then
+    /// (invariant 7); nothing else registers under it meanwhile.
+    held: FdTable<()>,
     /// Nodes deleted while a batch is open; recycled when it is done.
     graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
@@ -126,11 +129,11 @@ fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
 }
 
-/// The live slot of `key` in `slots`.
-fn slot_in<D, T: Threads>(slots: &mut [Option<Slot<D, T>>], key: Key) -> Result<&mut Slot<D, T>> {
-    match slots.get_mut(key.fd() as usize) {
-        Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
-        _ => Err(Error::StaleKey(key)),
+/// The records of the subscriber registered under `index`, if it has any.
+fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<D, T>] {
+    match owned.get(index) {
+        Some(extras) => &extras.regs,
+        None => &[],
     }
 }
 
@@ -154,8 +157,9 @@ impl<D, T: Threads> Registry<D, T> {
     pub(crate) fn new() -> Result<Registry<D, T>> {
         Ok(Registry {
             epfd: sys::epoll_create1()?,
-            slots: Vec::new(),
-            held: Vec::new(),
+            slots: FdTable::new(),
+            owned: FdTable::new(),
+            held: FdTable::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
             spares: Spares::new(),
@@ -361,25 +365,20 @@ impl<D, T: Threads> Registry<D, T> {
         let Ok(index) = usize::try_from(fd) else {
             return Err(Error::Os(Errno::EBADF));
         };
-        if let Some(Some(_)) = self.slots.get(index) {
+        if self.held.get(index).is_some() {
+            // A live record's number, though its fd may have been closed behind its back.
             return Err(Error::AlreadyRegistered(fd));
         }
-        if self.holds_number(fd) {
-            return Err(Error::AlreadyRegistered(fd));
-        }
-        // Room in the slot table first, in a new table if it must grow (the slots move there
-        // once the kernel has taken the registration), so nothing can fail after that, and a
-        // refused registration gives the room back by freeing it, never by reallocating.
-        let grown = if index >= self.slots.capacity() {
-            let room = (index + 1).max(self.slots.capacity() * 2);
-            let mut table = Vec::new();
-            table.try_reserve(room).map_err(|_| out_of_memory())?;
-            Some(table)
-        } else {
-            None // the common case: nothing to drop on the way out
+        // Room in the slot table first, so nothing can fail after the kernel took the
+        // registration; a refused registration gives the pages it made back by freeing them.
+        let reserved = match self.slots.reserve(index) {
+            Ok(reserved) => reserved,
+            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)),
+            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
         };
         let key = Key::fresh(fd);
         let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
+            self.slots.unreserve(index, reserved);
             return Err(out_of_memory());
         };
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
@@ -394,41 +393,58 @@ impl<D, T: Threads> Registry<D, T> {
         if let Err(e) = added {
             // The kernel never saw the node, so dropping it here is sound.
             node.discard(&mut self.spares, was_spare);
+            self.slots.unreserve(index, reserved);
             return Err(refused(e, fd));
         }
-        if let Some(mut table) = grown {
-            for slot in self.slots.drain(..) {
-                let _ = grow::push_within(&mut table, slot); // within the room reserved
-            }
-            self.slots = table;
+        if let Err(node) = self.slots.place(index, node, reserved) {
+            // Room was made and the slot is empty (checked above): cannot happen. The kernel
+            // may report the node: leaking it is the sound way out.
+            core::mem::forget(node);
         }
-        grow::fill_within(&mut self.slots, index + 1, || None); // within the room reserved
-                                                                // The slot is empty (checked above). Were it not, leaking is the sound way out.
-        let slot = Slot { node, extras: None };
-        core::mem::forget(self.slots[index].replace(slot));
         self.live += 1;
         Ok(key)
     }
 
+    /// The live node of `key`.
     pub(super) fn lookup(&self, key: Key) -> Result<&NodeBox<D, T>> {
-        Ok(&self.slot(key)?.node)
-    }
-
-    fn slot(&self, key: Key) -> Result<&Slot<D, T>> {
         match self.slots.get(key.fd() as usize) {
-            Some(Some(slot)) if slot.node.header().key() == key && slot.node.is_live() => Ok(slot),
+            Some(node) if node.header().key() == key && node.is_live() => Ok(node),
             _ => Err(Error::StaleKey(key)),
         }
     }
 
-    fn slot_mut(&mut self, key: Key) -> Result<&mut Slot<D, T>> {
-        slot_in(&mut self.slots, key)
+    /// What the live subscriber of `key` owns besides its node, made empty if it owned
+    /// nothing yet (room in `owned` reserved first: out of memory changes nothing).
+    fn extras_mut(&mut self, key: Key) -> Result<&mut Extras<D, T>> {
+        self.lookup(key)?;
+        let index = key.fd() as usize;
+        if self.owned.get(index).is_none() {
+            let Ok(room) = self.owned.reserve(index) else {
+                return Err(out_of_memory()); // empty (checked above): out of memory
+            };
+            let extras = Extras {
+                regs: Vec::new(),
+                timers: Vec::new(),
+            };
+            let Some(extras) = super::try_box(extras) else {
+                self.owned.unreserve(index, room);
+                return Err(out_of_memory());
+            };
+            if self.owned.place(index, extras, room).is_err() {
+                return Err(out_of_memory()); // room made above: cannot happen
+            }
+        }
+        match self.owned.entry(index) {
+            Some(Some(extras)) => Ok(extras),
+            _ => Err(out_of_memory()), // made above: cannot happen
+        }
     }
+
     /// The record of `key`'s registration tagged `tag`.
     fn record(&self, key: Key, tag: u32) -> Result<&NodeBox<D, T>> {
-        let slot = self.slot(key)?;
-        let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
-        regs.iter()
+        self.lookup(key)?;
+        regs_in(&self.owned, key.fd() as usize)
+            .iter()
             .find(|r| r.tag() == tag)
             .ok_or(Error::Invalid("no registration has this tag"))
     }
@@ -456,32 +472,40 @@ impl<D, T: Threads> Registry<D, T> {
                 "a registration of this subscriber has this tag",
             ));
         }
-        self.slot(key)?;
-        if matches!(self.slots.get(fd as usize), Some(Some(_))) || self.holds_number(fd) {
-            // A live subscriber's or record's own number, though its fd may have been closed
-            // behind its back: its DEL will name this number (invariant 7) and would remove
-            // this registration instead of its own.
+        self.lookup(key)?;
+        let index = fd as usize;
+        if self.slots.get(index).is_some() {
+            // A live subscriber's own number, though its fd may have been closed behind its
+            // back: its DEL will name this number (invariant 7) and would remove this
+            // registration instead of its own.
             return Err(Error::AlreadyRegistered(fd));
         }
-        let index = fd as usize;
-        if index >= self.held.len() {
-            self.held
-                .try_reserve(index + 1 - self.held.len())
-                .map_err(|_| out_of_memory())?;
-        }
-        let slot = slot_in(&mut self.slots, key)?;
-        if slot.extras.is_none() {
-            let extras = Extras {
-                regs: Vec::new(),
-                timers: Vec::new(),
-            };
-            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
-        }
-        let Some(extras) = slot.extras.as_mut() else {
-            return Err(out_of_memory()); // made above: cannot happen
+        let held = match self.held.reserve(index) {
+            Ok(held) => held,
+            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)), // a record's
+            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
         };
+        match self.add_record(key, fd, tag, interest) {
+            Ok(()) => {
+                // Within the room reserved above: cannot fail.
+                let _ = self.held.place(index, (), held);
+                Ok(())
+            }
+            Err(e) => {
+                self.held.unreserve(index, held);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`add_fd`](Self::add_fd) once its number is checked and held.
+    fn add_record(&mut self, key: Key, fd: RawFd, tag: u32, interest: Interest) -> Result<()> {
+        let extras = self.extras_mut(key)?;
         extras.regs.try_reserve(1).map_err(|_| out_of_memory())?;
-        let made = NodeBox::record(&slot.node, fd, tag, interest, &mut self.spares);
+        let Some(owner) = self.slots.get(key.fd() as usize) else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        let made = NodeBox::record(owner, fd, tag, interest, &mut self.spares);
         let Some((record, was_spare)) = made else {
             return Err(out_of_memory());
         };
@@ -495,31 +519,23 @@ impl<D, T: Threads> Registry<D, T> {
             record.discard(&mut self.spares, was_spare);
             return Err(refused(e, fd));
         }
-        let regs = self
-            .slot_mut(key)
-            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
-        if let Ok(Some(regs)) = regs {
-            if let Err(record) = grow::push_within(regs, record) {
-                debug_assert!(false, "no room reserved for a record");
-                core::mem::forget(record); // the kernel may report it: leaking is sound
+        match self.owned.entry(key.fd() as usize) {
+            Some(Some(extras)) => {
+                if let Err(record) = grow::push_within(&mut extras.regs, record) {
+                    debug_assert!(false, "no room reserved for a record");
+                    core::mem::forget(record); // the kernel may report it: leaking is sound
+                }
             }
-        }
-        grow::fill_within(&mut self.held, index + 1, || false); // within the room reserved
-        if let Some(held) = self.held.get_mut(index) {
-            *held = true;
+            // Made above: cannot happen. The kernel may report it: leaking is sound.
+            _ => core::mem::forget(record),
         }
         Ok(())
     }
 
-    /// Whether a live record holds number `fd`.
-    fn holds_number(&self, fd: RawFd) -> bool {
-        self.held.get(fd as usize) == Some(&true)
-    }
-
     /// A record that held number `fd` is gone: the number is anyone's.
     fn release_number(&mut self, fd: RawFd) {
-        if let Some(held) = self.held.get_mut(fd as usize) {
-            *held = false;
+        if fd >= 0 {
+            self.held.take(fd as usize);
         }
     }
 
@@ -547,12 +563,10 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let regs = self
-            .slot_mut(key)
-            .map(|slot| slot.extras.as_mut().map(|e| &mut e.regs));
-        let Ok(Some(regs)) = regs else {
+        let Some(Some(extras)) = self.owned.entry(key.fd() as usize) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
+        let regs = &mut extras.regs;
         let Some(at) = regs.iter().position(|r| r.tag() == tag) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
@@ -573,17 +587,7 @@ impl<D, T: Threads> Registry<D, T> {
         timer: TimerKey,
         armed: impl Fn(TimerKey) -> bool,
     ) -> Result<()> {
-        let slot = self.slot_mut(key)?;
-        if slot.extras.is_none() {
-            let extras = Extras {
-                regs: Vec::new(),
-                timers: Vec::new(),
-            };
-            slot.extras = Some(super::try_box(extras).ok_or_else(out_of_memory)?);
-        }
-        let Some(extras) = slot.extras.as_mut() else {
-            return Err(out_of_memory()); // made above: cannot happen
-        };
+        let extras = self.extras_mut(key)?;
         if extras.timers.len() == extras.timers.capacity() {
             extras.timers.retain(|&t| armed(t));
             extras.timers.try_reserve(1).map_err(|_| out_of_memory())?;
@@ -636,10 +640,39 @@ impl<D, T: Threads> Registry<D, T> {
     /// cannot name may still report the node (its DEL was refused and the epoll set could not
     /// be rebuilt). Everything that can fail is done before anything changes (invariant 10).
     #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
+    #[inline]
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
-        let slot = self.slot(key)?;
-        let n = slot.extras.as_ref().map_or(0, |e| e.regs.len());
+        self.lookup(key)?;
+        if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
+            return self.detach_owner(key);
+        }
+        // A subscriber with its own fd only: one DEL, no records, nothing it owned.
+        if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
+            self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        // A refused DEL: as in `detach_owner`, room to keep the node in case no epoll set can
+        // be made without it now.
+        if deleted.is_err() && self.retired.len() == self.retired.capacity() {
+            self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
+        }
+        let Some(node) = self.slots.take(key.fd() as usize) else {
+            return Err(Error::StaleKey(key)); // looked up above: cannot happen
+        };
+        node.kill();
+        self.live -= 1;
+        let named = deleted.is_err() && self.rebuild(1).is_err();
+        Ok((node, named, None))
+    }
+
+    /// [`detach`](Self::detach) for a subscriber that owns records or timers.
+    #[allow(clippy::type_complexity)] // the node, whether it is named, what it owned
+    #[inline(never)]
+    fn detach_owner(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
+        self.lookup(key)?;
+        let index = key.fd() as usize;
+        let n = regs_in(&self.owned, index).len();
         if self.holds() && self.graveyard.capacity() - self.graveyard.len() < n + 1 {
             self.graveyard
                 .try_reserve(n + 1)
@@ -651,7 +684,6 @@ impl<D, T: Threads> Registry<D, T> {
                 .try_reserve(n + 1)
                 .map_err(|_| out_of_memory())?;
         }
-        let index = key.fd() as usize;
         let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
         // A refused DEL: the fd was closed (or replaced) behind the subscriber's back. If
         // another fd keeps the file open, the kernel still holds the registration under the
@@ -660,9 +692,10 @@ impl<D, T: Threads> Registry<D, T> {
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let Some(Slot { node, mut extras }) = self.slots[index].take() else {
+        let Some(node) = self.slots.take(index) else {
             return Err(Error::StaleKey(key)); // looked up above: cannot happen
         };
+        let mut extras = self.owned.take(index);
         node.kill();
         self.live -= 1;
         let mut refused = usize::from(deleted.is_err());
@@ -696,10 +729,18 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Gives up a node taken out of the kernel's set: disposed of, or retired if a
     /// registration the reactor cannot name may still report it (`named`).
+    #[inline]
     fn give_up(&mut self, node: NodeBox<D, T>, named: bool) {
         if !named {
             return self.dispose(node);
         }
+        self.retire(node);
+    }
+
+    /// Keeps a node that a registration the reactor cannot name may still report.
+    #[cold]
+    #[inline(never)]
+    fn retire(&mut self, node: NodeBox<D, T>) {
         // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
         // out: the kernel may still report it.)
         let Err(node) = grow::push_within(&mut self.retired, node) else {
@@ -720,6 +761,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// batch may still point at it, when that batch is done (room in the graveyard was
     /// reserved beforehand). The one place that decides whether a node may be freed now,
     /// from the registry's own state (invariant 13).
+    #[inline]
     fn dispose(&mut self, node: NodeBox<D, T>) {
         if self.holds() {
             // Room was reserved before the node was detached. (Were it not, leaking the node
@@ -750,15 +792,13 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
-        for slot in self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|slot| slot.node.is_live())
-        {
-            let regs = slot.extras.as_ref().map_or(&[][..], |e| &e.regs[..]);
+        for (index, owner) in self.slots.iter() {
+            if !owner.is_live() {
+                continue;
+            }
+            let regs = regs_in(&self.owned, index);
             // Every registration, with its own data word: the node's, then its records'.
-            for node in core::iter::once(&slot.node).chain(regs) {
+            for node in core::iter::once(owner).chain(regs) {
                 let header = node.header();
                 let (fd, bits) = (header.key().fd(), header.interest().bits());
                 // Other errors: this fd, too, was closed or replaced behind the reactor's back.

@@ -95,6 +95,10 @@ mod on {
     }
 
     impl<D: 'static, T: Threads> Subscriber<D, T> for Alarm {
+        fn has_init(&self) -> bool {
+            false
+        }
+
         fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
             // Edge-triggered, and set again before it can ring again (which clears its
             // count): nothing to read.

@@ -8,6 +8,11 @@ use barepoll::{Event, Ops, Reactor, Subscriber};
 use std::os::fd::{AsFd, BorrowedFd};
 
 impl Subscriber for Conn {
+    /// No `init`: registered the short way, as `Subscriber::has_init`'s docs advise.
+    fn has_init(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn handle(&mut self, _: Event, _: &mut Ops<'_>) {
         self.count.bump();
@@ -28,6 +33,10 @@ impl AsFd for Driver {
 }
 
 impl Subscriber for Driver {
+    fn has_init(&self) -> bool {
+        false
+    }
+
     fn handle(&mut self, _: Event, ops: &mut Ops<'_>) {
         for _ in 0..PAIRS {
             let key = ops
