@@ -292,6 +292,14 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         let n = self.run_once_slower(timeout, data);
+        // The tasks last: those woken by this turn's events and timers run in it.
+        #[cfg(feature = "tasks")]
+        let n = match n {
+            Ok(n) if self.core.registry.flags() & crate::thin::TASKS != 0 => {
+                Ok(n + crate::task::run_ready(&self.core.registry))
+            }
+            n => n,
+        };
         match self.core.registry.take_failure() {
             Some(e) => Err(e),
             None => n,
@@ -342,7 +350,15 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                 }
             }
         }
+        #[cfg(feature = "tasks")]
+        if core.registry.flags() & crate::thin::TASKS != 0
+            && !crate::task::may_block(&core.registry)
+        {
+            (timeout, limit) = (Some(0), None);
+        }
         let raw = events.wait(&core.registry, timeout);
+        #[cfg(feature = "tasks")]
+        crate::task::awake(&core.registry);
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
             events.dispatch_range(0, n, core, data);
@@ -820,6 +836,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 }
 
 impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// The registry, for the rooms that extend the reactor (tasks).
+    #[cfg(feature = "tasks")]
+    pub(crate) fn registry_mut(&mut self) -> &mut crate::thin::Registry<D, T> {
+        &mut self.core.registry
+    }
+
     /// Cancels the timers a deleted subscriber owned.
     fn cancel_owned(&mut self, owned: crate::thin::Owned<D, T>) {
         if let Some(owned) = owned {

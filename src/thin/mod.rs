@@ -6,7 +6,9 @@
 //!   refused DEL, the fork guard;
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
-//! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail.
+//! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
+//! - `task` (feature `tasks`): tasks' cells, their raw wakers and the inbox that wakes from
+//!   any thread go through.
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -30,6 +32,8 @@ mod node;
 mod owners;
 mod registry;
 mod shared;
+#[cfg(feature = "tasks")]
+mod task;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
@@ -37,8 +41,12 @@ pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
+#[cfg(feature = "tasks")]
+pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
+#[cfg(feature = "tasks")]
+pub(crate) use task::{Executor, Inbox, JoinRef, TaskRef, Tasks};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};
@@ -72,7 +80,9 @@ impl<D, T: Threads> Core<D, T> {
 // it), its fds and its fork guard (`Send`), and boxed timer callbacks. Every value it holds
 // that could be `!Send` entered through `Registry::insert` (subscribers) or `Timers::arm`
 // (callbacks), and both require `Sendable: Admit<X>`, which holds only for `X: Send`;
-// `Registry::insert_internal` (the timers' alarm) requires `Send` itself. No
+// `Registry::insert_internal` (the timers' alarm) requires `Send` itself. The executor of
+// tasks (feature `tasks`), which holds `!Send` futures, is only ever made for a `Local`
+// reactor (`task::executor` takes a `Registry<D, Local>`), so a `Sendable` one has none. No
 // value of type `D` is stored (`data` points to the caller's state only while a batch runs,
 // on the thread running it). Nothing is shared with other threads (it is not `Sync`).
 unsafe impl<D> Send for Core<D, Sendable> {}

@@ -77,6 +77,10 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     backoff: u64,
     /// The first error a handler or callback reported ([`FAILED`]), for the turn to return.
     failure: Option<Error>,
+    /// The executor of the reactor's tasks, once one was spawned ([`TASKS`]); only ever set
+    /// in a `Local` reactor. Dropped after the nodes: its drop cancels the tasks left.
+    #[cfg(feature = "tasks")]
+    pub(crate) tasks: Option<super::task::Tasks>,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -90,6 +94,9 @@ pub(crate) const TIMERS: u8 = 2;
 pub(crate) const REMOTE: u8 = 4;
 /// A handler asked `run` to stop (cleared when a new batch begins).
 pub(crate) const STOP: u8 = 8;
+/// The reactor has an executor: every turn polls its ready tasks before it waits.
+#[cfg(feature = "tasks")]
+pub(crate) const TASKS: u8 = 16;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
@@ -157,6 +164,8 @@ impl<D, T: Threads> Registry<D, T> {
             skipped: 0,
             backoff: 0,
             failure: None,
+            #[cfg(feature = "tasks")]
+            tasks: None,
             guard: ForkGuard::new()?,
         })
     }
@@ -331,7 +340,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Registers a subscriber of the reactor's own, `Send` whatever the thread mode, and not
     /// counted by `len`. It is never deleted: it goes with the registry.
-    #[cfg(any(feature = "alarm", feature = "std"))]
+    #[cfg(any(feature = "alarm", feature = "std", feature = "tasks"))]
     pub(crate) fn insert_internal<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T> + Send,
