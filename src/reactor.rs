@@ -291,12 +291,16 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// A turn off the fast path; if a handler or callback failed in it, its error.
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        #[cfg(feature = "tasks")]
+        self.settle_task_io();
         let n = self.run_once_slower(timeout, data);
         // The tasks last: those woken by this turn's events and timers run in it.
         #[cfg(feature = "tasks")]
         let n = match n {
             Ok(n) if self.core.registry.flags() & crate::thin::TASKS != 0 => {
-                Ok(n + crate::task::run_ready(&self.core.registry))
+                let polled = crate::task::run_ready(&self.core.registry);
+                self.settle_task_io();
+                Ok(n + polled)
             }
             n => n,
         };
@@ -840,6 +844,15 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     #[cfg(feature = "tasks")]
     pub(crate) fn registry_mut(&mut self) -> &mut crate::thin::Registry<D, T> {
         &mut self.core.registry
+    }
+
+    /// Registers and deletes the I/O sources tasks made and dropped (outside any batch).
+    #[cfg(feature = "tasks")]
+    fn settle_task_io(&mut self) {
+        if self.core.registry.flags() & crate::thin::TASKS != 0 && self.events.pending() == 0 {
+            self.core.registry.settle();
+            crate::task::settle_io(&mut self.core.registry);
+        }
     }
 
     /// Cancels the timers a deleted subscriber owned.

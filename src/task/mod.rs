@@ -50,6 +50,10 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+mod io;
+pub(crate) use io::settle_io;
+pub use io::{Async, Readiness};
+
 /// The most tasks one turn polls before it lets I/O in.
 pub const BUDGET: usize = 64;
 
@@ -246,6 +250,8 @@ pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<
         live: Vec::new(),
         free: Vec::new(),
         closed: false,
+        io_add: Vec::new(),
+        io_delete: Vec::new(),
     }));
     registry.insert_internal(OnTaskWake { inbox }, interest::interest().read())?;
     registry.tasks = Some(Tasks(executor.clone()));

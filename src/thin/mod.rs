@@ -46,7 +46,7 @@ pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]
-pub(crate) use task::{Executor, Inbox, JoinRef, TaskRef, Tasks};
+pub(crate) use task::{Executor, Inbox, JoinRef, TaskIo, TaskRef, Tasks};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};

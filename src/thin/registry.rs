@@ -350,6 +350,18 @@ impl<D, T: Threads> Registry<D, T> {
         Ok(key)
     }
 
+    /// Registers a task's I/O source (see `task::io`): counted by `len` like any subscriber,
+    /// but admitted whatever its thread mode, since only a `Local` reactor has tasks (the
+    /// executor is made for a `Registry<D, Local>` only, and only it hands these in).
+    #[cfg(feature = "tasks")]
+    pub(crate) fn insert_task_io<S>(&mut self, value: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+    {
+        debug_assert!(self.tasks.is_some());
+        self.insert_any(value, interest)
+    }
+
     fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,

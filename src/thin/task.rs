@@ -15,6 +15,8 @@
 
 use super::SharedBox;
 use crate::error::{Error, Result};
+use crate::interest::Event;
+use crate::key::Key;
 use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd};
 use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::collections::VecDeque;
@@ -153,6 +155,22 @@ pub(crate) struct Executor {
     pub(crate) free: Vec<usize>,
     /// The reactor is gone: spawns are refused.
     pub(crate) closed: bool,
+    /// I/O sources tasks made, for the next turn to register (a task cannot reach the
+    /// registry), and the keys of those they dropped, to delete.
+    pub(crate) io_add: Vec<Rc<dyn TaskIo>>,
+    pub(crate) io_delete: Vec<Key>,
+}
+
+/// An I/O source of tasks, as its registration sees it (`task::io` implements it).
+pub(crate) trait TaskIo {
+    /// Its fd, registered for the source's whole life.
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Its handle was dropped before it was registered: it is not.
+    fn dropped(&self) -> bool;
+    /// What the registration gave: its key, or the error that refused it.
+    fn registered(&self, result: Result<Key>);
+    /// An event: readiness to record, wakers to wake.
+    fn ready(&self, event: Event);
 }
 
 /// The registry's handle on its executor: dropped with the reactor, it closes the inbox and
