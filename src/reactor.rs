@@ -300,7 +300,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             Ok(n) if self.core.registry.flags() & crate::thin::TASKS != 0 => {
                 let polled = crate::task::run_ready(&self.core.registry);
                 self.settle_task_io();
-                Ok(n + polled)
+                polled.map(|polled| n + polled)
             }
             n => n,
         };
@@ -355,10 +355,12 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             }
         }
         #[cfg(feature = "tasks")]
-        if core.registry.flags() & crate::thin::TASKS != 0
-            && !crate::task::may_block(&core.registry)
-        {
-            (timeout, limit) = (Some(0), None);
+        if core.registry.flags() & crate::thin::TASKS != 0 {
+            if let Some(most) = crate::task::wait_limit(&core.registry)? {
+                if timeout.map_or(true, |t| t > most) {
+                    (timeout, limit) = (Some(most), None);
+                }
+            }
         }
         let raw = events.wait(&core.registry, timeout);
         #[cfg(feature = "tasks")]

@@ -51,8 +51,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 mod io;
+mod time;
 pub(crate) use io::settle_io;
 pub use io::{Async, Readiness};
+pub use time::{Elapsed, Sleep, Timeout};
 
 /// The most tasks one turn polls before it lets I/O in.
 pub const BUDGET: usize = 64;
@@ -252,6 +254,7 @@ pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<
         closed: false,
         io_add: Vec::new(),
         io_delete: Vec::new(),
+        sleeps: crate::timer::Sleeps::new(),
     }));
     registry.insert_internal(OnTaskWake { inbox }, interest::interest().read())?;
     registry.tasks = Some(Tasks(executor.clone()));
@@ -259,23 +262,44 @@ pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<
     Ok(Spawner { executor })
 }
 
-/// Before the turn's wait: whether it may block (no task is ready). If it may, wakes write
-/// the eventfd from now on.
-pub(crate) fn may_block<D, T>(registry: &Registry<D, T>) -> bool {
+/// Before the turn's wait: how long it may last at most (nanoseconds), if the tasks bound it:
+/// zero while a task is ready, else until the earliest sleep's deadline. If it may block,
+/// wakes write the eventfd from now on.
+///
+/// # Errors
+/// The clock's, if a sleep is armed and the clock cannot be read.
+pub(crate) fn wait_limit<D, T>(registry: &Registry<D, T>) -> Result<Option<u64>> {
     let Some(tasks) = &registry.tasks else {
-        return true;
+        return Ok(None);
     };
     let executor = tasks.0.borrow();
-    executor.ready.is_empty() && executor.inbox.may_sleep()
+    if !executor.ready.is_empty() {
+        return Ok(Some(0));
+    }
+    let mut limit = None;
+    if executor.sleeps.armed() {
+        if let Some(next) = executor.sleeps.next_deadline() {
+            limit = Some(next.saturating_sub(crate::sys::monotonic_ns()?));
+        }
+    }
+    if !executor.inbox.may_sleep() {
+        return Ok(Some(0));
+    }
+    Ok(limit)
 }
 
 /// The turn's tasks, after its events: polls those ready now (at most [`BUDGET`]), oldest
 /// first; returns how many it polled. A task woken meanwhile waits for the next turn.
-pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> usize {
+///
+/// # Errors
+/// The clock's, if a sleep is armed and the clock cannot be read (the tasks are polled all
+/// the same; no sleep fires).
+pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> Result<usize> {
     let Some(tasks) = &registry.tasks else {
-        return 0;
+        return Ok(0);
     };
     let executor = tasks.0.clone();
+    let clock = time::fire_sleeps(&executor);
     let budget = {
         let mut guard = executor.borrow_mut();
         let Executor { inbox, ready, .. } = &mut *guard;
@@ -294,7 +318,7 @@ pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> usize {
         };
         polling.task.poll();
     }
-    polled
+    clock.map(|()| polled)
 }
 
 /// After the turn's wait: wakes need not write until the next one.

@@ -159,6 +159,8 @@ pub(crate) struct Executor {
     /// registry), and the keys of those they dropped, to delete.
     pub(crate) io_add: Vec<Rc<dyn TaskIo>>,
     pub(crate) io_delete: Vec<Key>,
+    /// Tasks' sleeps, on a wheel of their own (wakers, not callbacks).
+    pub(crate) sleeps: crate::timer::Sleeps,
 }
 
 /// An I/O source of tasks, as its registration sees it (`task::io` implements it).
