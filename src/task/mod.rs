@@ -459,7 +459,7 @@ impl<D: 'static> Ops<'_, D, Local> {
     ///
     /// # Errors
     /// As [`Reactor::spawn`](crate::Reactor::spawn); [`Error::Invalid`] in a
-    /// [`Recorder`](crate::testing::Recorder)'s `Ops`, which has no executor.
+    /// recording `Ops` (`testing::Recorder`), which has no executor.
     ///
     /// ```
     /// use barepoll::{sys, Ops, Reactor};

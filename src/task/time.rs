@@ -93,10 +93,18 @@ impl Sleep {
         let this = self.get_mut();
         this.deadline = Deadline::At(deadline.as_nanos());
         if let Some(entry) = this.entry {
-            // A failed clock reading only means the deadline is treated as not yet reached.
-            let now = crate::sys::monotonic_ns().unwrap_or(0);
             let mut executor = this.executor.borrow_mut();
-            executor.sleeps.reset(entry, deadline.as_nanos(), now);
+            match crate::sys::monotonic_ns() {
+                Ok(now) => executor.sleeps.reset(entry, deadline.as_nanos(), now),
+                // No reading, no time 0 either: the entry goes, and the next poll arms
+                // afresh (and reports the clock's error if it still cannot be read).
+                Err(_) => {
+                    let waker = executor.sleeps.cancel(entry);
+                    this.entry = None;
+                    drop(executor);
+                    drop(waker);
+                }
+            }
         }
     }
 
