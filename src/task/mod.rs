@@ -75,7 +75,9 @@ pub struct Spawner {
 }
 
 impl Spawner {
-    /// Spawns `future` as a task: it is first polled by the reactor's next turn.
+    /// Spawns `future` as a task: it is first polled by the reactor's next task phase (at the
+    /// end of the turn a handler spawns it in, at the end of the next turn otherwise; never
+    /// in the phase of the task that spawns it).
     ///
     /// # Errors
     /// [`Error::Closed`] once the reactor is gone; `ENOMEM` if memory for the task cannot be
@@ -455,7 +457,8 @@ impl Reactor<(), Local> {
 
 impl<D: 'static> Ops<'_, D, Local> {
     /// Spawns `future` as a task on the running reactor (see
-    /// [`Reactor::spawn`](crate::Reactor::spawn)): first polled by the next turn.
+    /// [`Reactor::spawn`](crate::Reactor::spawn)): first polled at the end of this turn, or
+    /// of the next one (the turn that makes the executor does not poll).
     ///
     /// # Errors
     /// As [`Reactor::spawn`](crate::Reactor::spawn); [`Error::Invalid`] in a
@@ -472,13 +475,14 @@ impl<D: 'static> Ops<'_, D, Local> {
     ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
     ///     .with_handler(move |ops: &mut Ops<'_>| {
     ///         let d = d.clone();
-    ///         drop(ops.spawn(async move { d.set(true) }).unwrap()); // detached
+    ///         let handle = ops.spawn(async move { d.set(true) }).unwrap();
+    ///         drop(handle); // detached: it runs all the same
     ///         ops.delete_self().unwrap();
     ///     })
     ///     .register_into(&mut reactor)?;
-    /// reactor.run_once(None)?; // the handler spawns
-    /// reactor.run_once(None)?; // the task runs
-    /// assert!(done.get());
+    /// while !done.get() {
+    ///     reactor.run_once(None)?;
+    /// }
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn spawn<F>(&mut self, future: F) -> Result<JoinHandle<F::Output>>

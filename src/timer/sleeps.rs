@@ -128,3 +128,64 @@ impl Sleeps {
         self.wheel.next_tick().map(ns_of)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    /// About a millisecond, a whole number of the wheel's ticks.
+    const MS: u64 = 1 << 20;
+
+    #[test]
+    fn an_entry_fires_at_its_deadline_never_before() {
+        let (count, waker) = counting();
+        let mut s = Sleeps::new();
+        let i = s.arm(10 * MS, 0, &waker).unwrap();
+        let mut woken = Vec::new();
+        s.fire(10 * MS - 1, &mut woken);
+        assert!(woken.is_empty() && !s.poll(i, &waker));
+        assert_eq!(s.next_deadline(), Some(10 * MS));
+        s.fire(10 * MS, &mut woken);
+        assert_eq!(woken.len(), 1);
+        woken.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(s.poll(i, &waker) && !s.armed());
+    }
+
+    #[test]
+    fn cancel_and_reset_move_an_entry_in_place() {
+        let (_, waker) = counting();
+        let mut s = Sleeps::new();
+        let a = s.arm(50 * MS, 0, &waker).unwrap();
+        let b = s.arm(20 * MS, 0, &waker).unwrap();
+        s.cancel(b);
+        assert_eq!(s.next_deadline(), Some(50 * MS));
+        s.reset(a, 5 * MS, MS);
+        let mut woken = Vec::new();
+        s.fire(5 * MS, &mut woken);
+        assert_eq!(woken.len(), 1);
+        // A fired entry reset to a later deadline waits again.
+        s.reset(a, 9 * MS, 5 * MS);
+        assert!(!s.poll(a, &waker));
+        let reused = s.arm(MS, 5 * MS, &waker).unwrap();
+        assert_eq!(reused, b, "a cancelled entry is reused");
+        s.fire(9 * MS, &mut woken);
+        assert_eq!(woken.len(), 3);
+        assert!(!s.armed());
+    }
+}
