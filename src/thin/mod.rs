@@ -7,8 +7,8 @@
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
-//! - `task` (feature `tasks`): tasks' cells, their raw wakers and the inbox that wakes from
-//!   any thread go through.
+//! - `task` (feature `tasks`): tasks' cells and their raw wakers; `inbox`: the stack wakes from
+//!   any thread push tasks on, and the executor's state.
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -28,6 +28,8 @@
 //!     marked borrowed, and `with` lends no borrowed or running value.
 
 mod dispatch;
+#[cfg(feature = "tasks")]
+mod inbox;
 mod node;
 mod owners;
 mod registry;
@@ -37,6 +39,8 @@ mod task;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
+#[cfg(feature = "tasks")]
+pub(crate) use inbox::{Executor, Inbox, TaskIo, Tasks};
 pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, with};
 #[cfg(feature = "std")]
@@ -46,7 +50,7 @@ pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]
-pub(crate) use task::{Executor, Inbox, JoinRef, TaskIo, TaskRef, Tasks};
+pub(crate) use task::{JoinRef, TaskRef};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};

@@ -80,7 +80,7 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// The executor of the reactor's tasks, once one was spawned ([`TASKS`]); only ever set
     /// in a `Local` reactor. Dropped after the nodes: its drop cancels the tasks left.
     #[cfg(feature = "tasks")]
-    pub(crate) tasks: Option<super::task::Tasks>,
+    pub(crate) tasks: Option<super::inbox::Tasks>,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
