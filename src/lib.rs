@@ -74,6 +74,12 @@
 //!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
 //!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
 //!   reactor is gone.
+//! - **[Tasks][`task`]** (feature `tasks`): [`Reactor::spawn`][spawn] a `!Send` future,
+//!   from outside the loop, from a handler (`Ops::spawn`) or from a task (`Spawner`); join
+//!   handles (dropping one detaches); wakers that schedule from any thread, with one eventfd
+//!   write while the reactor sleeps; a bounded budget per turn; `Async<F>` (an fd registered
+//!   once, edge-triggered: `readable`, `writable`, `read`, `write`, `accept`); `sleep`,
+//!   `sleep_until`, `timeout`.
 //! - **[Thread modes](threads)**: a `Reactor<D, `[`Local`]`>` takes any subscriber and is not
 //!   `Send`; a `Reactor<D, `[`Sendable`]`>` takes only `Send` subscribers and callbacks (a
 //!   compile error names the culprit) and is `Send`: build it on one thread, run it on another
@@ -110,6 +116,7 @@
 //!   invariants and the tests that hold them.
 //!
 //! Examples (`examples/`): `echo_server` (per-connection idle timers, graceful SIGTERM),
+//! `async_echo` (the same as tasks, with `tasks`),
 //! `timers`, `remote` (a worker thread posting results to the loop), `per_core`, and
 //! `examples/nolibc` (a static echo server with no libc). Each is run by a test.
 //!
@@ -143,6 +150,10 @@
 //! `std` (a `compile_error!` says so). `panic-no-fmt`, with `rt`, makes the panic handler
 //! write only `panicked (message left out)`, so that no `core::fmt` is linked for it.
 //!
+//! `tasks` (off by default): [`task`], futures as tasks on a `Local` reactor's thread, with
+//! readiness and timer futures. Off, the reactor has no executor and its turns are the same
+//! code as before; on, a reactor that never spawns still takes the same fast path.
+//!
 //! `vdso` (on by default): [`sys::monotonic`] and the timers read the clock through the
 //! kernel's vDSO (`__vdso_clock_gettime` on x86_64, `__kernel_clock_gettime` on aarch64), found
 //! once through the auxiliary vector and a bounds-checked walk of its ELF symbol table, so a
@@ -163,6 +174,10 @@
 #![cfg_attr(feature = "testing", doc = "[`testing::Recorder`]: testing::Recorder")]
 #![cfg_attr(not(feature = "testing"), doc = "[`testing`]: #features")]
 #![cfg_attr(not(feature = "testing"), doc = "[`testing::Recorder`]: #features")]
+#![cfg_attr(feature = "tasks", doc = "[`task`]: task")]
+#![cfg_attr(feature = "tasks", doc = "[spawn]: Reactor::spawn")]
+#![cfg_attr(not(feature = "tasks"), doc = "[`task`]: #features")]
+#![cfg_attr(not(feature = "tasks"), doc = "[spawn]: #features")]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -207,6 +222,9 @@ mod reactor;
 pub mod remote;
 pub mod signal;
 mod subscriber;
+#[cfg(feature = "tasks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tasks")))]
+pub mod task;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -177,6 +177,16 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
+    /// The registry of a live reactor (`None` for a recorder).
+    #[cfg(feature = "tasks")]
+    pub(crate) fn live_registry(&mut self) -> Option<&mut Registry<D, T>> {
+        match &mut self.target {
+            Target::Live { registry, .. } => Some(registry),
+            #[cfg(feature = "testing")]
+            Target::Record(_) => None,
+        }
+    }
+
     /// The `Ops` lent to a `with` closure: the caller's, on the same reactor.
     pub(crate) fn for_with(
         registry: &'a mut Registry<D, T>,

@@ -300,7 +300,19 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 
     /// A turn off the fast path, with its failure.
     fn run_once_told(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        #[cfg(feature = "tasks")]
+        self.settle_task_io();
         let n = self.run_once_slower(timeout, data);
+        // The tasks last: those woken by this turn's events and timers run in it.
+        #[cfg(feature = "tasks")]
+        let n = match n {
+            Ok(n) if self.core.registry.flags() & crate::thin::TASKS != 0 => {
+                let polled = crate::task::run_ready(&self.core.registry);
+                self.settle_task_io();
+                polled.map(|polled| n + polled)
+            }
+            n => n,
+        };
         match self.core.registry.take_failure() {
             Some(e) => Err(e),
             None => n,
@@ -390,6 +402,14 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                 }
             }
         }
+        #[cfg(feature = "tasks")]
+        if core.registry.flags() & crate::thin::TASKS != 0 {
+            if let Some(most) = crate::task::wait_limit(&core.registry)? {
+                if timeout.map_or(true, |t| t > most) {
+                    (timeout, limit) = (Some(most), None);
+                }
+            }
+        }
         let observed = core.registry.flags() & OBSERVED != 0;
         let start = if observed {
             sys::monotonic_ns().ok()
@@ -397,6 +417,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             None
         };
         let raw = events.wait(&core.registry, timeout);
+        #[cfg(feature = "tasks")]
+        crate::task::awake(&core.registry);
         if let (Some(start), Some(watch)) = (start, &mut core.watch) {
             watch.waited = sys::monotonic_ns().map_or(0, |end| end.saturating_sub(start));
         }
@@ -882,6 +904,22 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             self.core.registry.flag(TIMERS, true);
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "tasks")]
+impl<D: 'static, T: Threads> Reactor<D, T> {
+    /// The registry, for the rooms that extend the reactor (tasks).
+    pub(crate) fn registry_mut(&mut self) -> &mut crate::thin::Registry<D, T> {
+        &mut self.core.registry
+    }
+
+    /// Registers and deletes the I/O sources tasks made and dropped (outside any batch).
+    fn settle_task_io(&mut self) {
+        if self.core.registry.flags() & crate::thin::TASKS != 0 && self.events.pending() == 0 {
+            self.core.registry.settle();
+            crate::task::settle_io(&mut self.core.registry);
+        }
     }
 }
 

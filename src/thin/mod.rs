@@ -7,7 +7,9 @@
 //! - `table`: values by fd number in small pages made on demand (the registry's slots);
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
-//! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail.
+//! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
+//! - `task` (feature `tasks`): tasks' cells and their raw wakers; `inbox`: the stack wakes from
+//!   any thread push tasks on, and the executor's state.
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -27,20 +29,30 @@
 //!     marked borrowed, and `with` lends no borrowed or running value.
 
 mod dispatch;
+#[cfg(feature = "tasks")]
+mod inbox;
 mod node;
 mod owners;
 mod registry;
 mod shared;
 mod table;
+#[cfg(feature = "tasks")]
+mod task;
 
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
+#[cfg(feature = "tasks")]
+pub(crate) use inbox::{Executor, Inbox, TaskIo, Tasks};
 pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, take, with};
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
+#[cfg(feature = "tasks")]
+pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, OBSERVED, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
+#[cfg(feature = "tasks")]
+pub(crate) use task::{JoinRef, TaskRef};
 
 use crate::error::Result;
 use crate::threads::{Sendable, Threads};
@@ -78,7 +90,9 @@ impl<D, T: Threads> Core<D, T> {
 // value it holds that could be `!Send` entered through `Registry::insert` (subscribers),
 // `Timers::arm` (callbacks) or `Reactor::observe` (the observer), and each requires
 // `Sendable: Admit<X>`, which holds only for `X: Send`;
-// `Registry::insert_internal` (the timers' alarm) requires `Send` itself. No
+// `Registry::insert_internal` (the timers' alarm) requires `Send` itself. The executor of
+// tasks (feature `tasks`), which holds `!Send` futures, is only ever made for a `Local`
+// reactor (`task::executor` takes a `Registry<D, Local>`), so a `Sendable` one has none. No
 // value of type `D` is stored (`data` points to the caller's state only while a batch runs,
 // on the thread running it). Nothing is shared with other threads (it is not `Sync`).
 unsafe impl<D> Send for Core<D, Sendable> {}

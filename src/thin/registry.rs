@@ -86,6 +86,10 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     backoff: u64,
     /// The first error a handler or callback reported ([`FAILED`]), for the turn to return.
     failure: Option<Error>,
+    /// The executor of the reactor's tasks, once one was spawned ([`TASKS`]); only ever set
+    /// in a `Local` reactor. Dropped after the nodes: its drop cancels the tasks left.
+    #[cfg(feature = "tasks")]
+    pub(crate) tasks: Option<super::inbox::Tasks>,
 }
 
 /// Flags on the guard word: what makes a turn leave the fast path.
@@ -99,6 +103,9 @@ pub(crate) const TIMERS: u8 = 2;
 pub(crate) const REMOTE: u8 = 4;
 /// A handler asked `run` to stop (cleared when a new batch begins).
 pub(crate) const STOP: u8 = 8;
+/// The reactor has an executor: every turn polls its ready tasks after its events.
+#[cfg(feature = "tasks")]
+pub(crate) const TASKS: u8 = 16;
 /// An observer watches every turn: none takes the fast path.
 pub(crate) const OBSERVED: u8 = 32;
 
@@ -171,6 +178,8 @@ impl<D, T: Threads> Registry<D, T> {
             skipped: 0,
             backoff: 0,
             failure: None,
+            #[cfg(feature = "tasks")]
+            tasks: None,
             guard: ForkGuard::new()?,
         })
     }
@@ -345,7 +354,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Registers a subscriber of the reactor's own, `Send` whatever the thread mode, and not
     /// counted by `len`. It is never deleted: it goes with the registry.
-    #[cfg(any(feature = "alarm", feature = "std"))]
+    #[cfg(any(feature = "alarm", feature = "std", feature = "tasks"))]
     pub(crate) fn insert_internal<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T> + Send,
@@ -353,6 +362,18 @@ impl<D, T: Threads> Registry<D, T> {
         let key = self.insert_any(value, interest)?;
         self.internal += 1;
         Ok(key)
+    }
+
+    /// Registers a task's I/O source (see `task::io`): counted by `len` like any subscriber,
+    /// but admitted whatever its thread mode, since only a `Local` reactor has tasks (the
+    /// executor is made for a `Registry<D, Local>` only, and only it hands these in).
+    #[cfg(feature = "tasks")]
+    pub(crate) fn insert_task_io<S>(&mut self, value: S, interest: Interest) -> Result<Key>
+    where
+        S: Subscriber<D, T>,
+    {
+        debug_assert!(self.tasks.is_some());
+        self.insert_any(value, interest)
     }
 
     fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>

@@ -13,9 +13,13 @@
 
 pub(crate) mod alarm;
 mod fd;
+#[cfg(feature = "tasks")]
+mod sleeps;
 mod wheel;
 
 pub use fd::TimerFd;
+#[cfg(feature = "tasks")]
+pub(crate) use sleeps::Sleeps;
 
 use crate::error::{Error, Result};
 use crate::grow;
@@ -87,6 +91,12 @@ impl Instant {
     /// ```
     pub const fn as_nanos(self) -> u64 {
         self.0
+    }
+
+    /// The instant `ns` nanoseconds after the clock's epoch.
+    #[cfg(feature = "tasks")]
+    pub(crate) const fn from_nanos(ns: u64) -> Instant {
+        Instant(ns)
     }
 
     /// How long ago this was; zero if it is in the future.

@@ -134,7 +134,8 @@ impl Wheel {
         true
     }
 
-    #[cfg(test)]
+    /// The list entry `i` is linked in, if any.
+    #[cfg(any(test, feature = "tasks"))]
     pub(crate) fn place(&self, i: u32) -> Option<Place> {
         self.links[i as usize].place
     }

@@ -19,6 +19,7 @@ extern "C" {
     fn getpid() -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn clock_gettime(clock: c_int, ts: *mut c_void) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn __errno_location() -> *mut c_int;
 }
 
@@ -42,6 +43,8 @@ unsafe fn call(nr: usize, a: [usize; 6]) -> usize {
             // dup3's close-on-exec flag means nothing where nothing is executed.
             k::__NR_dup3 => dup2(int(0), int(1)) as isize,
             k::__NR_clock_gettime => clock_gettime(int(0), a[1] as *mut c_void) as isize,
+            // F_GETFL and F_SETFL (O_NONBLOCK), whose third argument is an int.
+            k::__NR_fcntl => fcntl(int(0), int(1), int(2)) as isize,
             // epoll_pwait2 included: the wrapper layer falls back to epoll_pwait.
             _ => return (linux_raw_sys::errno::ENOSYS as usize).wrapping_neg(),
         }

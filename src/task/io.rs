@@ -1,0 +1,435 @@
+//! `Async<F>`: an fd as futures, for tasks. It owns the fd's readiness as its node's handler
+//! records it, and the wakers of the task waiting to read and the one waiting to write. It may
+//! not call `epoll_ctl` per await: the fd is registered once, edge-triggered for reading and
+//! writing, by the turn after it is made (a task cannot reach the registry), and deleted by the
+//! turn after it is dropped.
+//!
+//! Readiness starts set: the first operation tries the syscall at once. One that sees `EAGAIN`
+//! clears the flag and parks its waker; the node's handler sets it again on the next edge and
+//! wakes the task. One task reads and one writes at a time (a second reader's waker replaces
+//! the first's).
+
+use super::Spawner;
+use crate::error::{Error, Result};
+use crate::interest::{self, Event};
+use crate::key::Key;
+use crate::ops::Ops;
+use crate::subscriber::Subscriber;
+use crate::sys::{self, AsFd, AsRawFd, BorrowedFd, Errno, OwnedFd, SocketAddr};
+use crate::thin::{Executor, Registry, TaskIo};
+use crate::threads::Threads;
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+/// An fd registered once with its reactor for tasks to await: [`readable`](Async::readable),
+/// [`writable`](Async::writable), [`read`](Async::read), [`write`](Async::write),
+/// [`accept`](Async::accept). Not `Send`; dropping it deletes the registration (by the next
+/// turn) and closes the fd once that is done.
+///
+/// ```
+/// use barepoll::{sys, task::Async, Reactor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let spawner = reactor.spawner()?;
+/// let (r, w) = sys::pipe(0)?;
+/// let (r, w) = (Async::new(&spawner, r)?, Async::new(&spawner, w)?);
+/// let reader = spawner.spawn(async move {
+///     let mut buf = [0u8; 5];
+///     let n = r.read(&mut buf).await.unwrap();
+///     buf[..n].to_vec()
+/// })?;
+/// drop(spawner.spawn(async move { w.write(b"hello").await.unwrap() })?);
+/// assert_eq!(reactor.block_on(reader)?, Ok(b"hello".to_vec()));
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+pub struct Async<F: AsFd + 'static> {
+    source: Rc<Source<F>>,
+    executor: Rc<RefCell<Executor>>,
+}
+
+/// The fd and its readiness, shared by the handle and its node.
+struct Source<F> {
+    io: F,
+    key: Cell<Option<Key>>,
+    /// The registration was refused: every operation reports it.
+    error: Cell<Option<Error>>,
+    /// The handle was dropped before the registration was made: it is not made.
+    dropped: Cell<bool>,
+    readable: Cell<bool>,
+    writable: Cell<bool>,
+    reader: Cell<Option<Waker>>,
+    writer: Cell<Option<Waker>>,
+}
+
+impl<F: AsFd> TaskIo for Source<F> {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+
+    fn dropped(&self) -> bool {
+        self.dropped.get()
+    }
+
+    fn registered(&self, result: Result<Key>) {
+        match result {
+            Ok(key) => self.key.set(Some(key)),
+            Err(e) => {
+                self.error.set(Some(e));
+                self.ready(Event::readable());
+                self.ready(Event::writable());
+            }
+        }
+    }
+
+    fn ready(&self, event: Event) {
+        let failed = event.is_error() || event.is_hangup();
+        if event.is_readable() || event.is_read_closed() || failed {
+            self.readable.set(true);
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
+        }
+        if event.is_writable() || failed {
+            self.writable.set(true);
+            if let Some(w) = self.writer.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<F: AsFd + 'static> Async<F> {
+    /// Puts `io` in non-blocking mode and has the spawner's reactor register it (edge-triggered,
+    /// for reading and writing) before its next wait.
+    ///
+    /// # Errors
+    /// The kernel's error from `fcntl` (`EBADF`); [`Error::Closed`] once the reactor is gone;
+    /// `ENOMEM`. A refused registration (for example `EPERM` for a regular file) is reported
+    /// by the operations that follow.
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let efd = barepoll::task::Async::new(&reactor.spawner()?, barepoll::sys::eventfd(0, 0)?)?;
+    /// # drop(efd);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn new(spawner: &Spawner, io: F) -> Result<Async<F>> {
+        sys::set_nonblocking(io.as_fd(), true)?;
+        let source = Rc::new(Source {
+            io,
+            key: Cell::new(None),
+            error: Cell::new(None),
+            dropped: Cell::new(false),
+            readable: Cell::new(true),
+            writable: Cell::new(true),
+            reader: Cell::new(None),
+            writer: Cell::new(None),
+        });
+        let mut executor = spawner.executor.borrow_mut();
+        if executor.closed {
+            return Err(Error::Closed);
+        }
+        let oom = |_| Error::Os(Errno::ENOMEM);
+        executor.io_add.try_reserve(1).map_err(oom)?;
+        executor.io_delete.try_reserve(1).map_err(oom)?;
+        executor.io_add.push(source.clone());
+        drop(executor);
+        Ok(Async {
+            source,
+            executor: spawner.executor.clone(),
+        })
+    }
+
+    /// The fd's owner.
+    ///
+    /// ```
+    /// use barepoll::sys::{self, AsFd};
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let efd = barepoll::task::Async::new(&reactor.spawner()?, sys::eventfd(0, 0)?)?;
+    /// assert!(sys::AsRawFd::as_raw_fd(&efd.get_ref().as_fd()) >= 0);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn get_ref(&self) -> &F {
+        &self.source.io
+    }
+
+    /// Waits until the fd is (or may be) readable: at once unless an operation saw `EAGAIN`
+    /// since the last edge.
+    ///
+    /// # Errors
+    /// The error that refused the registration.
+    ///
+    /// ```
+    /// use barepoll::{sys, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let efd = Async::new(&reactor.spawner()?, sys::eventfd(1, 0)?)?;
+    /// let ready = reactor.spawn(async move { efd.readable().await })?;
+    /// assert_eq!(reactor.block_on(ready)?, Ok(Ok(())));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn readable(&self) -> Readiness<'_, F> {
+        Readiness {
+            source: &self.source,
+            write: false,
+        }
+    }
+
+    /// Waits until the fd is (or may be) writable; see [`readable`](Async::readable).
+    ///
+    /// # Errors
+    /// The error that refused the registration.
+    ///
+    /// ```
+    /// use barepoll::{sys, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let efd = Async::new(&reactor.spawner()?, sys::eventfd(0, 0)?)?;
+    /// let ready = reactor.spawn(async move { efd.writable().await })?;
+    /// assert_eq!(reactor.block_on(ready)?, Ok(Ok(())));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn writable(&self) -> Readiness<'_, F> {
+        Readiness {
+            source: &self.source,
+            write: true,
+        }
+    }
+
+    /// Runs `op` on the fd until it does not fail with `EAGAIN`, waiting for readability
+    /// before each try (an `EAGAIN` clears it; `EINTR` tries again).
+    ///
+    /// # Errors
+    /// `op`'s error, as [`Error::Os`], or the error that refused the registration.
+    ///
+    /// ```
+    /// use barepoll::{sys, sys::AsFd, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let efd = Async::new(&reactor.spawner()?, sys::eventfd(3, 0)?)?;
+    /// let got = reactor.spawn(async move {
+    ///     let mut buf = [0u8; 8];
+    ///     efd.read_with(|fd| sys::read(fd.as_fd(), &mut buf)).await.unwrap();
+    ///     u64::from_ne_bytes(buf)
+    /// })?;
+    /// assert_eq!(reactor.block_on(got)?, Ok(3));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub async fn read_with<R>(
+        &self,
+        mut op: impl FnMut(&F) -> core::result::Result<R, Errno>,
+    ) -> Result<R> {
+        loop {
+            self.readable().await?;
+            match op(&self.source.io) {
+                Err(Errno::EAGAIN) => self.source.readable.set(false),
+                Err(Errno::EINTR) => {}
+                done => return done.map_err(Error::Os),
+            }
+        }
+    }
+
+    /// [`read_with`](Async::read_with) for writing: waits for writability before each try.
+    ///
+    /// # Errors
+    /// As [`read_with`](Async::read_with).
+    ///
+    /// ```
+    /// use barepoll::{sys, sys::AsFd, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let efd = Async::new(&reactor.spawner()?, sys::eventfd(0, 0)?)?;
+    /// let wrote = reactor.spawn(async move {
+    ///     efd.write_with(|fd| sys::write(fd.as_fd(), &1u64.to_ne_bytes())).await
+    /// })?;
+    /// assert_eq!(reactor.block_on(wrote)?, Ok(Ok(8)));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub async fn write_with<R>(
+        &self,
+        mut op: impl FnMut(&F) -> core::result::Result<R, Errno>,
+    ) -> Result<R> {
+        loop {
+            self.writable().await?;
+            match op(&self.source.io) {
+                Err(Errno::EAGAIN) => self.source.writable.set(false),
+                Err(Errno::EINTR) => {}
+                done => return done.map_err(Error::Os),
+            }
+        }
+    }
+
+    /// Reads into `buf` (`read(2)`), waiting while there is nothing to read; `Ok(0)` at end of
+    /// file.
+    ///
+    /// # Errors
+    /// As [`read_with`](Async::read_with).
+    ///
+    /// ```
+    /// # use barepoll::{sys, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let (r, w) = sys::pipe(0)?;
+    /// let r = Async::new(&reactor.spawner()?, r)?;
+    /// drop(w);
+    /// let n = reactor.spawn(async move { r.read(&mut [0u8; 4]).await })?;
+    /// assert_eq!(reactor.block_on(n)?, Ok(Ok(0)));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        self.read_with(|io| sys::read(io.as_fd(), buf)).await
+    }
+
+    /// Writes from `buf` (`write(2)`), waiting while the fd cannot take more.
+    ///
+    /// # Errors
+    /// As [`read_with`](Async::read_with) (`EPIPE` once the reader is gone).
+    ///
+    /// ```
+    /// # use barepoll::{sys, task::Async, Reactor};
+    /// let mut reactor = Reactor::new()?;
+    /// let (r, w) = sys::pipe(0)?;
+    /// let w = Async::new(&reactor.spawner()?, w)?;
+    /// let n = reactor.spawn(async move { w.write(b"abc").await })?;
+    /// assert_eq!(reactor.block_on(n)?, Ok(Ok(3)));
+    /// # drop(r);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub async fn write(&self, buf: &[u8]) -> Result<usize> {
+        self.write_with(|io| sys::write(io.as_fd(), buf)).await
+    }
+
+    /// Accepts a connection on a listening socket (non-blocking and close-on-exec), waiting
+    /// while none is pending.
+    ///
+    /// # Errors
+    /// As [`read_with`](Async::read_with) (`EMFILE` when out of descriptors, say).
+    ///
+    /// ```
+    /// use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+    /// use barepoll::{task::Async, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+    /// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+    /// sys::listen(listener.as_fd(), 16)?;
+    /// let addr = sys::local_addr(listener.as_fd())?;
+    /// let listener = Async::new(&reactor.spawner()?, listener)?;
+    /// let accepted = reactor.spawn(async move { listener.accept().await.map(|(_, peer)| peer) })?;
+    /// let client = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+    /// sys::connect(client.as_fd(), &addr)?;
+    /// assert_eq!(reactor.block_on(accepted)?, Ok(Ok(sys::local_addr(client.as_fd())?)));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub async fn accept(&self) -> Result<(OwnedFd, SocketAddr)> {
+        self.read_with(|io| sys::accept(io.as_fd(), sys::SOCK_NONBLOCK))
+            .await
+    }
+}
+
+impl<F: AsFd + 'static> Drop for Async<F> {
+    fn drop(&mut self) {
+        let mut executor = self.executor.borrow_mut();
+        match self.source.key.get() {
+            Some(key) if !executor.closed => executor.io_delete.push(key),
+            _ => self.source.dropped.set(true),
+        }
+    }
+}
+
+impl<F: AsFd + 'static> fmt::Debug for Async<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async")
+            .field("fd", &self.source.io.as_fd().as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Async::readable`] and [`Async::writable`].
+///
+/// ```
+/// # let mut reactor = barepoll::Reactor::new()?;
+/// # let efd = barepoll::task::Async::new(&reactor.spawner()?, barepoll::sys::eventfd(0, 0)?)?;
+/// let _: barepoll::task::Readiness<'_, _> = efd.writable();
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct Readiness<'a, F> {
+    source: &'a Source<F>,
+    write: bool,
+}
+
+impl<F> Future for Readiness<'_, F> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let source = self.source;
+        if let Some(e) = source.error.get() {
+            return Poll::Ready(Err(e));
+        }
+        let (flag, waiter) = if self.write {
+            (&source.writable, &source.writer)
+        } else {
+            (&source.readable, &source.reader)
+        };
+        if flag.get() {
+            return Poll::Ready(Ok(()));
+        }
+        waiter.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl<F> fmt::Debug for Readiness<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Readiness")
+            .field("write", &self.write)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task I/O source's node: records its events.
+struct IoNode {
+    io: Rc<dyn TaskIo>,
+}
+
+impl AsFd for IoNode {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.fd()
+    }
+}
+
+impl<D: 'static, T: Threads> Subscriber<D, T> for IoNode {
+    fn has_init(&self) -> bool {
+        false
+    }
+
+    fn handle(&mut self, event: Event, _: &mut Ops<'_, D, T>) {
+        self.io.ready(event);
+    }
+}
+
+/// Deletes the sources tasks dropped and registers those they made (before each wait, and
+/// after the turn's tasks): no batch may be open.
+pub(crate) fn settle_io<D, T: Threads>(registry: &mut Registry<D, T>) {
+    let Some(tasks) = &registry.tasks else {
+        return;
+    };
+    let (add, delete) = {
+        let mut executor = tasks.0.borrow_mut();
+        if executor.io_add.is_empty() && executor.io_delete.is_empty() {
+            return;
+        }
+        let add = core::mem::take(&mut executor.io_add);
+        (add, core::mem::take(&mut executor.io_delete))
+    };
+    for key in delete {
+        // Stale only if the reactor deleted it itself meanwhile: nothing to do then.
+        if registry.remove(key, drop).is_err() {}
+    }
+    let edge = interest::interest().read().write().edge();
+    for io in add.into_iter().filter(|io| !io.dropped()) {
+        let node = IoNode { io: io.clone() };
+        let registered = registry.insert_task_io(node, edge);
+        io.registered(registered);
+    }
+}

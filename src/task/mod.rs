@@ -1,0 +1,524 @@
+//! Tasks: futures run on the reactor's own thread, beside its callback subscribers.
+//!
+//! This module owns the executor's turn (which tasks a turn polls, and whether the turn's wait
+//! may block), spawning, and join handles. It holds no pointers: a task's memory, its wakers
+//! and the inbox that wakes from other threads go through are the pointer boundary's
+//! (`thin::task`). It may not poll a task anywhere but in a turn of the task's reactor.
+//!
+//! - A turn waits (without blocking while a task is ready), dispatches its events and fires its
+//!   timers, then polls the tasks ready at that point, at most [`BUDGET`] of them, oldest
+//!   first: a task its events woke runs in the same turn. A task woken while tasks are polled
+//!   (by itself or another task) is polled by the next turn, after that turn's I/O. An idle
+//!   reactor with parked tasks makes one syscall per turn, its wait.
+//! - A wake on any thread costs atomics only while the reactor is awake; while it sleeps in
+//!   its wait, the first wake writes the reactor's task eventfd, and the wakes after it until
+//!   the reactor wakes write nothing.
+//! - Dropping a [`JoinHandle`] *detaches* the task: it runs on, its output is dropped. A task
+//!   is cancelled (its future dropped, on the reactor's thread) only when its reactor is
+//!   dropped; its join handle then gives [`Error::Closed`].
+//! - A panic in a task's poll ends the task (its future dropped once; its join handle gives
+//!   [`Error::Panicked`]) and goes on out of `run_once`, as a handler's does; the reactor
+//!   stays usable.
+//!
+//! ```
+//! use barepoll::Reactor;
+//!
+//! let mut reactor = Reactor::new()?;
+//! let spawner = reactor.spawner()?;
+//! let outer = reactor.spawn(async move {
+//!     let inner = spawner.spawn(async { 20 }).unwrap();
+//!     inner.await.unwrap() + 1
+//! })?;
+//! assert_eq!(reactor.block_on(outer)?, Ok(21));
+//! # Ok::<(), barepoll::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use crate::interest::{self, Event};
+use crate::ops::Ops;
+use crate::reactor::Reactor;
+use crate::subscriber::Subscriber;
+use crate::sys::{AsFd, BorrowedFd, Errno};
+use crate::thin::{Executor, Inbox, JoinRef, Registry, SharedBox, TaskRef, Tasks, TASKS};
+use crate::threads::{Local, Threads};
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+mod io;
+mod time;
+pub(crate) use io::settle_io;
+pub use io::{Async, Readiness};
+pub use time::{Elapsed, Sleep, Timeout};
+
+/// The most tasks one turn polls before it lets I/O in.
+pub const BUDGET: usize = 64;
+
+/// Spawns tasks on one reactor, from anywhere on its thread: outside the loop, in a handler,
+/// or inside a task. `Clone`, not `Send`.
+///
+/// ```
+/// let mut reactor = barepoll::Reactor::new()?;
+/// let spawner = reactor.spawner()?;
+/// let handle = spawner.spawn(async { "done" })?;
+/// assert_eq!(reactor.block_on(handle)?, Ok("done"));
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Spawner {
+    executor: Rc<RefCell<Executor>>,
+}
+
+impl Spawner {
+    /// Spawns `future` as a task: it is first polled by the reactor's next task phase (at the
+    /// end of the turn a handler spawns it in, at the end of the next turn otherwise; never
+    /// in the phase of the task that spawns it).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the reactor is gone; `ENOMEM` if memory for the task cannot be
+    /// had. The future is dropped on error.
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let handle = reactor.spawner()?.spawn(async { 1 + 1 })?;
+    /// assert_eq!(reactor.block_on(handle)?, Ok(2));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+    {
+        let mut executor = self.executor.borrow_mut();
+        if executor.closed {
+            return Err(Error::Closed);
+        }
+        let oom = |_| Error::Os(Errno::ENOMEM);
+        executor.ready.try_reserve(1).map_err(oom)?;
+        executor.live.try_reserve(1).map_err(oom)?;
+        executor.free.try_reserve(1).map_err(oom)?;
+        let (live, queued, join) = TaskRef::spawn(future, &executor.inbox)?;
+        let slot = match executor.free.pop() {
+            Some(slot) => slot,
+            None => {
+                executor.live.push(None);
+                executor.live.len() - 1
+            }
+        };
+        live.set_slot(slot);
+        executor.live[slot] = Some(live);
+        executor.ready.push_back(queued);
+        Ok(JoinHandle { join })
+    }
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner").finish_non_exhaustive()
+    }
+}
+
+/// A task's result: a future that gives its output once it is done, as `Ok`, or
+/// [`Error::Panicked`] if its poll panicked, or [`Error::Closed`] if its reactor was dropped
+/// first. Dropping the handle detaches the task (it runs on; its output is dropped). Not
+/// `Send`: it lives on the reactor's thread.
+///
+/// ```
+/// let mut reactor = barepoll::Reactor::new()?;
+/// let handle = reactor.spawn(async { panic!("in a task") })?;
+/// let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     reactor.run_once(None)
+/// }));
+/// assert!(outcome.is_err()); // the panic went on out of run_once
+/// assert_eq!(handle.try_take(), Some(Err(barepoll::Error::Panicked)));
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[must_use = "dropping a join handle detaches the task"]
+pub struct JoinHandle<T> {
+    join: JoinRef<T>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Whether the task is done (finished, panicked or cancelled).
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let handle = reactor.spawn(async {})?;
+    /// assert!(!handle.is_finished());
+    /// reactor.run_once(None)?;
+    /// assert!(handle.is_finished());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+
+    /// The task's result if it is done, without waiting; `None` while it runs, and after its
+    /// output was taken.
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let handle = reactor.spawn(async { 7 })?;
+    /// assert_eq!(handle.try_take(), None);
+    /// reactor.run_once(None)?;
+    /// assert_eq!(handle.try_take(), Some(Ok(7)));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn try_take(&self) -> Option<Result<T>> {
+        self.join.take()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T>;
+
+    /// # Panics
+    /// If polled again after it gave the task's output.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        if self.join.is_finished() {
+            return match self.join.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("a JoinHandle polled after it gave its output"),
+            };
+        }
+        self.join.wake_when_done(cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Yields once: the task is woken at once and polled again by a later turn, after I/O.
+///
+/// ```
+/// let mut reactor = barepoll::Reactor::new()?;
+/// let handle = reactor.spawn(async {
+///     barepoll::task::yield_now().await;
+///     "after a turn"
+/// })?;
+/// reactor.run_once(None)?;
+/// assert!(!handle.is_finished());
+/// assert_eq!(reactor.block_on(handle)?, Ok("after a turn"));
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+///
+/// ```
+/// let _: barepoll::task::YieldNow = barepoll::task::yield_now();
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The reactor's executor, made (with its inbox, registered as one of the reactor's own
+/// subscribers) by the first spawn.
+pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<Spawner> {
+    if let Some(tasks) = &registry.tasks {
+        return Ok(Spawner {
+            executor: tasks.0.clone(),
+        });
+    }
+    let inbox = SharedBox::new(Inbox::new()?).ok_or(Error::Os(Errno::ENOMEM))?;
+    let executor = Rc::new(RefCell::new(Executor {
+        inbox: inbox.clone(),
+        ready: VecDeque::new(),
+        live: Vec::new(),
+        free: Vec::new(),
+        closed: false,
+        io_add: Vec::new(),
+        io_delete: Vec::new(),
+        sleeps: crate::timer::Sleeps::new(),
+    }));
+    registry.insert_internal(OnTaskWake { inbox }, interest::interest().read())?;
+    registry.tasks = Some(Tasks(executor.clone()));
+    registry.flag(TASKS, true);
+    Ok(Spawner { executor })
+}
+
+/// Before the turn's wait: how long it may last at most (nanoseconds), if the tasks bound it:
+/// zero while a task is ready, else until the earliest sleep's deadline. If it may block,
+/// wakes write the eventfd from now on.
+///
+/// # Errors
+/// The clock's, if a sleep is armed and the clock cannot be read.
+pub(crate) fn wait_limit<D, T>(registry: &Registry<D, T>) -> Result<Option<u64>> {
+    let Some(tasks) = &registry.tasks else {
+        return Ok(None);
+    };
+    let executor = tasks.0.borrow();
+    if !executor.ready.is_empty() {
+        return Ok(Some(0));
+    }
+    let mut limit = None;
+    if executor.sleeps.armed() {
+        if let Some(next) = executor.sleeps.next_deadline() {
+            limit = Some(next.saturating_sub(crate::sys::monotonic_ns()?));
+        }
+    }
+    if !executor.inbox.may_sleep() {
+        return Ok(Some(0));
+    }
+    Ok(limit)
+}
+
+/// The turn's tasks, after its events: polls those ready now (at most [`BUDGET`]), oldest
+/// first; returns how many it polled. A task woken meanwhile waits for the next turn.
+///
+/// # Errors
+/// The clock's, if a sleep is armed and the clock cannot be read (the tasks are polled all
+/// the same; no sleep fires).
+pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> Result<usize> {
+    let Some(tasks) = &registry.tasks else {
+        return Ok(0);
+    };
+    let executor = tasks.0.clone();
+    let clock = time::fire_sleeps(&executor);
+    let budget = {
+        let mut guard = executor.borrow_mut();
+        let Executor { inbox, ready, .. } = &mut *guard;
+        inbox.drain(ready);
+        ready.len().min(BUDGET)
+    };
+    let mut polled = 0;
+    while polled < budget {
+        let Some(task) = executor.borrow_mut().ready.pop_front() else {
+            break;
+        };
+        polled += 1;
+        let polling = Polling {
+            executor: &executor,
+            task,
+        };
+        polling.task.poll();
+    }
+    clock.map(|()| polled)
+}
+
+/// After the turn's wait: wakes need not write until the next one.
+pub(crate) fn awake<D, T>(registry: &Registry<D, T>) {
+    if let Some(tasks) = &registry.tasks {
+        tasks.0.borrow().inbox.awake();
+    }
+}
+
+/// A task being polled: when the poll returns or unwinds, a task that is done leaves the list
+/// of live tasks (its slot freed, its count given up with no borrow held).
+struct Polling<'a> {
+    executor: &'a Rc<RefCell<Executor>>,
+    task: TaskRef,
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        if !self.task.is_done() {
+            return;
+        }
+        let slot = self.task.slot();
+        let gone = {
+            let mut executor = self.executor.borrow_mut();
+            match executor.live.get_mut(slot) {
+                Some(entry) if entry.as_ref().is_some_and(|t| t.same(&self.task)) => {
+                    executor.free.push(slot);
+                    executor.live[slot].take()
+                }
+                _ => None,
+            }
+        };
+        drop(gone);
+    }
+}
+
+/// The reactor's own subscriber on the task eventfd: a wake while it slept; the turn that
+/// follows polls what the wake scheduled.
+struct OnTaskWake {
+    inbox: SharedBox<Inbox>,
+}
+
+impl AsFd for OnTaskWake {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inbox.as_fd()
+    }
+}
+
+impl<D: 'static, T: Threads> Subscriber<D, T> for OnTaskWake {
+    fn handle(&mut self, _: Event, _: &mut Ops<'_, D, T>) {
+        self.inbox.clear();
+    }
+}
+
+impl<D: 'static> Reactor<D, Local> {
+    /// A [`Spawner`] for this reactor's tasks (the first makes its executor: one eventfd).
+    ///
+    /// # Errors
+    /// As [`spawn`](Reactor::spawn).
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let spawner = reactor.spawner()?;
+    /// let handle = spawner.spawn(async { 3 })?;
+    /// assert_eq!(reactor.block_on(handle)?, Ok(3));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn spawner(&mut self) -> Result<Spawner> {
+        self.registry_mut().check_owner()?;
+        executor(self.registry_mut())
+    }
+
+    /// Spawns `future` as a task on this reactor: polled by its turns, on its thread. The first
+    /// spawn makes the executor (one eventfd, registered as the reactor's own).
+    ///
+    /// # Errors
+    /// [`Error::Inherited`] after `fork()`; the kernel's error from `eventfd2` or from
+    /// registering it, or `ENOMEM`, for the first spawn; `ENOMEM` if memory for the task
+    /// cannot be had. The future is dropped on error.
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let handle = reactor.spawn(async { "hi" })?;
+    /// reactor.run_once(None)?;
+    /// assert_eq!(handle.try_take(), Some(Ok("hi")));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn spawn<F>(&mut self, future: F) -> Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+    {
+        self.spawner()?.spawn(future)
+    }
+
+    /// Runs turns ([`run_once_with`](Reactor::run_once_with), lending `data`) until the task
+    /// of `handle` is done, and gives its result.
+    ///
+    /// # Errors
+    /// The outer `Err` is a turn's error ([`run_once`](Reactor::run_once)); the inner one the
+    /// task's ([`JoinHandle`]).
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::builder().state::<u32>().build()?;
+    /// let handle = reactor.spawn(async { 5 })?;
+    /// assert_eq!(reactor.block_on_with(handle, &mut 0)?, Ok(5));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn block_on_with<O>(&mut self, handle: JoinHandle<O>, data: &mut D) -> Result<Result<O>> {
+        loop {
+            if let Some(result) = handle.try_take() {
+                return Ok(result);
+            }
+            self.run_once_with(None, data)?;
+        }
+    }
+}
+
+impl Reactor<(), Local> {
+    /// [`block_on_with`](Reactor::block_on_with) for a reactor with no state.
+    ///
+    /// # Errors
+    /// As [`block_on_with`](Reactor::block_on_with).
+    ///
+    /// ```
+    /// let mut reactor = barepoll::Reactor::new()?;
+    /// let handle = reactor.spawn(async { 5 })?;
+    /// assert_eq!(reactor.block_on(handle)?, Ok(5));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn block_on<O>(&mut self, handle: JoinHandle<O>) -> Result<Result<O>> {
+        self.block_on_with(handle, &mut ())
+    }
+}
+
+impl<D: 'static> Ops<'_, D, Local> {
+    /// Spawns `future` as a task on the running reactor (see
+    /// [`Reactor::spawn`](crate::Reactor::spawn)): first polled at the end of this turn, or
+    /// of the next one (the turn that makes the executor does not poll).
+    ///
+    /// # Errors
+    /// As [`Reactor::spawn`](crate::Reactor::spawn); [`Error::Invalid`] in a
+    /// recording `Ops` (`testing::Recorder`), which has no executor.
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let done = Rc::new(Cell::new(false));
+    /// let d = done.clone();
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(move |ops: &mut Ops<'_>| {
+    ///         let d = d.clone();
+    ///         let handle = ops.spawn(async move { d.set(true) }).unwrap();
+    ///         drop(handle); // detached: it runs all the same
+    ///         ops.delete_self().unwrap();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// while !done.get() {
+    ///     reactor.run_once(None)?;
+    /// }
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn spawn<F>(&mut self, future: F) -> Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+    {
+        self.spawner()?.spawn(future)
+    }
+
+    /// A [`Spawner`] for the running reactor's tasks.
+    ///
+    /// # Errors
+    /// As [`spawn`](Ops::spawn).
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// barepoll::interest().read()
+    ///     .with_fd(sys::eventfd(1, sys::EFD_NONBLOCK)?)
+    ///     .with_handler(|ops: &mut Ops<'_>| {
+    ///         let spawner = ops.spawner().unwrap();
+    ///         drop(spawner.spawn(async {}).unwrap());
+    ///         ops.stop();
+    ///     })
+    ///     .register_into(&mut reactor)?;
+    /// reactor.run()?;
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn spawner(&mut self) -> Result<Spawner> {
+        match self.live_registry() {
+            Some(registry) => {
+                registry.check_owner()?;
+                executor(registry)
+            }
+            None => Err(Error::Invalid("a recording Ops has no executor")),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `Sleeps`: a timer queue of wakers, for tasks' timer futures. It owns the wheel's entries for
+//! sleeps (each a waker to wake and whether it fired) and nothing else: no callbacks, no `Ops`,
+//! no clock (its caller reads the clock and hands the time in).
+
+use super::wheel::{ns_of, tick_of, Wheel, TICK_SHIFT};
+use crate::error::{Error, Result};
+use crate::sys::Errno;
+use alloc::vec::Vec;
+use core::task::Waker;
+
+/// One sleep: the waker of the task awaiting it, and whether its deadline has come.
+struct Entry {
+    waker: Option<Waker>,
+    fired: bool,
+}
+
+/// Sleeps by entry index (each `Sleep` future keeps its own index and gives it back on drop).
+pub(crate) struct Sleeps {
+    wheel: Wheel,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Entries in the wheel, not yet fired.
+    armed: usize,
+}
+
+impl Sleeps {
+    pub(crate) const fn new() -> Sleeps {
+        Sleeps {
+            wheel: Wheel::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            armed: 0,
+        }
+    }
+
+    /// Whether a sleep waits for its deadline.
+    pub(crate) fn armed(&self) -> bool {
+        self.armed != 0
+    }
+
+    /// A new entry for a sleep until `deadline` (nanoseconds), read at `now`; O(1), no syscall.
+    ///
+    /// # Errors
+    /// `ENOMEM` if memory for it cannot be had.
+    pub(crate) fn arm(&mut self, deadline: u64, now: u64, waker: &Waker) -> Result<u32> {
+        let oom = Error::Os(Errno::ENOMEM);
+        let i = match self.free.last() {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.entries.len()).map_err(|_| oom)?;
+                self.entries.try_reserve(1).map_err(|_| oom)?;
+                self.free.try_reserve(1).map_err(|_| oom)?;
+                i
+            }
+        };
+        if !self.wheel.reserve(i as usize + 1) {
+            return Err(oom);
+        }
+        let entry = Entry {
+            waker: Some(waker.clone()),
+            fired: false,
+        };
+        match self.free.pop() {
+            Some(_) => self.entries[i as usize] = entry,
+            None => self.entries.push(entry),
+        }
+        self.insert(i, deadline, now);
+        Ok(i)
+    }
+
+    fn insert(&mut self, i: u32, deadline: u64, now: u64) {
+        // A deadline already reached is due now, whatever tick it would round up to.
+        let tick = if deadline <= now {
+            now >> TICK_SHIFT
+        } else {
+            tick_of(deadline)
+        };
+        self.wheel.insert(i, tick);
+        self.armed += 1;
+    }
+
+    /// A new deadline for entry `i`, fired or not; O(1).
+    pub(crate) fn reset(&mut self, i: u32, deadline: u64, now: u64) {
+        self.unslot(i);
+        self.entries[i as usize].fired = false;
+        self.insert(i, deadline, now);
+    }
+
+    /// Whether entry `i` fired; if not, `waker` is the one its firing wakes.
+    pub(crate) fn poll(&mut self, i: u32, waker: &Waker) -> bool {
+        let entry = &mut self.entries[i as usize];
+        if entry.fired {
+            return true;
+        }
+        match &entry.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => entry.waker = Some(waker.clone()),
+        }
+        false
+    }
+
+    /// Gives entry `i` back (its sleep is dropped), returning its waker to drop.
+    pub(crate) fn cancel(&mut self, i: u32) -> Option<Waker> {
+        self.unslot(i);
+        self.free.push(i); // room was reserved when the entry was made
+        self.entries[i as usize].waker.take()
+    }
+
+    fn unslot(&mut self, i: u32) {
+        if self.wheel.place(i).is_some() {
+            self.wheel.remove(i);
+            self.armed -= 1;
+        }
+    }
+
+    /// Fires the entries due at `now` (nanoseconds): their wakers go to `woken`.
+    pub(crate) fn fire(&mut self, now: u64, woken: &mut Vec<Waker>) {
+        while let Some(i) = self.wheel.poll(now >> TICK_SHIFT) {
+            self.armed -= 1;
+            let entry = &mut self.entries[i as usize];
+            entry.fired = true;
+            woken.extend(entry.waker.take());
+        }
+    }
+
+    /// The earliest deadline (a lower bound, in nanoseconds) of the armed entries.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_tick().map(ns_of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    /// About a millisecond, a whole number of the wheel's ticks.
+    const MS: u64 = 1 << 20;
+
+    #[test]
+    fn an_entry_fires_at_its_deadline_never_before() {
+        let (count, waker) = counting();
+        let mut s = Sleeps::new();
+        let i = s.arm(10 * MS, 0, &waker).unwrap();
+        let mut woken = Vec::new();
+        s.fire(10 * MS - 1, &mut woken);
+        assert!(woken.is_empty() && !s.poll(i, &waker));
+        assert_eq!(s.next_deadline(), Some(10 * MS));
+        s.fire(10 * MS, &mut woken);
+        assert_eq!(woken.len(), 1);
+        woken.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(s.poll(i, &waker) && !s.armed());
+    }
+
+    #[test]
+    fn cancel_and_reset_move_an_entry_in_place() {
+        let (_, waker) = counting();
+        let mut s = Sleeps::new();
+        let a = s.arm(50 * MS, 0, &waker).unwrap();
+        let b = s.arm(20 * MS, 0, &waker).unwrap();
+        s.cancel(b);
+        assert_eq!(s.next_deadline(), Some(50 * MS));
+        s.reset(a, 5 * MS, MS);
+        let mut woken = Vec::new();
+        s.fire(5 * MS, &mut woken);
+        assert_eq!(woken.len(), 1);
+        // A fired entry reset to a later deadline waits again.
+        s.reset(a, 9 * MS, 5 * MS);
+        assert!(!s.poll(a, &waker));
+        let reused = s.arm(MS, 5 * MS, &waker).unwrap();
+        assert_eq!(reused, b, "a cancelled entry is reused");
+        s.fire(9 * MS, &mut woken);
+        assert_eq!(woken.len(), 3);
+        assert!(!s.armed());
+    }
+}

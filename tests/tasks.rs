@@ -1,0 +1,410 @@
+//! Tasks on the reactor: spawning and joining from outside, from handlers and from tasks;
+//! wakes from other threads (coalesced), wakers that outlive their task and reactor, panics in
+//! a poll, fairness against I/O, detaching, and cancellation when the reactor goes.
+#![cfg(all(feature = "tasks", feature = "std"))]
+mod common;
+
+use barepoll::task::{yield_now, JoinHandle};
+use barepoll::{sys, sys::AsFd, Error, Ops, Reactor};
+use common::*;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+/// Parks until `flag` is set, leaving its waker in `slot` each time it parks.
+struct Parked {
+    flag: Arc<AtomicUsize>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    polls: Rc<Cell<u32>>,
+}
+
+impl Future for Parked {
+    type Output = usize;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.polls.set(self.polls.get() + 1);
+        *self.slot.lock().unwrap() = Some(cx.waker().clone());
+        match self.flag.load(Ordering::Acquire) {
+            0 => Poll::Pending,
+            n => Poll::Ready(n),
+        }
+    }
+}
+
+/// A parked future, its flag, the slot its waker is left in, and its poll count.
+type ParkedParts = (
+    Parked,
+    Arc<AtomicUsize>,
+    Arc<Mutex<Option<Waker>>>,
+    Rc<Cell<u32>>,
+);
+
+fn parked() -> ParkedParts {
+    let flag = Arc::new(AtomicUsize::new(0));
+    let slot = Arc::new(Mutex::new(None));
+    let polls = Rc::new(Cell::new(0));
+    let f = Parked {
+        flag: flag.clone(),
+        slot: slot.clone(),
+        polls: polls.clone(),
+    };
+    (f, flag, slot, polls)
+}
+
+/// Counts its drops.
+struct Drops(Rc<Cell<u32>>);
+impl Drop for Drops {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn spawn_and_join_from_outside_the_loop() {
+    let mut r = Reactor::new().unwrap();
+    let a = r.spawn(async { 1 }).unwrap();
+    let b = r.spawn(async { "two" }).unwrap();
+    assert!(!a.is_finished());
+    assert_eq!(r.block_on(b).unwrap(), Ok("two"));
+    assert_eq!(a.try_take(), Some(Ok(1)));
+    assert_eq!(a.try_take(), None, "an output is taken once");
+    assert!(r.is_empty(), "the executor's eventfd is the reactor's own");
+}
+
+#[test]
+fn spawn_from_a_handler_and_join_from_a_task() {
+    let mut r = Reactor::new().unwrap();
+    let handles: Rc<Cell<Option<JoinHandle<u32>>>> = Rc::new(Cell::new(None));
+    let h = handles.clone();
+    barepoll::interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(move |ops: &mut Ops<'_>| {
+            h.set(Some(ops.spawn(async { 40 }).unwrap()));
+            ops.delete_self().unwrap();
+        })
+        .register_into(&mut r)
+        .unwrap();
+    r.run_once(None).unwrap();
+    let inner = handles.take().expect("the handler spawned");
+    let outer = r.spawn(async move { inner.await.unwrap() + 2 }).unwrap();
+    assert_eq!(r.block_on(outer).unwrap(), Ok(42));
+}
+
+#[test]
+fn spawn_from_inside_a_task_runs_on_a_later_turn() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let order = Rc::new(Cell::new(0u32));
+    let o = order.clone();
+    let outer = r
+        .spawn(async move {
+            let o2 = o.clone();
+            let inner = spawner
+                .spawn(async move { o2.set(o2.get() * 10 + 2) })
+                .unwrap();
+            o.set(o.get() * 10 + 1);
+            inner.await.unwrap();
+            o.get()
+        })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(
+        order.get(),
+        1,
+        "the child is not polled in its parent's turn"
+    );
+    assert_eq!(r.block_on(outer).unwrap(), Ok(12));
+}
+
+#[test]
+fn a_wake_from_another_thread_schedules_the_task() {
+    let mut r = Reactor::new().unwrap();
+    let (fut, flag, slot, polls) = parked();
+    let handle = r.spawn(fut).unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(polls.get(), 1);
+    let waking = std::thread::spawn(move || {
+        let waker = loop {
+            if let Some(w) = slot.lock().unwrap().take() {
+                break w;
+            }
+            std::thread::yield_now();
+        };
+        flag.store(7, Ordering::Release);
+        waker.wake();
+    });
+    // Blocks in the wait until the other thread's wake writes the eventfd (or lands before).
+    assert_eq!(r.block_on(handle).unwrap(), Ok(7));
+    waking.join().unwrap();
+}
+
+/// Write syscalls made so far by the calling thread, where the kernel tells (not under
+/// valgrind, whose tool writes count too).
+fn writes_by_this_thread() -> Option<u64> {
+    if std::env::var("LD_PRELOAD")
+        .unwrap_or_default()
+        .contains("vgpreload")
+    {
+        return None;
+    }
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw: "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc")]
+fn many_wakes_from_another_thread_cost_at_most_one_write_per_turn() {
+    const ROUNDS: u64 = 20;
+    const WAKES: u64 = 1000;
+    let mut r = Reactor::new().unwrap();
+    let (fut, flag, slot, _polls) = parked();
+    let handle = r.spawn(fut).unwrap();
+    r.run_once(NOW).unwrap(); // parked, its waker in the slot
+    let waker = slot.lock().unwrap().take().unwrap();
+    let mut writes = 0;
+    for _ in 0..ROUNDS {
+        let w = waker.clone();
+        let waking = std::thread::spawn(move || {
+            let before = writes_by_this_thread();
+            for _ in 0..WAKES {
+                w.wake_by_ref();
+            }
+            before.zip(writes_by_this_thread()).map(|(b, a)| a - b)
+        });
+        let wrote = waking.join().unwrap();
+        if let Some(wrote) = wrote {
+            assert!(wrote <= 1, "{wrote} writes for {WAKES} wakes in one turn");
+            writes += wrote;
+        }
+        r.run_once(None).unwrap(); // the task is polled; never blocks: it was woken
+        r.run_once(NOW).unwrap(); // the eventfd, if written, is emptied
+    }
+    eprintln!("{} wakes: {writes} writes", ROUNDS * WAKES);
+    flag.store(1, Ordering::Release);
+    waker.wake();
+    assert_eq!(r.block_on(handle).unwrap(), Ok(1));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc")]
+fn an_idle_reactor_with_parked_tasks_reads_and_writes_nothing() {
+    let mut r = Reactor::new().unwrap();
+    let mut parked_futures = Vec::new();
+    for _ in 0..8 {
+        let (fut, flag, slot, polls) = parked();
+        parked_futures.push((r.spawn(fut).unwrap(), flag, slot, polls));
+    }
+    r.run_once(NOW).unwrap();
+    let io = || std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    let field = |s: &str, k: &str| -> u64 {
+        s.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Reading the counters costs reads of its own: measured first, between two readings.
+    let (first, second) = (io(), io());
+    for _ in 0..5 {
+        assert_eq!(r.run_once(Some(Duration::from_millis(2))).unwrap(), 0);
+    }
+    let third = io();
+    for k in ["syscr: ", "syscw: "] {
+        let own = field(&second, k) - field(&first, k);
+        // A wait is neither a read nor a write: five idle turns made none of either.
+        assert_eq!(field(&third, k) - field(&second, k), own, "{k}");
+    }
+    for (_, _, _, polls) in &parked_futures {
+        assert_eq!(polls.get(), 1, "a parked task was polled again");
+    }
+}
+
+#[test]
+fn a_waker_outlives_its_task_and_its_reactor() {
+    let mut r = Reactor::new().unwrap();
+    let (fut, flag, slot, _) = parked();
+    flag.store(1, Ordering::Release);
+    let handle = r.spawn(fut).unwrap();
+    assert_eq!(r.block_on(handle).unwrap(), Ok(1));
+    let waker = slot.lock().unwrap().take().unwrap();
+    waker.wake_by_ref(); // the task is done: nothing
+    r.run_once(NOW).unwrap();
+    drop(r);
+    waker.wake_by_ref();
+    let w = waker.clone();
+    std::thread::spawn(move || w.wake()).join().unwrap();
+    drop(waker);
+}
+
+#[test]
+fn a_parked_task_is_cancelled_with_its_reactor_and_its_waker_stays_harmless() {
+    let mut r = Reactor::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let (fut, _flag, slot, _) = parked();
+    let d = Drops(drops.clone());
+    let handle = r
+        .spawn(async move {
+            let _d = d;
+            fut.await
+        })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    let waker = slot.lock().unwrap().take().unwrap();
+    drop(r);
+    assert_eq!(drops.get(), 1, "the future is dropped with the reactor");
+    assert_eq!(handle.try_take(), Some(Err(Error::Closed)));
+    std::thread::spawn(move || waker.wake()).join().unwrap();
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_panic_in_a_poll_goes_out_of_run_once_and_drops_the_task_once() {
+    let mut r = Reactor::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = Drops(drops.clone());
+    let handle = r
+        .spawn(async move {
+            let _d = d;
+            yield_now().await;
+            panic!("in a task");
+        })
+        .unwrap();
+    let calm = r.spawn(async { yield_now().await }).unwrap();
+    r.run_once(NOW).unwrap();
+    let outcome = catch_unwind(AssertUnwindSafe(|| r.run_once(NOW)));
+    assert!(outcome.is_err(), "the panic went on out of run_once");
+    assert_eq!(drops.get(), 1);
+    assert_eq!(handle.try_take(), Some(Err(Error::Panicked)));
+    // Usable: the other task finishes, new ones run.
+    assert_eq!(r.block_on(calm).unwrap(), Ok(()));
+    let again = r.spawn(async { 3 }).unwrap();
+    assert_eq!(r.block_on(again).unwrap(), Ok(3));
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_self_waking_task_cannot_starve_a_subscriber() {
+    let mut r = Reactor::new().unwrap();
+    let polls = Rc::new(Cell::new(0u32));
+    let p = polls.clone();
+    let spinner = r
+        .spawn(async move {
+            loop {
+                p.set(p.get() + 1);
+                yield_now().await;
+            }
+        })
+        .unwrap();
+    let handled = Rc::new(Cell::new(0u32));
+    let h = handled.clone();
+    let efd = eventfd(0);
+    let writer = dup(&efd);
+    barepoll::interest()
+        .read()
+        .with_fd(efd)
+        .with_handler(move |fd: &mut sys::OwnedFd| {
+            drain(fd.as_fd());
+            h.set(h.get() + 1);
+        })
+        .register_into(&mut r)
+        .unwrap();
+    for turn in 1..=5 {
+        poke(writer.as_fd());
+        // `None`: a wait that would block for ever if ready tasks did not make it zero.
+        r.run_once(None).unwrap();
+        assert_eq!(handled.get(), turn, "the subscriber waited behind the task");
+        assert_eq!(
+            polls.get(),
+            turn,
+            "a self-wake runs on the next turn, not this one"
+        );
+    }
+    drop(spinner); // detached: it still runs
+    r.run_once(None).unwrap();
+    assert_eq!(polls.get(), 6);
+}
+
+#[test]
+fn a_turn_polls_at_most_the_budget() {
+    let mut r = Reactor::new().unwrap();
+    let polls = Rc::new(Cell::new(0usize));
+    for _ in 0..barepoll::task::BUDGET + 10 {
+        let p = polls.clone();
+        drop(r.spawn(async move { p.set(p.get() + 1) }).unwrap());
+    }
+    r.run_once(NOW).unwrap();
+    assert_eq!(polls.get(), barepoll::task::BUDGET);
+    r.run_once(NOW).unwrap();
+    assert_eq!(polls.get(), barepoll::task::BUDGET + 10);
+}
+
+#[test]
+fn a_detached_task_runs_to_the_end_and_drops_its_output() {
+    let mut r = Reactor::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let handle = r
+        .spawn(async move {
+            yield_now().await;
+            Drops(d)
+        })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    drop(handle);
+    r.run_once(NOW).unwrap();
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_join_handle_dropped_after_the_end_drops_the_output() {
+    let mut r = Reactor::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let handle = r.spawn(async move { Drops(d) }).unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(drops.get(), 0, "kept for the handle");
+    drop(handle);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn tasks_wake_each_other_on_the_loop_thread_without_syscalls() {
+    let mut r = Reactor::new().unwrap();
+    let turn = Rc::new(Cell::new(0u32));
+    let spawner = r.spawner().unwrap();
+    let (t1, t2) = (turn.clone(), turn.clone());
+    let a = spawner
+        .spawn(async move {
+            while t1.get() < 100 {
+                if t1.get() % 2 == 0 {
+                    t1.set(t1.get() + 1);
+                }
+                yield_now().await;
+            }
+        })
+        .unwrap();
+    let b = spawner
+        .spawn(async move {
+            while t2.get() < 100 {
+                if t2.get() % 2 == 1 {
+                    t2.set(t2.get() + 1);
+                }
+                yield_now().await;
+            }
+        })
+        .unwrap();
+    r.block_on(a).unwrap().unwrap();
+    r.block_on(b).unwrap().unwrap();
+    assert_eq!(turn.get(), 100);
+}

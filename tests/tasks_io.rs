@@ -1,0 +1,138 @@
+//! Readiness futures: `Async<F>` over pipes and TCP sockets on 127.0.0.1, registered once,
+//! parked on `EAGAIN` and woken by the node's edge; deleted by the turn after its drop.
+#![cfg(all(feature = "tasks", feature = "std"))]
+
+use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
+use barepoll::task::Async;
+use barepoll::Reactor;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+#[test]
+fn a_reader_parks_on_an_empty_pipe_and_wakes_when_another_thread_writes() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (rd, wr) = sys::pipe(0).unwrap();
+    let rd = Async::new(&spawner, rd).unwrap();
+    let reader = r
+        .spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 3];
+            loop {
+                match rd.read(&mut buf).await.unwrap() {
+                    0 => return got,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    r.run_once(NOW).unwrap();
+    assert!(!reader.is_finished());
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        sys::write(wr.as_fd(), b"hello, ").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        sys::write(wr.as_fd(), b"world").unwrap();
+    });
+    assert_eq!(r.block_on(reader).unwrap(), Ok(b"hello, world".to_vec()));
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_source_is_registered_once_and_deleted_after_its_drop() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (kept, _kept_writer) = sys::pipe(0).unwrap();
+    let kept = Async::new(&spawner, kept).unwrap();
+    assert_eq!(r.len(), 0);
+    r.run_once(NOW).unwrap();
+    assert_eq!(r.len(), 1, "registered by the turn");
+    let (rd, wr) = sys::pipe(0).unwrap();
+    let (rd, wr) = (
+        Async::new(&spawner, rd).unwrap(),
+        Async::new(&spawner, wr).unwrap(),
+    );
+    let pingpong = r
+        .spawn(async move {
+            let mut buf = [0u8; 1];
+            for i in 0..50u8 {
+                wr.write(&[i]).await.unwrap();
+                rd.read(&mut buf).await.unwrap();
+                assert_eq!(buf[0], i);
+            }
+        })
+        .unwrap();
+    r.block_on(pingpong).unwrap().unwrap();
+    assert_eq!(r.len(), 1, "the pipe's ends were deleted");
+    drop(kept);
+    r.run_once(NOW).unwrap();
+    assert!(r.is_empty());
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "opens a file in /proc")]
+fn a_refused_registration_is_reported_by_the_operations() {
+    let mut r = Reactor::new().unwrap();
+    let file = std::fs::File::open("/proc/self/stat").unwrap();
+    let file = Async::new(&r.spawner().unwrap(), file).unwrap();
+    let got = r
+        .spawn(async move { file.readable().await.map(|_| ()) })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    // Readiness starts set, so the first await may pass; a parked one gets the error.
+    let result = r.block_on(got).unwrap().unwrap();
+    assert!(result.is_ok() || result == Err(barepoll::Error::Os(sys::Errno::EPERM)));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "TCP")]
+fn accept_and_echo_over_tcp() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let listener = sys::socket(Domain::V4, SocketType::Stream, 0).unwrap();
+    sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0)).unwrap();
+    sys::listen(listener.as_fd(), 16).unwrap();
+    let addr = sys::local_addr(listener.as_fd()).unwrap();
+    let listener = Async::new(&spawner, listener).unwrap();
+    let s = spawner.clone();
+    let server = r
+        .spawn(async move {
+            for _ in 0..3 {
+                let (conn, _) = listener.accept().await.unwrap();
+                let conn = Async::new(&s, conn).unwrap();
+                drop(s.spawn(async move {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        let n = conn.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        conn.write(&buf[..n]).await.unwrap();
+                    }
+                }));
+            }
+        })
+        .unwrap();
+    let port = match addr {
+        SocketAddr::V4 { port, .. } => port,
+        _ => unreachable!(),
+    };
+    let clients = std::thread::spawn(move || {
+        for i in 0..3 {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let msg = format!("hello {i}");
+            c.write_all(msg.as_bytes()).unwrap();
+            let mut back = vec![0u8; msg.len()];
+            c.read_exact(&mut back).unwrap();
+            assert_eq!(back, msg.as_bytes());
+        }
+    });
+    r.block_on(server).unwrap().unwrap();
+    while !clients.is_finished() {
+        r.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    clients.join().unwrap();
+}
