@@ -18,6 +18,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+mod find;
 mod owned;
 mod watch;
 

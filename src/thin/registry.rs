@@ -67,6 +67,9 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Live nodes of the reactor's own (the timers' alarm, the remote's queue), not counted
     /// by `len`.
     internal: usize,
+    /// The keys of those nodes (the alarm, the remote's queue, the executor's wake): never
+    /// handed out by number.
+    internal_keys: [Option<Key>; 4],
     /// Rebuilds that failed in a row since a ghost reported: the turn backs off for
     /// `2^failed` ms (at most 64) before it waits again.
     failed_rebuilds: u32,
@@ -172,6 +175,7 @@ impl<D, T: Threads> Registry<D, T> {
             spares: Spares::new(),
             live: 0,
             internal: 0,
+            internal_keys: [None; 4],
             failed_rebuilds: 0,
             rebuilds: 0,
             after: 0,
@@ -361,6 +365,9 @@ impl<D, T: Threads> Registry<D, T> {
     {
         let key = self.insert_any(value, interest)?;
         self.internal += 1;
+        if let Some(free) = self.internal_keys.iter_mut().find(|k| k.is_none()) {
+            *free = Some(key);
+        }
         Ok(key)
     }
 
@@ -615,6 +622,22 @@ impl<D, T: Threads> Registry<D, T> {
         }
         let _ = grow::push_within(&mut extras.timers, timer); // within the room reserved
         Ok(())
+    }
+
+    /// The key of the live subscriber registered with number `fd` (not the reactor's own).
+    pub(crate) fn key_of(&self, fd: RawFd) -> Option<Key> {
+        let node = self.slots.get(usize::try_from(fd).ok()?)?;
+        let key = node.header().key();
+        (node.is_live() && !self.internal_keys.contains(&Some(key))).then_some(key)
+    }
+
+    /// The keys of every live subscriber (not the reactor's own), by fd number.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.slots
+            .iter()
+            .filter(|(_, node)| node.is_live())
+            .map(|(_, node)| node.header().key())
+            .filter(|key| !self.internal_keys.contains(&Some(*key)))
     }
 
     pub(crate) fn interest(&self, key: Key) -> Result<Interest> {
