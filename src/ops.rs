@@ -128,6 +128,21 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
+    /// The `Ops` of a callback deferred to the end of the turn: no subscriber, no timer.
+    pub(crate) fn for_deferred(
+        registry: &'a mut Registry<D, T>,
+        timers: &'a mut Timers<D, T>,
+        data: &'a mut D,
+    ) -> Self {
+        Ops {
+            target: Target::Live { registry, timers },
+            data: Some(data),
+            current: Key::NONE,
+            interest: Interest::empty(),
+            timer: None,
+        }
+    }
+
     #[cfg(feature = "testing")]
     pub(crate) fn recording(
         recorder: &'a mut Recorder<D, T>,
@@ -481,6 +496,59 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
             Target::Live { registry, .. } => registry.request_stop(),
             #[cfg(feature = "testing")]
             Target::Record(r) => r.stop(),
+        }
+    }
+
+    /// Runs `callback` at the end of this turn: after every event of the batch and the
+    /// timers due, before `run_once` returns (calloop's idle callbacks; a zero-delay timer
+    /// would run at the start of the next turn instead). Deferred callbacks run in the order
+    /// they were deferred, with an `Ops` that names no subscriber; one deferred by a deferred
+    /// callback runs at the end of the next turn, so a callback that defers itself never
+    /// holds a turn. A pending one keeps the next wait from blocking. If one panics, the
+    /// rest wait for the next turn. They are not counted in what `run_once` returns.
+    ///
+    /// # Errors
+    /// `ENOMEM` if memory for it cannot be had (it is dropped);
+    /// [`Error::Invalid`](crate::Error::Invalid) on a recording `Ops`.
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::builder().state::<Vec<&'static str>>().build()?;
+    /// for _ in 0..2 {
+    ///     barepoll::interest()
+    ///         .read()
+    ///         .with_fd(sys::eventfd(1, 0)?)
+    ///         .with_handler(|ops: &mut Ops<'_, Vec<&'static str>>| {
+    ///             ops.data().push("event");
+    ///             if ops.data().len() == 1 {
+    ///                 // Once the batch is done: both events are in.
+    ///                 ops.defer(|ops: &mut Ops<'_, Vec<&'static str>>| ops.data().push("flush"))
+    ///                     .unwrap();
+    ///             }
+    ///         })
+    ///         .register_into(&mut reactor)?;
+    /// }
+    /// let mut log = Vec::new();
+    /// reactor.run_once_with(Some(std::time::Duration::ZERO), &mut log)?;
+    /// assert_eq!(log, ["event", "event", "flush"]);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn defer<F>(&mut self, callback: F) -> Result<()>
+    where
+        F: FnOnce(&mut Ops<'_, D, T>) + 'static,
+        T: Admit<F>,
+    {
+        match &mut self.target {
+            Target::Live { registry, timers } => {
+                timers.defer(callback)?;
+                registry.defer();
+                Ok(())
+            }
+            #[cfg(feature = "testing")]
+            Target::Record(_) => Err(crate::Error::Invalid(
+                "a recording Ops runs no deferred callbacks",
+            )),
         }
     }
 

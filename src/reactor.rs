@@ -10,7 +10,7 @@ use crate::interest::Interest;
 use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::sys;
-use crate::thin::{waited, Core, Events, OBSERVED, OPEN, TIMERS};
+use crate::thin::{waited, Core, Events, DEFERRED, OBSERVED, OPEN, TIMERS};
 use crate::threads::{Admit, Local, Sendable, Threads};
 use crate::timer::alarm::Wake;
 use crate::timer::{self, Timer, TimerKey};
@@ -18,6 +18,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+mod defer;
 mod find;
 mod owned;
 mod watch;
@@ -392,6 +393,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                 let now = sys::monotonic_ns()?;
                 fired = timer::fire_due(core, data, now);
                 if core.registry.stop_requested() {
+                    timer::run_deferred(core, data);
                     return Ok(fired);
                 }
                 // With an alarm, `set` sets it; timers that callbacks armed, or work done,
@@ -410,6 +412,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
                     (timeout, limit) = (Some(most), None);
                 }
             }
+        }
+        if core.registry.flags() & DEFERRED != 0 {
+            timeout = Some(0); // callbacks wait for this turn's end: look, but do not block
         }
         let observed = core.registry.flags() & OBSERVED != 0;
         let start = if observed {
@@ -433,6 +438,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             // (Not so if a signal cut it short: then the next turn reads the clock.)
             fired += timer::fire_due(core, data, limit);
         }
+        // The turn's end: what was deferred to it (by timer callbacks, or before the turn).
+        timer::run_deferred(core, data);
         Ok(fired)
     }
 
@@ -464,10 +471,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         #[cfg(feature = "alarm")]
         let n = self.after_alarm(n, data);
         #[cfg(not(feature = "alarm"))]
-        let n = {
-            let _ = data;
-            Ok(n)
-        };
+        let n = Ok(n);
+        // Callbacks deferred to the end of the turn, after the timers the batch let fire.
+        timer::run_deferred(&mut self.core, data);
         // A handler or callback failed in the batch (`FAILED` sent the turn here): its error.
         match self.core.registry.take_failure() {
             Some(e) => Err(e),

@@ -49,7 +49,7 @@ pub(crate) use owners::{deliver, init, init_outside, take, with};
 pub(crate) use registry::REMOTE;
 #[cfg(feature = "tasks")]
 pub(crate) use registry::TASKS;
-pub(crate) use registry::{Owned, Registry, OBSERVED, OPEN, TIMERS};
+pub(crate) use registry::{Owned, Registry, DEFERRED, OBSERVED, OPEN, TIMERS};
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]
 pub(crate) use task::{JoinRef, TaskRef};
@@ -88,7 +88,8 @@ impl<D, T: Threads> Core<D, T> {
 // memory reached only through the registry and the events of its reactor, which moves with
 // it), its fds and its fork guard (`Send`), boxed timer callbacks and a boxed observer. Every
 // value it holds that could be `!Send` entered through `Registry::insert` (subscribers),
-// `Timers::arm` (callbacks) or `Reactor::observe` (the observer), and each requires
+// `Timers::arm` and `Timers::defer` (callbacks) or `Reactor::observe` (the observer), and each
+// requires
 // `Sendable: Admit<X>`, which holds only for `X: Send`;
 // `Registry::insert_internal` (the timers' alarm) requires `Send` itself. The executor of
 // tasks (feature `tasks`), which holds `!Send` futures, is only ever made for a `Local`

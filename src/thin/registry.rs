@@ -111,6 +111,9 @@ pub(crate) const STOP: u8 = 8;
 pub(crate) const TASKS: u8 = 16;
 /// An observer watches every turn: none takes the fast path.
 pub(crate) const OBSERVED: u8 = 32;
+/// Callbacks wait for the end of a turn (`Ops::defer`): the next turn runs them, and does
+/// not block in its wait first.
+pub(crate) const DEFERRED: u8 = 64;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
@@ -130,6 +133,8 @@ pub(crate) const OPEN: u8 = 8;
 /// A handler or timer callback reported an error (`Ops::fail`): the turn returns it once the
 /// batch is done.
 pub(crate) const FAILED: u8 = 16;
+/// After a batch: callbacks were deferred to the end of the turn; they run now.
+pub(crate) const DEFER: u8 = 32;
 
 /// What [`Registry::hold`] found: the [`OPEN`] and [`GRAVE`] flags before it.
 #[must_use]
@@ -205,6 +210,24 @@ impl<D, T: Threads> Registry<D, T> {
         }
         self.after |= FAILED;
         self.guard.set(STOP);
+    }
+
+    /// Callbacks wait for the end of the turn ([`DEFER`] after a batch, [`DEFERRED`] for
+    /// the turn that has none).
+    pub(crate) fn defer(&mut self) {
+        self.after |= DEFER;
+        self.guard.set(DEFERRED);
+    }
+
+    /// Whether callbacks wait for the end of the turn; clears the marks ([`defer`] sets
+    /// them again for what is left).
+    ///
+    /// [`defer`]: Self::defer
+    pub(crate) fn take_defer(&mut self) -> bool {
+        let deferred = self.after & DEFER != 0 || self.guard.flags() & DEFERRED != 0;
+        self.after &= !DEFER;
+        self.guard.clear(DEFERRED);
+        deferred
     }
 
     /// Takes the error a handler or callback reported, if any ([`FAILED`]).

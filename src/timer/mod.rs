@@ -29,6 +29,7 @@ use crate::sys;
 use crate::thin::{try_box, Core};
 use crate::threads::{Admit, Threads};
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::{Add, Sub};
@@ -321,7 +322,12 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
     pub(crate) wake: alarm::Wake,
     /// Callbacks run so far (for an observer).
     pub(crate) fired: usize,
+    /// Callbacks deferred to the end of the turn (`Ops::defer`), oldest first.
+    pub(crate) deferred: VecDeque<Deferred<D, T>>,
 }
+
+/// A callback deferred to the end of the turn, boxed.
+pub(crate) type Deferred<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>)>;
 
 impl<D, T: Threads> Timers<D, T> {
     pub(crate) const fn new() -> Timers<D, T> {
@@ -331,11 +337,26 @@ impl<D, T: Threads> Timers<D, T> {
             free: NIL,
             armed: 0,
             fired: 0,
+            deferred: VecDeque::new(),
             #[cfg(feature = "alarm")]
             wake: alarm::Wake::Unset,
             #[cfg(not(feature = "alarm"))]
             wake: alarm::Wake::Timeout,
         }
+    }
+
+    /// Queues `callback` for the end of the turn.
+    pub(crate) fn defer<F>(&mut self, callback: F) -> Result<()>
+    where
+        F: FnOnce(&mut Ops<'_, D, T>) + 'static,
+        T: Admit<F>,
+    {
+        self.deferred
+            .try_reserve(1)
+            .map_err(|_| Error::Os(sys::Errno::ENOMEM))?;
+        let callback: Deferred<D, T> = try_box(callback).ok_or(Error::Os(sys::Errno::ENOMEM))?;
+        self.deferred.push_back(callback); // within the room reserved
+        Ok(())
     }
 
     /// Whether the next turn must read the clock.
@@ -622,6 +643,32 @@ pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: 
         fired += 1;
     }
     fired
+}
+
+/// Runs the callbacks deferred to the end of the turn, those queued when it starts: one
+/// that defers again runs at the end of the next turn. If one panics, the rest wait for the
+/// next turn (marked before each runs).
+pub(crate) fn run_deferred<D, T: Threads>(core: &mut Core<D, T>, data: &mut D) {
+    if !core.registry.take_defer() {
+        return;
+    }
+    for _ in 0..core.timers.deferred.len() {
+        let Some(callback) = core.timers.deferred.pop_front() else {
+            break;
+        };
+        if !core.timers.deferred.is_empty() {
+            core.registry.defer();
+        }
+        let Core {
+            registry, timers, ..
+        } = core;
+        callback(&mut Ops::for_deferred(registry, timers, data));
+    }
+    if core.timers.deferred.is_empty() {
+        core.registry.take_defer();
+    } else {
+        core.registry.defer();
+    }
 }
 
 #[cfg(test)]
