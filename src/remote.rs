@@ -159,6 +159,7 @@ impl<D: 'static, T: Threads> Remote<D, T> {
         .ok_or_else(out_of_memory)?;
         let serve = Serve {
             shared: shared.clone(),
+            taken: VecDeque::new(),
         };
         Ok((Remote { shared }, serve))
     }
@@ -319,6 +320,9 @@ impl<R> Drop for Answer<R> {
 /// The reactor side of a [`Remote`]: the subscriber that runs what was posted.
 pub struct Serve<D: 'static, T: 'static> {
     shared: SharedBox<Shared<D, T>>,
+    /// The jobs taken from the queue in one swap (the queue gets this list's room back, so
+    /// posting rarely allocates); left here by a job that panicked, for the next turn.
+    taken: VecDeque<Job<D, T>>,
 }
 
 impl<D, T> AsFd for Serve<D, T> {
@@ -345,14 +349,17 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
 
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         self.shared.wake.take();
-        // The jobs queued now; those posted meanwhile woke the reactor for the next turn.
-        let due = self.shared.queue().jobs.len();
         let _rest = WakeAgainOnUnwind(&self.shared.wake);
-        for _ in 0..due {
-            let Some(job) = self.shared.queue().jobs.pop_front() else {
-                break;
-            };
-            job(ops);
+        // First what a job's panic left, then the jobs queued now, taken under the lock in
+        // one swap (posters never wait on a job); those posted meanwhile woke the reactor
+        // for the next turn.
+        for round in 0..2 {
+            if round == 1 {
+                core::mem::swap(&mut self.shared.queue().jobs, &mut self.taken);
+            }
+            while let Some(job) = self.taken.pop_front() {
+                job(ops);
+            }
         }
     }
 }

@@ -199,8 +199,12 @@ fn a_panicking_job_leaves_the_rest_for_the_next_turn() {
     let first = catch_unwind(AssertUnwindSafe(|| r.run_with(&mut log)));
     assert!(first.is_err());
     assert_eq!(log, [1]);
+    // Posted after the panic: runs after what the panic left, in the same turn, in order.
+    remote
+        .post(|ops: &mut Ops<'_, Vec<u32>>| ops.data().push(5))
+        .unwrap();
     r.run_with(&mut log).unwrap();
-    assert_eq!(log, [1, 3]);
+    assert_eq!(log, [1, 3, 5]);
 }
 
 /// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
