@@ -159,12 +159,13 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new<O: Observer>(observer: O) -> Option<Watch> {
-        Some(Watch {
-            held: crate::thin::try_box(observer)?,
+    /// Watches with `held` (boxed by the caller, where memory failures are handled).
+    pub(crate) fn new(held: Box<dyn Held>) -> Watch {
+        Watch {
+            held,
             waited: 0,
             open: false,
             rebuilds: 0,
-        })
+        }
     }
 }
