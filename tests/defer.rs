@@ -41,6 +41,7 @@ fn deferred_from_handlers_run_once_after_the_whole_batch_in_order() {
 #[test]
 #[cfg_attr(miri, ignore = "real time")]
 fn deferred_from_a_timer_runs_at_the_end_of_its_turn() {
+    let _fds = fd_check();
     let mut r = reactor();
     r.arm(Timer::after(Duration::ZERO), |ops: &mut Ops<'_, Log>| {
         ops.data().push("timer".into());
@@ -68,6 +69,7 @@ fn again(left: u32) -> impl FnOnce(&mut Ops<'_, Log>) + 'static {
 
 #[test]
 fn a_callback_that_defers_itself_runs_once_a_turn() {
+    let _fds = fd_check();
     let mut r = reactor();
     r.defer(again(2)).unwrap();
     let mut log = Log::new();
@@ -82,6 +84,7 @@ fn a_callback_that_defers_itself_runs_once_a_turn() {
 
 #[test]
 fn a_panicking_deferred_callback_leaves_the_rest_to_the_next_turn() {
+    let _fds = fd_check();
     let mut r = reactor();
     r.defer(|_: &mut Ops<'_, Log>| panic!("planted")).unwrap();
     r.defer(|ops: &mut Ops<'_, Log>| ops.data().push("second".into()))

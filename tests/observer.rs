@@ -150,6 +150,7 @@ fn a_rebuild_is_told_with_the_next_turn() {
 // A second observer replaces the first, which is dropped with what it saw.
 #[test]
 fn an_observer_set_again_replaces_the_first() {
+    let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     r.observe(Log::default()).unwrap();
     r.run_once(NOW).unwrap();
