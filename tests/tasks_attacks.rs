@@ -33,6 +33,46 @@ fn turns(r: &mut Reactor, turns: usize, done: impl Fn() -> bool) -> usize {
     panics
 }
 
+/// Pending at its first poll (waking itself), `Ready(7)` at its second; its destructor
+/// panics.
+struct ReadyThenPanicOnDrop {
+    polled: bool,
+}
+
+impl Future for ReadyThenPanicOnDrop {
+    type Output = u32;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        if self.polled {
+            return Poll::Ready(7);
+        }
+        self.polled = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for ReadyThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("a future's destructor panics");
+    }
+}
+
+#[test]
+fn a_joiner_is_woken_when_the_finished_futures_destructor_panics() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let inner = spawner
+        .spawn(ReadyThenPanicOnDrop { polled: false })
+        .unwrap();
+    let outer = spawner.spawn(inner).unwrap();
+    // Turn 1: the inner task parks (woken again), the outer awaits it. Turn 2: the inner one
+    // ends and its destructor panics out of the turn. The outer task must still be woken.
+    let panics = turns(&mut r, 20, || outer.is_finished());
+    assert_eq!(panics, 1);
+    assert!(outer.is_finished(), "the joiner was never woken");
+    assert_eq!(outer.try_take(), Some(Ok(Ok(7))));
+}
+
 #[test]
 fn a_join_handle_of_another_reactor_wakes_its_awaiting_task() {
     let mut a = Reactor::new().unwrap();

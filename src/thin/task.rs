@@ -232,7 +232,8 @@ unsafe fn poll_cell<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> bool
 
 /// Ends a running task: records the outcome and output (dropped if detached), marks it done,
 /// wakes its joiner, then drops the future in place. Everything is consistent before any
-/// destructor runs.
+/// destructor runs, and the joiner is woken before the future's destructor runs, so a
+/// destructor that panics cannot lose the joiner's wake.
 ///
 /// # Safety
 /// `h` is a live `TaskCell<F>` whose outcome is `Running`, on its reactor's thread, and no
@@ -250,14 +251,13 @@ unsafe fn end<F: Future>(h: NonNull<Header>, outcome: Outcome, output: Option<F:
         prefix.output.set(output);
         None
     };
-    let joiner = prefix.local.joiner.take();
+    if let Some(joiner) = prefix.local.joiner.take() {
+        joiner.wake();
+    }
     // SAFETY: `outcome` left `Running` above, so nothing reaches the future again; it is
     // dropped here once, in place.
     unsafe { ManuallyDrop::drop(&mut *(*cell).future.get()) };
     drop(dropped);
-    if let Some(joiner) = joiner {
-        joiner.wake();
-    }
 }
 
 /// Drops the future of a `TaskCell<F>` if it is still running.
