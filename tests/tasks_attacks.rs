@@ -73,6 +73,56 @@ fn a_joiner_is_woken_when_the_finished_futures_destructor_panics() {
     assert_eq!(outer.try_take(), Some(Ok(Ok(7))));
 }
 
+/// Pending for ever; its destructor panics.
+struct ParkedPanicOnDrop;
+
+impl Future for ParkedPanicOnDrop {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for ParkedPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("a parked future's destructor panics");
+    }
+}
+
+#[test]
+fn a_reactor_dropped_cancels_every_task_when_one_futures_destructor_panics() {
+    let mut r = Reactor::new().unwrap();
+    let held = Rc::new(());
+    let first = r.spawn(ParkedPanicOnDrop).unwrap();
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let h = held.clone();
+        others.push(
+            r.spawn(async move {
+                let _h = h;
+                std::future::pending::<()>().await
+            })
+            .unwrap(),
+        );
+    }
+    r.run_once(NOW).unwrap();
+    assert_eq!(Rc::strong_count(&held), 4);
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(r)));
+    assert!(
+        dropped.is_err(),
+        "the destructor's panic goes on out of the drop"
+    );
+    assert_eq!(
+        Rc::strong_count(&held),
+        1,
+        "every other task's future is dropped"
+    );
+    assert_eq!(first.try_take(), Some(Err(Error::Closed)));
+    for other in others {
+        assert_eq!(other.try_take(), Some(Err(Error::Closed)));
+    }
+}
+
 #[test]
 fn a_join_handle_of_another_reactor_wakes_its_awaiting_task() {
     let mut a = Reactor::new().unwrap();

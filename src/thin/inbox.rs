@@ -173,10 +173,28 @@ impl Drop for Tasks {
         };
         // No borrow is held: a future's destructor may use a spawner (it is refused) or a
         // join handle.
-        for task in live.iter().flatten() {
-            task.cancel();
-        }
+        cancel_all(&live);
         drop((ready, live));
+    }
+}
+
+/// Cancels every task of `tasks`, in order. If a future's destructor panics, the tasks after
+/// it are still cancelled while the panic goes on (a second panic then aborts, as any panic
+/// while unwinding does): no future is left undropped.
+fn cancel_all(tasks: &[Option<TaskRef>]) {
+    /// Armed while a task is cancelled: on unwind, cancels the tasks after it.
+    struct Rest<'a>(&'a [Option<TaskRef>]);
+    impl Drop for Rest<'_> {
+        fn drop(&mut self) {
+            cancel_all(self.0);
+        }
+    }
+    for (i, task) in tasks.iter().enumerate() {
+        if let Some(task) = task {
+            let rest = Rest(&tasks[i + 1..]);
+            task.cancel();
+            core::mem::forget(rest);
+        }
     }
 }
 
