@@ -466,3 +466,51 @@ fn a_poll_that_panics_after_leaving_its_waker_elsewhere_leaves_it_harmless() {
     drop(handle);
     std::thread::spawn(move || waker.wake()).join().unwrap();
 }
+
+#[test]
+fn a_sleep_of_a_dropped_reactor_ends_with_closed_instead_of_hanging() {
+    let mut a = Reactor::new().unwrap();
+    let unpolled = a.spawner().unwrap().sleep(Duration::from_millis(1));
+    let parked = a.spawner().unwrap().sleep(Duration::from_secs(600));
+    let mut b = Reactor::new().unwrap();
+    let parked = b.spawn(parked).unwrap();
+    b.run_once(NOW).unwrap(); // armed on a's wheel, with b's task's waker
+    assert!(!parked.is_finished());
+    drop(a);
+    // A blocking turn returns: the reactor's drop woke the parked sleep's task.
+    b.run_once(None).unwrap();
+    let unpolled = b.spawn(unpolled).unwrap();
+    let panics = turns(&mut b, 6, || parked.is_finished() && unpolled.is_finished());
+    assert_eq!(panics, 0);
+    assert_eq!(parked.try_take(), Some(Ok(Err(Error::Closed))));
+    assert_eq!(unpolled.try_take(), Some(Ok(Err(Error::Closed))));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no pipes' edge-triggered readiness")]
+fn an_async_source_of_a_dropped_reactor_ends_its_waits_with_closed_instead_of_hanging() {
+    use barepoll::{sys, task::Async};
+    let mut a = Reactor::new().unwrap();
+    let spawner = a.spawner().unwrap();
+    let (r1, w1) = sys::pipe(0).unwrap();
+    let (r2, w2) = sys::pipe(0).unwrap();
+    let registered = Async::new(&spawner, r1).unwrap();
+    a.run_once(NOW).unwrap(); // registers it
+    let unregistered = Async::new(&spawner, r2).unwrap();
+    let mut b = Reactor::new().unwrap();
+    let parked = b
+        .spawn(async move { registered.read(&mut [0u8; 4]).await })
+        .unwrap();
+    b.run_once(NOW).unwrap(); // parks on a's source, with b's task's waker
+    assert!(!parked.is_finished());
+    drop(a);
+    b.run_once(None).unwrap(); // returns: the reactor's drop woke the parked task
+    let later = b
+        .spawn(async move { unregistered.read(&mut [0u8; 4]).await })
+        .unwrap();
+    let panics = turns(&mut b, 6, || parked.is_finished() && later.is_finished());
+    assert_eq!(panics, 0);
+    assert_eq!(parked.try_take(), Some(Ok(Err(Error::Closed))));
+    assert_eq!(later.try_take(), Some(Ok(Err(Error::Closed))));
+    drop((w1, w2));
+}

@@ -153,6 +153,9 @@ pub(crate) trait TaskIo {
     fn dropped(&self) -> bool;
     /// What the registration gave: its key, or the error that refused it.
     fn registered(&self, result: Result<Key>);
+    /// The reactor is gone (or the registration is): operations report `Closed` unless a
+    /// refusal came first, and the tasks waiting are woken.
+    fn closed(&self);
     /// An event: readiness to record, wakers to wake.
     fn ready(&self, event: Event);
 }
@@ -164,17 +167,34 @@ pub(crate) struct Tasks(pub(crate) Rc<RefCell<Executor>>);
 
 impl Drop for Tasks {
     fn drop(&mut self) {
-        let (ready, live) = {
+        let (ready, live, unregistered, mut sleepers) = {
             let mut executor = self.0.borrow_mut();
             executor.closed = true;
             let mut ready = core::mem::take(&mut executor.ready);
             executor.inbox.close(&mut ready);
-            (ready, core::mem::take(&mut executor.live))
+            let mut sleepers = Vec::new();
+            executor.sleeps.close(&mut sleepers);
+            let unregistered = core::mem::take(&mut executor.io_add);
+            (
+                ready,
+                core::mem::take(&mut executor.live),
+                unregistered,
+                sleepers,
+            )
         };
         // No borrow is held: a future's destructor may use a spawner (it is refused) or a
-        // join handle.
+        // join handle; a waker may be anyone's.
         cancel_all(&live);
         drop((ready, live));
+        // Sleeps and sources of this reactor awaited by tasks of another one end with `Closed`
+        // (no turn of this reactor will fire or register them): their tasks are woken. The
+        // registered sources are told when their nodes are dropped.
+        for io in unregistered {
+            io.closed();
+        }
+        for waker in sleepers.drain(..) {
+            waker.wake();
+        }
     }
 }
 

@@ -123,6 +123,11 @@ impl Sleeps {
         }
     }
 
+    /// The reactor is gone: every sleep's waker goes to `woken` (their sleeps then end).
+    pub(crate) fn close(&mut self, woken: &mut Vec<Waker>) {
+        woken.extend(self.entries.iter_mut().filter_map(|e| e.waker.take()));
+    }
+
     /// The earliest deadline (a lower bound, in nanoseconds) of the armed entries.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.wheel.next_tick().map(ns_of)
