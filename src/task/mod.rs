@@ -32,6 +32,16 @@
 //! assert_eq!(reactor.block_on(outer)?, Ok(21));
 //! # Ok::<(), barepoll::Error>(())
 //! ```
+//!
+//! Tasks stay on their reactor's thread: a [`Sendable`](crate::Sendable) reactor, which may move
+//! to another thread, has no executor, and cannot spawn:
+//!
+//! ```compile_fail,E0599
+//! use barepoll::{Reactor, Sendable};
+//!
+//! let mut reactor: Reactor<(), Sendable> = Reactor::builder().sendable().build().unwrap();
+//! let _ = reactor.spawn(async {}); // no `spawn` on a `Sendable` reactor
+//! ```
 
 use crate::error::{Error, Result};
 use crate::interest::{self, Event};
