@@ -514,3 +514,18 @@ fn an_async_source_of_a_dropped_reactor_ends_its_waits_with_closed_instead_of_ha
     assert_eq!(later.try_take(), Some(Ok(Err(Error::Closed))));
     drop((w1, w2));
 }
+
+#[test]
+fn a_join_handle_awaited_from_another_reactor_ends_with_closed_when_its_reactor_goes() {
+    let mut a = Reactor::new().unwrap();
+    let inner = a.spawn(std::future::pending::<()>()).unwrap();
+    let mut b = Reactor::new().unwrap();
+    let outer = b.spawn(inner).unwrap();
+    b.run_once(NOW).unwrap(); // parks on a's task
+    a.run_once(NOW).unwrap();
+    drop(a); // cancels the inner task: its joiner, b's task, is woken
+    b.run_once(None).unwrap(); // returns: the wake wrote b's eventfd
+    let panics = turns(&mut b, 4, || outer.is_finished());
+    assert_eq!(panics, 0);
+    assert_eq!(outer.try_take(), Some(Ok(Err(Error::Closed))));
+}
