@@ -487,7 +487,6 @@ fn a_sleep_of_a_dropped_reactor_ends_with_closed_instead_of_hanging() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "Miri has no pipes' edge-triggered readiness")]
 fn an_async_source_of_a_dropped_reactor_ends_its_waits_with_closed_instead_of_hanging() {
     use barepoll::{sys, task::Async};
     let mut a = Reactor::new().unwrap();
