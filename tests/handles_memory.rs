@@ -202,3 +202,29 @@ fn dropping_the_handles_and_the_reactor_allocates_nothing() {
     BUDGET.with(|b| b.set(None));
     assert_eq!(caller.join().unwrap(), Err(Error::Closed));
 }
+
+// A reactor whose sleeps are awaited by another reactor's tasks drops, waking those tasks,
+// with every allocation of its thread refused.
+#[cfg(feature = "tasks")]
+#[test]
+fn dropping_a_reactor_whose_sleeps_others_await_allocates_nothing() {
+    let _fds = fd_check();
+    let mut a = Reactor::new().unwrap();
+    let mut b = Reactor::new().unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let sleep = a.spawner().unwrap().sleep(Duration::from_secs(600));
+            b.spawn(sleep).unwrap()
+        })
+        .collect();
+    b.run_once(NOW).unwrap(); // each parks on a's wheel
+    BUDGET.with(|b| b.set(Some(0)));
+    drop(a);
+    BUDGET.with(|b| b.set(None));
+    for _ in 0..3 {
+        b.run_once(NOW).unwrap();
+    }
+    for h in handles {
+        assert_eq!(h.try_take(), Some(Ok(Err(Error::Closed))));
+    }
+}

@@ -167,20 +167,13 @@ pub(crate) struct Tasks(pub(crate) Rc<RefCell<Executor>>);
 
 impl Drop for Tasks {
     fn drop(&mut self) {
-        let (ready, live, unregistered, mut sleepers) = {
+        let (ready, live, unregistered) = {
             let mut executor = self.0.borrow_mut();
             executor.closed = true;
             let mut ready = core::mem::take(&mut executor.ready);
             executor.inbox.close(&mut ready);
-            let mut sleepers = Vec::new();
-            executor.sleeps.close(&mut sleepers);
             let unregistered = core::mem::take(&mut executor.io_add);
-            (
-                ready,
-                core::mem::take(&mut executor.live),
-                unregistered,
-                sleepers,
-            )
+            (ready, core::mem::take(&mut executor.live), unregistered)
         };
         // No borrow is held: a future's destructor may use a spawner (it is refused) or a
         // join handle; a waker may be anyone's.
@@ -192,8 +185,14 @@ impl Drop for Tasks {
         for io in unregistered {
             io.closed();
         }
-        for waker in sleepers.drain(..) {
+        // One at a time, with no borrow held while it wakes; nothing allocated.
+        let mut from = 0;
+        loop {
+            let Some((waker, next)) = self.0.borrow_mut().sleeps.take_waker(from) else {
+                break;
+            };
             waker.wake();
+            from = next;
         }
     }
 }

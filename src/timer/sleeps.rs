@@ -123,9 +123,14 @@ impl Sleeps {
         }
     }
 
-    /// The reactor is gone: every sleep's waker goes to `woken` (their sleeps then end).
-    pub(crate) fn close(&mut self, woken: &mut Vec<Waker>) {
-        woken.extend(self.entries.iter_mut().filter_map(|e| e.waker.take()));
+    /// The reactor is gone: the waker of the first sleep from entry `from` on that has one,
+    /// with the entry after it (to wake each sleep's task, one at a time, allocating nothing).
+    pub(crate) fn take_waker(&mut self, from: usize) -> Option<(Waker, usize)> {
+        let entries = self.entries.get_mut(from..)?;
+        entries
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, e)| e.waker.take().map(|w| (w, from + i + 1)))
     }
 
     /// The earliest deadline (a lower bound, in nanoseconds) of the armed entries.
