@@ -111,7 +111,15 @@ impl Spawner {
         executor.ready.try_reserve(1).map_err(oom)?;
         executor.live.try_reserve(1).map_err(oom)?;
         executor.free.try_reserve(1).map_err(oom)?;
-        let (live, queued, join) = TaskRef::spawn(future, &executor.inbox)?;
+        let (live, queued, join) = match TaskRef::spawn(future, &executor.inbox) {
+            Ok(spawned) => spawned,
+            Err(future) => {
+                // Dropped with no borrow held: its destructor may use a spawner.
+                drop(executor);
+                drop(future);
+                return Err(Error::Os(Errno::ENOMEM));
+            }
+        };
         let slot = match executor.free.pop() {
             Some(slot) => slot,
             None => {

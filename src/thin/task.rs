@@ -16,7 +16,6 @@
 use super::inbox::Inbox;
 use super::SharedBox;
 use crate::error::{Error, Result};
-use crate::sys::Errno;
 use alloc::alloc::{alloc, dealloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
@@ -311,14 +310,17 @@ impl TaskRef {
     /// A new task for `future`, scheduled (its run-queue count is the second `TaskRef`).
     ///
     /// # Errors
-    /// `ENOMEM` if memory for it cannot be had (the future is dropped).
-    pub(crate) fn spawn<F>(future: F, inbox: &SharedBox<Inbox>) -> Result<Spawned<F::Output>>
+    /// If memory for it cannot be had (`ENOMEM`), the future is given back, for the caller to
+    /// drop once it holds no borrow its destructor may need.
+    pub(crate) fn spawn<F>(future: F, inbox: &SharedBox<Inbox>) -> Result<Spawned<F::Output>, F>
     where
         F: Future + 'static,
     {
         let layout = Layout::new::<TaskCell<F>>();
         // SAFETY: not zero-sized (the header is in it).
-        let memory = NonNull::new(unsafe { alloc(layout) }).ok_or(Error::Os(Errno::ENOMEM))?;
+        let Some(memory) = NonNull::new(unsafe { alloc(layout) }) else {
+            return Err(future);
+        };
         let cell = TaskCell {
             prefix: Prefix {
                 header: Header {
