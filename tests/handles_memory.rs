@@ -202,3 +202,72 @@ fn dropping_the_handles_and_the_reactor_allocates_nothing() {
     BUDGET.with(|b| b.set(None));
     assert_eq!(caller.join().unwrap(), Err(Error::Closed));
 }
+
+// A reactor whose sleeps are awaited by another reactor's tasks drops, waking those tasks,
+// with every allocation of its thread refused.
+#[cfg(feature = "tasks")]
+#[test]
+fn dropping_a_reactor_whose_sleeps_others_await_allocates_nothing() {
+    let _fds = fd_check();
+    let mut a = Reactor::new().unwrap();
+    let mut b = Reactor::new().unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let sleep = a.spawner().unwrap().sleep(Duration::from_secs(600));
+            b.spawn(sleep).unwrap()
+        })
+        .collect();
+    b.run_once(NOW).unwrap(); // each parks on a's wheel
+    BUDGET.with(|b| b.set(Some(0)));
+    drop(a);
+    BUDGET.with(|b| b.set(None));
+    for _ in 0..3 {
+        b.run_once(NOW).unwrap();
+    }
+    for h in handles {
+        assert_eq!(h.try_take(), Some(Ok(Err(Error::Closed))));
+    }
+}
+
+// Out of memory for a task's cell, the future is dropped with no borrow of the executor held:
+// its destructor may use a spawner (here, to spawn: refused with `ENOMEM` too).
+#[cfg(feature = "tasks")]
+#[test]
+fn a_spawn_refused_for_memory_drops_its_future_where_its_destructor_may_spawn() {
+    use barepoll::task::Spawner;
+    struct SpawnsOnDrop(Spawner, std::rc::Rc<Cell<u32>>);
+    impl std::future::Future for SpawnsOnDrop {
+        type Output = ();
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            std::task::Poll::Ready(())
+        }
+    }
+    impl Drop for SpawnsOnDrop {
+        fn drop(&mut self) {
+            self.1.set(self.1.get() + 1);
+            drop(self.0.spawn(async {}));
+        }
+    }
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let drops = std::rc::Rc::new(Cell::new(0));
+    let mut refusals = 0;
+    let handle = loop {
+        BUDGET.with(|b| b.set(Some(refusals)));
+        let spawned = spawner.spawn(SpawnsOnDrop(spawner.clone(), drops.clone()));
+        BUDGET.with(|b| b.set(None));
+        match spawned {
+            Ok(handle) => break handle,
+            Err(e) => assert_eq!(e, Error::Os(Errno::ENOMEM)),
+        }
+        assert_eq!(drops.get(), refusals + 1, "the refused future is dropped");
+        refusals += 1;
+        assert!(refusals < 100);
+    };
+    assert!(refusals >= 1, "the task's cell was refused once");
+    assert_eq!(r.block_on(handle).unwrap(), Ok(()));
+}

@@ -7,7 +7,8 @@
 //! Readiness starts set: the first operation tries the syscall at once. One that sees `EAGAIN`
 //! clears the flag and parks its waker; the node's handler sets it again on the next edge and
 //! wakes the task. One task reads and one writes at a time (a second reader's waker replaces
-//! the first's).
+//! the first's). Once its reactor is gone, every operation gives `Error::Closed`, and a task
+//! (of another reactor) waiting on it is woken to see it.
 
 use super::Spawner;
 use crate::error::{Error, Result};
@@ -83,6 +84,14 @@ impl<F: AsFd> TaskIo for Source<F> {
                 self.ready(Event::writable());
             }
         }
+    }
+
+    fn closed(&self) {
+        if self.error.get().is_none() {
+            self.error.set(Some(Error::Closed));
+        }
+        self.ready(Event::readable());
+        self.ready(Event::writable());
     }
 
     fn ready(&self, event: Event) {
@@ -161,7 +170,7 @@ impl<F: AsFd + 'static> Async<F> {
     /// since the last edge.
     ///
     /// # Errors
-    /// The error that refused the registration.
+    /// The error that refused the registration; [`Error::Closed`] once the reactor is gone.
     ///
     /// ```
     /// use barepoll::{sys, task::Async, Reactor};
@@ -181,7 +190,7 @@ impl<F: AsFd + 'static> Async<F> {
     /// Waits until the fd is (or may be) writable; see [`readable`](Async::readable).
     ///
     /// # Errors
-    /// The error that refused the registration.
+    /// The error that refused the registration; [`Error::Closed`] once the reactor is gone.
     ///
     /// ```
     /// use barepoll::{sys, task::Async, Reactor};
@@ -202,7 +211,8 @@ impl<F: AsFd + 'static> Async<F> {
     /// before each try (an `EAGAIN` clears it; `EINTR` tries again).
     ///
     /// # Errors
-    /// `op`'s error, as [`Error::Os`], or the error that refused the registration.
+    /// `op`'s error, as [`Error::Os`], or the error that refused the registration, or
+    /// [`Error::Closed`] once the reactor is gone.
     ///
     /// ```
     /// use barepoll::{sys, sys::AsFd, task::Async, Reactor};
@@ -395,6 +405,14 @@ struct IoNode {
 impl AsFd for IoNode {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.io.fd()
+    }
+}
+
+/// Dropped with its reactor (or once its handle is gone): a task still awaiting the source,
+/// from another reactor, is woken and told `Closed`.
+impl Drop for IoNode {
+    fn drop(&mut self) {
+        self.io.closed();
     }
 }
 

@@ -32,6 +32,16 @@
 //! assert_eq!(reactor.block_on(outer)?, Ok(21));
 //! # Ok::<(), barepoll::Error>(())
 //! ```
+//!
+//! Tasks stay on their reactor's thread: a [`Sendable`](crate::Sendable) reactor, which may move
+//! to another thread, has no executor, and cannot spawn:
+//!
+//! ```compile_fail,E0599
+//! use barepoll::{Reactor, Sendable};
+//!
+//! let mut reactor: Reactor<(), Sendable> = Reactor::builder().sendable().build().unwrap();
+//! let _ = reactor.spawn(async {}); // no `spawn` on a `Sendable` reactor
+//! ```
 
 use crate::error::{Error, Result};
 use crate::interest::{self, Event};
@@ -101,7 +111,15 @@ impl Spawner {
         executor.ready.try_reserve(1).map_err(oom)?;
         executor.live.try_reserve(1).map_err(oom)?;
         executor.free.try_reserve(1).map_err(oom)?;
-        let (live, queued, join) = TaskRef::spawn(future, &executor.inbox)?;
+        let (live, queued, join) = match TaskRef::spawn(future, &executor.inbox) {
+            Ok(spawned) => spawned,
+            Err(future) => {
+                // Dropped with no borrow held: its destructor may use a spawner.
+                drop(executor);
+                drop(future);
+                return Err(Error::Os(Errno::ENOMEM));
+            }
+        };
         let slot = match executor.free.pop() {
             Some(slot) => slot,
             None => {

@@ -1,8 +1,10 @@
 //! Timer futures for tasks: [`Sleep`] and [`Timeout`], on a timing wheel of the executor's
 //! (`timer::Sleeps`: O(1) arm, reset and cancel, no syscall). A sleep is armed at its first
 //! poll, fired by the turn whose clock reading reaches its deadline (never early), and its
-//! entry given back when it is dropped. It may not read the clock but through `sys` (the vDSO
-//! where there is one), nor reach the reactor's own timers.
+//! entry given back when it is dropped. Once its reactor is gone, a sleep ends with
+//! `Error::Closed` (a task of another reactor awaiting it is woken to see it). It may not read
+//! the clock but through `sys` (the vDSO where there is one), nor reach the reactor's own
+//! timers.
 
 use super::Spawner;
 use crate::error::Result;
@@ -129,10 +131,14 @@ impl Future for Sleep {
     type Output = Result<()>;
 
     /// # Errors
-    /// `ENOMEM` if the entry cannot be had; the clock's error if it cannot be read.
+    /// `ENOMEM` if the entry cannot be had; the clock's error if it cannot be read;
+    /// [`Error::Closed`](crate::Error::Closed) once its reactor is gone (no turn would fire it).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         let mut executor = this.executor.borrow_mut();
+        if executor.closed {
+            return Poll::Ready(Err(crate::Error::Closed));
+        }
         if let Some(entry) = this.entry {
             return match executor.sleeps.poll(entry, cx.waker()) {
                 true => Poll::Ready(Ok(())),

@@ -153,6 +153,9 @@ pub(crate) trait TaskIo {
     fn dropped(&self) -> bool;
     /// What the registration gave: its key, or the error that refused it.
     fn registered(&self, result: Result<Key>);
+    /// The reactor is gone (or the registration is): operations report `Closed` unless a
+    /// refusal came first, and the tasks waiting are woken.
+    fn closed(&self);
     /// An event: readiness to record, wakers to wake.
     fn ready(&self, event: Event);
 }
@@ -164,19 +167,53 @@ pub(crate) struct Tasks(pub(crate) Rc<RefCell<Executor>>);
 
 impl Drop for Tasks {
     fn drop(&mut self) {
-        let (ready, live) = {
+        let (ready, live, unregistered) = {
             let mut executor = self.0.borrow_mut();
             executor.closed = true;
             let mut ready = core::mem::take(&mut executor.ready);
             executor.inbox.close(&mut ready);
-            (ready, core::mem::take(&mut executor.live))
+            let unregistered = core::mem::take(&mut executor.io_add);
+            (ready, core::mem::take(&mut executor.live), unregistered)
         };
         // No borrow is held: a future's destructor may use a spawner (it is refused) or a
-        // join handle.
-        for task in live.iter().flatten() {
-            task.cancel();
-        }
+        // join handle; a waker may be anyone's.
+        cancel_all(&live);
         drop((ready, live));
+        // Sleeps and sources of this reactor awaited by tasks of another one end with `Closed`
+        // (no turn of this reactor will fire or register them): their tasks are woken. The
+        // registered sources are told when their nodes are dropped.
+        for io in unregistered {
+            io.closed();
+        }
+        // One at a time, with no borrow held while it wakes; nothing allocated.
+        let mut from = 0;
+        loop {
+            let Some((waker, next)) = self.0.borrow_mut().sleeps.take_waker(from) else {
+                break;
+            };
+            waker.wake();
+            from = next;
+        }
+    }
+}
+
+/// Cancels every task of `tasks`, in order. If a future's destructor panics, the tasks after
+/// it are still cancelled while the panic goes on (a second panic then aborts, as any panic
+/// while unwinding does): no future is left undropped.
+fn cancel_all(tasks: &[Option<TaskRef>]) {
+    /// Armed while a task is cancelled: on unwind, cancels the tasks after it.
+    struct Rest<'a>(&'a [Option<TaskRef>]);
+    impl Drop for Rest<'_> {
+        fn drop(&mut self) {
+            cancel_all(self.0);
+        }
+    }
+    for (i, task) in tasks.iter().enumerate() {
+        if let Some(task) = task {
+            let rest = Rest(&tasks[i + 1..]);
+            task.cancel();
+            core::mem::forget(rest);
+        }
     }
 }
 

@@ -16,7 +16,6 @@
 use super::inbox::Inbox;
 use super::SharedBox;
 use crate::error::{Error, Result};
-use crate::sys::Errno;
 use alloc::alloc::{alloc, dealloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
@@ -232,7 +231,8 @@ unsafe fn poll_cell<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> bool
 
 /// Ends a running task: records the outcome and output (dropped if detached), marks it done,
 /// wakes its joiner, then drops the future in place. Everything is consistent before any
-/// destructor runs.
+/// destructor runs, and the joiner is woken before the future's destructor runs, so a
+/// destructor that panics cannot lose the joiner's wake.
 ///
 /// # Safety
 /// `h` is a live `TaskCell<F>` whose outcome is `Running`, on its reactor's thread, and no
@@ -250,14 +250,13 @@ unsafe fn end<F: Future>(h: NonNull<Header>, outcome: Outcome, output: Option<F:
         prefix.output.set(output);
         None
     };
-    let joiner = prefix.local.joiner.take();
+    if let Some(joiner) = prefix.local.joiner.take() {
+        joiner.wake();
+    }
     // SAFETY: `outcome` left `Running` above, so nothing reaches the future again; it is
     // dropped here once, in place.
     unsafe { ManuallyDrop::drop(&mut *(*cell).future.get()) };
     drop(dropped);
-    if let Some(joiner) = joiner {
-        joiner.wake();
-    }
 }
 
 /// Drops the future of a `TaskCell<F>` if it is still running.
@@ -311,14 +310,17 @@ impl TaskRef {
     /// A new task for `future`, scheduled (its run-queue count is the second `TaskRef`).
     ///
     /// # Errors
-    /// `ENOMEM` if memory for it cannot be had (the future is dropped).
-    pub(crate) fn spawn<F>(future: F, inbox: &SharedBox<Inbox>) -> Result<Spawned<F::Output>>
+    /// If memory for it cannot be had (`ENOMEM`), the future is given back, for the caller to
+    /// drop once it holds no borrow its destructor may need.
+    pub(crate) fn spawn<F>(future: F, inbox: &SharedBox<Inbox>) -> Result<Spawned<F::Output>, F>
     where
         F: Future + 'static,
     {
         let layout = Layout::new::<TaskCell<F>>();
         // SAFETY: not zero-sized (the header is in it).
-        let memory = NonNull::new(unsafe { alloc(layout) }).ok_or(Error::Os(Errno::ENOMEM))?;
+        let Some(memory) = NonNull::new(unsafe { alloc(layout) }) else {
+            return Err(future);
+        };
         let cell = TaskCell {
             prefix: Prefix {
                 header: Header {

@@ -123,6 +123,16 @@ impl Sleeps {
         }
     }
 
+    /// The reactor is gone: the waker of the first sleep from entry `from` on that has one,
+    /// with the entry after it (to wake each sleep's task, one at a time, allocating nothing).
+    pub(crate) fn take_waker(&mut self, from: usize) -> Option<(Waker, usize)> {
+        let entries = self.entries.get_mut(from..)?;
+        entries
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, e)| e.waker.take().map(|w| (w, from + i + 1)))
+    }
+
     /// The earliest deadline (a lower bound, in nanoseconds) of the armed entries.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.wheel.next_tick().map(ns_of)
