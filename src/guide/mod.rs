@@ -6,7 +6,7 @@
 //!   write interest, regular files (`EPERM`), spurious events.
 //! - [`recipes`]: per-connection timers, broadcast, backpressure, graceful shutdown, a worker
 //!   pool with `Remote`, one reactor per core, signals in a
-//!   multi-threaded program, testing a handler, a libc-free binary.
+//!   multi-threaded program, testing a handler, a libc-free binary, watching the loop.
 //! - [`migrating`]: from event-manager, mio, calloop and eventp.
 //!
 //! The chapters' examples use std's sockets and threads, so the chapters are built with the
@@ -98,6 +98,11 @@ pub mod recipes {
         /// A libc-free binary.
         libc_free,
         "recipes/nolibc.md"
+    );
+    chapter!(
+        /// Watching the loop: an observer for logs, traces and counters.
+        observing,
+        "recipes/observing.md"
     );
 }
 
