@@ -473,7 +473,7 @@ impl<D, T: Threads> Timers<D, T> {
     /// new deadline is no earlier than the slot the entry sits in. It then stays there
     /// (nothing moves, the alarm stays set), and is filed again when that slot comes, found
     /// not due: the idle timeout that every read pushes later costs a clock reading and a
-    /// store.
+    /// store. An earlier deadline waits on the pending list for the next clock reading.
     pub(crate) fn reset(&mut self, key: TimerKey, timer: Timer) -> Result<bool> {
         let period = timer.checked_period()?;
         let entry = self.entry(key)?;
@@ -499,12 +499,13 @@ impl<D, T: Threads> Timers<D, T> {
         let tick = tick_of(deadline);
         match self.wheel.slotted_tick(key.index) {
             Some(slotted) if slotted <= tick => Ok(false),
-            // Pending: the next clock reading slots it, from its new deadline.
-            None if self.wheel.is_pending(key.index) => Ok(true),
-            // Earlier than its slot, or due: filed anew, and the alarm may move earlier.
+            // Earlier than its slot, due, or pending: the next clock reading files it from its
+            // new deadline (and moves the alarm earlier if it must), as for an armed timer: a
+            // timer reset to a deadline already passed fires in the next turn, never in the
+            // rest of this one.
             _ => {
                 self.wheel.remove(key.index);
-                self.wheel.insert(key.index, tick);
+                self.wheel.pend(key.index);
                 Ok(true)
             }
         }
@@ -699,15 +700,17 @@ mod tests {
         assert_eq!(c.index, b.index);
         assert_ne!(c, b);
         assert_eq!(t.cancel(b), Err(Error::StaleTimer(b)));
-        // `a` is slotted (settled at 10 µs, due at 5 ms): a reset later leaves it in its slot,
-        // one earlier moves it, one before the wheel's time makes it due.
+        // `a` is slotted (settled at 10 µs, due at 5 ms): a reset later leaves it in its slot;
+        // one earlier waits for the next clock reading, which files it from its deadline.
         assert!(!t.reset(a, Timer::at(Instant(9_000_000))).unwrap());
         let slotted = t.place(a);
         assert!(matches!(slotted, Some(wheel::Place::Slot(_))));
         assert!(t.reset(a, Timer::at(Instant(2_000_000))).unwrap());
+        assert_eq!(t.place(a), Some(wheel::Place::Pending));
+        t.settle(10_000);
         assert_eq!(t.wheel.slotted_tick(a.index), Some(tick_of(2_000_000)));
         assert!(t.reset(a, Timer::at(Instant(0))).unwrap());
-        assert_eq!(t.place(a), Some(wheel::Place::Due));
+        assert_eq!(t.place(a), Some(wheel::Place::Pending));
         assert_eq!(t.armed, 2);
         let zero = Timer::after(Duration::ZERO).every(Duration::ZERO);
         assert!(matches!(t.arm(zero, |_| {}), Err(Error::Invalid(_))));

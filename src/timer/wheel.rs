@@ -260,13 +260,6 @@ impl Wheel {
         self.push(i, Place::Pending);
     }
 
-    /// Whether `i` is on the pending list.
-    pub(crate) fn is_pending(&self, i: u32) -> bool {
-        self.links
-            .get(i as usize)
-            .is_some_and(|link| link.place == Some(Place::Pending))
-    }
-
     pub(crate) fn has_pending(&self) -> bool {
         self.pending != NIL
     }
