@@ -766,10 +766,10 @@ impl<D, T: Threads> Registry<D, T> {
         node.kill();
         self.live -= 1;
         let mut refused = usize::from(deleted.is_err());
+        let mut kept = 0;
         if let Some(extras) = extras.as_mut() {
             // Records die with their owner (so a live record's owner is live). Those whose DEL
             // the kernel refused are kept first, the rest given up.
-            let mut kept = 0;
             for at in 0..extras.regs.len() {
                 let record = &extras.regs[at];
                 record.kill();
@@ -785,7 +785,9 @@ impl<D, T: Threads> Registry<D, T> {
                 self.dispose(record);
             }
         }
-        let named = refused != 0 && self.rebuild(refused).is_err();
+        // The rebuild makes room for what it releases and for what is given up after it: the
+        // kept records and the owner's node, whose own DEL may have worked.
+        let named = refused != 0 && self.rebuild(kept + 1).is_err();
         if let Some(extras) = extras.as_mut() {
             for record in extras.regs.drain(..) {
                 self.give_up(record, named);
