@@ -60,10 +60,9 @@ fn a_million_wakes_cost_a_write_per_turn_not_per_wake() {
     if let Some(writes) = writes {
         // Each write is followed by a callback run before the next can happen.
         assert!(writes <= turns, "{writes} writes for {turns} turns");
-        assert!(
-            writes < WAKES / 10,
-            "{writes} writes: wakes do not coalesce"
-        );
+        // A write per wake would be a million; how many fewer depends on how the two threads
+        // are scheduled (about 1 in 10 on a loaded qemu-user), so the bound is loose.
+        assert!(writes < WAKES / 2, "{writes} writes: wakes do not coalesce");
     }
     drop(r);
     waker.wake(); // the reactor is gone: harmless
