@@ -250,7 +250,14 @@ fn a_parked_future_dropped_lets_go_of_its_waker() {
     for f in &mut parked {
         assert!(f.as_mut().poll(&mut cx).is_pending());
     }
-    assert_eq!(Arc::strong_count(&counting), 3, "listed once");
+    // One entry per future at most; one in all where `will_wake` knows a clone (Miri gives
+    // each use of a vtable its own address, so there it may not).
+    let listed = Arc::strong_count(&counting) - 2;
+    if cfg!(miri) {
+        assert!((1..=10).contains(&listed), "{listed} listed");
+    } else {
+        assert_eq!(listed, 1, "listed once");
+    }
     parked.truncate(1);
     assert_eq!(
         Arc::strong_count(&counting),

@@ -8,7 +8,8 @@
 //! clears the flag and parks its waker; the node's handler sets it again on the next edge and
 //! wakes every task parked in that direction (several tasks may await one source: each one
 //! that finds the fd still not ready parks again). A waker is listed once however many of its
-//! task's futures park it, and leaves the list when the last of them completes or is dropped,
+//! task's futures park it (as far as `Waker::will_wake` tells; never more than once per
+//! future), and leaves the list when the last of them completes or is dropped,
 //! or when an edge wakes it. If there is no memory to list a waker, its task is woken at once
 //! instead and retries on its next poll, so no wake is lost. Once its reactor is gone, every
 //! operation gives `Error::Closed`, and a task (of another reactor) waiting on it is woken to

@@ -6,6 +6,8 @@
 //! An edge takes the whole list; a future that completes or is dropped
 //! takes its count back, and the waker leaves with the last count. So the list holds at most
 //! one entry per task parked since the last edge, and nothing outlives the futures that parked.
+//! `will_wake` is best-effort (a waker it does not recognise gets an entry of its own), but a
+//! future holds at most one entry: the list never outgrows the futures pending on it.
 
 use alloc::vec::Vec;
 use core::task::Waker;
