@@ -5,7 +5,13 @@
 use barepoll::sys::{self, AsFd, Domain, SocketAddr, SocketType};
 use barepoll::task::Async;
 use barepoll::Reactor;
+use std::future::Future;
 use std::io::{Read, Write};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
@@ -135,4 +141,152 @@ fn accept_and_echo_over_tcp() {
         r.run_once(Some(Duration::from_millis(10))).unwrap();
     }
     clients.join().unwrap();
+}
+
+/// Runs turns until `done` holds, at most a hundred of them (a lost wake leaves it false).
+fn turns_until(r: &mut Reactor, mut done: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        r.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+}
+
+async fn read_one_byte(rd: Rc<Async<sys::OwnedFd>>) -> u8 {
+    let mut buf = [0u8; 1];
+    assert_eq!(rd.read(&mut buf).await.unwrap(), 1);
+    buf[0]
+}
+
+// Defect: each direction kept one waker, so a second reader parking on the same source
+// replaced the first's, and with edge-triggered readiness the first waited for ever.
+#[test]
+fn two_readers_parked_on_one_source_are_both_woken() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (rd, wr) = sys::pipe(0).unwrap();
+    let rd = Rc::new(Async::new(&spawner, rd).unwrap());
+    let first = r.spawn(read_one_byte(rd.clone())).unwrap();
+    r.run_once(NOW).unwrap();
+    r.run_once(NOW).unwrap();
+    let second = r.spawn(read_one_byte(rd.clone())).unwrap();
+    r.run_once(NOW).unwrap();
+    r.run_once(NOW).unwrap();
+    assert!(!first.is_finished() && !second.is_finished());
+    sys::write(wr.as_fd(), b"ab").unwrap();
+    turns_until(&mut r, || first.is_finished() && second.is_finished());
+    assert!(first.is_finished(), "the first reader was never woken");
+    assert!(second.is_finished());
+    let mut got = [
+        r.block_on(first).unwrap().unwrap(),
+        r.block_on(second).unwrap().unwrap(),
+    ];
+    got.sort_unstable();
+    assert_eq!(got, *b"ab");
+}
+
+#[test]
+fn several_readers_of_one_source_all_finish_as_data_arrives() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (rd, wr) = sys::pipe(0).unwrap();
+    let rd = Rc::new(Async::new(&spawner, rd).unwrap());
+    let readers: Vec<_> = (0..4)
+        .map(|_| r.spawn(read_one_byte(rd.clone())).unwrap())
+        .collect();
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    let finished = |readers: &[barepoll::task::JoinHandle<u8>]| {
+        readers.iter().filter(|h| h.is_finished()).count()
+    };
+    assert_eq!(finished(&readers), 0);
+    for (k, byte) in (1..).zip(b"wxyz") {
+        sys::write(wr.as_fd(), &[*byte]).unwrap();
+        turns_until(&mut r, || finished(&readers) == k);
+        assert_eq!(
+            finished(&readers),
+            k,
+            "byte {k} woke no reader that could take it"
+        );
+    }
+    let mut got: Vec<u8> = readers
+        .into_iter()
+        .map(|h| r.block_on(h).unwrap().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, b"wxyz");
+}
+
+/// A waker that counts its wakes.
+struct Counting(AtomicUsize);
+
+impl Wake for Counting {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_parked_future_dropped_lets_go_of_its_waker() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (rd, wr) = sys::pipe(0).unwrap();
+    let rd = Async::new(&spawner, rd).unwrap();
+    r.run_once(NOW).unwrap();
+    let counting = Arc::new(Counting(AtomicUsize::new(0)));
+    let waker = Waker::from(counting.clone());
+    let mut cx = Context::from_waker(&waker);
+    {
+        // Sees EAGAIN, clears readiness, parks.
+        let mut buf = [0u8; 1];
+        let read = pin!(rd.read(&mut buf));
+        assert!(read.poll(&mut cx).is_pending());
+    }
+    assert_eq!(Arc::strong_count(&counting), 2, "only `waker` holds it");
+    // Parked many times by one task, listed once; dropped, let go.
+    let mut parked: Vec<_> = (0..10).map(|_| Box::pin(rd.readable())).collect();
+    for f in &mut parked {
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+    }
+    // One entry per future at most; one in all where `will_wake` knows a clone (Miri gives
+    // each use of a vtable its own address, so there it may not).
+    let listed = Arc::strong_count(&counting) - 2;
+    if cfg!(miri) {
+        assert!((1..=10).contains(&listed), "{listed} listed");
+    } else {
+        assert_eq!(listed, 1, "listed once");
+    }
+    parked.truncate(1);
+    assert_eq!(
+        Arc::strong_count(&counting),
+        3,
+        "still parked by the one left"
+    );
+    // Polled with another waker, it moves there.
+    let other = Arc::new(Counting(AtomicUsize::new(0)));
+    let other_waker = Waker::from(other.clone());
+    assert!(parked[0]
+        .as_mut()
+        .poll(&mut Context::from_waker(&other_waker))
+        .is_pending());
+    assert_eq!(Arc::strong_count(&counting), 2);
+    assert_eq!(Arc::strong_count(&other), 3);
+    sys::write(wr.as_fd(), b"!").unwrap();
+    turns_until(&mut r, || other.0.load(Ordering::SeqCst) > 0);
+    assert_eq!(other.0.load(Ordering::SeqCst), 1, "the one left is woken");
+    assert_eq!(
+        counting.0.load(Ordering::SeqCst),
+        0,
+        "the dropped ones are not"
+    );
+    assert_eq!(
+        Arc::strong_count(&other),
+        2,
+        "a woken waiter is no longer listed"
+    );
+    assert!(parked[0].as_mut().poll(&mut cx).is_ready());
+    drop(parked);
+    assert_eq!(Arc::strong_count(&counting), 2);
 }

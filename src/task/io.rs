@@ -1,15 +1,21 @@
 //! `Async<F>`: an fd as futures, for tasks. It owns the fd's readiness as its node's handler
-//! records it, and the wakers of the task waiting to read and the one waiting to write. It may
+//! records it, and the wakers of the tasks waiting to read and of those waiting to write. It may
 //! not call `epoll_ctl` per await: the fd is registered once, edge-triggered for reading and
 //! writing, by the turn after it is made (a task cannot reach the registry), and deleted by the
 //! turn after it is dropped.
 //!
 //! Readiness starts set: the first operation tries the syscall at once. One that sees `EAGAIN`
 //! clears the flag and parks its waker; the node's handler sets it again on the next edge and
-//! wakes the task. One task reads and one writes at a time (a second reader's waker replaces
-//! the first's). Once its reactor is gone, every operation gives `Error::Closed`, and a task
-//! (of another reactor) waiting on it is woken to see it.
+//! wakes every task parked in that direction (several tasks may await one source: each one
+//! that finds the fd still not ready parks again). A waker is listed once however many of its
+//! task's futures park it (as far as `Waker::will_wake` tells; never more than once per
+//! future), and leaves the list when the last of them completes or is dropped,
+//! or when an edge wakes it. If there is no memory to list a waker, its task is woken at once
+//! instead and retries on its next poll, so no wake is lost. Once its reactor is gone, every
+//! operation gives `Error::Closed`, and a task (of another reactor) waiting on it is woken to
+//! see it.
 
+use super::waiters::{Parked, Waiters};
 use super::Spawner;
 use crate::error::{Error, Result};
 use crate::interest::{self, Event};
@@ -24,7 +30,7 @@ use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 /// An fd registered once with its reactor for tasks to await: [`readable`](Async::readable),
 /// [`writable`](Async::writable), [`read`](Async::read), [`write`](Async::write),
@@ -62,8 +68,27 @@ struct Source<F> {
     dropped: Cell<bool>,
     readable: Cell<bool>,
     writable: Cell<bool>,
-    reader: Cell<Option<Waker>>,
-    writer: Cell<Option<Waker>>,
+    readers: RefCell<Waiters>,
+    writers: RefCell<Waiters>,
+}
+
+impl<F> Source<F> {
+    fn waiters(&self, write: bool) -> &RefCell<Waiters> {
+        if write {
+            &self.writers
+        } else {
+            &self.readers
+        }
+    }
+}
+
+/// Wakes every waiter of one direction (none is woken while the list is borrowed).
+fn wake_all(waiters: &RefCell<Waiters>) {
+    let mut woken = waiters.borrow_mut().take();
+    for waiter in woken.drain(..) {
+        waiter.wake();
+    }
+    waiters.borrow_mut().give_back(woken);
 }
 
 impl<F: AsFd> TaskIo for Source<F> {
@@ -98,15 +123,11 @@ impl<F: AsFd> TaskIo for Source<F> {
         let failed = event.is_error() || event.is_hangup();
         if event.is_readable() || event.is_read_closed() || failed {
             self.readable.set(true);
-            if let Some(w) = self.reader.take() {
-                w.wake();
-            }
+            wake_all(&self.readers);
         }
         if event.is_writable() || failed {
             self.writable.set(true);
-            if let Some(w) = self.writer.take() {
-                w.wake();
-            }
+            wake_all(&self.writers);
         }
     }
 }
@@ -135,8 +156,8 @@ impl<F: AsFd + 'static> Async<F> {
             dropped: Cell::new(false),
             readable: Cell::new(true),
             writable: Cell::new(true),
-            reader: Cell::new(None),
-            writer: Cell::new(None),
+            readers: RefCell::new(Waiters::new()),
+            writers: RefCell::new(Waiters::new()),
         });
         let mut executor = spawner.executor.borrow_mut();
         if executor.closed {
@@ -184,6 +205,7 @@ impl<F: AsFd + 'static> Async<F> {
         Readiness {
             source: &self.source,
             write: false,
+            parked: None,
         }
     }
 
@@ -204,6 +226,7 @@ impl<F: AsFd + 'static> Async<F> {
         Readiness {
             source: &self.source,
             write: true,
+            parked: None,
         }
     }
 
@@ -366,25 +389,58 @@ impl<F: AsFd + 'static> fmt::Debug for Async<F> {
 pub struct Readiness<'a, F> {
     source: &'a Source<F>,
     write: bool,
+    /// Where its waker is listed while it is pending; taken back when it completes or drops.
+    parked: Option<Parked>,
+}
+
+impl<F> Readiness<'_, F> {
+    fn unpark(&mut self) {
+        if let Some(parked) = self.parked.take() {
+            let leaving = self.source.waiters(self.write).borrow_mut().unpark(parked);
+            drop(leaving);
+        }
+    }
+}
+
+impl<F> Drop for Readiness<'_, F> {
+    fn drop(&mut self) {
+        self.unpark();
+    }
 }
 
 impl<F> Future for Readiness<'_, F> {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let source = self.source;
+        let this = self.get_mut();
+        let source = this.source;
+        let flag = if this.write {
+            &source.writable
+        } else {
+            &source.readable
+        };
         if let Some(e) = source.error.get() {
+            this.unpark();
             return Poll::Ready(Err(e));
         }
-        let (flag, waiter) = if self.write {
-            (&source.writable, &source.writer)
-        } else {
-            (&source.readable, &source.reader)
-        };
         if flag.get() {
+            this.unpark();
             return Poll::Ready(Ok(()));
         }
-        waiter.set(Some(cx.waker().clone()));
+        let mut waiters = source.waiters(this.write).borrow_mut();
+        if let Some(parked) = &this.parked {
+            if waiters.holds(parked, cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        let leaving = this.parked.take().and_then(|p| waiters.unpark(p));
+        this.parked = waiters.park(cx.waker());
+        drop(waiters);
+        drop(leaving);
+        if this.parked.is_none() {
+            // No memory to list it: polled again, it retries (never left waiting unlisted).
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

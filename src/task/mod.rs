@@ -62,6 +62,7 @@ use core::task::{Context, Poll};
 
 mod io;
 mod time;
+mod waiters;
 pub(crate) use io::settle_io;
 pub use io::{Async, Readiness};
 pub use time::{Elapsed, Sleep, Timeout};
