@@ -381,11 +381,17 @@ fn memory_of_a_node_deleted_in_a_batch_is_not_reused_in_that_batch() {
 fn one_subscriber_on_a_high_number_costs_at_most_a_kibibyte_besides_its_node() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
-    assert!(highest_fd() >= 19_999, "fd limit too low for this test");
+    // Near 20,000, or as near as the limit lets (a tool such as valgrind keeps the top of the
+    // range for itself); far above the flat part of the table in any case.
+    let target = highest_fd().min(19_999) - 9;
+    if target < 4096 {
+        eprintln!("skipped: the descriptor limit ({}) is too low", target + 10);
+        return;
+    }
     let low = eventfd(0);
-    let high = barepoll::sys::dup_at_least(low.as_fd(), 19_990).unwrap();
+    let high = barepoll::sys::dup_at_least(low.as_fd(), target).unwrap();
     drop(low);
-    assert!(high.as_raw_fd() >= 19_990);
+    assert!(high.as_raw_fd() >= target);
     let hits = Rc::new(Cell::new(0));
     let subscriber = OnShared {
         fd: Rc::new(high),
