@@ -330,7 +330,7 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
 pub(crate) type Deferred<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>)>;
 
 impl<D, T: Threads> Timers<D, T> {
-    pub(crate) const fn new() -> Timers<D, T> {
+    pub(crate) fn new() -> Timers<D, T> {
         Timers {
             wheel: Wheel::new(),
             entries: Vec::new(),
