@@ -321,7 +321,7 @@ fn memory(runtime: &str) -> Result<f64, String> {
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         std::process::Command::new(cargo)
             .args(["build", "--release", "--quiet", "--manifest-path", manifest])
-            .args(["--bin", "tasks-memory"])
+            .args(["--features", "tasks", "--bin", "tasks-memory"])
             .status()
             .map_err(|e| format!("cargo build: {e}"))?;
     }
