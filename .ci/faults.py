@@ -113,7 +113,9 @@ NOLIBC_FAULTS = [
     ("serve", [("epoll_pwait2", "ENOSYS", "1"), ("epoll_pwait", "EINTR", "2+3")]),
     ("serve", [("write", "EINTR", "2")]),
     ("serve", [("read", "EAGAIN", "2")]),
-    ("error", [("clock_gettime", "EINVAL", "1")]),
+    # Its first reading may be an idle timer's reset, which falls back to the turn's reading
+    # when refused (the next one here works): serving on is right, so is a clean error.
+    ("either", [("clock_gettime", "EINVAL", "1")]),
 ]
 
 # Test binaries of the crate: (cargo --test name, faults). strace counts `when=` per thread,
