@@ -114,10 +114,11 @@ unsafe fn prefix<'a, T>(h: NonNull<Header>) -> &'a Prefix<T> {
 /// The caller holds a count on `h`.
 unsafe fn retain(h: NonNull<Header>) {
     // SAFETY: the caller's count keeps the cell allocated.
-    let before = unsafe { header(h) }.refs.fetch_add(1, Ordering::Relaxed);
+    let refs = &unsafe { header(h) }.refs;
+    let before = refs.fetch_add(1, Ordering::Relaxed);
     if before > isize::MAX as usize {
         // Only leaked wakers count this far: never let the count wrap.
-        unsafe { header(h) }.refs.fetch_sub(1, Ordering::Relaxed);
+        refs.fetch_sub(1, Ordering::Relaxed);
         panic!("too many wakers of one task");
     }
 }
