@@ -3,13 +3,12 @@
 //! exits 0.
 #![cfg(all(feature = "std", feature = "tasks"))]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::example_binary;
 
 /// The running server; killed if a test fails before it stops it.
 struct Server {
@@ -25,25 +24,12 @@ impl Drop for Server {
 }
 
 fn start(idle_ms: u64) -> Option<Server> {
-    let Some(bin) = example_binary("async_echo") else {
-        eprintln!("emulated: the async_echo example cannot run here");
-        return None;
-    };
-    let mut child = Command::new(bin)
-        .args(["0", "--idle-ms", &idle_ms.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("async echo listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_string();
+    let idle = idle_ms.to_string();
+    let (child, addr) = common::start_example(
+        "async_echo",
+        &["0", "--idle-ms", &idle],
+        "async echo listening on ",
+    )?;
     Some(Server { child, addr })
 }
 

@@ -6,11 +6,10 @@
 use barepoll::sys;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::example_binary;
 
 /// The running server; killed if a test fails before it stops it.
 struct Chat {
@@ -20,25 +19,9 @@ struct Chat {
 
 impl Chat {
     fn start(idle_ms: u64) -> Option<Chat> {
-        let Some(bin) = example_binary("chat") else {
-            eprintln!("emulated: the chat example cannot run here");
-            return None;
-        };
-        let mut child = Command::new(bin)
-            .args(["0", "--idle-ms", &idle_ms.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_string();
+        let idle = idle_ms.to_string();
+        let (child, addr) =
+            common::start_example("chat", &["0", "--idle-ms", &idle], "listening on ")?;
         Some(Chat { child, addr })
     }
 

@@ -5,13 +5,12 @@
 #![cfg(feature = "std")]
 
 use barepoll::sys;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 mod common;
-use common::example_binary;
 
 /// What the upstream sends after the echo, once it has read its client's end of file.
 const TRAILER: &[u8] = b"<upstream saw EOF>";
@@ -45,25 +44,8 @@ struct Proxy {
 
 impl Proxy {
     fn start(upstream: SocketAddr) -> Option<Proxy> {
-        let Some(bin) = example_binary("proxy") else {
-            eprintln!("emulated: the proxy example cannot run here");
-            return None;
-        };
-        let mut child = Command::new(bin)
-            .args(["0", &upstream.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_string();
+        let upstream = upstream.to_string();
+        let (child, addr) = common::start_example("proxy", &["0", &upstream], "listening on ")?;
         Some(Proxy { child, addr })
     }
 

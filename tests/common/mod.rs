@@ -307,3 +307,36 @@ pub fn example_binary(name: &str) -> Option<std::path::PathBuf> {
     );
     Some(bin)
 }
+
+/// Starts the built example `name` with `args`, its stdout and stderr piped, and reads the
+/// address its first line announces after `prefix`; `None` where the example cannot run
+/// (an emulated target: see [`example_binary`]).
+#[allow(dead_code)] // not every test binary starts an example
+pub fn start_example(
+    name: &str,
+    args: &[&str],
+    prefix: &str,
+) -> Option<(std::process::Child, String)> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let Some(bin) = example_binary(name) else {
+        eprintln!("emulated: the {name} example cannot run here");
+        return None;
+    };
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_string();
+    Some((child, addr))
+}
