@@ -6,10 +6,12 @@
 //! (`thin::task`). It may not poll a task anywhere but in a turn of the task's reactor.
 //!
 //! - A turn waits (without blocking while a task is ready), dispatches its events and fires its
-//!   timers, then polls the tasks ready at that point, at most [`BUDGET`] of them, oldest
-//!   first: a task its events woke runs in the same turn. A task woken while tasks are polled
-//!   (by itself or another task) is polled by the next turn, after that turn's I/O. An idle
-//!   reactor with parked tasks makes one syscall per turn, its wait.
+//!   timers, then polls the tasks ready at that point, oldest first, and those they wake or
+//!   spawn meanwhile, in the order they were woken: at most [`BUDGET`] polls, then it lets
+//!   I/O in. A task its events woke runs in the same turn; so does a task another task wakes
+//!   (a wake from task to task costs no syscall). A task that wakes itself in its own poll (a
+//!   yield) is polled by the next turn, after that turn's I/O. An idle reactor with parked
+//!   tasks makes one syscall per turn, its wait.
 //! - A wake on any thread costs atomics only while the reactor is awake; while it sleeps in
 //!   its wait, the first wake writes the reactor's task eventfd, and the wakes after it until
 //!   the reactor wakes write nothing.
@@ -87,8 +89,8 @@ pub struct Spawner {
 
 impl Spawner {
     /// Spawns `future` as a task: it is first polled by the reactor's next task phase (at the
-    /// end of the turn a handler spawns it in, at the end of the next turn otherwise; never
-    /// in the phase of the task that spawns it).
+    /// end of the turn a handler spawns it in, at the end of the next turn if spawned outside
+    /// the loop) or, spawned by a task, in the phase under way if its budget allows.
     ///
     /// # Errors
     /// [`Error::Closed`] once the reactor is gone; `ENOMEM` if memory for the task cannot be
@@ -270,6 +272,7 @@ pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<
     let executor = Rc::new(RefCell::new(Executor {
         inbox: inbox.clone(),
         ready: VecDeque::new(),
+        yielded: VecDeque::new(),
         live: Vec::new(),
         free: Vec::new(),
         closed: false,
@@ -309,8 +312,10 @@ pub(crate) fn wait_limit<D, T>(registry: &Registry<D, T>) -> Result<Option<u64>>
     Ok(limit)
 }
 
-/// The turn's tasks, after its events: polls those ready now (at most [`BUDGET`]), oldest
-/// first; returns how many it polled. A task woken meanwhile waits for the next turn.
+/// The turn's tasks, after its events: polls those ready (at most [`BUDGET`] polls), oldest
+/// first, and those they wake or spawn meanwhile, in the order they were woken; returns how
+/// many polls it made. A task that wakes itself in its own poll (a yield) waits for the next
+/// turn, after that turn's I/O; so do the tasks the budget left.
 ///
 /// # Errors
 /// The clock's, if a sleep is armed and the clock cannot be read (the tasks are polled all
@@ -321,14 +326,14 @@ pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> Result<usiz
     };
     let executor = tasks.0.clone();
     let clock = time::fire_sleeps(&executor);
-    let budget = {
-        let mut guard = executor.borrow_mut();
-        let Executor { inbox, ready, .. } = &mut *guard;
-        inbox.drain(ready);
-        ready.len().min(BUDGET)
-    };
+    {
+        let guard = &mut *executor.borrow_mut();
+        guard.inbox.drain(&mut guard.ready);
+    }
+    // Whatever way the phase ends (a poll may panic), the yields rejoin the run queue.
+    let _rejoin = Rejoin(&executor);
     let mut polled = 0;
-    while polled < budget {
+    while polled < BUDGET {
         let Some(task) = executor.borrow_mut().ready.pop_front() else {
             break;
         };
@@ -338,8 +343,38 @@ pub(crate) fn run_ready<D, T: Threads>(registry: &Registry<D, T>) -> Result<usiz
             task,
         };
         polling.task.poll();
+        let mut guard = executor.borrow_mut();
+        let Executor {
+            inbox,
+            ready,
+            yielded,
+            ..
+        } = &mut *guard;
+        let from = ready.len();
+        inbox.drain(ready);
+        // Woken during its own poll: a yield (or a wake from another thread meanwhile, which
+        // loses nothing by waiting a turn). It goes last, to the next turn.
+        if let Some(at) = ready.range(from..).position(|t| t.same(&polling.task)) {
+            if let Some(me) = ready.remove(from + at) {
+                yielded.push_back(me);
+            }
+        }
+        drop(guard);
+        drop(polling);
     }
     clock.map(|()| polled)
+}
+
+/// Ends a task phase: the tasks that yielded go to the back of the run queue, for the next
+/// turn (whose wait then does not block).
+struct Rejoin<'a>(&'a Rc<RefCell<Executor>>);
+
+impl Drop for Rejoin<'_> {
+    fn drop(&mut self) {
+        let mut executor = self.0.borrow_mut();
+        let Executor { ready, yielded, .. } = &mut *executor;
+        ready.append(yielded);
+    }
 }
 
 /// After the turn's wait: wakes need not write until the next one.

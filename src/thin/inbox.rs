@@ -133,6 +133,8 @@ fn adopt_stack(mut top: *mut Header, ready: &mut VecDeque<TaskRef>) {
 pub(crate) struct Executor {
     pub(crate) inbox: SharedBox<Inbox>,
     pub(crate) ready: VecDeque<TaskRef>,
+    /// Tasks that woke themselves in the task phase under way: they wait for the next turn.
+    pub(crate) yielded: VecDeque<TaskRef>,
     pub(crate) live: Vec<Option<TaskRef>>,
     pub(crate) free: Vec<usize>,
     /// The reactor is gone: spawns are refused.
@@ -171,6 +173,7 @@ impl Drop for Tasks {
             let mut executor = self.0.borrow_mut();
             executor.closed = true;
             let mut ready = core::mem::take(&mut executor.ready);
+            ready.append(&mut executor.yielded);
             executor.inbox.close(&mut ready);
             let unregistered = core::mem::take(&mut executor.io_add);
             (ready, core::mem::take(&mut executor.live), unregistered)
