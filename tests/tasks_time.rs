@@ -110,3 +110,21 @@ fn many_sleeps_each_end_after_their_own_deadline() {
         assert_eq!(r.block_on(h).unwrap(), Ok(true));
     }
 }
+
+#[test]
+fn a_timeout_holds_its_future_in_place_and_pinned() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    // A future that is not `Unpin` (it borrows its own buffer across an await) and is large.
+    let big = async {
+        let buf = [7u8; 512];
+        let view = &buf;
+        yield_now().await;
+        view.iter().map(|&b| u32::from(b)).sum::<u32>()
+    };
+    let timed = spawner.timeout(Duration::from_secs(60), big);
+    // Held in place, not boxed: the timeout is at least as large as its future.
+    assert!(std::mem::size_of_val(&timed) >= 512);
+    let handle = r.spawn(timed).unwrap();
+    assert_eq!(r.block_on(handle).unwrap(), Ok(Ok(512 * 7)));
+}

@@ -8,9 +8,8 @@
 
 use super::Spawner;
 use crate::error::Result;
-use crate::thin::Executor;
+use crate::thin::{Executor, Pinned};
 use crate::timer::{nanos, Instant};
-use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -191,7 +190,8 @@ impl fmt::Display for Elapsed {
 }
 
 /// A future with a deadline: [`Spawner::timeout`]. Gives `Ok(output)` if the future ends
-/// first, `Err(Elapsed)` if the deadline comes first (the future is then dropped with it).
+/// first, `Err(Elapsed)` if the deadline comes first (the future is then dropped with it). The
+/// future is held in place, not boxed: a timeout allocates nothing.
 ///
 /// ```
 /// use barepoll::{task::Elapsed, Reactor};
@@ -206,20 +206,17 @@ impl fmt::Display for Elapsed {
 /// assert_eq!(reactor.block_on(late)?, Ok(Err(Elapsed)));
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-#[must_use = "futures do nothing unless awaited"]
-pub struct Timeout<F> {
-    future: Pin<Box<F>>,
-    sleep: Sleep,
-}
+pub type Timeout<F> = Pinned<F, Sleep>;
 
-impl<F: Future> Future for Timeout<F> {
+impl<F: Future> Future for Pinned<F, Sleep> {
     type Output = core::result::Result<F::Output, Elapsed>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (future, sleep) = self.project();
+        if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(&mut self.sleep).poll(cx) {
+        match Pin::new(sleep).poll(cx) {
             // A sleep that cannot be armed never ends the future early.
             Poll::Ready(Ok(())) => Poll::Ready(Err(Elapsed)),
             _ => Poll::Pending,
@@ -230,7 +227,7 @@ impl<F: Future> Future for Timeout<F> {
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("sleep", &self.sleep)
+            .field("sleep", self.companion())
             .finish_non_exhaustive()
     }
 }
@@ -288,9 +285,6 @@ impl Spawner {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
-        Timeout {
-            future: Box::pin(future),
-            sleep: self.sleep(duration),
-        }
+        Pinned::new(future, self.sleep(duration))
     }
 }

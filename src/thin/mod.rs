@@ -9,7 +9,8 @@
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
 //! - `task` (feature `tasks`): tasks' cells and their raw wakers; `inbox`: the stack wakes from
-//!   any thread push tasks on, and the executor's state.
+//!   any thread push tasks on, and the executor's state; `pinned`: a future pinned in place
+//!   beside an unpinned companion (a timeout's future and its sleep).
 //!
 //! Everything whose misuse could free a node too early lives here, behind a safe API: the epoll
 //! fd (never handed out, so nothing else can register a `data` word), the event buffer, the
@@ -33,6 +34,8 @@ mod dispatch;
 mod inbox;
 mod node;
 mod owners;
+#[cfg(feature = "tasks")]
+mod pinned;
 mod registry;
 mod shared;
 mod table;
@@ -45,6 +48,8 @@ pub(crate) use dispatch::{waited, Events};
 pub(crate) use inbox::{Executor, Inbox, TaskIo, Tasks};
 pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, take, with};
+#[cfg(feature = "tasks")]
+pub(crate) use pinned::Pinned;
 #[cfg(feature = "std")]
 pub(crate) use registry::REMOTE;
 #[cfg(feature = "tasks")]
