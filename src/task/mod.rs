@@ -72,6 +72,10 @@ pub use time::{Elapsed, Sleep, Timeout};
 /// The most tasks one turn polls before it lets I/O in.
 pub const BUDGET: usize = 64;
 
+/// The most tasks alive at once on one reactor (a task keeps its index in 32 bits); a spawn
+/// beyond it is refused with `ENOMEM`, as memory would long have been.
+const MAX_TASKS: usize = u32::MAX as usize;
+
 /// Spawns tasks on one reactor, from anywhere on its thread: outside the loop, in a handler,
 /// or inside a task. `Clone`, not `Send`.
 ///
@@ -111,6 +115,9 @@ impl Spawner {
             return Err(Error::Closed);
         }
         let oom = |_| Error::Os(Errno::ENOMEM);
+        if executor.free.is_empty() && executor.live.len() >= MAX_TASKS {
+            return Err(Error::Os(Errno::ENOMEM));
+        }
         executor.ready.try_reserve(1).map_err(oom)?;
         executor.live.try_reserve(1).map_err(oom)?;
         executor.free.try_reserve(1).map_err(oom)?;
@@ -130,7 +137,8 @@ impl Spawner {
                 executor.live.len() - 1
             }
         };
-        live.set_slot(slot);
+        // Below `MAX_TASKS`, checked above: it fits a task's 32-bit index.
+        live.set_slot(slot as u32);
         executor.live[slot] = Some(live);
         executor.ready.push_back(queued);
         Ok(JoinHandle { join })
