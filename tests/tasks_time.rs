@@ -128,3 +128,30 @@ fn a_timeout_holds_its_future_in_place_and_pinned() {
     let handle = r.spawn(timed).unwrap();
     assert_eq!(r.block_on(handle).unwrap(), Ok(Ok(512 * 7)));
 }
+
+#[test]
+fn a_sleep_pushed_later_while_armed_ends_at_its_new_deadline_never_before() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let slept = r
+        .spawn(async move {
+            let mut sleep = std::pin::pin!(spawner.sleep(2 * MS));
+            // Armed by a first poll, then pushed later again and again (an idle timeout).
+            assert!(futures_poll_once(sleep.as_mut()).await);
+            let mut deadline = Instant::now();
+            for _ in 0..5 {
+                deadline = Instant::now() + 10 * MS;
+                sleep.as_mut().reset(deadline);
+                yield_now().await;
+            }
+            sleep.await.unwrap();
+            assert!(Instant::now() >= deadline, "ended before its new deadline");
+        })
+        .unwrap();
+    r.block_on(slept).unwrap().unwrap();
+}
+
+/// Polls `future` once: whether it was pending.
+async fn futures_poll_once<F: std::future::Future>(mut future: std::pin::Pin<&mut F>) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_pending())).await
+}

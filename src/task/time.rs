@@ -72,7 +72,9 @@ pub struct Sleep {
 }
 
 impl Sleep {
-    /// Gives the sleep a new deadline, whether it has ended or not: O(1), no syscall.
+    /// Gives the sleep a new deadline, whether it has ended or not: O(1), no syscall. A later
+    /// deadline for a sleep still armed is only written down (the sleep stays where it sits
+    /// on the wheel until then): pushing an idle timeout back at every event is cheap.
     ///
     /// ```
     /// use barepoll::{Instant, Reactor};
@@ -95,6 +97,9 @@ impl Sleep {
         this.deadline = Deadline::At(deadline.as_nanos());
         if let Some(entry) = this.entry {
             let mut executor = this.executor.borrow_mut();
+            if executor.sleeps.postpone(entry, deadline.as_nanos()) {
+                return; // later, still armed: no clock reading, no wheel work
+            }
             match crate::sys::monotonic_ns() {
                 Ok(now) => executor.sleeps.reset(entry, deadline.as_nanos(), now),
                 // No reading, no time 0 either: the entry goes, and the next poll arms

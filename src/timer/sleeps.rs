@@ -8,10 +8,14 @@ use crate::sys::Errno;
 use alloc::vec::Vec;
 use core::task::Waker;
 
-/// One sleep: the waker of the task awaiting it, and whether its deadline has come.
+/// One sleep: the waker of the task awaiting it, whether its deadline has come, and the
+/// deadline (nanoseconds). A reset to a later deadline only writes `deadline`: the entry stays
+/// where it sits in the wheel, and the firing that reaches it there before its deadline moves
+/// it on (so a sleep pushed back at every event, an idle timeout, costs no wheel work).
 struct Entry {
     waker: Option<Waker>,
     fired: bool,
+    deadline: u64,
 }
 
 /// Sleeps by entry index (each `Sleep` future keeps its own index and gives it back on drop).
@@ -59,6 +63,7 @@ impl Sleeps {
         let entry = Entry {
             waker: Some(waker.clone()),
             fired: false,
+            deadline,
         };
         match self.free.pop() {
             Some(_) => self.entries[i as usize] = entry,
@@ -79,10 +84,24 @@ impl Sleeps {
         self.armed += 1;
     }
 
-    /// A new deadline for entry `i`, fired or not; O(1).
+    /// A later deadline for entry `i` if it is still armed: it stays where it sits, with no
+    /// clock reading; `false` (nothing changed) if it fired, or the deadline is earlier: then
+    /// [`reset`](Sleeps::reset) it.
+    pub(crate) fn postpone(&mut self, i: u32, deadline: u64) -> bool {
+        let entry = &mut self.entries[i as usize];
+        if entry.fired || deadline < entry.deadline || self.wheel.place(i).is_none() {
+            return false;
+        }
+        entry.deadline = deadline;
+        true
+    }
+
+    /// A new deadline for entry `i`, fired or not, read at `now`; O(1).
     pub(crate) fn reset(&mut self, i: u32, deadline: u64, now: u64) {
         self.unslot(i);
-        self.entries[i as usize].fired = false;
+        let entry = &mut self.entries[i as usize];
+        entry.fired = false;
+        entry.deadline = deadline;
         self.insert(i, deadline, now);
     }
 
@@ -116,8 +135,14 @@ impl Sleeps {
     /// Fires the entries due at `now` (nanoseconds): their wakers go to `woken`.
     pub(crate) fn fire(&mut self, now: u64, woken: &mut Vec<Waker>) {
         while let Some(i) = self.wheel.poll(now >> TICK_SHIFT) {
-            self.armed -= 1;
             let entry = &mut self.entries[i as usize];
+            if entry.deadline > now {
+                // Postponed while it sat here: on to its deadline's tick, after `now`'s (a
+                // deadline after `now` rounds up past it), so this loop does not see it again.
+                self.wheel.insert(i, tick_of(entry.deadline));
+                continue;
+            }
+            self.armed -= 1;
             entry.fired = true;
             woken.extend(entry.waker.take());
         }
@@ -197,5 +222,27 @@ mod tests {
         s.fire(9 * MS, &mut woken);
         assert_eq!(woken.len(), 3);
         assert!(!s.armed());
+    }
+
+    #[test]
+    fn a_postponed_entry_fires_at_its_new_deadline_never_before() {
+        let (_, waker) = counting();
+        let mut s = Sleeps::new();
+        let i = s.arm(10 * MS, 0, &waker).unwrap();
+        assert!(s.postpone(i, 30 * MS));
+        assert!(!s.postpone(i, 20 * MS), "an earlier deadline is a reset");
+        let mut woken = Vec::new();
+        s.fire(10 * MS, &mut woken); // where it sat: moved on, not fired
+        assert!(woken.is_empty() && s.armed() && !s.poll(i, &waker));
+        assert_eq!(s.next_deadline(), Some(30 * MS));
+        s.fire(30 * MS - 1, &mut woken);
+        assert!(woken.is_empty());
+        s.fire(30 * MS, &mut woken);
+        assert_eq!(woken.len(), 1);
+        assert!(s.poll(i, &waker) && !s.armed());
+        assert!(
+            !s.postpone(i, 40 * MS),
+            "a fired entry is reset, not postponed"
+        );
     }
 }

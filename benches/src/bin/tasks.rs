@@ -12,6 +12,8 @@
 //! - `spawn`: a task spawns a trivial task (returning 1) and awaits its handle; per spawn+join.
 //! - `timeout`: a task awaits a timeout of 60 s around a ready future; per timeout. No timers
 //!   in async-executor: skipped.
+//! - `reset`: a task holds an armed sleep of 60 s and, per operation, resets it to 60 s from
+//!   now (a clock reading) and polls it once (pending). No timers in async-executor: skipped.
 //! - memory per spawned task: N pending tasks under a counting allocator, in a binary of its
 //!   own (`tasks-memory`), bytes asked of the allocator and still held ÷ N (the future has size
 //!   zero).
@@ -24,6 +26,7 @@
 use barepoll_benches::{machine, valgrind};
 use std::cell::Cell;
 use std::future::{poll_fn, ready, Future};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -38,11 +41,21 @@ const WARM: u64 = 200;
 const LONG: Duration = Duration::from_secs(60);
 
 const RUNTIMES: [&str; 3] = ["barepoll", "tokio", "async_executor"];
-const CASES: [(&str, &str); 3] = [
+const CASES: [(&str, &str); 4] = [
     ("pingpong", "wake + poll, per round trip (2 wakes, 2 polls)"),
     ("spawn", "spawn + join of a trivial task"),
     ("timeout", "`timeout` around a ready future"),
+    ("reset", "`sleep` reset to 60 s from now, and a poll"),
 ];
+
+/// Polls `future` once: 1 if it is pending, 0 if it ended.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> u64 {
+    poll_fn(|cx| match future.as_mut().poll(cx) {
+        Poll::Pending => Poll::Ready(1),
+        Poll::Ready(_) => Poll::Ready(0),
+    })
+    .await
+}
 
 /// Whose turn it is, and the waker of each player while it waits.
 struct Table {
@@ -116,6 +129,20 @@ fn bare_timeout(reactor: &mut Bare, n: u64) -> u64 {
     })
 }
 
+fn bare_reset(reactor: &mut Bare, n: u64) -> u64 {
+    let spawner = reactor.spawner().unwrap();
+    bare_on(reactor, async move {
+        let mut sleep = pin!(spawner.sleep(LONG));
+        poll_once(sleep.as_mut()).await; // armed
+        let mut sum = 0;
+        for _ in 0..n {
+            sleep.as_mut().reset(barepoll::Instant::now() + LONG);
+            sum += poll_once(sleep.as_mut()).await;
+        }
+        sum
+    })
+}
+
 // ---- tokio (current thread, a LocalSet for !Send tasks)
 
 pub struct Tokio {
@@ -163,6 +190,19 @@ fn tokio_timeout(t: &mut Tokio, n: u64) -> u64 {
     })
 }
 
+fn tokio_reset(t: &mut Tokio, n: u64) -> u64 {
+    t.local.block_on(&t.rt, async move {
+        let mut sleep = pin!(tokio::time::sleep(LONG));
+        poll_once(sleep.as_mut()).await; // armed
+        let mut sum = 0;
+        for _ in 0..n {
+            sleep.as_mut().reset(tokio::time::Instant::now() + LONG);
+            sum += poll_once(sleep.as_mut()).await;
+        }
+        sum
+    })
+}
+
 // ---- async-executor (LocalExecutor, futures-lite's block_on)
 
 type Smol = async_executor::LocalExecutor<'static>;
@@ -205,9 +245,11 @@ macro_rules! measured {
 measured!(tasks_pingpong_barepoll, Bare, bare_pingpong);
 measured!(tasks_spawn_barepoll, Bare, bare_spawn);
 measured!(tasks_timeout_barepoll, Bare, bare_timeout);
+measured!(tasks_reset_barepoll, Bare, bare_reset);
 measured!(tasks_pingpong_tokio, Tokio, tokio_pingpong);
 measured!(tasks_spawn_tokio, Tokio, tokio_spawn);
 measured!(tasks_timeout_tokio, Tokio, tokio_timeout);
+measured!(tasks_reset_tokio, Tokio, tokio_reset);
 measured!(tasks_pingpong_async_executor, Smol, smol_pingpong);
 measured!(tasks_spawn_async_executor, Smol, smol_spawn);
 
@@ -232,6 +274,8 @@ fn child(case: &str, runtime: &str, n: u64) {
             (bare_timeout, tasks_timeout_barepoll),
             n,
         ),
+        ("barepoll", "reset") => go(Bare::new().unwrap(), (bare_reset, tasks_reset_barepoll), n),
+        ("tokio", "reset") => go(tokio_new(), (tokio_reset, tasks_reset_tokio), n),
         ("tokio", "pingpong") => go(tokio_new(), (tokio_pingpong, tasks_pingpong_tokio), n),
         ("tokio", "spawn") => go(tokio_new(), (tokio_spawn, tasks_spawn_tokio), n),
         ("tokio", "timeout") => go(tokio_new(), (tokio_timeout, tasks_timeout_tokio), n),
@@ -246,7 +290,7 @@ fn child(case: &str, runtime: &str, n: u64) {
 }
 
 fn measures(case: &str, runtime: &str) -> bool {
-    !(case == "timeout" && runtime == "async_executor")
+    !((case == "timeout" || case == "reset") && runtime == "async_executor")
 }
 
 /// Instructions per operation of one case on one runtime, from a callgrind child.
