@@ -66,7 +66,6 @@ use crate::error::{Error, Result};
 use crate::interest::{Event, Interest};
 use crate::key::Key;
 use crate::ops::Ops;
-use crate::reactor::Reactor;
 use crate::subscriber::Subscriber;
 use crate::sys::{AsFd, BorrowedFd};
 use crate::threads::{Admit, Local, Threads};
@@ -253,27 +252,17 @@ handlers! {
     (op, it, ev, fd);
 }
 
-/// Something a subscriber can be registered into: a [`Reactor`], or the [`Ops`] of a running
+/// Something a subscriber can be registered into: a [`Reactor`](crate::Reactor), or the [`Ops`] of a running
 /// handler.
 pub trait Register<D: 'static = (), T: Threads = Local> {
     /// Registers `subscriber` for `interest`.
     ///
     /// # Errors
-    /// As [`Reactor::register`].
+    /// As [`Reactor::register`](crate::Reactor::register).
     fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
         T: Admit<S>;
-}
-
-impl<D: 'static, T: Threads> Register<D, T> for Reactor<D, T> {
-    fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
-    where
-        S: Subscriber<D, T>,
-        T: Admit<S>,
-    {
-        Reactor::register(self, subscriber, interest)
-    }
 }
 
 impl<D: 'static, T: Threads> Register<D, T> for Ops<'_, D, T> {
@@ -353,10 +342,10 @@ where
     D: 'static,
     T: Threads,
 {
-    /// Registers into a [`Reactor`] or, from inside a handler, into its [`Ops`].
+    /// Registers into a [`Reactor`](crate::Reactor) or, from inside a handler, into its [`Ops`].
     ///
     /// # Errors
-    /// As [`Reactor::register`].
+    /// As [`Reactor::register`](crate::Reactor::register).
     ///
     /// ```
     /// # use barepoll::{sys, Reactor};

@@ -21,6 +21,9 @@ use core::time::Duration;
 mod defer;
 mod find;
 mod owned;
+mod register;
+#[cfg(feature = "tasks")]
+mod tasks;
 mod watch;
 
 /// An epoll reactor: subscribers and timers in, events dispatched to their handlers.
