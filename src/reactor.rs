@@ -20,6 +20,7 @@ use core::time::Duration;
 
 mod defer;
 mod find;
+mod hook;
 mod owned;
 mod register;
 #[cfg(feature = "tasks")]
