@@ -45,6 +45,11 @@ pub enum Error {
     /// [`Ops::with`](crate::Ops::with) asked for a subscriber whose value is in use: the
     /// running one, or one lent to a `with` further up the stack.
     Busy(Key),
+    /// A bounded queue has no room now (`Remote::try_post` on a reactor built with a
+    /// `remote_capacity`).
+    Full,
+    /// A wait with a deadline ended without its answer (`Remote::call_timeout`).
+    TimedOut,
 }
 
 impl Error {
@@ -95,6 +100,8 @@ impl fmt::Display for Error {
                 f,
                 "the subscriber of {k:?} is in use (running, or lent further up the stack)"
             ),
+            Error::Full => write!(f, "the queue is full"),
+            Error::TimedOut => write!(f, "the deadline came before the answer"),
         }
     }
 }
@@ -121,7 +128,8 @@ impl From<Error> for std::io::Error {
             Error::StaleKey(_) | Error::StaleTimer(_) => ErrorKind::NotFound,
             Error::Invalid(_) => ErrorKind::InvalidInput,
             Error::Closed => ErrorKind::BrokenPipe,
-            Error::WouldDeadlock => ErrorKind::WouldBlock,
+            Error::WouldDeadlock | Error::Full => ErrorKind::WouldBlock,
+            Error::TimedOut => ErrorKind::TimedOut,
             Error::WrongType(_) => ErrorKind::InvalidInput,
             Error::Inherited | Error::Panicked | Error::Busy(_) => ErrorKind::Other,
         };

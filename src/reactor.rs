@@ -62,6 +62,9 @@ pub struct Reactor<D: 'static = (), T: 'static = Local> {
     /// The remote handle, once one was asked for.
     #[cfg(feature = "std")]
     remote: Option<crate::remote::Remote<D, T>>,
+    /// The most jobs its remote queue holds ([`Builder::remote_capacity`]).
+    #[cfg(feature = "std")]
+    remote_capacity: usize,
 }
 
 /// How many events one wait can return unless [`Builder::capacity`] says otherwise.
@@ -82,6 +85,7 @@ pub const DEFAULT_CAPACITY: usize = 256;
 #[must_use = "a builder makes nothing until `build`"]
 pub struct Builder<D = (), T = Local> {
     capacity: usize,
+    remote_capacity: usize,
     _types: PhantomData<fn() -> (D, T)>,
 }
 
@@ -109,6 +113,7 @@ impl<D: 'static, T: Threads> Builder<D, T> {
     pub fn state<D2: 'static>(self) -> Builder<D2, T> {
         Builder {
             capacity: self.capacity,
+            remote_capacity: self.remote_capacity,
             _types: PhantomData,
         }
     }
@@ -123,7 +128,37 @@ impl<D: 'static, T: Threads> Builder<D, T> {
     pub fn sendable(self) -> Builder<D, Sendable> {
         Builder {
             capacity: self.capacity,
+            remote_capacity: self.remote_capacity,
             _types: PhantomData,
+        }
+    }
+
+    /// The most jobs the reactor's [`remote`](Reactor::remote) queue holds before the reactor
+    /// takes them (it takes all of them at the start of the turn that serves them): then
+    /// [`Remote::post`](crate::remote::Remote::post) and
+    /// [`call`](crate::remote::Remote::call) wait for room, and
+    /// [`try_post`](crate::remote::Remote::try_post) gives the job back with
+    /// [`Error::Full`](crate::Error::Full). Unbounded unless set; 0 is taken as 1.
+    ///
+    /// ```
+    /// use barepoll::{Error, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::builder().remote_capacity(2).build()?;
+    /// let remote = reactor.remote()?;
+    /// remote.post(|_: &mut Ops<'_>| {})?;
+    /// remote.post(|_: &mut Ops<'_>| {})?;
+    /// let refused = remote.try_post(|_: &mut Ops<'_>| {}).unwrap_err();
+    /// assert_eq!(refused.error, Error::Full); // `refused.job` is the job, unrun
+    /// reactor.run_once(None)?; // takes both: room again
+    /// assert!(remote.try_post(|_: &mut Ops<'_>| {}).is_ok());
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    pub fn remote_capacity(self, jobs: usize) -> Builder<D, T> {
+        Builder {
+            remote_capacity: jobs.max(1),
+            ..self
         }
     }
 
@@ -146,6 +181,8 @@ impl<D: 'static, T: Threads> Builder<D, T> {
             events,
             #[cfg(feature = "std")]
             remote: None,
+            #[cfg(feature = "std")]
+            remote_capacity: self.remote_capacity,
         })
     }
 }
@@ -196,6 +233,7 @@ impl Reactor {
     pub fn builder() -> Builder {
         Builder {
             capacity: DEFAULT_CAPACITY,
+            remote_capacity: usize::MAX,
             _types: PhantomData,
         }
     }
@@ -858,7 +896,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         if let Some(remote) = &self.remote {
             return Ok(remote.clone());
         }
-        let (remote, serve) = crate::remote::Remote::open()?;
+        let (remote, serve) = crate::remote::Remote::open(self.remote_capacity)?;
         // The reactor's own: not counted by `len`.
         let read = crate::interest::interest().read();
         self.settle();

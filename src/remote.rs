@@ -10,6 +10,12 @@
 //!
 //! Every allocation a handle makes ([`Reactor::remote`](crate::Reactor::remote), `post`,
 //! `call`) is fallible: out of memory is `Error::Os(ENOMEM)`, never an abort.
+//!
+//! A reactor built with a [`remote_capacity`](crate::Builder::remote_capacity) holds at most
+//! that many jobs in the queue: `post` and `call` wait for room (the reactor takes every
+//! queued job at the start of the turn that serves them), [`Remote::try_post`] gives the job
+//! back. [`Remote::call_timeout`] bounds the whole wait; a job whose caller stopped waiting
+//! before it started does not run.
 
 use crate::error::{Error, Result};
 use crate::interest::Event;
@@ -25,6 +31,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A closure to run on the reactor's thread.
 type Job<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>) + Send>;
@@ -37,6 +44,10 @@ struct Queue<D: 'static, T: 'static> {
 pub(crate) struct Shared<D: 'static, T: 'static> {
     wake: WakeFd,
     queue: Mutex<Queue<D, T>>,
+    /// The most jobs `queue` holds (`usize::MAX`: unbounded).
+    capacity: usize,
+    /// Posters waiting for room (bounded queues only).
+    room: Condvar,
     /// The thread running the reactor now ([`this_thread`]), or 0.
     running_on: AtomicUsize,
 }
@@ -54,7 +65,46 @@ impl<D, T> Shared<D, T> {
         queue.closed = true;
         let jobs = std::mem::take(&mut queue.jobs);
         drop(queue);
+        self.room.notify_all(); // posters waiting for room: refused now
         drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
+    }
+
+    /// Whether this thread runs the reactor now (it cannot wait for the reactor).
+    fn on_reactor_thread(&self) -> bool {
+        self.running_on.load(Ordering::Acquire) == this_thread()
+    }
+}
+
+/// A job [`Remote::try_post`] did not queue, given back with the reason.
+///
+/// ```
+/// use barepoll::{Error, Ops, Reactor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let remote = reactor.remote()?;
+/// drop(reactor);
+/// let flag = std::sync::Arc::new(());
+/// let held = flag.clone();
+/// let refused = remote.try_post(move |_: &mut Ops<'_>| drop(held)).unwrap_err();
+/// assert_eq!(refused.error, Error::Closed);
+/// assert_eq!(std::sync::Arc::strong_count(&flag), 2); // the job, given back unrun
+/// drop(refused);
+/// assert_eq!(std::sync::Arc::strong_count(&flag), 1);
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+pub struct Rejected<F> {
+    /// [`Error::Full`], [`Error::Closed`], or `ENOMEM`.
+    pub error: Error,
+    /// The job, unrun.
+    pub job: F,
+}
+
+/// The error only (a job is a closure, which has no `Debug`).
+impl<F> fmt::Debug for Rejected<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,13 +197,15 @@ impl<D, T> Remote<D, T> {
 
 impl<D: 'static, T: Threads> Remote<D, T> {
     /// A new channel and the subscriber that serves it (to register in the reactor).
-    pub(crate) fn open() -> Result<(Remote<D, T>, Serve<D, T>)> {
+    pub(crate) fn open(capacity: usize) -> Result<(Remote<D, T>, Serve<D, T>)> {
         let shared = SharedBox::new(Shared {
             wake: WakeFd::new()?,
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 closed: false,
             }),
+            capacity,
+            room: Condvar::new(),
             running_on: AtomicUsize::new(0),
         })
         .ok_or_else(out_of_memory)?;
@@ -190,21 +242,101 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     where
         F: FnOnce(&mut Ops<'_, D, T>) + Send + 'static,
     {
-        let job: Job<D, T> = try_box(job).ok_or_else(out_of_memory)?;
+        self.post_until(job, None)
+    }
+
+    /// [`post`](Remote::post), waiting for room in a bounded queue until `deadline` at most.
+    fn post_until<F>(&self, job: F, deadline: Option<Instant>) -> Result<()>
+    where
+        F: FnOnce(&mut Ops<'_, D, T>) + Send + 'static,
+    {
+        let job: Job<D, T> = match try_box(job) {
+            Ok(job) => job,
+            Err(job) => {
+                drop(job);
+                return Err(out_of_memory());
+            }
+        };
         let mut queue = self.shared.queue();
-        let refused = if queue.closed {
-            Error::Closed
-        } else if queue.jobs.try_reserve(1).is_err() {
-            out_of_memory()
-        } else {
-            queue.jobs.push_back(job);
-            drop(queue);
-            self.shared.wake.wake();
-            return Ok(());
+        let refused = loop {
+            if queue.closed {
+                break Error::Closed;
+            }
+            if queue.jobs.len() < self.shared.capacity {
+                if queue.jobs.try_reserve(1).is_err() {
+                    break out_of_memory();
+                }
+                queue.jobs.push_back(job);
+                drop(queue);
+                self.shared.wake.wake();
+                return Ok(());
+            }
+            if self.shared.on_reactor_thread() {
+                break Error::WouldDeadlock; // the room would come from this thread
+            }
+            queue = match deadline {
+                None => self
+                    .shared
+                    .room
+                    .wait(queue)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break Error::TimedOut;
+                    }
+                    let waited = self.shared.room.wait_timeout(queue, deadline - now);
+                    waited.unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
         };
         drop(queue);
         drop(job); // outside the lock: its destructor may post
         Err(refused)
+    }
+
+    /// [`post`](Remote::post) without waiting: a bounded queue with no room gives the job
+    /// back with [`Error::Full`] (see [`Builder::remote_capacity`](crate::Builder::remote_capacity)).
+    ///
+    /// # Errors
+    /// The job, unrun, with [`Error::Full`], [`Error::Closed`] if the reactor is gone, or
+    /// `ENOMEM` if memory for it cannot be had.
+    ///
+    /// ```
+    /// use barepoll::{Error, Ops, Reactor};
+    ///
+    /// let mut reactor = Reactor::builder().remote_capacity(1).build()?;
+    /// let remote = reactor.remote()?;
+    /// remote.try_post(|_: &mut Ops<'_>| {}).unwrap();
+    /// let refused = remote.try_post(|ops: &mut Ops<'_>| ops.stop()).unwrap_err();
+    /// assert_eq!(refused.error, Error::Full);
+    /// reactor.run_once(None)?; // room again
+    /// remote.try_post(refused.job).unwrap(); // the same job, queued now
+    /// reactor.run()?; // it stops the reactor
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn try_post<F>(&self, job: F) -> core::result::Result<(), Rejected<F>>
+    where
+        F: FnOnce(&mut Ops<'_, D, T>) + Send + 'static,
+    {
+        let mut queue = self.shared.queue();
+        let refused = |error, job| Err(Rejected { error, job });
+        if queue.closed {
+            return refused(Error::Closed, job);
+        }
+        if queue.jobs.len() >= self.shared.capacity {
+            return refused(Error::Full, job);
+        }
+        if queue.jobs.try_reserve(1).is_err() {
+            return refused(out_of_memory(), job);
+        }
+        match try_box(job) {
+            Ok(job) => queue.jobs.push_back(job),
+            Err(job) => return refused(out_of_memory(), job),
+        }
+        drop(queue);
+        self.shared.wake.wake();
+        Ok(())
     }
 
     /// Runs `job` on the reactor's thread and waits for its result.
@@ -237,7 +369,7 @@ impl<D: 'static, T: Threads> Remote<D, T> {
         F: FnOnce(&mut Ops<'_, D, T>) -> R + Send + 'static,
         R: Send + 'static,
     {
-        if self.shared.running_on.load(Ordering::Acquire) == this_thread() {
+        if self.shared.on_reactor_thread() {
             return Err(Error::WouldDeadlock);
         }
         let reply = SharedBox::new(Reply {
@@ -254,7 +386,67 @@ impl<D: 'static, T: Threads> Remote<D, T> {
             let value = job(ops);
             answer.send(Slot::Done(value));
         })?;
-        reply.wait()
+        reply.wait(None)
+    }
+
+    /// [`call`](Remote::call), waiting at most `timeout` in all (for room in a bounded queue,
+    /// then for the result). A job still queued when the time is up does not run; one that
+    /// started runs to its end, and its result is dropped.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when the time is up; else as [`call`](Remote::call).
+    ///
+    /// ```
+    /// use barepoll::{Error, Ops, Reactor};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let remote = reactor.remote()?;
+    /// let caller = std::thread::spawn(move || {
+    ///     // Nobody runs the reactor yet: the call gives up, and its job will not run.
+    ///     let late = remote.call_timeout(Duration::from_millis(5), |_: &mut Ops<'_>| 1);
+    ///     assert_eq!(late, Err(Error::TimedOut));
+    ///     remote.call_timeout(Duration::from_secs(60), |ops: &mut Ops<'_>| {
+    ///         ops.stop();
+    ///         2
+    ///     })
+    /// });
+    /// std::thread::sleep(Duration::from_millis(20));
+    /// reactor.run()?;
+    /// assert_eq!(caller.join().unwrap(), Ok(2));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn call_timeout<F, R>(&self, timeout: Duration, job: F) -> Result<R>
+    where
+        F: FnOnce(&mut Ops<'_, D, T>) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.shared.on_reactor_thread() {
+            return Err(Error::WouldDeadlock);
+        }
+        // A deadline past what `Instant` holds: no deadline.
+        let deadline = Instant::now().checked_add(timeout);
+        let reply = SharedBox::new(Reply {
+            slot: Mutex::new(Slot::Waiting),
+            ready: Condvar::new(),
+        })
+        .ok_or_else(out_of_memory)?;
+        let mut answer = Answer {
+            reply: Some(reply.clone()),
+            started: false,
+        };
+        self.post_until(
+            move |ops: &mut Ops<'_, D, T>| {
+                if answer.abandoned() {
+                    return; // its caller stopped waiting before it started
+                }
+                answer.started = true;
+                let value = job(ops);
+                answer.send(Slot::Done(value));
+            },
+            deadline,
+        )?;
+        reply.wait(deadline)
     }
 }
 
@@ -268,6 +460,8 @@ enum Slot<R> {
     Waiting,
     Done(R),
     Failed(Error),
+    /// The caller stopped waiting ([`Remote::call_timeout`]).
+    Abandoned,
 }
 
 impl<R> Reply<R> {
@@ -276,15 +470,28 @@ impl<R> Reply<R> {
         self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wait(&self) -> Result<R> {
+    /// Waits for the answer, until `deadline` if there is one: then the slot is abandoned
+    /// (a job that has not started will not run) and the wait gives [`Error::TimedOut`].
+    fn wait(&self, deadline: Option<Instant>) -> Result<R> {
         let mut slot = self.slot();
         loop {
             match std::mem::replace(&mut *slot, Slot::Waiting) {
-                Slot::Waiting => {}
+                Slot::Waiting | Slot::Abandoned => {}
                 Slot::Done(value) => return Ok(value),
                 Slot::Failed(e) => return Err(e),
             }
-            slot = self.ready.wait(slot).unwrap_or_else(|p| p.into_inner());
+            slot = match deadline {
+                None => self.ready.wait(slot).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        *slot = Slot::Abandoned;
+                        return Err(Error::TimedOut);
+                    }
+                    let waited = self.ready.wait_timeout(slot, deadline - now);
+                    waited.unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
         }
     }
 }
@@ -298,6 +505,18 @@ struct Answer<R> {
 }
 
 impl<R> Answer<R> {
+    /// Whether the caller stopped waiting: then nothing is sent (the job does not run).
+    fn abandoned(&mut self) -> bool {
+        let gone = self
+            .reply
+            .as_ref()
+            .is_some_and(|reply| matches!(*reply.slot(), Slot::Abandoned));
+        if gone {
+            self.reply = None;
+        }
+        gone
+    }
+
     fn send(&mut self, answer: Slot<R>) {
         if let Some(reply) = self.reply.take() {
             *reply.slot() = answer;
@@ -356,6 +575,9 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
         for round in 0..2 {
             if round == 1 {
                 core::mem::swap(&mut self.shared.queue().jobs, &mut self.taken);
+                if self.shared.capacity != usize::MAX {
+                    self.shared.room.notify_all(); // the queue is empty again
+                }
             }
             while let Some(job) = self.taken.pop_front() {
                 job(ops);

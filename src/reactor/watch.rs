@@ -38,7 +38,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     where
         T: Admit<O>,
     {
-        let held = crate::thin::try_box(observer).ok_or(Error::Os(Errno::ENOMEM))?;
+        let held = crate::thin::try_box(observer)
+            .ok()
+            .ok_or(Error::Os(Errno::ENOMEM))?;
         let mut watch = Watch::new(held);
         watch.rebuilds = self.core.registry.rebuilds;
         self.core.watch = Some(watch);

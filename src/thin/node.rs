@@ -552,19 +552,22 @@ fn allocate(layout: Layout) -> Option<NonNull<u8>> {
     NonNull::new(unsafe { alloc(layout) })
 }
 
-/// `Box::new(value)`, or `None` (and `value` dropped) if memory for it cannot be had.
-pub(crate) fn try_box<F>(value: F) -> Option<Box<F>> {
+/// `Box::new(value)`, or `value` back if memory for it cannot be had.
+pub(crate) fn try_box<F>(value: F) -> Result<Box<F>, F> {
     let layout = Layout::new::<F>();
     if layout.size() == 0 {
-        return Some(Box::new(value)); // allocates nothing
+        return Ok(Box::new(value)); // allocates nothing
     }
     // SAFETY: the layout is not zero-sized (checked above).
-    let memory = NonNull::new(unsafe { alloc(layout) })?.cast::<F>();
+    let Some(memory) = NonNull::new(unsafe { alloc(layout) }) else {
+        return Err(value);
+    };
+    let memory = memory.cast::<F>();
     // SAFETY: `memory` is fresh, valid and aligned for one `F`, allocated by the global
     // allocator with `F`'s layout, which is what `Box` owns and frees: the box takes it over.
     unsafe {
         memory.as_ptr().write(value);
-        Some(Box::from_raw(memory.as_ptr()))
+        Ok(Box::from_raw(memory.as_ptr()))
     }
 }
 

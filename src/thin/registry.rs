@@ -477,7 +477,7 @@ impl<D, T: Threads> Registry<D, T> {
                 regs: Vec::new(),
                 timers: Vec::new(),
             };
-            let Some(extras) = super::try_box(extras) else {
+            let Ok(extras) = super::try_box(extras) else {
                 self.owned.unreserve(index, room);
                 return Err(out_of_memory());
             };

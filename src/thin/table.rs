@@ -168,11 +168,11 @@ impl<V> FdTable<V> {
             self.top.try_reserve_exact(t + 1 - top_len).ok()?;
         }
         let new_mid = if mid_missing {
-            Some(try_box::<Mid<V>>(core::array::from_fn(|_| None))?)
+            Some(try_box::<Mid<V>>(core::array::from_fn(|_| None)).ok()?)
         } else {
             None
         };
-        let leaf = try_box::<Leaf<V>>(core::array::from_fn(|_| None))?;
+        let leaf = try_box::<Leaf<V>>(core::array::from_fn(|_| None)).ok()?;
         while self.top.len() <= t {
             self.top.push(None); // within the room reserved
         }

@@ -354,7 +354,9 @@ impl<D, T: Threads> Timers<D, T> {
         self.deferred
             .try_reserve(1)
             .map_err(|_| Error::Os(sys::Errno::ENOMEM))?;
-        let callback: Deferred<D, T> = try_box(callback).ok_or(Error::Os(sys::Errno::ENOMEM))?;
+        let callback: Deferred<D, T> = try_box(callback)
+            .ok()
+            .ok_or(Error::Os(sys::Errno::ENOMEM))?;
         self.deferred.push_back(callback); // within the room reserved
         Ok(())
     }
@@ -394,7 +396,7 @@ impl<D, T: Threads> Timers<D, T> {
             || (index < NIL as usize
                 && self.entries.try_reserve(1).is_ok()
                 && self.wheel.reserve(index + 1));
-        let Some(callback) = room.then(|| try_box(callback)).flatten() else {
+        let Some(callback) = room.then(|| try_box(callback).ok()).flatten() else {
             return Err(Error::Os(sys::Errno::ENOMEM));
         };
         let callback: Callback<D, T> = callback;

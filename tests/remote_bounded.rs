@@ -1,0 +1,224 @@
+//! Remote calls against a bounded queue (`Builder::remote_capacity`): `try_post` gives the job
+//! back when full, `post` and `call` wait for room (never from the reactor's own thread), a
+//! dropped reactor releases waiting posters; `call_timeout` bounds the wait, and a job whose
+//! caller gave up before it started never runs.
+#![cfg(feature = "std")]
+mod common;
+
+use barepoll::{Error, Ops, Reactor};
+use common::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+fn bounded(jobs: usize) -> Reactor {
+    Reactor::builder().remote_capacity(jobs).build().unwrap()
+}
+
+/// Sleeps a little at a time until `flag` is set (a hang guard of a minute).
+fn until(flag: &AtomicBool) {
+    for _ in 0..60_000 {
+        if flag.load(Ordering::Acquire) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("waited a minute");
+}
+
+#[test]
+fn a_full_queue_refuses_try_post_and_gives_the_job_back() {
+    let _fds = fd_check();
+    let mut r = bounded(2);
+    let remote = r.remote().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let job = |ran: &Arc<AtomicUsize>| {
+        let ran = ran.clone();
+        move |_: &mut Ops<'_>| {
+            ran.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    remote.try_post(job(&ran)).unwrap();
+    remote.post(job(&ran)).unwrap();
+    let refused = remote.try_post(job(&ran)).unwrap_err();
+    assert_eq!(refused.error, Error::Full);
+    r.run_once(NOW).unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), 2);
+    remote.try_post(refused.job).unwrap(); // the very job, unrun until now
+    r.run_once(NOW).unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn post_waits_for_room_until_the_reactor_takes_the_queue() {
+    let _fds = fd_check();
+    let mut r = bounded(1);
+    let remote = r.remote().unwrap();
+    let (first, second) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let ran = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (first, second, ran) = (first.clone(), second.clone(), ran.clone());
+        std::thread::spawn(move || {
+            for i in 0..50 {
+                let ran = ran.clone();
+                remote
+                    .post(move |_: &mut Ops<'_>| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .unwrap();
+                match i {
+                    0 => first.store(true, Ordering::Release),
+                    1 => second.store(true, Ordering::Release),
+                    _ => {}
+                }
+            }
+        })
+    };
+    until(&first);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !second.load(Ordering::Acquire),
+        "a second job was queued beside the first: the queue holds one"
+    );
+    while ran.load(Ordering::Relaxed) < 50 {
+        r.run_once(Some(Duration::from_millis(100))).unwrap();
+    }
+    producer.join().unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), 50);
+}
+
+#[test]
+fn from_the_reactors_own_thread_a_full_queue_is_refused_not_waited_for() {
+    let _fds = fd_check();
+    let mut r = bounded(1);
+    let remote = r.remote().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (inner, s) = (remote.clone(), seen.clone());
+    remote
+        .post(move |_: &mut Ops<'_>| {
+            let mut seen = s.lock().unwrap();
+            seen.push(inner.post(|_: &mut Ops<'_>| {}).err()); // room: the queue was taken
+            seen.push(inner.post(|_: &mut Ops<'_>| {}).err()); // full, and only this thread
+            seen.push(inner.try_post(|_: &mut Ops<'_>| {}).err().map(|r| r.error));
+        })
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [None, Some(Error::WouldDeadlock), Some(Error::Full)]
+    );
+}
+
+#[test]
+fn a_dropped_reactor_releases_a_poster_waiting_for_room() {
+    let _fds = fd_check();
+    let mut r = bounded(1);
+    let remote = r.remote().unwrap();
+    remote.post(|_: &mut Ops<'_>| {}).unwrap();
+    let waiting = Arc::new(AtomicBool::new(false));
+    let poster = {
+        let (remote, waiting) = (remote.clone(), waiting.clone());
+        std::thread::spawn(move || {
+            waiting.store(true, Ordering::Release);
+            remote.post(|_: &mut Ops<'_>| {})
+        })
+    };
+    until(&waiting);
+    std::thread::sleep(Duration::from_millis(20));
+    drop(r);
+    assert_eq!(poster.join().unwrap(), Err(Error::Closed));
+}
+
+#[test]
+fn a_call_that_times_out_before_its_job_starts_never_runs_it() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let remote = r.remote().unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let job_ran = ran.clone();
+    let caller = std::thread::spawn(move || {
+        remote.call_timeout(Duration::from_millis(10), move |_: &mut Ops<'_>| {
+            job_ran.store(true, Ordering::Release);
+            7
+        })
+    });
+    // Nobody runs the reactor until the caller gave up.
+    assert_eq!(caller.join().unwrap(), Err(Error::TimedOut));
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    assert!(!ran.load(Ordering::Acquire), "the abandoned job ran");
+}
+
+#[test]
+fn a_call_in_time_gives_its_result() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let remote = r.remote().unwrap();
+    let caller = std::thread::spawn(move || {
+        remote.call_timeout(Duration::from_secs(60), |ops: &mut Ops<'_>| {
+            ops.stop();
+            "answer"
+        })
+    });
+    r.run().unwrap();
+    assert_eq!(caller.join().unwrap(), Ok("answer"));
+}
+
+/// Counts its drops.
+struct Dropped(Arc<AtomicUsize>);
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_started_job_whose_caller_gave_up_finishes_and_its_result_is_dropped_once() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let remote = r.remote().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicBool::new(false));
+    let (d, s) = (drops.clone(), started.clone());
+    let caller = std::thread::spawn(move || {
+        remote
+            .call_timeout(Duration::from_millis(20), move |_: &mut Ops<'_>| {
+                s.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(100)); // longer than the caller waits
+                Dropped(d)
+            })
+            .map(|_| ())
+    });
+    while !started.load(Ordering::Acquire) {
+        r.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(caller.join().unwrap(), Err(Error::TimedOut));
+    drop(r);
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn call_timeout_bounds_the_wait_for_room_too() {
+    let _fds = fd_check();
+    let mut r = bounded(1);
+    let remote = r.remote().unwrap();
+    remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+    let ran = Arc::new(AtomicBool::new(false));
+    let job_ran = ran.clone();
+    let caller = std::thread::spawn(move || {
+        remote.call_timeout(Duration::from_millis(10), move |_: &mut Ops<'_>| {
+            job_ran.store(true, Ordering::Release);
+        })
+    });
+    assert_eq!(caller.join().unwrap(), Err(Error::TimedOut));
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    assert!(!ran.load(Ordering::Acquire), "queued after all");
+}
