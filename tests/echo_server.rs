@@ -268,6 +268,21 @@ mod planted_keys {
 
     const LATER: Duration = Duration::from_secs(60);
 
+    /// Waits until the socket `fd` has data or its end of file to read (it is non-blocking,
+    /// and a dup shares that).
+    fn wait_readable(fd: &impl std::os::fd::AsFd) {
+        let socket = TcpStream::from(fd.as_fd().try_clone_to_owned().unwrap());
+        let waiting = std::time::Instant::now();
+        while matches!(socket.peek(&mut [0]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "nothing came to read"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// A client and the server's end of its connection (non-blocking), on 127.0.0.1.
     fn connected() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -346,6 +361,27 @@ mod planted_keys {
             let mut rec = Recorder::<Server>::default();
             let mut server = Server::new(LATER);
             let stale = stale_for(&mut rec, &mut server, how);
+            rec.clear();
+
+            let (mut client, stream) = connected();
+            let mut conn = echo_server::test_conn(&mut server, stream, stale);
+            let me = rec.key_of(&conn);
+            client.write_all(b"hello").unwrap();
+            wait_readable(&conn);
+            let registered = barepoll::interest().read();
+            rec.deliver_with(&mut conn, Event::readable(), registered, &mut server);
+            assert!(
+                matches!(rec.requests(), [Request::Delete { key }] if *key == me),
+                "{how:?}: the refused reset did not close it: {:?}",
+                rec.requests()
+            );
+            assert_eq!(server.connections(), 0, "{how:?}");
+            drop(conn); // the reactor drops a deleted connection: its client sees the end
+            let mut back = Vec::new();
+            client.read_to_end(&mut back).unwrap();
+            assert_eq!(back, b"hello", "{how:?}: what it read before the reset");
+
+            // The double's own answer, as the reactor's above.
             let mut answer = None;
             rec.fire_with(
                 &mut |ops: &mut Ops<'_, Server>| {
@@ -358,25 +394,6 @@ mod planted_keys {
                 Some(Err(Error::StaleTimer(stale))),
                 "{how:?}: not as the reactor"
             );
-            rec.clear();
-
-            let (mut client, stream) = connected();
-            let mut conn = echo_server::test_conn(&mut server, stream, stale);
-            let me = rec.key_of(&conn);
-            client.write_all(b"hello").unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            let edge = barepoll::interest().read();
-            rec.deliver_with(&mut conn, Event::readable(), edge, &mut server);
-            assert!(
-                matches!(rec.requests(), [Request::Delete { key }] if *key == me),
-                "{how:?}: the refused reset did not close it: {:?}",
-                rec.requests()
-            );
-            assert_eq!(server.connections(), 0, "{how:?}");
-            drop(conn); // the reactor drops a deleted connection: its client sees the end
-            let mut back = Vec::new();
-            client.read_to_end(&mut back).unwrap();
-            assert_eq!(back, b"hello", "{how:?}: what it read before the reset");
         }
     }
 
@@ -405,18 +422,6 @@ mod planted_keys {
             &mut |ops: &mut Ops<'_, Server>| ops.delete(listener).unwrap(),
             &mut server,
         );
-        let mut answer = None;
-        rec.fire_with(
-            &mut |ops: &mut Ops<'_, Server>| {
-                answer = Some(ops.modify(listener, barepoll::interest().read()))
-            },
-            &mut server,
-        );
-        assert_eq!(
-            answer,
-            Some(Err(Error::StaleKey(listener))),
-            "not as the reactor"
-        );
         rec.clear();
 
         echo_server::test_paused(&mut server, listener);
@@ -425,9 +430,9 @@ mod planted_keys {
         let mut conn = echo_server::test_conn(&mut server, stream, idle);
         let me = rec.key_of(&conn);
         client.shutdown(Shutdown::Write).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        let edge = barepoll::interest().read();
-        rec.deliver_with(&mut conn, Event::readable(), edge, &mut server);
+        wait_readable(&conn);
+        let registered = barepoll::interest().read();
+        rec.deliver_with(&mut conn, Event::readable(), registered, &mut server);
         let retry = Timer::after(Duration::from_millis(100));
         let mut requests = rec.take_requests().into_iter();
         assert!(
@@ -455,6 +460,20 @@ mod planted_keys {
             matches!(rec.requests(), [Request::Arm { timer, .. }] if *timer == retry),
             "{:?}",
             rec.requests()
+        );
+
+        // The double's own answer, as the reactor's above.
+        let mut answer = None;
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Server>| {
+                answer = Some(ops.modify(listener, barepoll::interest().read()))
+            },
+            &mut server,
+        );
+        assert_eq!(
+            answer,
+            Some(Err(Error::StaleKey(listener))),
+            "not as the reactor"
         );
     }
 
