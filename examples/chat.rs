@@ -37,17 +37,33 @@ const IDLE: u32 = 1;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// The state every handler shares (`Ops::data`).
-struct Room {
+pub struct Room {
     members: Vec<Key>,
     idle: Duration,
     /// The signal that stopped the server.
     stopped_by: Option<Signal>,
 }
 
+impl Room {
+    /// An empty room whose members are closed after `idle` without a word.
+    pub fn new(idle: Duration) -> Room {
+        Room {
+            members: Vec::new(),
+            idle,
+            stopped_by: None,
+        }
+    }
+
+    /// The members' keys, in the order they joined.
+    pub fn members(&self) -> &[Key] {
+        &self.members
+    }
+}
+
 type Ctx<'a> = Ops<'a, Room>;
 
 /// One client.
-struct Member {
+pub struct Member {
     stream: TcpStream,
     name: String,
     /// Its key, learnt in `init`.
@@ -59,6 +75,21 @@ struct Member {
     queue: VecDeque<u8>,
     /// Write interest is registered (while the queue is not empty).
     writing: bool,
+}
+
+/// A member as `init` leaves it (its key `key`, in `room`, its idle timer `idle`), for tests
+/// of its handler.
+pub fn test_member(room: &mut Room, stream: TcpStream, key: Key, idle: TimerKey) -> Member {
+    room.members.push(key);
+    Member {
+        stream,
+        name: "test".to_string(),
+        key: Some(key),
+        idle: Some(idle),
+        line: Vec::new(),
+        queue: VecDeque::new(),
+        writing: false,
+    }
 }
 
 impl AsFd for Member {
@@ -134,7 +165,7 @@ impl Member {
 
     /// Queues `message` and a newline, writing at once what the socket takes; `false` if the
     /// queue has no room for them.
-    fn send(&mut self, message: &[u8], ops: &mut Ctx<'_>) -> io::Result<bool> {
+    pub fn send(&mut self, message: &[u8], ops: &mut Ctx<'_>) -> io::Result<bool> {
         if self.queue.len() + message.len() + 1 > QUEUE {
             return Ok(false);
         }
@@ -193,7 +224,7 @@ fn broadcast(message: &[u8], ops: &mut Ctx<'_>) {
 }
 
 /// Deletes a member (dropping it closes its socket) and takes it out of the room.
-fn leave(member: Key, ops: &mut Ctx<'_>) {
+pub fn leave(member: Key, ops: &mut Ctx<'_>) {
     if let Err(e) = ops.delete(member) {
         eprintln!("leave: {e}");
     }
@@ -273,11 +304,7 @@ fn run(port: u16, idle: Duration) -> io::Result<Option<Signal>> {
         ops.stop();
     });
     reactor.register(stop, interest().read())?;
-    let mut room = Room {
-        members: Vec::new(),
-        idle,
-        stopped_by: None,
-    };
+    let mut room = Room::new(idle);
     reactor.run_with(&mut room)?;
     for &member in &room.members {
         if let Ok(m) = reactor.get_mut::<Member>(member) {

@@ -175,6 +175,13 @@ pub fn test_conn(server: &mut Server, stream: TcpStream, idle: TimerKey) -> Conn
     }
 }
 
+/// Pauses accepting as `pause_accepting` does, with `listener` as the listening socket's
+/// registration and no resume timer, for tests of what a closing connection does then.
+pub fn test_paused(server: &mut Server, listener: Key) {
+    server.listener = Some(listener);
+    server.paused = true;
+}
+
 /// Writes as much of `buf` as the socket takes now.
 fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
     let mut sent = 0;

@@ -1,6 +1,8 @@
 //! The chat example as built by cargo, run as a process with real clients on 127.0.0.1: a
 //! line reaches every other client and not its sender; a client that never reads is cut off
-//! while the server's memory stays put; an idle client is closed; SIGTERM exits 0.
+//! while the server's memory stays put; an idle client is closed; SIGTERM exits 0. And a
+//! member's handler under the test double (the example's source included as a module), with
+//! keys planted wrong.
 #![cfg(feature = "std")]
 
 use barepoll::sys;
@@ -10,6 +12,10 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
+
+#[path = "../examples/chat.rs"]
+#[allow(dead_code)] // the server itself runs in the built example; the tests drive a member
+mod chat;
 
 /// The running server; killed if a test fails before it stops it.
 struct Chat {
@@ -240,5 +246,288 @@ fn sigterm_tells_every_client_and_exits_zero() {
             rest.ends_with("the server is shutting down, bye\n"),
             "{rest:?}"
         );
+    }
+}
+
+// Keys planted wrong in a member: the test double refuses them as the reactor does (each
+// refusal is checked against a real reactor), and the handler's answer to the refusal is what
+// the tests assert. A double that accepted every key would let each of these pass unnoticed.
+// A recording `Ops` lends no values (`Ops::with`), so a broadcast to the other members cannot
+// run under it: the tests take the member's own paths (its idle timer, `leave`, the write
+// interest `flush` asks for).
+#[cfg(feature = "testing")]
+mod planted_keys {
+    use super::chat::{self, Member, Room};
+    use barepoll::testing::{Recorder, Request};
+    use barepoll::{Error, Event, Key, Ops, Reactor, Timer, TimerKey};
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::time::Duration;
+
+    const LATER: Duration = Duration::from_secs(60);
+    /// The tag of a member's idle timer.
+    const IDLE: u32 = 1;
+
+    /// Waits until the socket `fd` has data or its end of file to read (it is non-blocking,
+    /// and a dup shares that).
+    fn wait_readable(fd: &impl std::os::fd::AsFd) {
+        let socket = TcpStream::from(fd.as_fd().try_clone_to_owned().unwrap());
+        let waiting = std::time::Instant::now();
+        while matches!(socket.peek(&mut [0]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "nothing came to read"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A member in `room` (keyed as the double will deliver to it; its idle timer `idle`, or
+    /// one the double takes as armed) and its client, which reads nothing unless a test
+    /// makes it.
+    fn new_member(
+        rec: &mut Recorder<Room>,
+        room: &mut Room,
+        idle: Option<TimerKey>,
+    ) -> (Member, Key, TcpStream) {
+        let idle = idle.unwrap_or_else(|| rec.timer_key());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let key = rec.key_of(&stream);
+        (chat::test_member(room, stream, key, idle), key, client)
+    }
+
+    /// Whether `client` has been sent nothing (and its connection is open).
+    fn heard_nothing(client: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(client.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock)
+    }
+
+    /// A key a real reactor has deleted, and its answer when the key is deleted or modified
+    /// again.
+    fn reactor_after_delete() -> (Key, barepoll::Result<()>, barepoll::Result<()>) {
+        let mut reactor = Reactor::new().unwrap();
+        let key = barepoll::interest()
+            .read()
+            .with_fd(barepoll::sys::eventfd(0, 0).unwrap())
+            .with_handler(|| {})
+            .register_into(&mut reactor)
+            .unwrap();
+        reactor.delete(key).unwrap();
+        let deleted = reactor.delete(key);
+        (
+            key,
+            deleted,
+            reactor.modify(key, barepoll::interest().read()),
+        )
+    }
+
+    /// How a timer key is stale.
+    #[derive(Clone, Copy, Debug)]
+    enum Stale {
+        /// Armed, then cancelled.
+        Cancelled,
+        /// Armed in another double, or another reactor.
+        Foreign,
+        /// Armed in a reactor, handed to a double (or the other way round).
+        Crossed,
+    }
+
+    /// A timer key the recorder must take as stale in the way `how` says.
+    fn stale_for(rec: &mut Recorder<Room>, room: &mut Room, how: Stale) -> TimerKey {
+        match how {
+            Stale::Cancelled => {
+                let key = rec.timer_key();
+                rec.fire_with(
+                    &mut |ops: &mut Ops<'_, Room>| ops.cancel(key).unwrap(),
+                    room,
+                );
+                key
+            }
+            Stale::Foreign => Recorder::<Room>::default().timer_key(),
+            Stale::Crossed => {
+                let mut reactor = Reactor::new().unwrap();
+                reactor
+                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+                    .unwrap()
+            }
+        }
+    }
+
+    /// What a real reactor answers when a timer key stale in the way `how` says is reset,
+    /// with the key it was given.
+    fn reactor_resets_stale(how: Stale) -> (TimerKey, barepoll::Result<()>) {
+        let mut reactor = Reactor::new().unwrap();
+        // A timer of its own, in the slot a foreign key names too.
+        let own = reactor
+            .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+            .unwrap();
+        let key = match how {
+            Stale::Cancelled => {
+                reactor.cancel(own).unwrap();
+                own
+            }
+            Stale::Foreign => {
+                let mut other = Reactor::new().unwrap();
+                other
+                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+                    .unwrap()
+            }
+            Stale::Crossed => Recorder::new().timer_key(),
+        };
+        (key, reactor.reset(key, Timer::after(LATER)))
+    }
+
+    // Planted: a member's idle timer key is stale. Its first line resets the timer before it
+    // is broadcast; refused, the member leaves, its line reaches no one, the others stay.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn a_stale_idle_timer_is_refused_as_the_reactor_refuses_it_and_the_member_leaves() {
+        for how in [Stale::Cancelled, Stale::Foreign, Stale::Crossed] {
+            let (real_key, real) = reactor_resets_stale(how);
+            assert_eq!(real, Err(Error::StaleTimer(real_key)), "{how:?}");
+
+            let mut rec = Recorder::<Room>::default();
+            let mut room = Room::new(LATER);
+            let stale = stale_for(&mut rec, &mut room, how);
+            rec.clear();
+
+            let (_a, a, mut a_client) = new_member(&mut rec, &mut room, None);
+            let (mut member, me, mut client) = new_member(&mut rec, &mut room, Some(stale));
+            let (_b, b, mut b_client) = new_member(&mut rec, &mut room, None);
+            client.write_all(b"hello\n").unwrap();
+            wait_readable(&member);
+            rec.deliver_with(
+                &mut member,
+                Event::readable(),
+                barepoll::interest().read(),
+                &mut room,
+            );
+            assert!(
+                matches!(rec.requests(), [Request::Delete { key }] if *key == me),
+                "{how:?}: the refused reset did not make it leave: {:?}",
+                rec.requests()
+            );
+            assert_eq!(room.members(), [a, b], "{how:?}");
+            assert!(
+                heard_nothing(&mut a_client) && heard_nothing(&mut b_client),
+                "{how:?}"
+            );
+
+            // The double's own answer, as the reactor's above.
+            let mut answer = None;
+            rec.fire_with(
+                &mut |ops: &mut Ops<'_, Room>| answer = Some(ops.reset(stale, Timer::after(LATER))),
+                &mut room,
+            );
+            assert_eq!(
+                answer,
+                Some(Err(Error::StaleTimer(stale))),
+                "{how:?}: not as the reactor"
+            );
+        }
+    }
+
+    // Planted: a message still reaches a member that has left (its key deleted). Once the
+    // socket takes no more, asking for write interest at that key is refused as the reactor
+    // refuses it: `send` fails (the broadcast would cut it off) and nothing is modified.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn write_interest_at_the_key_of_a_member_that_left_is_refused_as_the_reactor_refuses_it() {
+        let (real_key, _, real) = reactor_after_delete();
+        assert_eq!(real, Err(Error::StaleKey(real_key)));
+
+        let mut rec = Recorder::<Room>::default();
+        let mut room = Room::new(LATER);
+        let (_a, a, _a_client) = new_member(&mut rec, &mut room, None);
+        let (mut member, me, mut client) = new_member(&mut rec, &mut room, None);
+        // Its idle timer fires: it says goodbye and leaves.
+        let registered = barepoll::interest().read();
+        rec.deliver_with(&mut member, Event::timer(IDLE), registered, &mut room);
+        assert!(
+            matches!(rec.requests(), [Request::Delete { key }] if *key == me),
+            "{:?}",
+            rec.requests()
+        );
+        assert_eq!(room.members(), [a]);
+        rec.clear();
+
+        // Lines until the socket takes no more (its client reads nothing) and one is queued.
+        let line = [b'x'; 1000];
+        let mut sent = Ok(true);
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Room>| {
+                for _ in 0..1_000_000 {
+                    sent = member.send(&line, ops);
+                    if !matches!(sent, Ok(true)) {
+                        return;
+                    }
+                }
+            },
+            &mut room,
+        );
+        let refused = sent.expect_err("write interest asked for at a deleted key");
+        assert_eq!(refused.kind(), ErrorKind::NotFound);
+        let refused = refused
+            .into_inner()
+            .and_then(|e| e.downcast::<Error>().ok());
+        assert_eq!(refused.as_deref(), Some(&Error::StaleKey(me)));
+        assert!(rec.requests().is_empty(), "{:?}", rec.requests());
+        assert_eq!(room.members(), [a]);
+        let mut bye = [0u8; 23];
+        client.read_exact(&mut bye).unwrap();
+        assert_eq!(&bye, b"idle for too long, bye\n");
+
+        // The double's own answer, as the reactor's above.
+        let mut answer = None;
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Room>| answer = Some(ops.modify(me, registered)),
+            &mut room,
+        );
+        assert_eq!(answer, Some(Err(Error::StaleKey(me))), "not as the reactor");
+    }
+
+    // Planted: a member leaves twice (its own end of file, then a broadcast holding a stale
+    // list cuts it off). The second delete is refused as the reactor refuses it: it is
+    // deleted once, and the room keeps every other member.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn a_member_that_leaves_twice_is_deleted_once_and_the_room_keeps_the_others() {
+        let (real_key, real, _) = reactor_after_delete();
+        assert_eq!(real, Err(Error::StaleKey(real_key)));
+
+        let mut rec = Recorder::<Room>::default();
+        let mut room = Room::new(LATER);
+        let (_a, a, _a_client) = new_member(&mut rec, &mut room, None);
+        let (mut member, me, client) = new_member(&mut rec, &mut room, None);
+        let (_b, b, _b_client) = new_member(&mut rec, &mut room, None);
+        client.shutdown(Shutdown::Write).unwrap();
+        wait_readable(&member);
+        let registered = barepoll::interest().read();
+        rec.deliver_with(&mut member, Event::readable(), registered, &mut room);
+        assert!(rec.deleted(me), "its end of file: {:?}", rec.requests());
+        assert_eq!(room.members(), [a, b]);
+
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Room>| chat::leave(me, ops),
+            &mut room,
+        );
+        let deletes = rec
+            .requests()
+            .iter()
+            .filter(|r| matches!(r, Request::Delete { .. }))
+            .count();
+        assert_eq!(deletes, 1, "{:?}", rec.requests());
+        assert_eq!(room.members(), [a, b]);
+        let mut answer = None;
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Room>| answer = Some(ops.delete(me)),
+            &mut room,
+        );
+        assert_eq!(answer, Some(Err(Error::StaleKey(me))), "not as the reactor");
     }
 }

@@ -257,6 +257,329 @@ fn a_failed_close_is_tried_again_when_the_connections_own_timer_fires() {
     assert_eq!(server.connections(), 0);
 }
 
+// Keys planted wrong in a connection: the test double refuses them as the reactor does (each
+// refusal is checked against a real reactor), and the handler's answer to the refusal is what
+// the tests assert. A double that accepted every key would let each of these pass unnoticed.
+#[cfg(feature = "testing")]
+mod planted_keys {
+    use super::*;
+    use barepoll::testing::{Recorder, Request};
+    use barepoll::{Error, Event, Reactor, Timer, TimerKey};
+
+    const LATER: Duration = Duration::from_secs(60);
+
+    /// Waits until the socket `fd` has data or its end of file to read (it is non-blocking,
+    /// and a dup shares that).
+    fn wait_readable(fd: &impl std::os::fd::AsFd) {
+        let socket = TcpStream::from(fd.as_fd().try_clone_to_owned().unwrap());
+        let waiting = std::time::Instant::now();
+        while matches!(socket.peek(&mut [0]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "nothing came to read"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A client and the server's end of its connection (non-blocking), on 127.0.0.1.
+    fn connected() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        (client, stream)
+    }
+
+    /// How a timer key is stale.
+    #[derive(Clone, Copy, Debug)]
+    enum Stale {
+        /// Armed, then cancelled.
+        Cancelled,
+        /// Armed in another double, or another reactor.
+        Foreign,
+        /// Armed in a reactor, handed to a double (or the other way round).
+        Crossed,
+    }
+
+    /// A timer key the recorder must take as stale in the way `how` says.
+    fn stale_for(rec: &mut Recorder<Server>, server: &mut Server, how: Stale) -> TimerKey {
+        match how {
+            Stale::Cancelled => {
+                let key = rec.timer_key();
+                rec.fire_with(
+                    &mut |ops: &mut Ops<'_, Server>| ops.cancel(key).unwrap(),
+                    server,
+                );
+                key
+            }
+            Stale::Foreign => Recorder::<Server>::default().timer_key(),
+            Stale::Crossed => {
+                let mut reactor = Reactor::new().unwrap();
+                reactor
+                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+                    .unwrap()
+            }
+        }
+    }
+
+    /// What a real reactor answers when a timer key stale in the way `how` says is reset,
+    /// with the key it was given.
+    fn reactor_resets_stale(how: Stale) -> (TimerKey, barepoll::Result<()>) {
+        let mut reactor = Reactor::new().unwrap();
+        // A timer of its own, in the slot a foreign key names too.
+        let own = reactor
+            .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+            .unwrap();
+        let key = match how {
+            Stale::Cancelled => {
+                reactor.cancel(own).unwrap();
+                own
+            }
+            Stale::Foreign => {
+                let mut other = Reactor::new().unwrap();
+                other
+                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
+                    .unwrap()
+            }
+            Stale::Crossed => Recorder::new().timer_key(),
+        };
+        (key, reactor.reset(key, Timer::after(LATER)))
+    }
+
+    // Planted: the connection's idle timer key is stale. Its first read resets it; refused,
+    // the connection is closed (after echoing what it read), as under the reactor.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn a_stale_idle_timer_is_refused_as_the_reactor_refuses_it_and_the_connection_closes() {
+        let _fds = common::fd_check();
+        for how in [Stale::Cancelled, Stale::Foreign, Stale::Crossed] {
+            let (real_key, real) = reactor_resets_stale(how);
+            assert_eq!(real, Err(Error::StaleTimer(real_key)), "{how:?}");
+
+            let mut rec = Recorder::<Server>::default();
+            let mut server = Server::new(LATER);
+            let stale = stale_for(&mut rec, &mut server, how);
+            rec.clear();
+
+            let (mut client, stream) = connected();
+            let mut conn = echo_server::test_conn(&mut server, stream, stale);
+            let me = rec.key_of(&conn);
+            client.write_all(b"hello").unwrap();
+            wait_readable(&conn);
+            let registered = barepoll::interest().read();
+            rec.deliver_with(&mut conn, Event::readable(), registered, &mut server);
+            assert!(
+                matches!(rec.requests(), [Request::Delete { key }] if *key == me),
+                "{how:?}: the refused reset did not close it: {:?}",
+                rec.requests()
+            );
+            assert_eq!(server.connections(), 0, "{how:?}");
+            drop(conn); // the reactor drops a deleted connection: its client sees the end
+            let mut back = Vec::new();
+            client.read_to_end(&mut back).unwrap();
+            assert_eq!(back, b"hello", "{how:?}: what it read before the reset");
+
+            // The double's own answer, as the reactor's above.
+            let mut answer = None;
+            rec.fire_with(
+                &mut |ops: &mut Ops<'_, Server>| {
+                    answer = Some(ops.reset(stale, Timer::after(LATER)))
+                },
+                &mut server,
+            );
+            assert_eq!(
+                answer,
+                Some(Err(Error::StaleTimer(stale))),
+                "{how:?}: not as the reactor"
+            );
+        }
+    }
+
+    // Planted: the listener's key is stale (its registration deleted) while accepting is
+    // paused. A closing connection resumes accepting: the modify is refused as the reactor
+    // refuses it, so the server stays paused and arms the timer that tries again.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sockets")]
+    fn resuming_through_a_deleted_listener_key_is_refused_and_tried_again_later() {
+        let _fds = common::fd_check();
+        let mut reactor = Reactor::new().unwrap();
+        let deleted = barepoll::interest()
+            .read()
+            .with_fd(sys::eventfd(0, 0).unwrap())
+            .with_handler(|| {})
+            .register_into(&mut reactor)
+            .unwrap();
+        reactor.delete(deleted).unwrap();
+        let real = reactor.modify(deleted, barepoll::interest().read());
+        assert_eq!(real, Err(Error::StaleKey(deleted)));
+
+        let mut rec = Recorder::<Server>::default();
+        let mut server = Server::new(LATER);
+        let listener = rec.key();
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Server>| ops.delete(listener).unwrap(),
+            &mut server,
+        );
+        rec.clear();
+
+        echo_server::test_paused(&mut server, listener);
+        let (client, stream) = connected();
+        let idle = rec.timer_key();
+        let mut conn = echo_server::test_conn(&mut server, stream, idle);
+        let me = rec.key_of(&conn);
+        client.shutdown(Shutdown::Write).unwrap();
+        wait_readable(&conn);
+        let registered = barepoll::interest().read();
+        rec.deliver_with(&mut conn, Event::readable(), registered, &mut server);
+        let retry = Timer::after(Duration::from_millis(100));
+        let mut requests = rec.take_requests().into_iter();
+        assert!(
+            matches!(requests.next(), Some(Request::Delete { key }) if key == me),
+            "EOF did not close it"
+        );
+        let Some(Request::Arm {
+            timer,
+            callback: mut again,
+            ..
+        }) = requests.next()
+        else {
+            panic!("the refused resume is not tried again");
+        };
+        assert_eq!(timer, retry);
+        assert!(
+            requests.next().is_none(),
+            "more than the close and the retry"
+        );
+        assert_eq!(server.connections(), 0);
+
+        // Its firing tries again, refused again: still paused, the next try armed.
+        rec.fire_with(&mut again, &mut server);
+        assert!(
+            matches!(rec.requests(), [Request::Arm { timer, .. }] if *timer == retry),
+            "{:?}",
+            rec.requests()
+        );
+
+        // The double's own answer, as the reactor's above.
+        let mut answer = None;
+        rec.fire_with(
+            &mut |ops: &mut Ops<'_, Server>| {
+                answer = Some(ops.modify(listener, barepoll::interest().read()))
+            },
+            &mut server,
+        );
+        assert_eq!(
+            answer,
+            Some(Err(Error::StaleKey(listener))),
+            "not as the reactor"
+        );
+    }
+
+    // A connection's own timer goes with it (the example relies on it: it never cancels its
+    // idle timer). The reactor cancels a subscriber's own timers when it is deleted; the test
+    // double does not.
+    #[test]
+    #[ignore = "the test double keeps a deleted subscriber's own timers armed"]
+    fn a_deleted_connections_own_timer_is_stale_in_the_double_as_in_the_reactor() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let _fds = common::fd_check();
+        // Arms its own timer, deletes itself, then resets the timer.
+        fn handler(answer: Rc<RefCell<Option<barepoll::Result<()>>>>) -> impl FnMut(&mut Ops<'_>) {
+            move |ops: &mut Ops<'_>| {
+                let own = ops.arm_own(Timer::after(LATER), 1).unwrap();
+                ops.delete_self().unwrap();
+                *answer.borrow_mut() = Some(ops.reset(own, Timer::after(LATER)));
+            }
+        }
+        let real = Rc::new(RefCell::new(None));
+        let mut reactor = Reactor::new().unwrap();
+        let fd = sys::eventfd(1, 0).unwrap();
+        barepoll::interest()
+            .read()
+            .with_fd(fd)
+            .with_handler(handler(real.clone()))
+            .register_into(&mut reactor)
+            .unwrap();
+        reactor.run_once(Some(Duration::ZERO)).unwrap();
+        let real = real.borrow_mut().take();
+        assert!(matches!(real, Some(Err(Error::StaleTimer(_)))), "{real:?}");
+
+        let recorded = Rc::new(RefCell::new(None));
+        let mut sub = barepoll::interest()
+            .read()
+            .with_fd(sys::eventfd(0, 0).unwrap())
+            .with_handler(handler(recorded.clone()))
+            .into_subscriber();
+        Recorder::new().deliver(&mut sub, Event::readable());
+        let recorded = recorded.borrow_mut().take();
+        assert!(
+            matches!(recorded, Some(Err(Error::StaleTimer(_)))),
+            "{recorded:?}"
+        );
+    }
+
+    // A connection whose delete failed and that has no timer arms its own to try again: an
+    // own timer needs a live owner. The reactor refuses `arm_own` once the subscriber is
+    // deleted, and from a timer callback (no subscriber runs); the test double arms it.
+    #[test]
+    #[ignore = "the test double arms an own timer for a deleted subscriber, or for none"]
+    fn an_own_timer_needs_a_live_owner_in_the_double_as_in_the_reactor() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let _fds = common::fd_check();
+        type Answer = Rc<RefCell<Option<barepoll::Result<barepoll::TimerKey>>>>;
+        // Deletes itself, then arms its own timer.
+        fn handler(answer: Answer) -> impl FnMut(&mut Ops<'_>) {
+            move |ops: &mut Ops<'_>| {
+                ops.delete_self().unwrap();
+                *answer.borrow_mut() = Some(ops.arm_own(Timer::after(LATER), 1));
+            }
+        }
+        let (real, in_callback) = (Answer::default(), Answer::default());
+        let mut reactor = Reactor::new().unwrap();
+        let me = barepoll::interest()
+            .read()
+            .with_fd(sys::eventfd(1, 0).unwrap())
+            .with_handler(handler(real.clone()))
+            .register_into(&mut reactor)
+            .unwrap();
+        let answer = in_callback.clone();
+        reactor
+            .arm(Timer::after(Duration::ZERO), move |ops: &mut Ops<'_>| {
+                *answer.borrow_mut() = Some(ops.arm_own(Timer::after(LATER), 1));
+            })
+            .unwrap();
+        while real.borrow().is_none() || in_callback.borrow().is_none() {
+            reactor.run_once(None).unwrap();
+        }
+        assert_eq!(real.borrow_mut().take(), Some(Err(Error::StaleKey(me))));
+        assert!(matches!(
+            in_callback.borrow_mut().take(),
+            Some(Err(Error::StaleKey(_)))
+        ));
+
+        let recorded = Answer::default();
+        let mut sub = barepoll::interest()
+            .read()
+            .with_fd(sys::eventfd(0, 0).unwrap())
+            .with_handler(handler(recorded.clone()))
+            .into_subscriber();
+        let mut rec = Recorder::new();
+        rec.deliver(&mut sub, Event::readable());
+        let me = rec.key_of(&sub);
+        assert_eq!(recorded.borrow_mut().take(), Some(Err(Error::StaleKey(me))));
+        let mut answer = None;
+        rec.fire(&mut |ops: &mut Ops<'_>| answer = Some(ops.arm_own(Timer::after(LATER), 1)));
+        assert!(
+            matches!(answer, Some(Err(Error::StaleKey(_)))),
+            "{answer:?}"
+        );
+    }
+}
+
 /// The example binary as built by cargo, beside the test binaries; `None` where the kernel
 /// cannot run it (tests of another architecture under qemu-user: the kernel's own
 /// architecture, which qemu-user does not hide, differs from this binary's).

@@ -449,3 +449,72 @@ fn a_delivery_after_a_delete_stands_for_a_new_registration() {
     assert_ne!(new, gone);
     assert!(rec.deleted(new));
 }
+
+// A subscriber's further descriptors belong to a live subscriber: the reactor refuses
+// `add_fd`, `modify_fd` and `remove_fd` once it is deleted, and from a timer callback (no
+// subscriber runs), with `StaleKey`. The double records them all.
+#[test]
+#[ignore = "the test double records add_fd, modify_fd and remove_fd for a deleted subscriber, or for none"]
+fn further_descriptors_need_a_live_subscriber_in_the_double_as_in_the_reactor() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    type Answers = Rc<RefCell<Vec<barepoll::Result<()>>>>;
+    let _fds = fd_check();
+    let extra = Rc::new(eventfd(0));
+    // Deletes itself, then adds, modifies and removes a further descriptor.
+    fn handler(extra: Rc<OwnedFd>, answers: Answers) -> impl FnMut(&mut Ops<'_>) {
+        move |ops: &mut Ops<'_>| {
+            ops.delete_self().unwrap();
+            let mut answers = answers.borrow_mut();
+            answers.push(ops.add_fd(extra.as_fd(), 1, barepoll::interest().read()));
+            answers.push(ops.modify_fd(1, barepoll::interest().write()));
+            answers.push(ops.remove_fd(1));
+        }
+    }
+    // From a timer callback: modifies the running subscriber's descriptor (there is none).
+    fn callback(answers: Answers) -> impl FnMut(&mut Ops<'_>) {
+        move |ops: &mut Ops<'_>| {
+            answers
+                .borrow_mut()
+                .push(ops.modify_fd(0, barepoll::interest().read()));
+        }
+    }
+    let (real, real_in_callback) = (Answers::default(), Answers::default());
+    let mut reactor = barepoll::Reactor::new().unwrap();
+    let me = barepoll::interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(handler(extra.clone(), real.clone()))
+        .register_into(&mut reactor)
+        .unwrap();
+    reactor
+        .arm(
+            Timer::after(Duration::ZERO),
+            callback(real_in_callback.clone()),
+        )
+        .unwrap();
+    while real.borrow().is_empty() || real_in_callback.borrow().is_empty() {
+        reactor.run_once(None).unwrap();
+    }
+    assert_eq!(real.borrow()[..], [Err(Error::StaleKey(me)); 3]);
+    assert!(matches!(
+        real_in_callback.borrow()[..],
+        [Err(Error::StaleKey(_))]
+    ));
+
+    let (recorded, recorded_in_callback) = (Answers::default(), Answers::default());
+    let mut sub = barepoll::interest()
+        .read()
+        .with_fd(eventfd(0))
+        .with_handler(handler(extra, recorded.clone()))
+        .into_subscriber();
+    let mut rec = Recorder::new();
+    rec.deliver(&mut sub, Event::readable());
+    let me = rec.key_of(&sub);
+    rec.fire(&mut callback(recorded_in_callback.clone()));
+    assert_eq!(recorded.borrow()[..], [Err(Error::StaleKey(me)); 3]);
+    assert!(matches!(
+        recorded_in_callback.borrow()[..],
+        [Err(Error::StaleKey(_))]
+    ));
+}
