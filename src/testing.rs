@@ -243,6 +243,8 @@ pub struct Recorder<D: 'static = (), T: 'static = Local> {
     keys: Vec<(Key, bool)>,
     /// Every timer key this recorder handed out, and whether it names an armed timer.
     timers: Vec<(TimerKey, bool)>,
+    /// The owned timers armed here, with their owners: they go when their owner does.
+    owned: Vec<(TimerKey, Key)>,
     /// Failures to return, each from the next operation of its kind.
     failures: Vec<(Op, Error)>,
     /// The generation of the keys this recorder gives the subscribers it calls first.
@@ -268,6 +270,7 @@ impl<D, T: Threads> Default for Recorder<D, T> {
             requests: Vec::new(),
             keys: Vec::new(),
             timers: Vec::new(),
+            owned: Vec::new(),
             failures: Vec::new(),
             generation: Key::next_generation(),
         }
@@ -646,6 +649,15 @@ impl<D, T: Threads> Recorder<D, T> {
         let i = self.live_key(key)?;
         self.injected(Op::Delete)?;
         self.keys[i].1 = false;
+        // Its owned timers go with it, as the reactor cancels them (no request of their own).
+        let mut owned = core::mem::take(&mut self.owned);
+        owned.retain(|&(timer, owner)| {
+            if owner == key {
+                self.retire_timer(timer);
+            }
+            owner != key
+        });
+        self.owned = owned;
         self.requests.push(Request::Delete { key });
         Ok(())
     }
@@ -657,6 +669,7 @@ impl<D, T: Threads> Recorder<D, T> {
         tag: u32,
         interest: Interest,
     ) -> Result<()> {
+        self.live_key(key)?;
         self.requests.push(Request::AddFd {
             key,
             fd,
@@ -667,11 +680,13 @@ impl<D, T: Threads> Recorder<D, T> {
     }
 
     pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
+        self.live_key(key)?;
         self.requests.push(Request::ModifyFd { key, tag, interest });
         Ok(())
     }
 
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
+        self.live_key(key)?;
         self.requests.push(Request::RemoveFd { key, tag });
         Ok(())
     }
@@ -692,12 +707,16 @@ impl<D, T: Threads> Recorder<D, T> {
         self.arm_send_any(timer, callback)
     }
 
-    /// A callback of the reactor's own (an owned timer's), `Send` whatever the thread mode.
-    pub(crate) fn arm_send<F>(&mut self, timer: Timer, callback: F) -> crate::Result<TimerKey>
+    /// An owned timer of `owner` (its callback the reactor's own, `Send` whatever the thread
+    /// mode): refused unless `owner` is live, as the reactor refuses it; it goes with its owner.
+    pub(crate) fn arm_own<F>(&mut self, owner: Key, timer: Timer, callback: F) -> Result<TimerKey>
     where
         F: FnMut(&mut Ops<'_, D, T>) + Send + 'static,
     {
-        self.arm_send_any(timer, callback)
+        self.live_key(owner)?;
+        let key = self.arm_send_any(timer, callback)?;
+        self.owned.push((key, owner));
+        Ok(key)
     }
 
     fn arm_send_any<F>(&mut self, timer: Timer, callback: F) -> crate::Result<TimerKey>

@@ -481,7 +481,6 @@ mod planted_keys {
     // idle timer). The reactor cancels a subscriber's own timers when it is deleted; the test
     // double does not.
     #[test]
-    #[ignore = "the test double keeps a deleted subscriber's own timers armed"]
     fn a_deleted_connections_own_timer_is_stale_in_the_double_as_in_the_reactor() {
         use std::cell::RefCell;
         use std::rc::Rc;
@@ -525,7 +524,6 @@ mod planted_keys {
     // own timer needs a live owner. The reactor refuses `arm_own` once the subscriber is
     // deleted, and from a timer callback (no subscriber runs); the test double arms it.
     #[test]
-    #[ignore = "the test double arms an own timer for a deleted subscriber, or for none"]
     fn an_own_timer_needs_a_live_owner_in_the_double_as_in_the_reactor() {
         use std::cell::RefCell;
         use std::rc::Rc;

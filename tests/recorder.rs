@@ -454,7 +454,6 @@ fn a_delivery_after_a_delete_stands_for_a_new_registration() {
 // `add_fd`, `modify_fd` and `remove_fd` once it is deleted, and from a timer callback (no
 // subscriber runs), with `StaleKey`. The double records them all.
 #[test]
-#[ignore = "the test double records add_fd, modify_fd and remove_fd for a deleted subscriber, or for none"]
 fn further_descriptors_need_a_live_subscriber_in_the_double_as_in_the_reactor() {
     use std::cell::RefCell;
     use std::rc::Rc;

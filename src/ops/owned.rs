@@ -198,7 +198,7 @@ impl<D, T: Threads> Ops<'_, D, T> {
                 Ok(key)
             }
             #[cfg(feature = "testing")]
-            Target::Record(r) => r.arm_send(timer, owned_callback(owner, tag)),
+            Target::Record(r) => r.arm_own(owner, timer, owned_callback(owner, tag)),
         }
     }
 
