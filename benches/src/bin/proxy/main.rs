@@ -1,5 +1,6 @@
 //! Loopback TCP proxy: HAProxy (`mode tcp`), nginx's `stream` module, an idiomatic tokio
-//! current-thread proxy and barepoll's `examples/proxy`, each one single-threaded process
+//! current-thread proxy, barepoll's `examples/proxy` and its `examples/async_proxy` (the same
+//! proxy written as tasks), each one single-threaded process
 //! pinned to one CPU, in front of the same nginx backend, under `wrk` pinned to the other CPU.
 //! Rounds interleave the proxies; figures are medians over rounds.
 //!
@@ -198,7 +199,7 @@ fn bench(quick: bool) {
     backend.stop();
     let setup = format!(
         "Every proxy is one single-threaded process (HAProxy `nbthread 1`, nginx \
-         `worker_processes 1`, tokio's current-thread runtime, barepoll's example) pinned with \
+         `worker_processes 1`, tokio's current-thread runtime, barepoll's examples) pinned with \
          `taskset` to CPU {PROXY_CPU}; wrk (one thread) and the backend, nginx with one worker \
          serving static files over keep-alive connections, are pinned to CPU {LOAD_CPU}. All \
          on 127.0.0.1. {rounds} interleaved round(s), each proxy started fresh once per round \
@@ -206,11 +207,13 @@ fn bench(quick: bool) {
          up for {WARMUP_SECS} s, then one {secs} s wrk run per case (`wrk -t1 -cN -d{secs}s \
          --latency --timeout {}`). Proxy CPU is user + system time from `/proc/PID/stat` (and \
          its children's: nginx's worker) across the wrk run, divided by the requests wrk \
-         completed. HAProxy and nginx have a {}-s idle timeout, which no round reaches; the \
-         Rust proxies have none. The Rust proxies are built in release mode: tokio's in this \
-         crate's profile, barepoll's by `cargo build --release --example proxy`.",
+         completed. HAProxy, nginx and barepoll's async proxy have a {idle}-s idle timeout, \
+         which no round reaches; the other Rust proxies have none. The Rust proxies are built \
+         in release mode: tokio's in this crate's profile, barepoll's by `cargo build \
+         --release --example proxy` and `cargo build --release --example async_proxy \
+         --features tasks`.",
         load::TIMEOUT,
-        setup::IDLE_TIMEOUT_S,
+        idle = setup::IDLE_TIMEOUT_S,
     );
     // Skipped proxies (not installed, no example yet) are listed, not failures.
     let skipped = proxies.iter().filter(|p| p.program.is_err()).count();

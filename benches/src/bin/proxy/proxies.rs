@@ -13,6 +13,8 @@ pub enum Kind {
     NginxStream,
     Tokio,
     Barepoll,
+    /// The same proxy written as tasks (`barepoll::task`).
+    BarepollTasks,
 }
 
 pub struct Proxy {
@@ -59,7 +61,13 @@ pub fn all() -> Vec<Proxy> {
         Proxy {
             kind: Kind::Barepoll,
             label: "barepoll `examples/proxy`".into(),
-            program: build_example(),
+            program: build_example("proxy", &[]),
+            module: None,
+        },
+        Proxy {
+            kind: Kind::BarepollTasks,
+            label: "barepoll `examples/async_proxy`".into(),
+            program: build_example("async_proxy", &["--features", "tasks"]),
             module: None,
         },
     ]
@@ -79,6 +87,7 @@ impl Proxy {
             Kind::NginxStream => "nginx-stream.stderr",
             Kind::Tokio => "tokio.stderr",
             Kind::Barepoll => "barepoll.stderr",
+            Kind::BarepollTasks => "barepoll-tasks.stderr",
         };
         let mut cmd = command(cpu, program, scratch, log);
         let upstream = format!("127.0.0.1:{backend}");
@@ -103,6 +112,12 @@ impl Proxy {
             }
             Kind::Barepoll => {
                 cmd.args(["0", &upstream]);
+                Ready::Announces
+            }
+            Kind::BarepollTasks => {
+                // Its idle timeout set to HAProxy's and nginx's (it has one; the others not).
+                let idle_ms = (setup::IDLE_TIMEOUT_S * 1000).to_string();
+                cmd.args(["0", &upstream, "--idle-ms", &idle_ms]);
                 Ready::Announces
             }
         };
@@ -171,24 +186,30 @@ pub fn crate_version(name: &str) -> String {
         .to_string()
 }
 
-/// Builds barepoll's example as a user would, from the repo root, in the release profile.
-fn build_example() -> Result<PathBuf, String> {
+/// Builds barepoll's example `name` as a user would, from the repo root, in the release
+/// profile, with `features` (cargo's arguments, such as `--features tasks`).
+fn build_example(name: &str, features: &[&str]) -> Result<PathBuf, String> {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    if !root.join("examples/proxy.rs").is_file() && !root.join("examples/proxy").is_dir() {
-        return Err("skipped: the repository has no `examples/proxy` yet".into());
+    let source = format!("examples/{name}");
+    if !root.join(format!("{source}.rs")).is_file() && !root.join(&source).is_dir() {
+        return Err(format!("skipped: the repository has no `{source}` yet"));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building: cargo build --release --example proxy --manifest-path ../Cargo.toml");
+    eprintln!(
+        "building: cargo build --release --example {name} {} --manifest-path ../Cargo.toml",
+        features.join(" ")
+    );
     let status = Command::new(cargo)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR")))
-        .args(["build", "--release", "--example", "proxy"])
+        .args(["build", "--release", "--example", name])
+        .args(features)
         .args(["--manifest-path", "../Cargo.toml"])
         .status()
         .map_err(|e| format!("skipped: cargo: {e}"))?;
     if !status.success() {
         return Err(format!("skipped: building the example failed ({status})"));
     }
-    let path = root.join("target/release/examples/proxy");
+    let path = root.join("target/release/examples").join(name);
     if path.is_file() {
         Ok(path)
     } else {
