@@ -28,7 +28,7 @@
 //!   starts again; when nothing moved either way, the pair is closed.
 
 use barepoll::signal::Signals;
-use barepoll::sys::{self, AsFd, Domain, Errno, SigInfo, SigSet, Signal, SocketType};
+use barepoll::sys::{self, SigInfo, SigSet, Signal};
 use barepoll::task::{Async, Spawner};
 use barepoll::{interest, Ops, Reactor};
 use std::cell::Cell;
@@ -136,30 +136,14 @@ async fn both(
     .await
 }
 
-/// Connects to `addr` without blocking the thread: the socket is writable once the connect
-/// has completed, one way or the other, and `SO_ERROR` says which.
+/// Connects to `addr` without blocking the thread (`Async::connect`: the socket's writability
+/// says the connect ended, `SO_ERROR` how).
 async fn connect(spawner: &Spawner, addr: SocketAddr) -> io::Result<Async<TcpStream>> {
-    let (domain, addr) = match addr {
-        SocketAddr::V4(a) => (Domain::V4, sys::SocketAddr::v4(a.ip().octets(), a.port())),
-        SocketAddr::V6(a) => (Domain::V6, sys::SocketAddr::v6(a.ip().octets(), a.port())),
+    let addr = match addr {
+        SocketAddr::V4(a) => sys::SocketAddr::v4(a.ip().octets(), a.port()),
+        SocketAddr::V6(a) => sys::SocketAddr::v6(a.ip().octets(), a.port()),
     };
-    let socket = sys::socket(domain, SocketType::Stream, sys::SOCK_NONBLOCK)?;
-    match sys::connect(socket.as_fd(), &addr) {
-        Ok(()) | Err(Errno::EINPROGRESS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let socket = Async::new(spawner, TcpStream::from(socket))?;
-    socket
-        .write_with(|s| match sys::take_error(s.as_fd())? {
-            Some(e) => Err(e), // refused, unreachable, ...
-            // Not connected yet, and no error: still under way, wait for the next edge.
-            None => match sys::peer_addr(s.as_fd()) {
-                Err(Errno::ENOTCONN) => Err(Errno::EAGAIN),
-                done => done.map(drop),
-            },
-        })
-        .await?;
-    Ok(socket)
+    Ok(Async::connect(spawner, &addr).await?)
 }
 
 /// One client: connects upstream, then relays both ways until both directions are done, or

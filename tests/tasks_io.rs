@@ -290,3 +290,78 @@ fn a_parked_future_dropped_lets_go_of_its_waker() {
     drop(parked);
     assert_eq!(Arc::strong_count(&counting), 2);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "TCP")]
+fn connect_as_a_task_reaches_a_listener_and_reports_a_refusal() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = match listener.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => SocketAddr::v4(a.ip().octets(), a.port()),
+        _ => unreachable!(),
+    };
+    // A server thread that answers one line, then closes the listener.
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).unwrap();
+        conn.write_all(&buf).unwrap();
+    });
+    let s = spawner.clone();
+    let client = r
+        .spawn(async move {
+            let stream: Async<std::net::TcpStream> = Async::connect(&s, &addr).await.unwrap();
+            stream.write(b"hello").await.unwrap();
+            let mut back = [0u8; 5];
+            let mut got = 0;
+            while got < 5 {
+                got += stream.read(&mut back[got..]).await.unwrap();
+            }
+            back
+        })
+        .unwrap();
+    assert_eq!(r.block_on(client).unwrap(), Ok(*b"hello"));
+    server.join().unwrap(); // the listener is closed now: nothing listens at `addr`
+    let refused = r
+        .spawn(async move {
+            Async::<sys::OwnedFd>::connect(&spawner, &addr)
+                .await
+                .map(drop)
+        })
+        .unwrap();
+    assert_eq!(
+        r.block_on(refused).unwrap(),
+        Ok(Err(barepoll::Error::Os(sys::Errno::ECONNREFUSED)))
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "sockets")]
+fn connect_as_a_task_over_a_unix_socket_path() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let dir = std::env::temp_dir().join(format!("barepoll-connect-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let listener = std::os::unix::net::UnixListener::bind(&dir).unwrap();
+    let addr = SocketAddr::Unix(sys::UnixAddr::path(dir.to_str().unwrap().as_bytes()).unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"unix").unwrap();
+    });
+    let client = r
+        .spawn(async move {
+            let stream: Async<std::os::unix::net::UnixStream> =
+                Async::connect(&spawner, &addr).await.unwrap();
+            let mut buf = [0u8; 4];
+            let mut got = 0;
+            while got < 4 {
+                got += stream.read(&mut buf[got..]).await.unwrap();
+            }
+            buf
+        })
+        .unwrap();
+    assert_eq!(r.block_on(client).unwrap(), Ok(*b"unix"));
+    server.join().unwrap();
+    let _ = std::fs::remove_file(&dir);
+}

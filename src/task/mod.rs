@@ -61,6 +61,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+mod connect;
 mod io;
 mod time;
 mod waiters;
