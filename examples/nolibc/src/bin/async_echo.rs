@@ -8,8 +8,9 @@
 //! ```
 //!
 //! It prints `listening on 127.0.0.1:PORT`, echoes every connection, and exits 0 on SIGTERM
-//! or SIGINT. One task accepts; each connection is a task of its own, which reads under a
-//! `timeout` and writes back. The signals are a callback subscriber in the same reactor: tasks
+//! or SIGINT. One task accepts; each connection is a task of its own, which reads and writes
+//! back, each step under a `timeout`: a connection where no byte moves for IDLE_MS (a silent
+//! client, or one that does not read its echo) is closed. The signals are a callback subscriber in the same reactor: tasks
 //! and handlers mix. Everything here is safe code: the entry point, the allocator, the panic
 //! handler and the memory functions come from barepoll's runtime kit (feature `rt`).
 #![no_std]
@@ -23,11 +24,11 @@ barepoll::main!(main);
 #[path = "../startup.rs"]
 mod startup;
 
+use alloc::boxed::Box;
 use barepoll::signal::Signals;
 use barepoll::sys::{self, AsFd, Errno, OwnedFd, SigInfo, SigSet, Signal};
 use barepoll::task::{Async, Spawner};
 use barepoll::{Error, Ops, Reactor, interest};
-use core::future::Future;
 use core::mem::ManuallyDrop;
 use core::time::Duration;
 use startup::{Context, Failure, announce, listen};
@@ -40,45 +41,36 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Written once, at the first connection refused for want of a descriptor.
 const NO_DESCRIPTOR: &[u8] = b"nolibc-async-echo: out of descriptors (ulimit -n)\n";
 
-/// `future`, ended early (as `None`) once the connection has been idle for `idle`; zero
-/// means never.
-async fn idle_bound<T>(
-    spawner: &Spawner,
-    idle: Duration,
-    future: impl Future<Output = T>,
-) -> Option<T> {
-    if idle == Duration::ZERO {
-        Some(future.await)
-    } else {
-        spawner.timeout(idle, future).await.ok()
-    }
-}
-
-/// Echoes what `conn` sends until it closes, fails, or stays idle for `idle`. Nothing more is
-/// read while bytes read are unsent (back-pressure): the task never holds more than `BUF`
-/// bytes. Dropping the source at the end closes the connection.
-async fn echo(spawner: Spawner, conn: Async<OwnedFd>, idle: Duration) {
+/// Echoes what `conn` sends until it closes, fails, or stays idle for `idle`. Bytes read wait
+/// in `buf[start..end]` until the socket has taken them, and nothing more is read meanwhile
+/// (back-pressure): the task never holds more than `BUF` bytes. Each step, a read or a write,
+/// has `idle` to move a byte. Dropping the source at the end closes the connection.
+async fn echo(spawner: &'static Spawner, conn: Async<OwnedFd>, idle: Duration) {
     let mut buf = [0u8; BUF];
+    let (mut start, mut end) = (0, 0);
     loop {
-        let n = match idle_bound(&spawner, idle, conn.read(&mut buf)).await {
-            Some(Ok(n)) if n > 0 => n,
-            _ => return, // idle, closed by the peer, or an error
-        };
-        let mut sent = 0;
-        while sent < n {
-            // `send`, not `write`: a peer that reset the connection gives EPIPE here rather
-            // than a SIGPIPE, whose default action would end the server.
-            let wrote = conn.write_with(|fd| sys::send(fd.as_fd(), &buf[sent..n]));
-            match idle_bound(&spawner, idle, wrote).await {
-                Some(Ok(m)) => sent += m,
-                _ => return, // idle (a peer that does not read its echo), or an error
+        let writing = start < end;
+        let step = async {
+            if writing {
+                // `send`, not `write`: a peer that reset the connection gives EPIPE here
+                // rather than a SIGPIPE, whose default action would end the server.
+                conn.write_with(|fd| sys::send(fd.as_fd(), &buf[start..end]))
+                    .await
+            } else {
+                conn.read(&mut buf).await
             }
+        };
+        match spawner.timeout(idle, step).await {
+            // End of file (a write of a non-empty buffer never returns 0), an error, or idle.
+            Ok(Ok(0) | Err(_)) | Err(_) => return,
+            Ok(Ok(n)) if writing => start += n,
+            Ok(Ok(n)) => (start, end) = (0, n),
         }
     }
 }
 
 /// Accepts connections for ever, one task each.
-async fn accept(spawner: Spawner, listener: Async<OwnedFd>, idle: Duration) {
+async fn accept(spawner: &'static Spawner, listener: Async<OwnedFd>, idle: Duration) {
     let mut told = false;
     loop {
         let taken = listener.read_with(|fd| sys::accept_socket(fd.as_fd(), sys::SOCK_NONBLOCK));
@@ -97,8 +89,8 @@ async fn accept(spawner: Spawner, listener: Async<OwnedFd>, idle: Duration) {
             }
         };
         // Refused only when out of memory; dropping it closes the connection.
-        if let Ok(conn) = Async::new(&spawner, conn) {
-            let _ = spawner.spawn(echo(spawner.clone(), conn, idle)); // detached
+        if let Ok(conn) = Async::new(spawner, conn) {
+            let _ = spawner.spawn(echo(spawner, conn, idle)); // detached
         }
     }
 }
@@ -107,6 +99,12 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
     // Blocked from here on, so a signal sent as soon as the port is printed is not lost.
     let signals = Signals::new(SigSet::of(&[Signal::TERM, Signal::INT])).during("signals")?;
     let (listener, port) = listen(port).during("listen on 127.0.0.1")?;
+    // No idle timeout: one that never comes.
+    let idle = if idle == Duration::ZERO {
+        Duration::MAX
+    } else {
+        idle
+    };
 
     // Never dropped: the process exits when `run` returns, and the kernel closes what it held
     // (every connection with it).
@@ -116,9 +114,11 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
         .register(on_signal, interest().read())
         .during("register")?;
 
-    let spawner = reactor.spawner().during("executor")?;
-    let listener = Async::new(&spawner, listener).during("register")?;
-    let acceptor = spawner.spawn(accept(spawner.clone(), listener, idle));
+    // Lives as long as the process, like the reactor: the tasks borrow it rather than hold a
+    // counted clone each (no count to change, less code).
+    let spawner: &'static Spawner = Box::leak(Box::new(reactor.spawner().during("executor")?));
+    let listener = Async::new(spawner, listener).during("register")?;
+    let acceptor = spawner.spawn(accept(spawner, listener, idle));
     drop(acceptor.during("spawn")?); // detached: it runs until the process ends
 
     announce(port)?;
