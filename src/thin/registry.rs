@@ -3,7 +3,7 @@
 //! recovered (rebuilding the epoll set).
 
 use super::node::{NodeBox, Spares};
-use super::table::{FdTable, NoRoom};
+use super::table::{FdTable, NoRoom, Reserved};
 use crate::error::{Error, Result};
 use crate::grow;
 use crate::interest::Interest;
@@ -406,12 +406,26 @@ impl<D, T: Threads> Registry<D, T> {
         self.insert_any(value, interest)
     }
 
+    /// Registers `value`. Only the node's making depends on the subscriber's type: the checks
+    /// and room before it, and the kernel's registration after it, are one copy of code
+    /// whatever the number of subscriber types.
     fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
     {
+        let (index, reserved) = self.room_for(value.as_fd().as_raw_fd())?;
+        let key = Key::fresh(index as RawFd);
+        let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
+            self.slots.unreserve(index, reserved);
+            return Err(out_of_memory());
+        };
+        self.add_node(node, was_spare, index, reserved, interest)
+    }
+
+    /// Before a registration of `fd`: the reactor is its owner's, the number is free, and the
+    /// slot table has room for it.
+    fn room_for(&mut self, fd: RawFd) -> Result<(usize, Reserved)> {
         self.check_owner()?;
-        let fd = value.as_fd().as_raw_fd();
         // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
         let Ok(index) = usize::try_from(fd) else {
             return Err(Error::Os(Errno::EBADF));
@@ -422,16 +436,24 @@ impl<D, T: Threads> Registry<D, T> {
         }
         // Room in the slot table first, so nothing can fail after the kernel took the
         // registration; a refused registration gives the pages it made back by freeing them.
-        let reserved = match self.slots.reserve(index) {
-            Ok(reserved) => reserved,
-            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)),
-            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
-        };
-        let key = Key::fresh(fd);
-        let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
-            self.slots.unreserve(index, reserved);
-            return Err(out_of_memory());
-        };
+        match self.slots.reserve(index) {
+            Ok(reserved) => Ok((index, reserved)),
+            Err(NoRoom::Taken) => Err(Error::AlreadyRegistered(fd)),
+            Err(NoRoom::OutOfMemory) => Err(out_of_memory()),
+        }
+    }
+
+    /// Hands a new node to the kernel and puts it in its reserved slot.
+    fn add_node(
+        &mut self,
+        node: NodeBox<D, T>,
+        was_spare: bool,
+        index: usize,
+        reserved: Reserved,
+        interest: Interest,
+    ) -> Result<Key> {
+        let fd = index as RawFd;
+        let key = node.header().key();
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         let mut added = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data());
         if added == Err(Errno::EEXIST) && !self.retired.is_empty() {
