@@ -51,6 +51,10 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// What subscribers own besides their node (records, timers), by the same fd number:
     /// empty until a subscriber owns something.
     owned: FdTable<Box<Extras<D, T>>>,
+    /// [`detach_owner`](Self::detach_owner), from the first subscriber that owns records or
+    /// timers on: named only there, so a program whose subscribers own nothing links none of
+    /// it.
+    detach_owner: Option<Detach<D, T>>,
     /// The numbers live records (further registrations) hold: like a node's, a record's
     /// number is its own until it goes, since its DEL names it whatever file it names by then
     /// (invariant 7); nothing else registers under it meanwhile.
@@ -145,6 +149,10 @@ fn out_of_memory() -> Error {
 }
 
 /// The records of the subscriber registered under `index`, if it has any.
+/// How a subscriber that owns records or timers is taken out: its node, whether a
+/// registration the reactor cannot name may still report it, and what it owned.
+type Detach<D, T> = fn(&mut Registry<D, T>, Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)>;
+
 fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<D, T>] {
     match owned.get(index) {
         Some(extras) => &extras.regs,
@@ -174,6 +182,7 @@ impl<D, T: Threads> Registry<D, T> {
             epfd: sys::epoll_create1()?,
             slots: FdTable::new(),
             owned: FdTable::new(),
+            detach_owner: None,
             held: FdTable::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
@@ -506,6 +515,7 @@ impl<D, T: Threads> Registry<D, T> {
             if self.owned.place(index, extras, room).is_err() {
                 return Err(out_of_memory()); // room made above: cannot happen
             }
+            self.detach_owner = Some(Self::detach_owner);
         }
         match self.owned.entry(index) {
             Some(Some(extras)) => Ok(extras),
@@ -733,8 +743,10 @@ impl<D, T: Threads> Registry<D, T> {
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
         self.lookup(key)?;
-        if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
-            return self.detach_owner(key);
+        if let Some(detach_owner) = self.detach_owner {
+            if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
+                return detach_owner(self, key);
+            }
         }
         // A subscriber with its own fd only: one DEL, no records, nothing it owned.
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
