@@ -33,11 +33,14 @@ use core::mem::ManuallyDrop;
 use core::time::Duration;
 use startup::{Context, Failure, announce, listen};
 
+const NAME: &[u8] = b"nolibc-async-echo";
 /// Bytes a connection reads before it must have written them back.
 const BUF: usize = 2048;
 /// How long the acceptor waits after a refused `accept` (out of descriptors, say): it would
 /// spin otherwise, as the listener stays readable.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Written if the listener could not be registered, before the program ends.
+const NOT_REGISTERED: &[u8] = b"nolibc-async-echo: register the listener: refused\n";
 /// Written once, at the first connection refused for want of a descriptor.
 const NO_DESCRIPTOR: &[u8] = b"nolibc-async-echo: out of descriptors (ulimit -n)\n";
 
@@ -71,6 +74,13 @@ async fn echo(spawner: &'static Spawner, conn: Async<OwnedFd>, idle: Duration) {
 
 /// Accepts connections for ever, one task each.
 async fn accept(spawner: &'static Spawner, listener: Async<OwnedFd>, idle: Duration) {
+    // The listener is registered by the turn before this first poll. Refused (out of memory,
+    // or past the limit of watched descriptors), it would never accept: the program ends, as
+    // when a setup step fails.
+    if listener.readable().await.is_err() {
+        let _ = sys::write(sys::stderr(), NOT_REGISTERED);
+        sys::exit_group(1);
+    }
     let mut told = false;
     loop {
         let taken = listener.read_with(|fd| sys::accept_socket(fd.as_fd(), sys::SOCK_NONBLOCK));
@@ -128,9 +138,5 @@ fn serve(port: u16, idle: Duration) -> Result<(), Failure> {
 
 /// The program; returns the exit status.
 fn main() -> i32 {
-    startup::run(
-        b"nolibc-async-echo",
-        b"usage: nolibc-async-echo [PORT [IDLE_MS]]\n",
-        serve,
-    )
+    startup::run(NAME, b"usage: nolibc-async-echo [PORT [IDLE_MS]]\n", serve)
 }
