@@ -118,6 +118,31 @@ NOLIBC_FAULTS = [
     ("either", [("clock_gettime", "EINVAL", "1")]),
 ]
 
+# The same server as tasks (examples/nolibc, `--features tasks --bin nolibc-async-echo`). Its
+# registrations: 1 the signals, 2 the executor's eventfd (made by the first spawner), 3 the
+# listener (by the first turn, after the banner), 4 on the connections.
+NOLIBC_ASYNC = os.path.join(NOLIBC_DIR, "target", "x86_64-unknown-linux-gnu", "release",
+                            "nolibc-async-echo")
+NOLIBC_ASYNC_FAULTS = [
+    ("error", [("epoll_ctl", "ENOMEM", "1")]),
+    ("error", [("epoll_ctl", "ENOMEM", "2")]),
+    # A listener that cannot be registered would never accept: the program ends.
+    ("error", [("epoll_ctl", "ENOMEM", "3")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "4")]),
+    ("serve", [("epoll_ctl", "ENOMEM", "4+3")]),
+    ("error", [("epoll_create1", "EMFILE", "1")]),
+    ("error", [("signalfd4", "EMFILE", "1")]),
+    ("error", [("eventfd2", "EMFILE", "1")]),
+    ("serve", [("accept4", "EMFILE", "2")]),
+    ("serve", [("accept4", "EMFILE", "2..6")]),
+    ("serve", [("epoll_pwait2", "EINTR", "2+2")]),
+    ("serve", [("epoll_pwait2", "ENOSYS", "1"), ("epoll_pwait", "EINTR", "2+3")]),
+    ("serve", [("sendto", "EINTR", "2")]),
+    ("serve", [("sendto", "EAGAIN", "2")]),
+    ("either", [("clock_gettime", "EINVAL", "1")]),
+    ("serve", [("clock_gettime", "EINVAL", "3")]),
+]
+
 # Test binaries of the crate: (cargo --test name, faults). strace counts `when=` per thread,
 # and each test runs on a thread of its own: `when=1` is each test's first such call.
 TESTS = [
@@ -452,6 +477,21 @@ def main():
             for expect, faults in NOLIBC_FAULTS:
                 report(f"nolibc: fault {label(faults)}",
                        lambda: run_server(faults, expect, bare, nolibc))
+    nolibc_async = [NOLIBC_ASYNC, "0", str(IDLE_MS)]
+    if not only or any("nolibc-async" in o for o in only):
+        built = subprocess.run(
+            ["cargo", "build", "--release", "--target", "x86_64-unknown-linux-gnu", "--target-dir", "target",
+             "--features", "tasks", "--bin", "nolibc-async-echo"],
+            cwd=NOLIBC_DIR,
+        )
+        if built.returncode != 0:
+            failures.append("nolibc-async build")
+        else:
+            bare = report("nolibc-async: no fault (reference)",
+                          lambda: run_server([], "serve", None, nolibc_async))
+            for expect, faults in NOLIBC_ASYNC_FAULTS:
+                report(f"nolibc-async: fault {label(faults)}",
+                       lambda: run_server(faults, expect, bare, nolibc_async))
     names = [n for n, _ in TESTS if not only or any(o in f"test {n}" for o in only)]
     bins = test_binaries(names) if names else {}
     for name, faults in TESTS:

@@ -59,6 +59,10 @@ mod watch;
 pub struct Reactor<D: 'static = (), T: 'static = Local> {
     core: Core<D, T>,
     events: Events,
+    /// While an observer is set, [`run_once_observed`](Self::run_once_observed): named only
+    /// by [`observe`](Self::observe), so a program that never sets an observer links none of
+    /// the observed turn's code.
+    observed_turn: Option<Turn<D, T>>,
     /// The remote handle, once one was asked for.
     #[cfg(feature = "std")]
     remote: Option<crate::remote::Remote<D, T>>,
@@ -66,6 +70,9 @@ pub struct Reactor<D: 'static = (), T: 'static = Local> {
     #[cfg(feature = "std")]
     remote_capacity: usize,
 }
+
+/// A turn off the fast path, given a timeout in nanoseconds and the handlers' state.
+type Turn<D, T> = fn(&mut Reactor<D, T>, Option<u64>, &mut D) -> Result<usize>;
 
 /// How many events one wait can return unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 256;
@@ -179,6 +186,7 @@ impl<D: 'static, T: Threads> Builder<D, T> {
         Ok(Reactor {
             core: Core::new()?,
             events,
+            observed_turn: None,
             #[cfg(feature = "std")]
             remote: None,
             #[cfg(feature = "std")]
@@ -337,7 +345,9 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         if self.core.registry.flags() & OBSERVED != 0 {
-            return self.run_once_observed(timeout, data);
+            if let Some(observed_turn) = self.observed_turn {
+                return observed_turn(self, timeout, data);
+            }
         }
         self.run_once_told(timeout, data)
     }
@@ -365,8 +375,11 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 
     /// A turn an observer watches: tells it of a panic out of the turn before, runs the
     /// turn, then tells it what the turn did and the error it returns.
-    #[inline(never)]
-    fn run_once_observed(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+    pub(crate) fn run_once_observed(
+        &mut self,
+        timeout: Option<u64>,
+        data: &mut D,
+    ) -> Result<usize> {
         let fired = self.core.timers.fired;
         if let Some(watch) = &mut self.core.watch {
             if core::mem::replace(&mut watch.open, true) {

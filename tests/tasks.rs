@@ -504,3 +504,39 @@ fn tasks_wake_each_other_on_the_loop_thread_without_syscalls() {
     r.block_on(b).unwrap().unwrap();
     assert_eq!(turn.get(), 100);
 }
+
+/// Each of several parked tasks logs its number when polled with its flag set.
+#[test]
+fn tasks_woken_from_another_thread_are_polled_in_the_order_they_were_woken() {
+    let mut r = Reactor::new().unwrap();
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut parts = Vec::new();
+    for i in 0..5usize {
+        let (fut, flag, slot, _) = parked();
+        let log = log.clone();
+        drop(
+            r.spawn(async move {
+                fut.await;
+                log.borrow_mut().push(i);
+            })
+            .unwrap(),
+        );
+        parts.push((flag, slot));
+    }
+    r.run_once(NOW).unwrap(); // every task parks
+    assert!(log.borrow().is_empty());
+    let order = [3, 1, 4, 0, 2];
+    let wakers: Vec<_> = order
+        .iter()
+        .map(|&i| {
+            parts[i].0.store(1, Ordering::Release);
+            parts[i].1.lock().unwrap().take().expect("parked")
+        })
+        .collect();
+    // One after the other, all before the reactor's next turn.
+    std::thread::spawn(move || wakers.into_iter().for_each(Waker::wake))
+        .join()
+        .unwrap();
+    r.run_once(NOW).unwrap();
+    assert_eq!(*log.borrow(), order);
+}

@@ -45,6 +45,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         watch.rebuilds = self.core.registry.rebuilds;
         self.core.watch = Some(watch);
         self.core.registry.flag(OBSERVED, true);
+        self.observed_turn = Some(Reactor::run_once_observed);
         Ok(())
     }
 
@@ -81,6 +82,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         self.observer_mut::<O>()?;
         let watch = self.core.watch.take()?;
         self.core.registry.flag(OBSERVED, false);
+        self.observed_turn = None;
         watch.held.into_any().downcast::<O>().ok().map(|o| *o)
     }
 }

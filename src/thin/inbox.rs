@@ -124,7 +124,14 @@ fn adopt_stack(mut top: *mut Header, ready: &mut VecDeque<TaskRef>) {
         ready.push_back(TaskRef::adopt(unsafe { NonNull::new_unchecked(top) }));
         top = next;
     }
-    ready.make_contiguous()[start..].reverse();
+    // Newest first as pushed: reversed in place, by swaps (`make_contiguous` would bring a
+    // rotation routine into every binary with tasks).
+    let (mut older, mut newer) = (start, ready.len());
+    while older + 1 < newer {
+        newer -= 1;
+        ready.swap(older, newer);
+        older += 1;
+    }
 }
 
 /// A reactor's tasks, on its thread: the inbox, the run queue, and every live task (by the

@@ -3,7 +3,7 @@
 //! recovered (rebuilding the epoll set).
 
 use super::node::{NodeBox, Spares};
-use super::table::{FdTable, NoRoom};
+use super::table::{FdTable, NoRoom, Reserved};
 use crate::error::{Error, Result};
 use crate::grow;
 use crate::interest::Interest;
@@ -51,6 +51,10 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// What subscribers own besides their node (records, timers), by the same fd number:
     /// empty until a subscriber owns something.
     owned: FdTable<Box<Extras<D, T>>>,
+    /// [`detach_owner`](Self::detach_owner), from the first subscriber that owns records or
+    /// timers on: named only there, so a program whose subscribers own nothing links none of
+    /// it.
+    detach_owner: Option<Detach<D, T>>,
     /// The numbers live records (further registrations) hold: like a node's, a record's
     /// number is its own until it goes, since its DEL names it whatever file it names by then
     /// (invariant 7); nothing else registers under it meanwhile.
@@ -145,6 +149,10 @@ fn out_of_memory() -> Error {
 }
 
 /// The records of the subscriber registered under `index`, if it has any.
+/// How a subscriber that owns records or timers is taken out: its node, whether a
+/// registration the reactor cannot name may still report it, and what it owned.
+type Detach<D, T> = fn(&mut Registry<D, T>, Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)>;
+
 fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<D, T>] {
     match owned.get(index) {
         Some(extras) => &extras.regs,
@@ -174,6 +182,7 @@ impl<D, T: Threads> Registry<D, T> {
             epfd: sys::epoll_create1()?,
             slots: FdTable::new(),
             owned: FdTable::new(),
+            detach_owner: None,
             held: FdTable::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
@@ -406,12 +415,26 @@ impl<D, T: Threads> Registry<D, T> {
         self.insert_any(value, interest)
     }
 
+    /// Registers `value`. Only the node's making depends on the subscriber's type: the checks
+    /// and room before it, and the kernel's registration after it, are one copy of code
+    /// whatever the number of subscriber types.
     fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
     {
+        let (index, reserved) = self.room_for(value.as_fd().as_raw_fd())?;
+        let key = Key::fresh(index as RawFd);
+        let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
+            self.slots.unreserve(index, reserved);
+            return Err(out_of_memory());
+        };
+        self.add_node(node, was_spare, index, reserved, interest)
+    }
+
+    /// Before a registration of `fd`: the reactor is its owner's, the number is free, and the
+    /// slot table has room for it.
+    fn room_for(&mut self, fd: RawFd) -> Result<(usize, Reserved)> {
         self.check_owner()?;
-        let fd = value.as_fd().as_raw_fd();
         // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
         let Ok(index) = usize::try_from(fd) else {
             return Err(Error::Os(Errno::EBADF));
@@ -422,16 +445,24 @@ impl<D, T: Threads> Registry<D, T> {
         }
         // Room in the slot table first, so nothing can fail after the kernel took the
         // registration; a refused registration gives the pages it made back by freeing them.
-        let reserved = match self.slots.reserve(index) {
-            Ok(reserved) => reserved,
-            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)),
-            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
-        };
-        let key = Key::fresh(fd);
-        let Some((node, was_spare)) = NodeBox::new(value, key, interest, &mut self.spares) else {
-            self.slots.unreserve(index, reserved);
-            return Err(out_of_memory());
-        };
+        match self.slots.reserve(index) {
+            Ok(reserved) => Ok((index, reserved)),
+            Err(NoRoom::Taken) => Err(Error::AlreadyRegistered(fd)),
+            Err(NoRoom::OutOfMemory) => Err(out_of_memory()),
+        }
+    }
+
+    /// Hands a new node to the kernel and puts it in its reserved slot.
+    fn add_node(
+        &mut self,
+        node: NodeBox<D, T>,
+        was_spare: bool,
+        index: usize,
+        reserved: Reserved,
+        interest: Interest,
+    ) -> Result<Key> {
+        let fd = index as RawFd;
+        let key = node.header().key();
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         let mut added = sys::epoll_ctl(epfd, Ctl::Add, fd, bits, node.data());
         if added == Err(Errno::EEXIST) && !self.retired.is_empty() {
@@ -484,6 +515,7 @@ impl<D, T: Threads> Registry<D, T> {
             if self.owned.place(index, extras, room).is_err() {
                 return Err(out_of_memory()); // room made above: cannot happen
             }
+            self.detach_owner = Some(Self::detach_owner);
         }
         match self.owned.entry(index) {
             Some(Some(extras)) => Ok(extras),
@@ -711,8 +743,10 @@ impl<D, T: Threads> Registry<D, T> {
     fn detach(&mut self, key: Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)> {
         self.check_owner()?;
         self.lookup(key)?;
-        if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
-            return self.detach_owner(key);
+        if let Some(detach_owner) = self.detach_owner {
+            if !self.owned.is_empty() && self.owned.get(key.fd() as usize).is_some() {
+                return detach_owner(self, key);
+            }
         }
         // A subscriber with its own fd only: one DEL, no records, nothing it owned.
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {

@@ -324,7 +324,26 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
     pub(crate) fired: usize,
     /// Callbacks deferred to the end of the turn (`Ops::defer`), oldest first.
     pub(crate) deferred: VecDeque<Deferred<D, T>>,
+    /// What a turn does for timers and deferred callbacks, from the first arm or defer on.
+    work: Option<TimerWork<D, T>>,
 }
+
+/// The turn's work for timers and deferred callbacks, reached through these pointers: they
+/// are named only where a timer is armed or a callback deferred, so a program that does
+/// neither links none of that code (the turn still calls [`fire_due`] and [`run_deferred`],
+/// which do nothing until then).
+struct TimerWork<D: 'static, T: 'static> {
+    fire_due: fn(&mut Core<D, T>, &mut D, u64) -> usize,
+    run_deferred: fn(&mut Core<D, T>, &mut D),
+}
+
+impl<D, T> Clone for TimerWork<D, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D, T> Copy for TimerWork<D, T> {}
 
 /// A callback deferred to the end of the turn, boxed.
 pub(crate) type Deferred<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>)>;
@@ -338,6 +357,7 @@ impl<D, T: Threads> Timers<D, T> {
             armed: 0,
             fired: 0,
             deferred: VecDeque::new(),
+            work: None,
             #[cfg(feature = "alarm")]
             wake: alarm::Wake::Unset,
             #[cfg(not(feature = "alarm"))]
@@ -358,6 +378,7 @@ impl<D, T: Threads> Timers<D, T> {
             .ok()
             .ok_or(Error::Os(sys::Errno::ENOMEM))?;
         self.deferred.push_back(callback); // within the room reserved
+        self.work = Some(TimerWork::NOW);
         Ok(())
     }
 
@@ -388,6 +409,7 @@ impl<D, T: Threads> Timers<D, T> {
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
     {
         let period = timer.checked_period()?;
+        self.work = Some(TimerWork::NOW);
         let index = match self.free {
             NIL => self.entries.len(),
             free => free as usize,
@@ -623,7 +645,22 @@ impl<D, T: Threads> Timers<D, T> {
 /// that panicked in an earlier turn, then gives pending timers their deadlines. Returns how
 /// many callbacks ran. A callback that panics stays in the core and is finished as if it had
 /// returned, by the next call; the other due timers stay due.
+#[inline(always)]
 pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: u64) -> usize {
+    match core.timers.work {
+        Some(work) => (work.fire_due)(core, data, now),
+        None => 0, // no timer was ever armed
+    }
+}
+
+impl<D, T: Threads> TimerWork<D, T> {
+    const NOW: TimerWork<D, T> = TimerWork {
+        fire_due: fire_due_now,
+        run_deferred: run_deferred_now,
+    };
+}
+
+fn fire_due_now<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: u64) -> usize {
     if let Some((key, callback)) = core.running.take() {
         core.timers.finish(key, callback, now);
     }
@@ -651,7 +688,14 @@ pub(crate) fn fire_due<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: 
 /// Runs the callbacks deferred to the end of the turn, those queued when it starts: one
 /// that defers again runs at the end of the next turn. If one panics, the rest wait for the
 /// next turn (marked before each runs).
+#[inline(always)]
 pub(crate) fn run_deferred<D, T: Threads>(core: &mut Core<D, T>, data: &mut D) {
+    if let Some(work) = core.timers.work {
+        (work.run_deferred)(core, data);
+    } // else no callback was ever deferred
+}
+
+fn run_deferred_now<D, T: Threads>(core: &mut Core<D, T>, data: &mut D) {
     if !core.registry.take_defer() {
         return;
     }
