@@ -289,7 +289,8 @@ pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<
         sleeps: crate::timer::Sleeps::new(),
     }));
     registry.insert_internal(OnTaskWake { inbox }, interest::interest().read())?;
-    registry.tasks = Some(Tasks(executor.clone()));
+    // Known to be `None` here: no old value to drop (and no drop code linked for one).
+    registry.tasks.get_or_insert(Tasks(executor.clone()));
     registry.flag(TASKS, true);
     Ok(Spawner { executor })
 }
