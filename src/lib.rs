@@ -208,6 +208,7 @@ pub mod sys;
 #[allow(unsafe_code)]
 mod thin;
 
+pub mod channel;
 mod error;
 mod grow;
 pub mod guide;
