@@ -1,7 +1,8 @@
 //! A bounded, typed channel into a reactor: [`bounded`] gives a [`Sender`] for any number of
 //! threads and a [`Receiver`] whose subscriber ([`Receiver::on_message`]) hands each value to
 //! a callback on the reactor's thread. A full channel holds producers back: [`Sender::try_send`]
-//! gives the value back, and with `std` [`Sender::send`] waits for room. Needs only `alloc`.
+//! gives the value back, and with `std` [`Sender::send`][send] waits for room. Needs only
+//! `alloc`.
 //!
 //! The values sit in a lock-free ring allocated once (`ENOMEM` if it cannot be, never an
 //! abort); sends wake the reactor through an eventfd with a coalescing flag, so however many
@@ -12,28 +13,32 @@
 //! ring's memory (that is `thin::ring`) nor the reactor's state beyond a handler's `Ops`.
 //!
 //! ```
-//! use barepoll::{channel, Ops, Reactor};
+//! use barepoll::channel::{self, TrySendError};
+//! use barepoll::{Ops, Reactor};
 //!
 //! let mut reactor = Reactor::builder().state::<Vec<u64>>().build()?;
 //! let (tx, rx) = channel::bounded::<u64>(16)?;
-//! rx.on_message(|n: u64, ops: &mut Ops<'_, Vec<u64>>| {
-//!     ops.data().push(n);
-//!     if n == 99 {
-//!         ops.stop();
-//!     }
-//! })
-//! .register_into(&mut reactor)?;
+//! rx.on_message(|n: u64, ops: &mut Ops<'_, Vec<u64>>| ops.data().push(n))
+//!     .register_into(&mut reactor)?; // removes itself once the senders are gone
 //! let producer = std::thread::spawn(move || {
 //!     for n in 0..100 {
-//!         tx.send(n).unwrap(); // waits while the channel is full
+//!         let mut value = n;
+//!         while let Err(TrySendError::Full(back)) = tx.try_send(value) {
+//!             value = back; // full: the reactor has not caught up (`send` would wait)
+//!             std::thread::yield_now();
+//!         }
 //!     }
 //! });
 //! let mut got = Vec::new();
-//! reactor.run_with(&mut got)?;
+//! while !reactor.is_empty() {
+//!     reactor.run_once_with(None, &mut got)?;
+//! }
 //! producer.join().unwrap();
 //! assert_eq!(got, (0..100).collect::<Vec<_>>());
 //! # Ok::<(), barepoll::Error>(())
 //! ```
+#![cfg_attr(feature = "std", doc = "[send]: Sender::send")]
+#![cfg_attr(not(feature = "std"), doc = "[send]: crate#features")]
 
 use crate::error::{Error, Result};
 use crate::handler::Register;

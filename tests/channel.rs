@@ -24,11 +24,12 @@ impl Drop for Counted {
     }
 }
 
-/// Runs turns until `done` says so (each turn waits for an event: the test hangs rather than
-/// spins if a wake is lost).
+/// Runs turns until `done` says so. Each turn waits for an event, so a lost wake is no spin:
+/// it fails the test after a wait far longer than any scheduling delay.
 fn run_until(r: &mut Reactor, done: impl Fn() -> bool) {
     while !done() {
-        r.run_once(None).unwrap();
+        let events = r.run_once(Some(Duration::from_secs(60))).unwrap();
+        assert!(events > 0, "no wake in a minute: one was lost");
     }
 }
 
