@@ -56,6 +56,7 @@ use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(feature = "std")]
 mod wait;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use wait::SendError;
 
 /// The largest capacity a channel takes: larger requests get this many. A bound of a few tens

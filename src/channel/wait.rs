@@ -83,6 +83,7 @@ impl Drop for Draining<'_> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl<T> Sender<T> {
     /// Sends `value`, waiting for room while the channel is full, and wakes the reactor.
     ///
@@ -178,7 +179,7 @@ impl<T> Sender<T> {
     }
 }
 
-/// Why [`Sender::send`] or [`Sender::send_timeout`] gave its value back.
+/// Why [`Sender::send`] or [`Sender::send_timeout`] gave its value back (`std`).
 ///
 /// ```
 /// use barepoll::channel::{self, SendError};
