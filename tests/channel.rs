@@ -471,3 +471,35 @@ fn a_zero_capacity_is_refused_and_a_huge_one_is_bounded() {
     let (tx, _rx) = channel::bounded::<u8>(usize::MAX).unwrap();
     assert_eq!(tx.capacity(), channel::MAX_CAPACITY);
 }
+
+#[test]
+fn a_receiver_registered_from_a_callback_gets_the_values_sent_before() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (tx, rx) = channel::bounded::<u32>(4).unwrap();
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    let mut rx = Some(rx);
+    let key = Rc::new(Cell::new(None));
+    let k = key.clone();
+    r.arm(
+        barepoll::Timer::after(Duration::ZERO),
+        move |ops: &mut Ops<'_>| {
+            let g = g.clone();
+            let key = rx
+                .take()
+                .unwrap()
+                .on_message(move |v: u32, _: &mut Ops<'_>| g.borrow_mut().push(v))
+                .register_into(ops)
+                .unwrap();
+            k.set(Some(key));
+        },
+    )
+    .unwrap();
+    run_until(&mut r, || got.borrow().len() == 2);
+    assert_eq!(*got.borrow(), [1, 2]);
+    r.delete(key.get().unwrap()).unwrap();
+    assert!(tx.is_closed());
+}
