@@ -1,6 +1,6 @@
 //! Waiting for room (`std`): [`Sender::send`] and [`Sender::send_timeout`] block on a condvar
 //! that the receiver signals after taking values, or when it drops. The receiver takes the
-//! lock only when a sender says it waits, so a channel no one waits on costs a fence a batch.
+//! lock only when a sender says it waits, so a channel no one waits on costs two fences a batch.
 //!
 //! It may not touch the ring's memory nor the reactor: it only waits, and refuses to wait on
 //! the thread that is handing the channel's values to its callback (that thread would never
