@@ -74,6 +74,13 @@
 //!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
 //!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
 //!   reactor is gone.
+//! - **[`channel`]**: [`bounded::<T>(capacity)`](channel::bounded) gives a
+//!   [`Sender`](channel::Sender) (`Clone + Send + Sync`) and a [`Receiver`](channel::Receiver)
+//!   whose subscriber ([`on_message`](channel::Receiver::on_message)) hands each value to a
+//!   callback on the reactor's thread; needs only `alloc`. A full channel gives the value back
+//!   ([`try_send`](channel::Sender::try_send)) or, with `std`, waits for room
+//!   ([`send`][channel-send], [`send_timeout`][channel-send-timeout]);
+//!   many sends between two turns cost one eventfd `write`; a closed one gives the value back.
 //! - **[Tasks][`task`]** (feature `tasks`): [`Reactor::spawn`][spawn] a `!Send` future,
 //!   from outside the loop, from a handler (`Ops::spawn`) or from a task (`Spawner`); join
 //!   handles (dropping one detaches); wakers that schedule from any thread, with one eventfd
@@ -166,7 +173,14 @@
 #![cfg_attr(feature = "std", doc = "[Remote::post]: remote::Remote::post")]
 #![cfg_attr(feature = "std", doc = "[Remote::call]: remote::Remote::call")]
 #![cfg_attr(feature = "std", doc = "[remote()]: Reactor::remote")]
+#![cfg_attr(feature = "std", doc = "[channel-send]: channel::Sender::send")]
+#![cfg_attr(
+    feature = "std",
+    doc = "[channel-send-timeout]: channel::Sender::send_timeout"
+)]
 #![cfg_attr(not(feature = "std"), doc = "[`Remote`]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[channel-send]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[channel-send-timeout]: #features")]
 #![cfg_attr(not(feature = "std"), doc = "[Remote::post]: #features")]
 #![cfg_attr(not(feature = "std"), doc = "[Remote::call]: #features")]
 #![cfg_attr(not(feature = "std"), doc = "[remote()]: #features")]
@@ -208,6 +222,7 @@ pub mod sys;
 #[allow(unsafe_code)]
 mod thin;
 
+pub mod channel;
 mod error;
 mod grow;
 pub mod guide;

@@ -66,6 +66,18 @@ impl WakeFd {
         }
         self.pending.swap(false, Ordering::AcqRel)
     }
+
+    /// Makes the fd readable whether or not a wake is under way: the last handle of a waker
+    /// or channel telling the reactor it is gone (the reactor reads that after emptying the
+    /// fd). A write that fails for any reason but an interruption leaves the fd as it was:
+    /// the reactor then learns of it at the next wake it would have had, or never.
+    pub(crate) fn force(&self) {
+        for _ in 0..WRITE_TRIES {
+            if write_wake(self.fd.as_fd()) != Err(Errno::EINTR) {
+                break;
+            }
+        }
+    }
 }
 
 impl AsFd for WakeFd {
@@ -257,16 +269,11 @@ impl Drop for Waker {
             return;
         }
         // The last handle: say so, then make the fd readable whether or not a wake is under
-        // way (the subscriber reads `closed` after emptying the fd). A write that fails for
-        // any reason but an interruption leaves the fd as it was: the subscriber then learns
-        // of the close at the next wake it would have had, or stays until the reactor drops,
-        // the state it had before handles could tell it.
+        // way (the subscriber reads `closed` after emptying the fd). If that write fails the
+        // subscriber learns of the close at the next wake it would have had, or stays until
+        // the reactor drops, the state it had before handles could tell it.
         self.shared.closed.store(true, Ordering::Release);
-        for _ in 0..WRITE_TRIES {
-            if write_wake(self.shared.wake.fd.as_fd()) != Err(Errno::EINTR) {
-                break;
-            }
-        }
+        self.shared.wake.force();
     }
 }
 

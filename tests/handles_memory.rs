@@ -1,6 +1,7 @@
 //! Out of memory in the handles' operations (invariant 10): `Waker::new`, `Reactor::remote`,
-//! `Remote::post` and `Remote::call` fail with `ENOMEM` at whichever allocation is refused,
-//! leave memory as they found it, and never abort; dropping what they made allocates nothing.
+//! `Remote::post`, `Remote::call` and `channel::bounded` fail with `ENOMEM` at whichever
+//! allocation is refused, leave memory as they found it, and never abort; dropping what they
+//! made allocates nothing.
 //!
 //! A counting global allocator with a per-thread budget: with a budget of `n`, the thread's
 //! `n + 1`-th allocation fails. Each operation is run with budgets 0, 1, 2, … until it
@@ -201,6 +202,38 @@ fn dropping_the_handles_and_the_reactor_allocates_nothing() {
     drop(remote);
     BUDGET.with(|b| b.set(None));
     assert_eq!(caller.join().unwrap(), Err(Error::Closed));
+}
+
+// `channel::bounded` and registering its subscriber report out of memory as `ENOMEM` at each
+// allocation (the ring, the shared block, the subscriber's node), with nothing kept.
+#[test]
+fn a_channel_fails_with_enomem_at_every_allocation() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().state::<u64>().build().unwrap();
+    let (sender, refusals) = refused_cleanly_at_every_allocation(|| {
+        let (tx, rx) = barepoll::channel::bounded::<[u64; 4]>(16)?;
+        rx.on_message(|v: [u64; 4], ops: &mut Ops<'_, u64>| *ops.data() += v[0])
+            .register_into(&mut r)?;
+        Ok(tx)
+    });
+    assert!(
+        refusals >= 3,
+        "{refusals}: the ring, the shared block, the node"
+    );
+    assert_eq!(r.len(), 1, "a refused channel stayed registered");
+    // Sending and dropping allocate nothing.
+    BUDGET.with(|b| b.set(Some(0)));
+    sender.try_send([5; 4]).unwrap();
+    let again = sender.clone();
+    drop(sender);
+    BUDGET.with(|b| b.set(None));
+    let mut sum = 0;
+    r.run_once_with(NOW, &mut sum).unwrap();
+    assert_eq!(sum, 5);
+    BUDGET.with(|b| b.set(Some(0)));
+    drop(again);
+    drop(r);
+    BUDGET.with(|b| b.set(None));
 }
 
 // A reactor whose sleeps are awaited by another reactor's tasks drops, waking those tasks,

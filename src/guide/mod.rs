@@ -71,7 +71,7 @@ pub mod recipes {
         "recipes/shutdown.md"
     );
     chapter!(
-        /// A worker pool with `Remote`.
+        /// A worker pool with `Remote`, or a bounded channel.
         worker_pool,
         "recipes/workers.md"
     );

@@ -8,6 +8,7 @@
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
+//! - `ring`: the bounded lock-free queue of values behind `barepoll::channel`;
 //! - `task` (feature `tasks`): tasks' cells and their raw wakers; `inbox`: the stack wakes from
 //!   any thread push tasks on, and the executor's state; `pinned`: a future pinned in place
 //!   beside an unpinned companion (a timeout's future and its sleep).
@@ -37,6 +38,7 @@ mod owners;
 #[cfg(feature = "tasks")]
 mod pinned;
 mod registry;
+mod ring;
 mod shared;
 mod table;
 #[cfg(feature = "tasks")]
@@ -55,6 +57,7 @@ pub(crate) use registry::REMOTE;
 #[cfg(feature = "tasks")]
 pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, DEFERRED, OBSERVED, OPEN, TIMERS};
+pub(crate) use ring::Ring;
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]
 pub(crate) use task::{JoinRef, TaskRef};
