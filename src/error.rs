@@ -1,8 +1,8 @@
 //! The crate's one error type: a kernel `Errno`, or one of the registry's own refusals.
 
 use crate::key::Key;
+use crate::key::TimerKey;
 use crate::sys::{Errno, RawFd};
-use crate::timer::TimerKey;
 use core::fmt;
 
 /// `Result` with [`Error`] as the default error.

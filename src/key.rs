@@ -1,4 +1,5 @@
-//! `Key`: the small `Copy` handle that names one registration in one reactor.
+//! `Key` and `TimerKey`: the small `Copy` handles that name one registration, or one armed
+//! timer, in one reactor.
 
 use crate::sys::RawFd;
 use core::fmt;
@@ -63,5 +64,28 @@ impl Key {
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key(fd {}, #{})", self.fd, self.generation)
+    }
+}
+
+/// Names one armed timer in one reactor; stale once the timer is done (fired, if one-shot) or
+/// cancelled. Like [`Key`], its generation is unique in the process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    /// The timer's entry in its reactor's table.
+    pub(crate) index: u32,
+    pub(crate) generation: u64,
+}
+
+impl TimerKey {
+    /// A key a test double hands out: it names no timer of any reactor.
+    #[cfg(feature = "testing")]
+    pub(crate) fn recorded(index: u32, generation: u64) -> TimerKey {
+        TimerKey { index, generation }
+    }
+}
+
+impl fmt::Debug for TimerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerKey({}, #{})", self.index, self.generation)
     }
 }

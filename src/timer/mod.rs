@@ -24,6 +24,7 @@ pub(crate) use sleeps::Sleeps;
 use crate::error::{Error, Result};
 use crate::grow;
 use crate::key::Key;
+pub use crate::key::TimerKey;
 use crate::ops::Ops;
 use crate::sys;
 use crate::thin::{try_box, Core};
@@ -251,28 +252,6 @@ impl fmt::Debug for Timer {
             s.field("every", &p);
         }
         s.finish()
-    }
-}
-
-/// Names one armed timer in one reactor; stale once the timer is done (fired, if one-shot) or
-/// cancelled. Like [`Key`], its generation is unique in the process.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerKey {
-    index: u32,
-    generation: u64,
-}
-
-impl TimerKey {
-    /// A key a test double hands out: it names no timer of any reactor.
-    #[cfg(feature = "testing")]
-    pub(crate) fn recorded(index: u32, generation: u64) -> TimerKey {
-        TimerKey { index, generation }
-    }
-}
-
-impl fmt::Debug for TimerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TimerKey({}, #{})", self.index, self.generation)
     }
 }
 
