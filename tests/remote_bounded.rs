@@ -222,3 +222,67 @@ fn call_timeout_bounds_the_wait_for_room_too() {
     }
     assert!(!ran.load(Ordering::Acquire), "queued after all");
 }
+
+/// Runs `scenario` on a thread of its own (where its reactor lives) and gives its result, or
+/// panics if it has not returned within a minute: a blocking call it makes that should have
+/// been refused hangs there, and the test reports the hang instead of hanging.
+fn returns<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("a blocking call on the reactor's own thread hung instead of being refused")
+}
+
+/// A task runs on the reactor's thread, in its turn: a full queue, which only that thread can
+/// empty, is refused to it (`WouldDeadlock`), never waited for; a `call` likewise.
+#[cfg(feature = "tasks")]
+#[test]
+fn from_a_task_a_full_queue_and_a_call_are_refused_not_waited_for() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut r = bounded(1);
+        let remote = r.remote().unwrap();
+        remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+        let inner = remote.clone();
+        let task = r
+            .spawn(async move {
+                let posted = inner.post(|_: &mut Ops<'_>| {}).err();
+                let called = inner.call(|_: &mut Ops<'_>| ()).err();
+                (posted, called)
+            })
+            .unwrap();
+        r.block_on(task).unwrap().unwrap()
+    });
+    assert_eq!(
+        seen,
+        (Some(Error::WouldDeadlock), Some(Error::WouldDeadlock))
+    );
+}
+
+/// The hook of `run_with_hook` runs on the reactor's thread between its turns, while the run
+/// holds the reactor: no other thread can run it, so a full queue and a `call` are refused to
+/// the hook, never waited for.
+#[test]
+fn from_the_run_hook_a_full_queue_and_a_call_are_refused_not_waited_for() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut r = bounded(1);
+        let remote = r.remote().unwrap();
+        remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+        let mut seen = None;
+        r.run_with_hook(&mut (), |_, _| {
+            let posted = remote.post(|_: &mut Ops<'_>| {}).err();
+            let called = remote.call(|_: &mut Ops<'_>| ()).err();
+            seen = Some((posted, called));
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+        seen
+    });
+    assert_eq!(
+        seen,
+        Some((Some(Error::WouldDeadlock), Some(Error::WouldDeadlock)))
+    );
+}
