@@ -220,12 +220,15 @@ impl<D: 'static, T: Threads> Remote<D, T> {
         &self.shared
     }
 
-    /// Runs `job` on the reactor's thread, in its next turn; does not wait. Jobs posted from
-    /// one thread run in the order posted.
+    /// Runs `job` on the reactor's thread, in its next turn; does not wait for it to run, only,
+    /// in a bounded queue, for room. Jobs posted from one thread run in the order posted.
     ///
     /// # Errors
     /// [`Error::Closed`] if the reactor is gone; `ENOMEM` if memory for the job cannot be
-    /// had. On error `job` is dropped, unrun.
+    /// had; [`Error::WouldDeadlock`] if a bounded queue is full and this thread is running
+    /// the reactor (in a handler, a callback, a task, or the hook of
+    /// [`run_with_hook`](crate::Reactor::run_with_hook)): only it could make room. On error
+    /// `job` is dropped, unrun.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor};
@@ -343,7 +346,9 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     ///
     /// # Errors
     /// [`Error::WouldDeadlock`] if called from a thread that is running this reactor (from
-    /// one of its handlers, or from a handler of another reactor run by one of them): that
+    /// one of its handlers, callbacks or tasks, the hook of
+    /// [`run_with_hook`](crate::Reactor::run_with_hook), or a handler of another reactor run
+    /// by one of them): that
     /// thread could never run the job. [`Error::Closed`] if the reactor is gone, or drops
     /// before running the job. [`Error::Panicked`] if `job` panicked (the panic itself
     /// carries on out of the reactor's `run`, on its thread, as a handler's would). `ENOMEM` if memory for
