@@ -286,3 +286,41 @@ fn from_the_run_hook_a_full_queue_and_a_call_are_refused_not_waited_for() {
         Some((Some(Error::WouldDeadlock), Some(Error::WouldDeadlock)))
     );
 }
+
+/// A `Local` reactor only ever runs on the thread that made it: from that thread, while it does
+/// not run (outside its loop, or in a handler of another reactor that thread runs), a full
+/// queue or a `call` could only be served by the very thread that would wait, so both are
+/// refused, never waited for.
+#[test]
+fn from_the_thread_of_a_local_reactor_that_is_not_running_a_full_queue_and_a_call_are_refused() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut idle = bounded(1);
+        let remote = idle.remote().unwrap();
+        remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+        let outside = (
+            remote.post(|_: &mut Ops<'_>| {}).err(),
+            remote.call(|_: &mut Ops<'_>| ()).err(),
+        );
+        // The same thread runs a second reactor, whose job posts to the first.
+        let mut other = Reactor::new().unwrap();
+        let nested = Arc::new(std::sync::Mutex::new(None));
+        let n = nested.clone();
+        other
+            .remote()
+            .unwrap()
+            .post(move |ops: &mut Ops<'_>| {
+                *n.lock().unwrap() = Some((
+                    remote.post(|_: &mut Ops<'_>| {}).err(),
+                    remote.call(|_: &mut Ops<'_>| ()).err(),
+                ));
+                ops.stop();
+            })
+            .unwrap();
+        other.run().unwrap();
+        let nested = nested.lock().unwrap().take();
+        (outside, nested)
+    });
+    let refused = (Some(Error::WouldDeadlock), Some(Error::WouldDeadlock));
+    assert_eq!(seen, (refused, Some(refused)));
+}
