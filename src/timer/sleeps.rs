@@ -245,4 +245,25 @@ mod tests {
             "a fired entry is reset, not postponed"
         );
     }
+
+    #[test]
+    fn a_deadline_at_the_wheels_last_tick_does_not_loop_the_firing() {
+        // The wheel's last tick holds every deadline from `ns_of(MAX_TICK)` on: one the firing
+        // reaches there, before its deadline, cannot move on to a later tick.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (_, waker) = counting();
+            let mut s = Sleeps::new();
+            let i = s.arm(u64::MAX, 0, &waker).unwrap();
+            let mut woken = Vec::new();
+            s.fire(u64::MAX - 1, &mut woken);
+            let _ = tx.send((woken.len(), s.poll(i, &waker)));
+        });
+        let fired = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the firing looped");
+        // As before postponing: the last tick fires what it holds (a deadline some 584 years
+        // on, within a microsecond).
+        assert_eq!(fired, (1, true));
+    }
 }
