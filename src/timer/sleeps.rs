@@ -136,9 +136,10 @@ impl Sleeps {
     pub(crate) fn fire(&mut self, now: u64, woken: &mut Vec<Waker>) {
         while let Some(i) = self.wheel.poll(now >> TICK_SHIFT) {
             let entry = &mut self.entries[i as usize];
-            if entry.deadline > now {
+            if entry.deadline > now && tick_of(entry.deadline) > now >> TICK_SHIFT {
                 // Postponed while it sat here: on to its deadline's tick, after `now`'s (a
                 // deadline after `now` rounds up past it), so this loop does not see it again.
+                // The wheel's last tick, which holds every later deadline too, fires them.
                 self.wheel.insert(i, tick_of(entry.deadline));
                 continue;
             }
