@@ -324,3 +324,59 @@ fn from_the_thread_of_a_local_reactor_that_is_not_running_a_full_queue_and_a_cal
     let refused = (Some(Error::WouldDeadlock), Some(Error::WouldDeadlock));
     assert_eq!(seen, (refused, Some(refused)));
 }
+
+/// A value whose destructor posts a job (which holds a `Dropped`) to `remote`, and records
+/// what the post gave.
+struct PostsWhenDropped {
+    remote: barepoll::remote::Remote,
+    drops: Arc<AtomicUsize>,
+    refused: Arc<std::sync::Mutex<Vec<Option<Error>>>>,
+}
+
+impl Drop for PostsWhenDropped {
+    fn drop(&mut self) {
+        let inner = Dropped(self.drops.clone());
+        let got = self.remote.post(move |_: &mut Ops<'_>| drop(inner)).err();
+        self.refused.lock().unwrap().push(got);
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Jobs dropped unrun with a full queue when the reactor drops, whose destructors post again:
+/// every post is refused (`Closed`) at once, and every value is dropped exactly once.
+#[test]
+fn jobs_dropped_with_a_full_queue_whose_destructors_post_are_refused_and_dropped_once() {
+    let _fds = fd_check();
+    let got = returns(|| {
+        let mut r = bounded(2);
+        let remote = r.remote().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for _ in 0..2 {
+            let guard = PostsWhenDropped {
+                remote: remote.clone(),
+                drops: drops.clone(),
+                refused: refused.clone(),
+            };
+            remote.post(move |_: &mut Ops<'_>| drop(guard)).unwrap();
+        }
+        // Full; a poster on another thread waits for room, and its job posts when dropped.
+        let waiting = {
+            let guard = PostsWhenDropped {
+                remote: remote.clone(),
+                drops: drops.clone(),
+                refused: refused.clone(),
+            };
+            let remote = remote.clone();
+            std::thread::spawn(move || remote.post(move |_: &mut Ops<'_>| drop(guard)).err())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        drop(r);
+        let waited = waiting.join().unwrap();
+        drop(remote);
+        let refused = refused.lock().unwrap().clone();
+        (waited, refused, drops.load(Ordering::Relaxed))
+    });
+    // Three guards and three inner jobs' values, each dropped once; every post refused.
+    assert_eq!(got, (Some(Error::Closed), vec![Some(Error::Closed); 3], 6));
+}
