@@ -245,6 +245,8 @@ pub struct Recorder<D: 'static = (), T: 'static = Local> {
     timers: Vec<(TimerKey, bool)>,
     /// The owned timers armed here, with their owners: they go when their owner does.
     owned: Vec<(TimerKey, Key)>,
+    /// The tags of the further descriptors added here, with their subscribers.
+    tags: Vec<(Key, u32)>,
     /// Failures to return, each from the next operation of its kind.
     failures: Vec<(Op, Error)>,
     /// The generation of the keys this recorder gives the subscribers it calls first.
@@ -271,6 +273,7 @@ impl<D, T: Threads> Default for Recorder<D, T> {
             keys: Vec::new(),
             timers: Vec::new(),
             owned: Vec::new(),
+            tags: Vec::new(),
             failures: Vec::new(),
             generation: Key::next_generation(),
         }
@@ -593,6 +596,16 @@ impl<D, T: Threads> Recorder<D, T> {
         }
     }
 
+    /// Where the live subscriber of `key` keeps the registration tagged `tag`; `StaleKey` or
+    /// `Invalid` as the reactor answers.
+    fn tag_of(&self, key: Key, tag: u32) -> Result<usize> {
+        self.live_key(key)?;
+        self.tags
+            .iter()
+            .position(|&t| t == (key, tag))
+            .ok_or(Error::Invalid("no registration has this tag"))
+    }
+
     fn live_timer(&self, key: TimerKey) -> Result<usize> {
         match self.timers.iter().position(|(k, live)| *k == key && *live) {
             Some(i) => Ok(i),
@@ -658,6 +671,7 @@ impl<D, T: Threads> Recorder<D, T> {
             owner != key
         });
         self.owned = owned;
+        self.tags.retain(|&(owner, _)| owner != key);
         self.requests.push(Request::Delete { key });
         Ok(())
     }
@@ -669,7 +683,20 @@ impl<D, T: Threads> Recorder<D, T> {
         tag: u32,
         interest: Interest,
     ) -> Result<()> {
+        // The reactor's checks, in its order.
+        if tag == 0 {
+            return Err(Error::Invalid("tag 0 is the subscriber's own fd"));
+        }
+        if fd < 0 {
+            return Err(Error::Os(crate::sys::Errno::EBADF));
+        }
+        if self.tag_of(key, tag).is_ok() {
+            return Err(Error::Invalid(
+                "a registration of this subscriber has this tag",
+            ));
+        }
         self.live_key(key)?;
+        self.tags.push((key, tag));
         self.requests.push(Request::AddFd {
             key,
             fd,
@@ -680,13 +707,14 @@ impl<D, T: Threads> Recorder<D, T> {
     }
 
     pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
-        self.live_key(key)?;
+        self.tag_of(key, tag)?;
         self.requests.push(Request::ModifyFd { key, tag, interest });
         Ok(())
     }
 
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
-        self.live_key(key)?;
+        let at = self.tag_of(key, tag)?;
+        self.tags.swap_remove(at);
         self.requests.push(Request::RemoveFd { key, tag });
         Ok(())
     }
