@@ -562,14 +562,14 @@ fn further_descriptors_tags_are_refused_in_the_double_as_in_the_reactor() {
     assert_eq!(
         real.borrow()[..],
         [
-            no_tag.clone(),
-            no_tag.clone(),
+            no_tag,
+            no_tag,
             refused("tag 0 is the subscriber's own fd"),
             Ok(()),
             refused("a registration of this subscriber has this tag"),
             Ok(()),
             Ok(()),
-            no_tag.clone(),
+            no_tag,
             no_tag,
             Ok(()),
         ]
