@@ -380,3 +380,65 @@ fn jobs_dropped_with_a_full_queue_whose_destructors_post_are_refused_and_dropped
     // Three guards and three inner jobs' values, each dropped once; every post refused.
     assert_eq!(got, (Some(Error::Closed), vec![Some(Error::Closed); 3], 6));
 }
+
+/// Callers on several threads race short timeouts against a bounded reactor that serves them:
+/// every call's result is either handed back (`Ok`, its job ran) or `TimedOut`; a job runs at
+/// most once; every result a job made is dropped exactly once, handed back or not.
+#[test]
+fn call_timeouts_racing_the_jobs_start_run_each_job_at_most_once_and_drop_each_result_once() {
+    let _fds = fd_check();
+    let mut r = bounded(4);
+    let remote = r.remote().unwrap();
+    let (ran, drops, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let callers: Vec<_> = (0..4)
+        .map(|t| {
+            let (remote, ran, drops, done) =
+                (remote.clone(), ran.clone(), drops.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut timed_out) = (0, 0);
+                for i in 0..200u64 {
+                    let (ran, drops) = (ran.clone(), drops.clone());
+                    let timeout = Duration::from_micros((i * 7 + t) % 300);
+                    match remote.call_timeout(timeout, move |_: &mut Ops<'_>| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        Dropped(drops)
+                    }) {
+                        Ok(result) => {
+                            ok += 1;
+                            drop(result);
+                        }
+                        Err(Error::TimedOut) => timed_out += 1,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                done.fetch_add(1, Ordering::Release);
+                (ok, timed_out)
+            })
+        })
+        .collect();
+    while done.load(Ordering::Acquire) < 4 {
+        r.run_once(Some(Duration::from_millis(1))).unwrap();
+    }
+    let (mut ok, mut timed_out) = (0, 0);
+    for caller in callers {
+        let (o, t) = caller.join().unwrap();
+        (ok, timed_out) = (ok + o, timed_out + t);
+    }
+    // The jobs still queued when their callers gave up: taken, and skipped, by these turns.
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    drop(r);
+    let ran = ran.load(Ordering::Relaxed);
+    assert_eq!(ok + timed_out, 800);
+    assert!(ran >= ok && ran <= 800, "ran {ran}, ok {ok}");
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        ran,
+        "a result dropped twice or never"
+    );
+}
