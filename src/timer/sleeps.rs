@@ -286,7 +286,7 @@ mod tests {
             // Per live entry: its deadline, and whether it fired.
             let mut model: std::collections::BTreeMap<u32, (u64, bool)> = Default::default();
             let mut now = rand(1 << 30);
-            for step in 0..3000 {
+            for step in 0..if cfg!(miri) { 300 } else { 3000 } {
                 let ids: Vec<u32> = model.keys().copied().collect();
                 let pick = |r: u64| ids[(r % ids.len() as u64) as usize];
                 let span = [1u64, 1 << 10, 1 << 20, 1 << 30, 1 << 40][rand(5) as usize];
