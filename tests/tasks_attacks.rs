@@ -730,3 +730,57 @@ fn tasks_waking_each_other_forever_poll_at_most_a_budget_per_turn_and_let_io_in(
     assert!(got.0 <= barepoll::task::BUDGET, "{got:?}");
     assert_eq!(got.1, Some(0), "the event waited behind the tasks");
 }
+
+/// A task of reactor `a` owns reactor `b`, whose task holds a sleep, a spawner and a join
+/// handle of `a`: when the task of `a` ends, in `a`'s task phase, its future's destructor drops
+/// `b`, which
+/// cancels `b`'s task there and then; the things of `a` it held are dropped in `a`'s phase,
+/// a spawn into `a` from that destructor runs, and `a` goes on.
+#[test]
+fn a_reactor_dropped_by_a_futures_destructor_in_another_reactors_phase_leaves_it_usable() {
+    struct SpawnsWhenDropped(barepoll::task::Spawner, Rc<Cell<bool>>);
+    impl Drop for SpawnsWhenDropped {
+        fn drop(&mut self) {
+            let ran = self.1.clone();
+            drop(self.0.spawn(async move { ran.set(true) }).unwrap());
+        }
+    }
+    let got = returns(|| {
+        let mut a = Reactor::new().unwrap();
+        let a_spawner = a.spawner().unwrap();
+        let parked = a.spawn(std::future::pending::<()>()).unwrap();
+        let mut b = Reactor::new().unwrap();
+        let ran = Rc::new(Cell::new(false));
+        let held = (
+            a_spawner.sleep(Duration::from_secs(60)),
+            SpawnsWhenDropped(a_spawner.clone(), ran.clone()),
+            parked,
+        );
+        let b_task = b
+            .spawn(async move {
+                let mut held = held;
+                (&mut held.0).await.unwrap();
+            })
+            .unwrap();
+        b.run_once(NOW).unwrap(); // arms `a`'s sleep from `b`'s task
+                                  // Ready at its second poll; `b` goes with the future, dropped in place by `a`.
+        let mut polled = false;
+        let owner = a
+            .spawn(std::future::poll_fn(move |cx| {
+                let _owned = (&b, &b_task);
+                if polled {
+                    return Poll::Ready("dropped");
+                }
+                polled = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }))
+            .unwrap();
+        let first = a.block_on(owner).unwrap();
+        for _ in 0..3 {
+            a.run_once(NOW).unwrap();
+        }
+        (first, ran.get())
+    });
+    assert_eq!(got, (Ok("dropped"), true));
+}
