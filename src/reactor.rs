@@ -344,6 +344,10 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     /// A turn off the fast path; if a handler or callback failed in it, its error.
     #[inline(never)]
     fn run_once_slow(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
+        // The whole turn runs on this thread: its handlers and callbacks, its tasks, its
+        // observer. A blocking remote call from any of them is refused.
+        #[cfg(feature = "std")]
+        let _running = self.mark_running();
         if self.core.registry.flags() & OBSERVED != 0 {
             if let Some(observed_turn) = self.observed_turn {
                 return observed_turn(self, timeout, data);
@@ -415,12 +419,15 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         result
     }
 
-    fn run_once_slower(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
-        #[cfg(feature = "std")]
-        let _running = self
-            .remote
+    /// Marks this thread as running the reactor (see `remote::Running`) until the mark drops.
+    #[cfg(feature = "std")]
+    pub(crate) fn mark_running(&self) -> Option<crate::remote::Running<D, T>> {
+        self.remote
             .as_ref()
-            .map(|r| crate::remote::Running::enter(r.shared()));
+            .map(|r| crate::remote::Running::enter(r.shared()))
+    }
+
+    fn run_once_slower(&mut self, timeout: Option<u64>, data: &mut D) -> Result<usize> {
         let Reactor { core, events, .. } = self;
         core.registry.check_owner()?;
         if events.pending() != 0 {

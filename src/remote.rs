@@ -50,6 +50,9 @@ pub(crate) struct Shared<D: 'static, T: 'static> {
     room: Condvar,
     /// The thread running the reactor now ([`this_thread`]), or 0.
     running_on: AtomicUsize,
+    /// The thread that made a `Local` reactor, the only one that can ever run it (0 for a
+    /// `Sendable` one, and once the queue is closed: then calls get `Closed`).
+    owner: AtomicUsize,
 }
 
 impl<D, T> Shared<D, T> {
@@ -63,15 +66,18 @@ impl<D, T> Shared<D, T> {
     fn close(&self) {
         let mut queue = self.queue();
         queue.closed = true;
+        self.owner.store(0, Ordering::Release);
         let jobs = std::mem::take(&mut queue.jobs);
         drop(queue);
         self.room.notify_all(); // posters waiting for room: refused now
         drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
     }
 
-    /// Whether this thread runs the reactor now (it cannot wait for the reactor).
+    /// Whether this thread runs the reactor now, or is the only one that can (it cannot wait
+    /// for the reactor).
     fn on_reactor_thread(&self) -> bool {
-        self.running_on.load(Ordering::Acquire) == this_thread()
+        let me = this_thread();
+        self.owner.load(Ordering::Acquire) == me || self.running_on.load(Ordering::Acquire) == me
     }
 }
 
@@ -207,6 +213,12 @@ impl<D: 'static, T: Threads> Remote<D, T> {
             capacity,
             room: Condvar::new(),
             running_on: AtomicUsize::new(0),
+            // Opened by the reactor, on its thread.
+            owner: AtomicUsize::new(if <T as crate::threads::sealed::Sealed>::STAYS {
+                this_thread()
+            } else {
+                0
+            }),
         })
         .ok_or_else(out_of_memory)?;
         let serve = Serve {
@@ -220,12 +232,16 @@ impl<D: 'static, T: Threads> Remote<D, T> {
         &self.shared
     }
 
-    /// Runs `job` on the reactor's thread, in its next turn; does not wait. Jobs posted from
-    /// one thread run in the order posted.
+    /// Runs `job` on the reactor's thread, in its next turn; does not wait for it to run, only,
+    /// in a bounded queue, for room. Jobs posted from one thread run in the order posted.
     ///
     /// # Errors
     /// [`Error::Closed`] if the reactor is gone; `ENOMEM` if memory for the job cannot be
-    /// had. On error `job` is dropped, unrun.
+    /// had; [`Error::WouldDeadlock`] if a bounded queue is full and this thread is running
+    /// the reactor (in a handler, a callback, a task, or the hook of
+    /// [`run_with_hook`](crate::Reactor::run_with_hook)), or made it and it is `Local`: only
+    /// this thread could make room. On error
+    /// `job` is dropped, unrun.
     ///
     /// ```
     /// use barepoll::{Ops, Reactor};
@@ -343,12 +359,16 @@ impl<D: 'static, T: Threads> Remote<D, T> {
     ///
     /// # Errors
     /// [`Error::WouldDeadlock`] if called from a thread that is running this reactor (from
-    /// one of its handlers, or from a handler of another reactor run by one of them): that
+    /// one of its handlers, callbacks or tasks, the hook of
+    /// [`run_with_hook`](crate::Reactor::run_with_hook), or a handler of another reactor run
+    /// by one of them): that
     /// thread could never run the job. [`Error::Closed`] if the reactor is gone, or drops
     /// before running the job. [`Error::Panicked`] if `job` panicked (the panic itself
     /// carries on out of the reactor's `run`, on its thread, as a handler's would). `ENOMEM` if memory for
-    /// the job or its reply cannot be had (nothing was queued). A call from the thread that
-    /// owns the reactor while it is *not* running waits until some thread runs it.
+    /// the job or its reply cannot be had (nothing was queued). A `Local` reactor runs only on
+    /// the thread that made it: from that thread a call is refused even while the reactor is
+    /// not running. A call to a `Sendable` reactor from a thread that is not running it waits
+    /// until some thread runs it.
     ///
     /// ```
     /// use barepoll::{Error, Ops, Reactor};

@@ -245,6 +245,10 @@ pub struct Recorder<D: 'static = (), T: 'static = Local> {
     timers: Vec<(TimerKey, bool)>,
     /// The owned timers armed here, with their owners: they go when their owner does.
     owned: Vec<(TimerKey, Key)>,
+    /// The tags of further descriptors seen added (`true`) or removed (`false`) here, with
+    /// their subscribers. A tag not seen may have been added where the double did not look
+    /// (in `init` under a reactor): it is taken on trust.
+    tags: Vec<(Key, u32, bool)>,
     /// Failures to return, each from the next operation of its kind.
     failures: Vec<(Op, Error)>,
     /// The generation of the keys this recorder gives the subscribers it calls first.
@@ -271,6 +275,7 @@ impl<D, T: Threads> Default for Recorder<D, T> {
             keys: Vec::new(),
             timers: Vec::new(),
             owned: Vec::new(),
+            tags: Vec::new(),
             failures: Vec::new(),
             generation: Key::next_generation(),
         }
@@ -593,6 +598,33 @@ impl<D, T: Threads> Recorder<D, T> {
         }
     }
 
+    /// Whether the tag `tag` of `key` was seen added (`true`) or removed (`false`) here.
+    fn tag_seen(&self, key: Key, tag: u32) -> Option<bool> {
+        let seen = self.tags.iter().find(|&&(k, t, _)| (k, t) == (key, tag));
+        seen.map(|&(_, _, added)| added)
+    }
+
+    fn see_tag(&mut self, key: Key, tag: u32, added: bool) {
+        match self
+            .tags
+            .iter_mut()
+            .find(|(k, t, _)| (*k, *t) == (key, tag))
+        {
+            Some(seen) => seen.2 = added,
+            None => self.tags.push((key, tag, added)),
+        }
+    }
+
+    /// Refuses, as the reactor does, an operation on a registration of a subscriber that is
+    /// gone (`StaleKey`), of tag 0 or of a tag seen removed (`Invalid`).
+    fn tag_in_use(&self, key: Key, tag: u32) -> Result<()> {
+        self.live_key(key)?;
+        if tag == 0 || self.tag_seen(key, tag) == Some(false) {
+            return Err(Error::Invalid("no registration has this tag"));
+        }
+        Ok(())
+    }
+
     fn live_timer(&self, key: TimerKey) -> Result<usize> {
         match self.timers.iter().position(|(k, live)| *k == key && *live) {
             Some(i) => Ok(i),
@@ -658,6 +690,7 @@ impl<D, T: Threads> Recorder<D, T> {
             owner != key
         });
         self.owned = owned;
+        self.tags.retain(|&(owner, _, _)| owner != key);
         self.requests.push(Request::Delete { key });
         Ok(())
     }
@@ -669,7 +702,20 @@ impl<D, T: Threads> Recorder<D, T> {
         tag: u32,
         interest: Interest,
     ) -> Result<()> {
+        // The reactor's checks, in its order.
+        if tag == 0 {
+            return Err(Error::Invalid("tag 0 is the subscriber's own fd"));
+        }
+        if fd < 0 {
+            return Err(Error::Os(crate::sys::Errno::EBADF));
+        }
+        if self.live_key(key).is_ok() && self.tag_seen(key, tag) == Some(true) {
+            return Err(Error::Invalid(
+                "a registration of this subscriber has this tag",
+            ));
+        }
         self.live_key(key)?;
+        self.see_tag(key, tag, true);
         self.requests.push(Request::AddFd {
             key,
             fd,
@@ -680,13 +726,14 @@ impl<D, T: Threads> Recorder<D, T> {
     }
 
     pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
-        self.live_key(key)?;
+        self.tag_in_use(key, tag)?;
         self.requests.push(Request::ModifyFd { key, tag, interest });
         Ok(())
     }
 
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
-        self.live_key(key)?;
+        self.tag_in_use(key, tag)?;
+        self.see_tag(key, tag, false);
         self.requests.push(Request::RemoveFd { key, tag });
         Ok(())
     }

@@ -39,10 +39,17 @@
 //!     .unwrap();
 //! ```
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Local {}
-    impl Sealed for super::Sendable {}
+pub(crate) mod sealed {
+    pub trait Sealed {
+        /// The reactor never leaves the thread that made it (it is not `Send`).
+        const STAYS: bool;
+    }
+    impl Sealed for super::Local {
+        const STAYS: bool = true;
+    }
+    impl Sealed for super::Sendable {
+        const STAYS: bool = false;
+    }
 }
 
 /// The thread mode of a reactor: [`Local`] or [`Sendable`]. Sealed.

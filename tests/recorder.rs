@@ -517,3 +517,67 @@ fn further_descriptors_need_a_live_subscriber_in_the_double_as_in_the_reactor() 
         [Err(Error::StaleKey(_))]
     ));
 }
+
+// A further descriptor's tag names one registration of a live subscriber: the reactor refuses
+// tag 0 (the subscriber's own fd), a tag taken already, and `modify_fd` or `remove_fd` of a
+// tag no registration has (here: removed), each with its own `Invalid`. The double answers
+// each as the reactor does. (A tag it never saw added it takes on trust: the subscriber may
+// have added it in `init`, under a reactor.)
+#[test]
+fn further_descriptors_tags_are_refused_in_the_double_as_in_the_reactor() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    type Answers = Rc<RefCell<Vec<barepoll::Result<()>>>>;
+    let _fds = fd_check();
+    let (one, two) = (Rc::new(eventfd(0)), Rc::new(eventfd(0)));
+    fn handler(one: Rc<OwnedFd>, two: Rc<OwnedFd>, answers: Answers) -> impl FnMut(&mut Ops<'_>) {
+        move |ops: &mut Ops<'_>| {
+            let read = barepoll::interest().read();
+            let mut answers = answers.borrow_mut();
+            answers.push(ops.add_fd(one.as_fd(), 0, read)); // the subscriber's own
+            answers.push(ops.add_fd(one.as_fd(), 1, read));
+            answers.push(ops.add_fd(two.as_fd(), 1, read)); // taken
+            answers.push(ops.modify_fd(1, barepoll::interest().write()));
+            answers.push(ops.remove_fd(1));
+            answers.push(ops.modify_fd(1, read)); // removed
+            answers.push(ops.remove_fd(1));
+            answers.push(ops.add_fd(two.as_fd(), 1, read)); // free again
+            ops.delete_self().unwrap();
+        }
+    }
+    let real = Answers::default();
+    let mut reactor = barepoll::Reactor::new().unwrap();
+    barepoll::interest()
+        .read()
+        .with_fd(eventfd(1))
+        .with_handler(handler(one.clone(), two.clone(), real.clone()))
+        .register_into(&mut reactor)
+        .unwrap();
+    while real.borrow().is_empty() {
+        reactor.run_once(None).unwrap();
+    }
+    let refused = |why| Err(Error::Invalid(why));
+    let no_tag = refused("no registration has this tag");
+    assert_eq!(
+        real.borrow()[..],
+        [
+            refused("tag 0 is the subscriber's own fd"),
+            Ok(()),
+            refused("a registration of this subscriber has this tag"),
+            Ok(()),
+            Ok(()),
+            no_tag,
+            no_tag,
+            Ok(()),
+        ]
+    );
+
+    let recorded = Answers::default();
+    let mut sub = barepoll::interest()
+        .read()
+        .with_fd(eventfd(0))
+        .with_handler(handler(one, two, recorded.clone()))
+        .into_subscriber();
+    Recorder::new().deliver(&mut sub, Event::readable());
+    assert_eq!(recorded.borrow()[..], real.borrow()[..]);
+}

@@ -222,3 +222,221 @@ fn call_timeout_bounds_the_wait_for_room_too() {
     }
     assert!(!ran.load(Ordering::Acquire), "queued after all");
 }
+
+/// Runs `scenario` on a thread of its own (where its reactor lives) and gives its result, or
+/// panics if it has not returned within a minute: a blocking call it makes that should have
+/// been refused hangs there, and the test reports the hang instead of hanging.
+fn returns<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("a blocking call on the reactor's own thread hung instead of being refused")
+}
+
+/// A task runs on the reactor's thread, in its turn: a full queue, which only that thread can
+/// empty, is refused to it (`WouldDeadlock`), never waited for; a `call` likewise.
+#[cfg(feature = "tasks")]
+#[test]
+fn from_a_task_a_full_queue_and_a_call_are_refused_not_waited_for() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut r = bounded(1);
+        let inner = r.remote().unwrap();
+        let task = r
+            .spawn(async move {
+                // The turn took the queue before its tasks: fill it from here.
+                while inner.try_post(|_: &mut Ops<'_>| {}).is_ok() {}
+                let posted = inner.post(|_: &mut Ops<'_>| {}).err();
+                let called = inner.call(|_: &mut Ops<'_>| ()).err();
+                (posted, called)
+            })
+            .unwrap();
+        r.block_on(task).unwrap().unwrap()
+    });
+    assert_eq!(
+        seen,
+        (Some(Error::WouldDeadlock), Some(Error::WouldDeadlock))
+    );
+}
+
+/// The hook of `run_with_hook` runs on the reactor's thread between its turns, while the run
+/// holds the reactor: no other thread can run it, so a full queue and a `call` are refused to
+/// the hook, never waited for.
+#[test]
+fn from_the_run_hook_a_full_queue_and_a_call_are_refused_not_waited_for() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut r = bounded(1);
+        let remote = r.remote().unwrap();
+        remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+        let mut seen = None;
+        r.run_with_hook(&mut (), |_, _| {
+            let posted = remote.post(|_: &mut Ops<'_>| {}).err();
+            let called = remote.call(|_: &mut Ops<'_>| ()).err();
+            seen = Some((posted, called));
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+        seen
+    });
+    assert_eq!(
+        seen,
+        Some((Some(Error::WouldDeadlock), Some(Error::WouldDeadlock)))
+    );
+}
+
+/// A `Local` reactor only ever runs on the thread that made it: from that thread, while it does
+/// not run (outside its loop, or in a handler of another reactor that thread runs), a full
+/// queue or a `call` could only be served by the very thread that would wait, so both are
+/// refused, never waited for.
+#[test]
+fn from_the_thread_of_a_local_reactor_that_is_not_running_a_full_queue_and_a_call_are_refused() {
+    let _fds = fd_check();
+    let seen = returns(|| {
+        let mut idle = bounded(1);
+        let remote = idle.remote().unwrap();
+        remote.post(|_: &mut Ops<'_>| {}).unwrap(); // full
+        let outside = (
+            remote.post(|_: &mut Ops<'_>| {}).err(),
+            remote.call(|_: &mut Ops<'_>| ()).err(),
+        );
+        // The same thread runs a second reactor, whose job posts to the first.
+        let mut other = Reactor::new().unwrap();
+        let nested = Arc::new(std::sync::Mutex::new(None));
+        let n = nested.clone();
+        other
+            .remote()
+            .unwrap()
+            .post(move |ops: &mut Ops<'_>| {
+                *n.lock().unwrap() = Some((
+                    remote.post(|_: &mut Ops<'_>| {}).err(),
+                    remote.call(|_: &mut Ops<'_>| ()).err(),
+                ));
+                ops.stop();
+            })
+            .unwrap();
+        other.run().unwrap();
+        let nested = nested.lock().unwrap().take();
+        (outside, nested)
+    });
+    let refused = (Some(Error::WouldDeadlock), Some(Error::WouldDeadlock));
+    assert_eq!(seen, (refused, Some(refused)));
+}
+
+/// A value whose destructor posts a job (which holds a `Dropped`) to `remote`, and records
+/// what the post gave.
+struct PostsWhenDropped {
+    remote: barepoll::remote::Remote,
+    drops: Arc<AtomicUsize>,
+    refused: Arc<std::sync::Mutex<Vec<Option<Error>>>>,
+}
+
+impl Drop for PostsWhenDropped {
+    fn drop(&mut self) {
+        let inner = Dropped(self.drops.clone());
+        let got = self.remote.post(move |_: &mut Ops<'_>| drop(inner)).err();
+        self.refused.lock().unwrap().push(got);
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Jobs dropped unrun with a full queue when the reactor drops, whose destructors post again:
+/// every post is refused (`Closed`) at once, and every value is dropped exactly once.
+#[test]
+fn jobs_dropped_with_a_full_queue_whose_destructors_post_are_refused_and_dropped_once() {
+    let _fds = fd_check();
+    let got = returns(|| {
+        let mut r = bounded(2);
+        let remote = r.remote().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for _ in 0..2 {
+            let guard = PostsWhenDropped {
+                remote: remote.clone(),
+                drops: drops.clone(),
+                refused: refused.clone(),
+            };
+            remote.post(move |_: &mut Ops<'_>| drop(guard)).unwrap();
+        }
+        // Full; a poster on another thread waits for room, and its job posts when dropped.
+        let waiting = {
+            let guard = PostsWhenDropped {
+                remote: remote.clone(),
+                drops: drops.clone(),
+                refused: refused.clone(),
+            };
+            let remote = remote.clone();
+            std::thread::spawn(move || remote.post(move |_: &mut Ops<'_>| drop(guard)).err())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        drop(r);
+        let waited = waiting.join().unwrap();
+        drop(remote);
+        let refused = refused.lock().unwrap().clone();
+        (waited, refused, drops.load(Ordering::Relaxed))
+    });
+    // Three guards and three inner jobs' values, each dropped once; every post refused.
+    assert_eq!(got, (Some(Error::Closed), vec![Some(Error::Closed); 3], 6));
+}
+
+/// Callers on several threads race short timeouts against a bounded reactor that serves them:
+/// every call's result is either handed back (`Ok`, its job ran) or `TimedOut`; a job runs at
+/// most once; every result a job made is dropped exactly once, handed back or not.
+#[test]
+fn call_timeouts_racing_the_jobs_start_run_each_job_at_most_once_and_drop_each_result_once() {
+    let _fds = fd_check();
+    let mut r = bounded(4);
+    let remote = r.remote().unwrap();
+    let (ran, drops, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    const CALLS: u64 = if cfg!(miri) { 10 } else { 200 };
+    let callers: Vec<_> = (0..4)
+        .map(|t| {
+            let (remote, ran, drops, done) =
+                (remote.clone(), ran.clone(), drops.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut timed_out) = (0, 0);
+                for i in 0..CALLS {
+                    let (ran, drops) = (ran.clone(), drops.clone());
+                    let timeout = Duration::from_micros((i * 7 + t) % 300);
+                    match remote.call_timeout(timeout, move |_: &mut Ops<'_>| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        Dropped(drops)
+                    }) {
+                        Ok(result) => {
+                            ok += 1;
+                            drop(result);
+                        }
+                        Err(Error::TimedOut) => timed_out += 1,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                done.fetch_add(1, Ordering::Release);
+                (ok, timed_out)
+            })
+        })
+        .collect();
+    while done.load(Ordering::Acquire) < 4 {
+        r.run_once(Some(Duration::from_millis(1))).unwrap();
+    }
+    let (mut ok, mut timed_out) = (0, 0);
+    for caller in callers {
+        let (o, t) = caller.join().unwrap();
+        (ok, timed_out) = (ok + o, timed_out + t);
+    }
+    // The jobs still queued when their callers gave up: taken, and skipped, by these turns.
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    drop(r);
+    let ran = ran.load(Ordering::Relaxed) as u64;
+    assert_eq!(ok + timed_out, 4 * CALLS);
+    assert!(ran >= ok && ran <= 4 * CALLS, "ran {ran}, ok {ok}");
+    let drops = drops.load(Ordering::Relaxed) as u64;
+    assert_eq!(drops, ran, "a result dropped twice or never");
+}

@@ -528,3 +528,259 @@ fn a_join_handle_awaited_from_another_reactor_ends_with_closed_when_its_reactor_
     assert_eq!(panics, 0);
     assert_eq!(outer.try_take(), Some(Ok(Err(Error::Closed))));
 }
+
+/// Runs `scenario` on a thread of its own (tasks stay on their reactor's thread) and gives its
+/// result, or panics if it has not returned within a minute: a turn that blocks with a task
+/// ready hangs there, and the test reports it instead of hanging.
+fn returns<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("a turn blocked in its wait with a task ready")
+}
+
+/// Pending at its first poll, after another thread woke it *during* that poll (the wake is
+/// done, joined, before the poll returns); `Ready` at its second.
+struct WokenFromElsewhereWhilePolled {
+    polled: bool,
+}
+
+impl Future for WokenFromElsewhereWhilePolled {
+    type Output = &'static str;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+        if self.polled {
+            return Poll::Ready("woken");
+        }
+        self.polled = true;
+        let waker = cx.waker().clone();
+        std::thread::spawn(move || waker.wake()).join().unwrap();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_wake_from_another_thread_during_the_tasks_own_poll_is_not_lost_nor_slept_through() {
+    let got = returns(|| {
+        let mut r = Reactor::new().unwrap();
+        let task = r
+            .spawn(WokenFromElsewhereWhilePolled { polled: false })
+            .unwrap();
+        r.run_once(NOW).unwrap(); // the first poll: the wake lands in it (a yield)
+        assert!(!task.is_finished(), "a wake in its own poll waits a turn");
+        // The next turn must not block: the task is ready.
+        r.run_once(None).unwrap();
+        task.try_take()
+    });
+    assert_eq!(got, Some(Ok("woken")));
+}
+
+#[test]
+fn a_yield_before_another_tasks_panic_in_the_same_phase_is_kept_for_the_next_turn() {
+    let got = returns(|| {
+        let mut r = Reactor::new().unwrap();
+        let yielder = r
+            .spawn(async {
+                yield_now().await;
+                yield_now().await; // in the phase that panics
+                "after the panic"
+            })
+            .unwrap();
+        let other = Rc::new(Cell::new(false));
+        let o = other.clone();
+        // Woken by the panicking task before it panics: polled by a later turn all the same.
+        let woken = r
+            .spawn(async move {
+                yield_now().await;
+                o.set(true);
+            })
+            .unwrap();
+        let panics = r
+            .spawn(async {
+                yield_now().await;
+                panic!("after a yield of another task, in the same phase");
+            })
+            .unwrap();
+        // First phase: all three yield. Second: the yielder yields again, `woken` ends, the
+        // third panics: the yield is kept through the unwind.
+        let mut panicked = 0;
+        while !(yielder.is_finished() && woken.is_finished() && panics.is_finished()) {
+            if catch_unwind(AssertUnwindSafe(|| r.run_once(None))).is_err() {
+                panicked += 1;
+            }
+        }
+        (yielder.try_take(), other.get(), panics.try_take(), panicked)
+    });
+    assert_eq!(
+        got,
+        (
+            Some(Ok("after the panic")),
+            true,
+            Some(Err(Error::Panicked)),
+            1
+        )
+    );
+}
+
+/// Wakes itself, wakes `other`, spawns a task, then panics: all in one poll.
+#[test]
+fn a_poll_that_wakes_itself_and_another_and_spawns_then_panics_loses_nothing() {
+    let got = returns(|| {
+        let mut r = Reactor::new().unwrap();
+        let spawner = r.spawner().unwrap();
+        let parked: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let p = parked.clone();
+        let woke = Rc::new(Cell::new(0));
+        let w = woke.clone();
+        let other = r
+            .spawn(std::future::poll_fn(move |cx| {
+                w.set(w.get() + 1);
+                if w.get() == 1 {
+                    *p.borrow_mut() = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            }))
+            .unwrap();
+        r.run_once(NOW).unwrap(); // `other` parks its waker
+        let spawned_ran = Rc::new(Cell::new(false));
+        let s = spawned_ran.clone();
+        let bomb = r
+            .spawn(std::future::poll_fn(move |cx| -> Poll<()> {
+                cx.waker().wake_by_ref();
+                parked.borrow_mut().take().unwrap().wake();
+                let s = s.clone();
+                drop(spawner.spawn(async move { s.set(true) }).unwrap());
+                panic!("after waking itself and another, and spawning");
+            }))
+            .unwrap();
+        let mut panicked = 0;
+        for _ in 0..10 {
+            if catch_unwind(AssertUnwindSafe(|| r.run_once(None))).is_err() {
+                panicked += 1;
+            }
+            if other.is_finished() && spawned_ran.get() {
+                break;
+            }
+        }
+        (
+            other.try_take(),
+            spawned_ran.get(),
+            bomb.try_take(),
+            woke.get(),
+            panicked,
+        )
+    });
+    assert_eq!(got, (Some(Ok(())), true, Some(Err(Error::Panicked)), 2, 1));
+}
+
+/// Tasks that wake each other forever: each turn polls at most `BUDGET` of them, and an
+/// event gets through within a turn or two.
+#[test]
+fn tasks_waking_each_other_forever_poll_at_most_a_budget_per_turn_and_let_io_in() {
+    let got = returns(|| {
+        let mut r = Reactor::new().unwrap();
+        let polls = Rc::new(Cell::new(0usize));
+        let wakers: Rc<RefCell<Vec<Option<Waker>>>> = Rc::new(RefCell::new(vec![None; 100]));
+        for me in 0..100 {
+            let (polls, wakers) = (polls.clone(), wakers.clone());
+            drop(
+                r.spawn(std::future::poll_fn(move |cx| -> Poll<()> {
+                    polls.set(polls.get() + 1);
+                    wakers.borrow_mut()[me] = Some(cx.waker().clone());
+                    let next = wakers.borrow_mut()[(me + 1) % 100].take();
+                    if let Some(next) = next {
+                        next.wake();
+                    }
+                    Poll::Pending
+                }))
+                .unwrap(),
+            );
+        }
+        let seen = Rc::new(Cell::new(0));
+        let s = seen.clone();
+        let fd = barepoll::sys::eventfd(0, barepoll::sys::EFD_NONBLOCK).unwrap();
+        let writer = fd.try_clone().unwrap();
+        barepoll::interest()
+            .read()
+            .with_fd(fd)
+            .with_handler(move |fd: &mut barepoll::sys::OwnedFd| {
+                let _ = barepoll::sys::read(fd.as_fd(), &mut [0u8; 8]);
+                s.set(s.get() + 1);
+            })
+            .register_into(&mut r)
+            .unwrap();
+        use barepoll::sys::AsFd;
+        let mut most = 0;
+        let mut turns_to_io = None;
+        for turn in 0..50 {
+            if turn == 10 {
+                barepoll::sys::write(writer.as_fd(), &1u64.to_ne_bytes()).unwrap();
+            }
+            let before = polls.get();
+            r.run_once(None).unwrap(); // never blocks: tasks are always ready
+            most = most.max(polls.get() - before);
+            if turns_to_io.is_none() && seen.get() == 1 {
+                turns_to_io = Some(turn - 10);
+            }
+        }
+        (most, turns_to_io)
+    });
+    assert!(got.0 <= barepoll::task::BUDGET, "{got:?}");
+    assert_eq!(got.1, Some(0), "the event waited behind the tasks");
+}
+
+/// A task of reactor `a` owns reactor `b`, whose task holds a sleep, a spawner and a join
+/// handle of `a`: when the task of `a` ends, in `a`'s task phase, its future's destructor drops
+/// `b`, which
+/// cancels `b`'s task there and then; the things of `a` it held are dropped in `a`'s phase,
+/// a spawn into `a` from that destructor runs, and `a` goes on.
+#[test]
+fn a_reactor_dropped_by_a_futures_destructor_in_another_reactors_phase_leaves_it_usable() {
+    struct SpawnsWhenDropped(barepoll::task::Spawner, Rc<Cell<bool>>);
+    impl Drop for SpawnsWhenDropped {
+        fn drop(&mut self) {
+            let ran = self.1.clone();
+            drop(self.0.spawn(async move { ran.set(true) }).unwrap());
+        }
+    }
+    let got = returns(|| {
+        let mut a = Reactor::new().unwrap();
+        let a_spawner = a.spawner().unwrap();
+        let parked = a.spawn(std::future::pending::<()>()).unwrap();
+        let mut b = Reactor::new().unwrap();
+        let ran = Rc::new(Cell::new(false));
+        let held = (
+            a_spawner.sleep(Duration::from_secs(60)),
+            SpawnsWhenDropped(a_spawner.clone(), ran.clone()),
+            parked,
+        );
+        let b_task = b
+            .spawn(async move {
+                let mut held = held;
+                (&mut held.0).await.unwrap();
+            })
+            .unwrap();
+        b.run_once(NOW).unwrap(); // arms `a`'s sleep from `b`'s task
+                                  // Ready at its second poll; `b` goes with the future, dropped in place by `a`.
+        let mut polled = false;
+        let owner = a
+            .spawn(std::future::poll_fn(move |cx| {
+                let _owned = (&b, &b_task);
+                if polled {
+                    return Poll::Ready("dropped");
+                }
+                polled = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }))
+            .unwrap();
+        let first = a.block_on(owner).unwrap();
+        for _ in 0..3 {
+            a.run_once(NOW).unwrap();
+        }
+        (first, ran.get())
+    });
+    assert_eq!(got, (Ok("dropped"), true));
+}

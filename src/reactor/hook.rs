@@ -42,7 +42,14 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
         F: FnMut(&mut Reactor<D, T>, &mut D) -> ControlFlow<()>,
     {
         loop {
-            if before_wait(self, data).is_break() {
+            // The hook runs while the run holds the reactor: no other thread can run it, so a
+            // blocking remote call from the hook is refused, as from a handler.
+            #[cfg(feature = "std")]
+            let running = self.mark_running();
+            let flow = before_wait(self, data);
+            #[cfg(feature = "std")]
+            drop(running);
+            if flow.is_break() {
                 return Ok(());
             }
             self.run_once_slow(None, data)?;

@@ -211,6 +211,22 @@ impl fmt::Display for Elapsed {
 /// assert_eq!(reactor.block_on(late)?, Ok(Err(Elapsed)));
 /// # Ok::<(), barepoll::Error>(())
 /// ```
+///
+/// Its future stays pinned: a timeout of a future that is not `Unpin` is not `Unpin` either, so
+/// safe code cannot move it once it was polled.
+///
+/// ```compile_fail,E0277
+/// use std::time::Duration;
+///
+/// fn unpin<T: Unpin>(_: &T) {}
+/// let mut reactor = barepoll::Reactor::new().unwrap();
+/// let spawner = reactor.spawner().unwrap();
+/// let pinned = std::marker::PhantomPinned;
+/// let timed = spawner.timeout(Duration::from_secs(1), async move {
+///     let _kept = &pinned;
+/// });
+/// unpin(&timed);
+/// ```
 pub type Timeout<F> = Pinned<F, Sleep>;
 
 impl<F: Future> Future for Pinned<F, Sleep> {

@@ -136,9 +136,10 @@ impl Sleeps {
     pub(crate) fn fire(&mut self, now: u64, woken: &mut Vec<Waker>) {
         while let Some(i) = self.wheel.poll(now >> TICK_SHIFT) {
             let entry = &mut self.entries[i as usize];
-            if entry.deadline > now {
+            if entry.deadline > now && tick_of(entry.deadline) > now >> TICK_SHIFT {
                 // Postponed while it sat here: on to its deadline's tick, after `now`'s (a
                 // deadline after `now` rounds up past it), so this loop does not see it again.
+                // The wheel's last tick, which holds every later deadline too, fires them.
                 self.wheel.insert(i, tick_of(entry.deadline));
                 continue;
             }
@@ -244,5 +245,112 @@ mod tests {
             !s.postpone(i, 40 * MS),
             "a fired entry is reset, not postponed"
         );
+    }
+
+    #[test]
+    fn a_deadline_at_the_wheels_last_tick_does_not_loop_the_firing() {
+        // The wheel's last tick holds every deadline from `ns_of(MAX_TICK)` on: one the firing
+        // reaches there, before its deadline, cannot move on to a later tick.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (_, waker) = counting();
+            let mut s = Sleeps::new();
+            let i = s.arm(u64::MAX, 0, &waker).unwrap();
+            let mut woken = Vec::new();
+            s.fire(u64::MAX - 1, &mut woken);
+            let _ = tx.send((woken.len(), s.poll(i, &waker)));
+        });
+        let fired = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the firing looped");
+        // As before postponing: the last tick fires what it holds (a deadline some 584 years
+        // on, within a microsecond).
+        assert_eq!(fired, (1, true));
+    }
+
+    /// Random arms, postpones, resets (earlier, later, past), cancels and firings against a
+    /// model: a firing at `now` fires exactly the armed entries whose deadline is at or before
+    /// `now`, and afterwards the next deadline is after `now` (a wait until it does not spin).
+    #[test]
+    fn postpones_and_resets_fire_exactly_the_due_entries_against_a_model() {
+        let (_, waker) = counting();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..if cfg!(miri) { 1 } else { 20 } {
+            let mut s = Sleeps::new();
+            // Per live entry: its deadline, and whether it fired.
+            let mut model: std::collections::BTreeMap<u32, (u64, bool)> = Default::default();
+            let mut now = rand(1 << 30);
+            for step in 0..if cfg!(miri) { 300 } else { 3000 } {
+                let ids: Vec<u32> = model.keys().copied().collect();
+                let pick = |r: u64| ids[(r % ids.len() as u64) as usize];
+                let span = [1u64, 1 << 10, 1 << 20, 1 << 30, 1 << 40][rand(5) as usize];
+                match rand(10) {
+                    0 | 1 if model.len() < 200 => {
+                        let deadline = now + 1 + rand(span);
+                        let i = s.arm(deadline, now, &waker).unwrap();
+                        assert!(model.insert(i, (deadline, false)).is_none());
+                    }
+                    2 | 3 if !ids.is_empty() => {
+                        let i = pick(rand(u64::MAX));
+                        let (old, fired) = model[&i];
+                        let deadline = old.saturating_add(rand(span));
+                        if s.postpone(i, deadline) {
+                            assert!(!fired && deadline >= old);
+                            model.insert(i, (deadline, false));
+                        } else {
+                            s.reset(i, deadline, now);
+                            model.insert(i, (deadline, false));
+                        }
+                    }
+                    4 if !ids.is_empty() => {
+                        // Earlier, perhaps past.
+                        let i = pick(rand(u64::MAX));
+                        let deadline = now.saturating_sub(span) + rand(2 * span);
+                        if !s.postpone(i, deadline) {
+                            s.reset(i, deadline, now);
+                        }
+                        model.insert(i, (deadline, false));
+                    }
+                    5 if !ids.is_empty() => {
+                        let i = pick(rand(u64::MAX));
+                        drop(s.cancel(i));
+                        model.remove(&i);
+                    }
+                    _ => {
+                        now += rand(span);
+                        let mut woken = Vec::new();
+                        s.fire(now, &mut woken);
+                        for (&i, (deadline, fired)) in model.iter_mut() {
+                            let polled = s.poll(i, &waker);
+                            let at = std::format!("round {round} step {step}: entry {i} deadline {deadline} now {now}");
+                            // Never early; at the latest by the deadline's tick (ticks round up).
+                            assert!(!polled || *fired || *deadline <= now, "early: {at}");
+                            let must = *deadline <= now && tick_of(*deadline) <= now >> TICK_SHIFT;
+                            assert!(polled || !must, "late: {at}");
+                            assert!(polled || !*fired, "unfired: {at}");
+                            *fired = polled;
+                        }
+                        let armed = model.values().filter(|(_, f)| !f).count();
+                        assert_eq!(s.armed(), armed != 0, "round {round} step {step}");
+                        if let Some(next) = s.next_deadline() {
+                            assert!(next > now, "round {round} step {step}: the wait would spin");
+                            let min = model.values().filter(|(_, f)| !f).map(|(d, _)| *d);
+                            let min = min.min().unwrap();
+                            // Ticks round up: the wait ends at the earliest deadline's tick.
+                            assert!(
+                                next <= ns_of(tick_of(min)),
+                                "round {round} step {step}: next {next}, earliest {min}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
