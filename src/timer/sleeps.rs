@@ -159,7 +159,8 @@ impl Sleeps {
             .find_map(|(i, e)| e.waker.take().map(|w| (w, from + i + 1)))
     }
 
-    /// The earliest deadline (a lower bound, in nanoseconds) of the armed entries.
+    /// The earliest deadline of the armed entries, rounded up to its tick (never before it;
+    /// at most a tick, 1,023 ns, after it), in nanoseconds.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.wheel.next_tick().map(ns_of)
     }
