@@ -415,9 +415,10 @@ impl<D, T: Threads> Registry<D, T> {
         self.insert_any(value, interest)
     }
 
-    /// Registers `value`. Only the node's making depends on the subscriber's type: the checks
-    /// and room before it, and the kernel's registration after it, are one copy of code
-    /// whatever the number of subscriber types.
+    /// Registers `value`. The checks and room before the node's making, and the kernel's
+    /// registration after it, are functions of their own, inlined: called, they cost an add
+    /// and delete pair 41 instructions (374 against 333), which outweighs the 512 bytes a
+    /// program registering three subscriber types saves with one copy of them.
     fn insert_any<S>(&mut self, value: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
@@ -433,6 +434,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Before a registration of `fd`: the reactor is its owner's, the number is free, and the
     /// slot table has room for it.
+    #[inline(always)]
     fn room_for(&mut self, fd: RawFd) -> Result<(usize, Reserved)> {
         self.check_owner()?;
         // A valid `BorrowedFd` is never negative; refuse one anyway rather than index with it.
@@ -453,6 +455,7 @@ impl<D, T: Threads> Registry<D, T> {
     }
 
     /// Hands a new node to the kernel and puts it in its reserved slot.
+    #[inline(always)]
     fn add_node(
         &mut self,
         node: NodeBox<D, T>,
