@@ -19,6 +19,8 @@ mod subscriber;
 mod timer;
 
 pub use model::run;
+#[cfg(feature = "tasks")]
+pub use model::tasks::{NewTask, Step, WakeHow};
 
 /// Most subscribers one input may create (fds stay well below any limit).
 pub const MAX_SUBS: usize = 48;
@@ -116,6 +118,9 @@ pub enum Action {
     ArmOwn(Sched),
     /// `Ops::with` on a subscriber (the running one, or one lent further up, is `Busy`).
     With(u8, WithStep),
+    /// `Ops::spawn`: first polled by this turn's task phase.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
 }
 
 /// An extra descriptor to register (always an eventfd, watched for reading).
@@ -183,6 +188,9 @@ pub enum TimerAction {
     With(u8, WithStep),
     /// `Ops::add_fd` and `Ops::arm_own` with no subscriber running: refused as stale.
     OwnNothing,
+    /// `Ops::spawn` from a timer callback.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
 }
 
 /// What the test driver does between turns.
@@ -268,6 +276,48 @@ pub enum Op {
         sub: u8,
         sched: Sched,
     },
+    /// Spawns a task from outside the loop (the executor's operations follow; their model is
+    /// `model/tasks.rs`). Task ops pick tasks and wakers among all made so far, and `Async`
+    /// eventfds among the harness's.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
+    /// Spawns up to a hundred tasks at once: more than a turn's budget.
+    #[cfg(feature = "tasks")]
+    SpawnMany {
+        count: u8,
+        new: NewTask,
+    },
+    /// Spawns with every allocation failing: `ENOMEM`, the future dropped once.
+    #[cfg(feature = "tasks")]
+    SpawnStarved(u8),
+    /// Wakes a waker the harness kept from a parked poll (its task may be done).
+    #[cfg(feature = "tasks")]
+    Wake {
+        waker: u8,
+        how: WakeHow,
+    },
+    /// Another thread wakes a kept waker while the loop runs turns with no timeout until its
+    /// task is polled: a wake while the reactor sleeps must wake it.
+    #[cfg(feature = "tasks")]
+    BlockingWake(u8),
+    /// A clone of a kept waker goes to a thread that wakes and drops it once the reactor is
+    /// dropped.
+    #[cfg(feature = "tasks")]
+    LateWake(u8),
+    #[cfg(feature = "tasks")]
+    DropWaker(u8),
+    /// Drops a task's join handle: it is detached.
+    #[cfg(feature = "tasks")]
+    DropHandle(u8),
+    /// `JoinHandle::try_take` and `is_finished`.
+    #[cfg(feature = "tasks")]
+    TakeJoin(u8),
+    /// Makes one of the harness's `Async` eventfds readable.
+    #[cfg(feature = "tasks")]
+    PokeAsync(u8),
+    /// Reads one of them dry from outside.
+    #[cfg(feature = "tasks")]
+    DrainAsync(u8),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -276,6 +326,9 @@ pub struct Input {
     pub scripts: Vec<Vec<Action>>,
     /// Timer callbacks' scripts.
     pub timer_scripts: Vec<Vec<TimerAction>>,
+    /// Tasks' scripts.
+    #[cfg(feature = "tasks")]
+    pub task_scripts: Vec<Vec<Step>>,
     pub ops: Vec<Op>,
 }
 
