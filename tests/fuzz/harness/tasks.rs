@@ -53,6 +53,9 @@ pub enum Step {
     Sleep { far: bool },
     /// Spawns a task running task script `n` (its join handle goes to the harness).
     Spawn(u8),
+    /// Awaits the join handle of task `n` among all spawned so far (taken from the harness;
+    /// nothing if it has none any more): woken when that task ends.
+    Join(u8),
 }
 
 /// A task to spawn.
@@ -102,6 +105,8 @@ struct Task {
     reading: Option<usize>,
     /// A short sleep it is parked in, and when that is certainly over.
     sleeping: Option<Instant>,
+    /// The task whose join handle it awaits.
+    joining: Option<usize>,
     /// Polls so far.
     polls: u64,
     future_drops: u32,
@@ -212,6 +217,7 @@ impl Tasks {
             due_phase: None,
             reading: None,
             sleeping: None,
+            joining: None,
             polls: 0,
             future_drops: 0,
             output_drops: 0,
@@ -239,6 +245,17 @@ impl Tasks {
         if self.list[id].run == Run::Running {
             self.list[id].woken = true;
             self.schedule(id);
+        }
+    }
+
+    /// Task `id` finished or panicked: the tasks awaiting its join handle are woken.
+    fn ended(&mut self, id: usize) {
+        let joiners: Vec<usize> = (self.list.iter().enumerate())
+            .filter(|(_, t)| t.run == Run::Running && t.joining == Some(id))
+            .map(|(j, _)| j)
+            .collect();
+        for j in joiners {
+            self.schedule(j);
         }
     }
 
@@ -282,12 +299,13 @@ impl Drop for Output {
     }
 }
 
+/// A read of an `Async` eventfd.
+type Reading = Pin<Box<dyn Future<Output = barepoll::Result<usize>>>>;
+
 /// What a task awaits across polls.
 enum Inner {
-    Read(
-        usize,
-        Pin<Box<dyn Future<Output = barepoll::Result<usize>>>>,
-    ),
+    Read(usize, Reading),
+    Join(usize, JoinHandle<Output>),
     Sleep {
         sleep: Pin<Box<Sleep>>,
         start: Instant,
@@ -318,7 +336,10 @@ impl Future for FuzzTask {
         loop {
             let Some(&step) = this.steps.get(this.at) else {
                 this.done = true;
-                this.model.borrow_mut().tasks.list[id].run = Run::Finished;
+                let mut m = this.model.borrow_mut();
+                m.tasks.list[id].run = Run::Finished;
+                m.tasks.ended(id);
+                drop(m);
                 let model = this.model.clone();
                 return Poll::Ready(Output { id, model });
             };
@@ -341,14 +362,19 @@ impl Future for FuzzTask {
                 Step::Panic => {
                     let mut m = this.model.borrow_mut();
                     m.tasks.list[id].run = Run::Panicked;
+                    m.tasks.ended(id);
                     m.tasks.panicked = true;
                     drop(m);
                     std::panic::panic_any(PLANTED);
                 }
                 Step::Spawn(script) => spawn_checked(&this.model, &this.spawner, script, false),
-                Step::Read(_) | Step::Sleep { .. } => {
+                Step::Read(_) | Step::Sleep { .. } | Step::Join(_) => {
                     if this.inner.is_none() {
-                        this.inner = Some(inner_of(&this.model, &this.spawner, step));
+                        let Some(inner) = inner_of(&this.model, &this.spawner, step) else {
+                            this.at += 1;
+                            continue;
+                        };
+                        this.inner = Some(inner);
                         this.model.borrow_mut().tasks.list[id].exempt = true;
                     }
                     if poll_inner(&this.model, id, this.inner.as_mut().expect("set"), cx) {
@@ -362,8 +388,8 @@ impl Future for FuzzTask {
     }
 }
 
-fn inner_of(model: &Shared, spawner: &Spawner, step: Step) -> Inner {
-    match step {
+fn inner_of(model: &Shared, spawner: &Spawner, step: Step) -> Option<Inner> {
+    Some(match step {
         Step::Read(k) => {
             let m = model.borrow();
             let k = m.tasks.pick_async(k).expect("the harness's eventfds");
@@ -381,13 +407,46 @@ fn inner_of(model: &Shared, spawner: &Spawner, step: Step) -> Inner {
             start: Instant::now(),
             far,
         },
+        Step::Join(n) => {
+            let mut m = model.borrow_mut();
+            let target = m.tasks.pick_task(n)?;
+            Inner::Join(target, m.tasks.handles[target].take()?)
+        }
         _ => unreachable!("not awaited"),
-    }
+    })
 }
 
 /// Polls what task `id` awaits; `true` while it is pending.
 fn poll_inner(model: &Shared, id: usize, inner: &mut Inner, cx: &mut Context<'_>) -> bool {
     match inner {
+        Inner::Join(target, handle) => {
+            let target = *target;
+            let Poll::Ready(result) = Pin::new(handle).poll(cx) else {
+                model.borrow_mut().tasks.list[id].joining = Some(target);
+                return true;
+            };
+            let mut m = model.borrow_mut();
+            m.tasks.list[id].joining = None;
+            let run = m.tasks.list[target].run;
+            match (&result, run) {
+                (Ok(out), Run::Finished) => {
+                    check!(
+                        out.id == target,
+                        "task {id}: joined task {}'s output",
+                        out.id
+                    );
+                    m.tasks.list[target].taken = true;
+                }
+                (Err(Error::Panicked), Run::Panicked) => {}
+                _ => violation(format_args!(
+                    "task {id}: joining task {target} gave {:?} while it is {run:?}",
+                    result.as_ref().map(|o| o.id)
+                )),
+            }
+            drop(m);
+            drop(result);
+            false
+        }
         Inner::Read(k, read) => {
             let k = *k;
             let polled = read.as_mut().poll(cx);
@@ -441,7 +500,11 @@ fn poll_inner(model: &Shared, id: usize, inner: &mut Inner, cx: &mut Context<'_>
 
 impl Drop for FuzzTask {
     fn drop(&mut self) {
-        // What it awaits goes first (a sleep gives its entry back, a read its waker).
+        // What it awaits goes first (a sleep gives its entry back, a read its waker, a join
+        // handle its task: detached).
+        if let Some(Inner::Join(target, _)) = &self.inner {
+            self.model.borrow_mut().tasks.list[*target].detached = true;
+        }
         drop(self.inner.take());
         let mut m = self.model.borrow_mut();
         let dropping_reactor = m.dropping_reactor;
@@ -463,6 +526,7 @@ impl Drop for FuzzTask {
         };
         t.reading = None;
         t.sleeping = None;
+        t.joining = None;
     }
 }
 
