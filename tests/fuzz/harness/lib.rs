@@ -121,6 +121,10 @@ pub enum Action {
     /// `Ops::spawn`: first polled by this turn's task phase.
     #[cfg(feature = "tasks")]
     Spawn(NewTask),
+    /// Wakes a waker the harness kept (as `Op::Wake`): the task runs in this turn's task
+    /// phase.
+    #[cfg(feature = "tasks")]
+    WakeTask(u8),
 }
 
 /// An extra descriptor to register (always an eventfd, watched for reading).
@@ -191,6 +195,9 @@ pub enum TimerAction {
     /// `Ops::spawn` from a timer callback.
     #[cfg(feature = "tasks")]
     Spawn(NewTask),
+    /// As `Action::WakeTask`.
+    #[cfg(feature = "tasks")]
+    WakeTask(u8),
 }
 
 /// What the test driver does between turns.

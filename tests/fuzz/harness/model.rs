@@ -1163,6 +1163,8 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
         }
         #[cfg(feature = "tasks")]
         Action::Spawn(new) => tasks::spawn_in_ops(&model, new, ops),
+        #[cfg(feature = "tasks")]
+        Action::WakeTask(w) => tasks::wake_in_turn(&model, w),
         Action::DrainSelf => {
             if let Some(fd) = &me.fd {
                 read_all(fd.as_fd());
@@ -1257,6 +1259,8 @@ pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut O
         TimerAction::OwnNothing => owned::own_nothing(ops),
         #[cfg(feature = "tasks")]
         TimerAction::Spawn(new) => tasks::spawn_in_ops(model, new, ops),
+        #[cfg(feature = "tasks")]
+        TimerAction::WakeTask(w) => tasks::wake_in_turn(model, w),
     }
 }
 

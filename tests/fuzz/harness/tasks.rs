@@ -30,6 +30,8 @@ const MAX_BATCH: usize = 100;
 const ASYNC_FDS: usize = 2;
 /// Most threads one input leaves holding a waker until the reactor is dropped.
 const MAX_LATE: usize = 4;
+/// Most turns one `Op::BlockingWake` runs.
+const MAX_BLOCKING_TURNS: usize = 16;
 /// The bound of a task scheduled during a turn, until the turn ends.
 const DUE_AT_END: u64 = u64::MAX;
 /// A sleep that ends during an input.
@@ -109,6 +111,9 @@ struct Task {
     joining: Option<usize>,
     /// Polls so far.
     polls: u64,
+    /// A wake from another thread may have scheduled it after its last poll: it may end a
+    /// wait early.
+    maybe_scheduled: bool,
     future_drops: u32,
     output_drops: u32,
     /// Its output was given by its join handle.
@@ -199,10 +204,10 @@ impl Tasks {
     /// Whether the turn's wait may end early because of tasks.
     pub fn may_end_wait(&self) -> bool {
         self.dirty
-            || self
-                .list
-                .iter()
-                .any(|t| t.run == Run::Running && (t.due_phase.is_some() || t.sleeping.is_some()))
+            || self.list.iter().any(|t| {
+                let scheduled = t.due_phase.is_some() || t.maybe_scheduled;
+                t.run == Run::Running && (scheduled || t.sleeping.is_some())
+            })
     }
 
     fn new_task(&mut self, detach: bool) -> Option<usize> {
@@ -219,6 +224,7 @@ impl Tasks {
             sleeping: None,
             joining: None,
             polls: 0,
+            maybe_scheduled: false,
             future_drops: 0,
             output_drops: 0,
             taken: false,
@@ -551,6 +557,7 @@ impl Model {
         t.parked = false;
         t.woken = false;
         t.polls += 1;
+        t.maybe_scheduled = false;
         t.due_phase = None;
         t.sleeping = None;
         tasks.polls_in_turn += 1;
@@ -612,6 +619,21 @@ pub fn spawn_in_ops(model: &Shared, new: NewTask, ops: &mut Ops<'_>) {
     if let Some(future) = new_future(model, &spawner, new.script, new.detach) {
         let id = future.id;
         record_spawn(model, id, ops.spawn(future));
+    }
+}
+
+/// A wake of a kept waker by a handler or a timer callback, on the loop's thread.
+pub fn wake_in_turn(model: &Shared, waker: u8) {
+    let picked = {
+        let m = model.borrow();
+        (m.tasks.pick_waker(waker)).and_then(|w| {
+            let (id, waker) = &m.tasks.wakers[w];
+            waker.clone().map(|waker| (*id, waker))
+        })
+    };
+    if let Some((id, waker)) = picked {
+        model.borrow_mut().tasks.woken(id);
+        waker.wake();
     }
 }
 
@@ -822,28 +844,36 @@ fn blocking_wake(reactor: &mut Reactor, model: &Shared, waker: u8) {
         })
     };
     let Some((id, waker)) = picked else { return };
-    // Its next poll follows a wake; the bound on turns counts from when the wake is done.
-    model.borrow_mut().tasks.list[id].woken = true;
-    let polls = model.borrow().tasks.list[id].polls;
+    // When the wake lands, against the turns, is the thread's: the task's polls are not
+    // checked against wakes any more, nor bounded in phases from this one.
+    model.borrow_mut().tasks.list[id].exempt = true;
     let thread = std::thread::spawn(move || waker.wake());
-    let mut turns = 0;
-    loop {
-        {
+    // Turns with no timeout while the wake may still come: the task is running, so whenever
+    // the reactor blocks, the task is parked and the wake must end the wait. Once the thread
+    // is done, turns that do not block, until a poll after the wake (or the turns run out:
+    // the wake may have been taken by a poll the loop cannot tell from an earlier one, and
+    // panics out of turns, a handler's every turn say, may keep the task phase from running).
+    let mut polls_at_wake = None;
+    for _ in 0..MAX_BLOCKING_TURNS {
+        let (polls, running) = {
             let t = &model.borrow().tasks.list[id];
-            if t.polls != polls || t.run != Run::Running {
-                break;
-            }
+            (t.polls, t.run == Run::Running)
+        };
+        if polls_at_wake.is_none() && thread.is_finished() {
+            polls_at_wake = Some(polls);
         }
-        let woke = thread.is_finished();
-        if woke {
-            model.borrow_mut().tasks.schedule(id);
-            turns += 1;
-            check!(
-                turns <= 4 + MAX_TASKS / BUDGET,
-                "task {id}: woken from another thread, not polled after {turns} turns"
-            );
+        match polls_at_wake {
+            _ if !running => break,
+            Some(at) if polls > at => break,
+            Some(_) => super::turn(reactor, model, None),
+            None => super::turn_blocking(reactor, model),
         }
-        super::turn_blocking(reactor, model);
+    }
+    {
+        let t = &mut model.borrow_mut().tasks.list[id];
+        if !polls_at_wake.is_some_and(|at| t.polls > at) {
+            t.maybe_scheduled = true;
+        }
     }
     thread
         .join()
