@@ -18,7 +18,8 @@ use barepoll::{Error, Ops, Reactor};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -847,10 +848,17 @@ fn blocking_wake(reactor: &mut Reactor, model: &Shared, waker: u8) {
     // When the wake lands, against the turns, is the thread's: the task's polls are not
     // checked against wakes any more, nor bounded in phases from this one.
     model.borrow_mut().tasks.list[id].exempt = true;
-    let thread = std::thread::spawn(move || waker.wake());
-    // Turns with no timeout while the wake may still come: the task is running, so whenever
-    // the reactor blocks, the task is parked and the wake must end the wait. Once the thread
-    // is done, turns that do not block, until a poll after the wake (or the turns run out:
+    let waking = Arc::new(AtomicBool::new(false));
+    let flag = waking.clone();
+    let thread = std::thread::spawn(move || {
+        flag.store(true, Ordering::SeqCst);
+        waker.wake();
+    });
+    // Turns with no timeout while the wake is certainly still to come: the task is running,
+    // so whenever the reactor blocks, the task is parked and the wake must end the wait. Once
+    // the thread is about to wake, turns that do not block (a poll may take the wake and park
+    // the task again before the thread is done); once it is done, until a poll after the
+    // wake (or the turns run out:
     // the wake may have been taken by a poll the loop cannot tell from an earlier one, and
     // panics out of turns, a handler's every turn say, may keep the task phase from running).
     let mut polls_at_wake = None;
@@ -865,8 +873,8 @@ fn blocking_wake(reactor: &mut Reactor, model: &Shared, waker: u8) {
         match polls_at_wake {
             _ if !running => break,
             Some(at) if polls > at => break,
-            Some(_) => super::turn(reactor, model, None),
-            None => super::turn_blocking(reactor, model),
+            _ if waking.load(Ordering::SeqCst) => super::turn(reactor, model, None),
+            _ => super::turn_blocking(reactor, model),
         }
     }
     {
