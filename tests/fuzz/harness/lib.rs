@@ -339,6 +339,25 @@ pub struct Input {
     pub ops: Vec<Op>,
 }
 
+/// Before the first input: quiets planted panics, and makes the main thread's thread-locals
+/// that spawning, scoping and joining threads register (with the C library's list of their
+/// destructors, kept until the thread exits), so that the leak check after an input never
+/// counts them as that input's.
+pub fn init() {
+    quiet_planted_panics();
+    #[cfg(feature = "tasks")]
+    {
+        let _ = std::thread::current();
+        std::thread::scope(|s| {
+            s.spawn(|| ());
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let waiter = std::thread::spawn(move || rx.recv().is_ok());
+        let _ = tx.send(());
+        let _ = waiter.join();
+    }
+}
+
 /// Planted panics (handlers, timer callbacks, destructors) are part of the input; keep them
 /// quiet, and leave every other panic loud. Also replaces any hook that would abort on a planted panic.
 pub fn quiet_planted_panics() {
