@@ -48,6 +48,7 @@ pub fn is_planted(payload: &(dyn Any + Send)) -> bool {
 /// A disagreement with the model: abort, so that no `catch_unwind` can swallow it.
 pub fn violation(msg: std::fmt::Arguments<'_>) -> ! {
     eprintln!("model violation: {msg}");
+    super::fds::lift_limit();
     std::process::abort()
 }
 
