@@ -35,6 +35,8 @@ const MAX_LATE: usize = 4;
 const MAX_BLOCKING_TURNS: usize = 16;
 /// The bound of a task scheduled during a turn, until the turn ends.
 const DUE_AT_END: u64 = u64::MAX;
+/// The bound of a task scheduled between turns, until the next turn begins.
+const DUE_AT_BEGIN: u64 = u64::MAX - 1;
 /// A sleep that ends during an input.
 const SHORT: Duration = WAIT;
 /// A sleep that never does.
@@ -186,15 +188,17 @@ impl Tasks {
         self.list.iter().filter(|t| t.run == Run::Running).count()
     }
 
-    /// Task `id` is scheduled now. Between turns: it is polled by the next task phase, or
-    /// later by as many phases as the budget needs for the tasks ahead of it. During a turn
-    /// (a yield, a spawn, a sleep fired): the tasks spawned later in the phase may be ahead of
-    /// it, so its bound is set when the turn ends (`DUE_AT_END`).
+    /// Task `id` is scheduled now: polled by the next task phase, or later by as many phases
+    /// as the budget needs for the tasks ahead of it. Between turns, the tasks spawned after
+    /// it until the turn may be ahead of it (a wake waits in the inbox, which the phase drains
+    /// behind the run queue), so its bound is set when the next turn begins (`DUE_AT_BEGIN`);
+    /// during a turn (a yield, a spawn, a sleep fired), those spawned later in the phase may
+    /// be, so its bound is set when the turn ends (`DUE_AT_END`).
     fn schedule(&mut self, id: usize) {
         let by = if self.in_turn {
             DUE_AT_END
         } else {
-            self.phases + 1 + (self.running() / BUDGET) as u64
+            DUE_AT_BEGIN
         };
         let t = &mut self.list[id];
         if t.run == Run::Running && t.due_phase.is_none() {
@@ -271,7 +275,9 @@ impl Tasks {
             .list
             .iter()
             .any(|t| t.run == Run::Running && t.reading == Some(k));
-        let by = self.waits + 3 + (self.running() / BUDGET) as u64;
+        // Tasks spawned later may be ahead of the reader once the edge wakes it: as many
+        // phases as the budget needs for all there may be.
+        let by = self.waits + 3 + (MAX_TASKS / BUDGET) as u64;
         let fd = &mut self.asyncs[k];
         if !(fd.level && readers) {
             fd.owed = None;
@@ -903,6 +909,12 @@ pub fn turn_begins(m: &mut Model) {
         .collect();
     for id in over {
         tasks.schedule(id);
+    }
+    let by = tasks.phases + 1 + (tasks.running() / BUDGET) as u64;
+    for t in tasks.list.iter_mut() {
+        if t.due_phase == Some(DUE_AT_BEGIN) {
+            t.due_phase = Some(by);
+        }
     }
 }
 
