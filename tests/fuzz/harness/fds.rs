@@ -46,6 +46,16 @@ pub fn no_fds() -> NoFds {
     NoFds { old }
 }
 
+/// Lifts the soft limit to the hard one: before an abort (the fuzzer writes the input that
+/// found a violation to a file, which needs a descriptor), whatever guard is alive.
+pub fn lift_limit() {
+    let lim = limit();
+    set_limit(&libc::rlimit {
+        rlim_cur: lim.rlim_max,
+        rlim_max: lim.rlim_max,
+    });
+}
+
 impl Drop for NoFds {
     fn drop(&mut self) {
         set_limit(&self.old);

@@ -19,6 +19,8 @@ mod subscriber;
 mod timer;
 
 pub use model::run;
+#[cfg(feature = "tasks")]
+pub use model::tasks::{NewTask, Step, WakeHow};
 
 /// Most subscribers one input may create (fds stay well below any limit).
 pub const MAX_SUBS: usize = 48;
@@ -116,6 +118,13 @@ pub enum Action {
     ArmOwn(Sched),
     /// `Ops::with` on a subscriber (the running one, or one lent further up, is `Busy`).
     With(u8, WithStep),
+    /// `Ops::spawn`: first polled by this turn's task phase.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
+    /// Wakes a waker the harness kept (as `Op::Wake`): the task runs in this turn's task
+    /// phase.
+    #[cfg(feature = "tasks")]
+    WakeTask(u8),
 }
 
 /// An extra descriptor to register (always an eventfd, watched for reading).
@@ -183,6 +192,12 @@ pub enum TimerAction {
     With(u8, WithStep),
     /// `Ops::add_fd` and `Ops::arm_own` with no subscriber running: refused as stale.
     OwnNothing,
+    /// `Ops::spawn` from a timer callback.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
+    /// As `Action::WakeTask`.
+    #[cfg(feature = "tasks")]
+    WakeTask(u8),
 }
 
 /// What the test driver does between turns.
@@ -268,6 +283,48 @@ pub enum Op {
         sub: u8,
         sched: Sched,
     },
+    /// Spawns a task from outside the loop (the executor's operations follow; their model is
+    /// `model/tasks.rs`). Task ops pick tasks and wakers among all made so far, and `Async`
+    /// eventfds among the harness's.
+    #[cfg(feature = "tasks")]
+    Spawn(NewTask),
+    /// Spawns up to a hundred tasks at once: more than a turn's budget.
+    #[cfg(feature = "tasks")]
+    SpawnMany {
+        count: u8,
+        new: NewTask,
+    },
+    /// Spawns with every allocation failing: `ENOMEM`, the future dropped once.
+    #[cfg(feature = "tasks")]
+    SpawnStarved(u8),
+    /// Wakes a waker the harness kept from a parked poll (its task may be done).
+    #[cfg(feature = "tasks")]
+    Wake {
+        waker: u8,
+        how: WakeHow,
+    },
+    /// Another thread wakes a kept waker while the loop runs turns with no timeout until its
+    /// task is polled: a wake while the reactor sleeps must wake it.
+    #[cfg(feature = "tasks")]
+    BlockingWake(u8),
+    /// A clone of a kept waker goes to a thread that wakes and drops it once the reactor is
+    /// dropped.
+    #[cfg(feature = "tasks")]
+    LateWake(u8),
+    #[cfg(feature = "tasks")]
+    DropWaker(u8),
+    /// Drops a task's join handle: it is detached.
+    #[cfg(feature = "tasks")]
+    DropHandle(u8),
+    /// `JoinHandle::try_take` and `is_finished`.
+    #[cfg(feature = "tasks")]
+    TakeJoin(u8),
+    /// Makes one of the harness's `Async` eventfds readable.
+    #[cfg(feature = "tasks")]
+    PokeAsync(u8),
+    /// Reads one of them dry from outside.
+    #[cfg(feature = "tasks")]
+    DrainAsync(u8),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -276,7 +333,29 @@ pub struct Input {
     pub scripts: Vec<Vec<Action>>,
     /// Timer callbacks' scripts.
     pub timer_scripts: Vec<Vec<TimerAction>>,
+    /// Tasks' scripts.
+    #[cfg(feature = "tasks")]
+    pub task_scripts: Vec<Vec<Step>>,
     pub ops: Vec<Op>,
+}
+
+/// Before the first input: quiets planted panics, and makes the main thread's thread-locals
+/// that spawning, scoping and joining threads register (with the C library's list of their
+/// destructors, kept until the thread exits), so that the leak check after an input never
+/// counts them as that input's.
+pub fn init() {
+    quiet_planted_panics();
+    #[cfg(feature = "tasks")]
+    {
+        let _ = std::thread::current();
+        std::thread::scope(|s| {
+            s.spawn(|| ());
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let waiter = std::thread::spawn(move || rx.recv().is_ok());
+        let _ = tx.send(());
+        let _ = waiter.join();
+    }
 }
 
 /// Planted panics (handlers, timer callbacks, destructors) are part of the input; keep them

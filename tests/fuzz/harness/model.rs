@@ -48,6 +48,7 @@ pub fn is_planted(payload: &(dyn Any + Send)) -> bool {
 /// A disagreement with the model: abort, so that no `catch_unwind` can swallow it.
 pub fn violation(msg: std::fmt::Arguments<'_>) -> ! {
     eprintln!("model violation: {msg}");
+    super::fds::lift_limit();
     std::process::abort()
 }
 
@@ -61,6 +62,9 @@ macro_rules! check {
 
 #[path = "owned.rs"]
 mod owned;
+#[cfg(feature = "tasks")]
+#[path = "tasks.rs"]
+pub mod tasks;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
@@ -284,6 +288,9 @@ pub struct Model {
     owned_returning: Option<usize>,
     /// A timer callback's `Ops::with` is running: what it deleted is dropped as it returns.
     timer_with: bool,
+    /// The executor's tasks.
+    #[cfg(feature = "tasks")]
+    tasks: tasks::Tasks,
 }
 
 /// What an attempt to rebuild the epoll set did, as far as the model can tell.
@@ -466,6 +473,10 @@ impl Model {
             let s = &self.subs[id];
             !(s.ready() || s.wild)
         });
+        #[cfg(feature = "tasks")]
+        if self.tasks.may_end_wait() {
+            return false;
+        }
         !self.remainder && timers_quiet && subs_quiet && ghosts_quiet
     }
 
@@ -499,6 +510,10 @@ impl Model {
     /// oneshot ones are armed again), and those whose fd was closed behind the reactor's back
     /// now register whatever their number names, if anything.
     fn rebuilt(&mut self) {
+        #[cfg(feature = "tasks")]
+        {
+            self.tasks.dirty = true; // the Async eventfds are registered afresh: an edge
+        }
         for s in self.subs.iter_mut().filter(|s| s.state == State::Live) {
             s.arm();
             if !s.fd_open {
@@ -1147,6 +1162,10 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
                 owned::with_checked(&model, Some(me.id), id, step, ops)
             }
         }
+        #[cfg(feature = "tasks")]
+        Action::Spawn(new) => tasks::spawn_in_ops(&model, new, ops),
+        #[cfg(feature = "tasks")]
+        Action::WakeTask(w) => tasks::wake_in_turn(&model, w),
         Action::DrainSelf => {
             if let Some(fd) = &me.fd {
                 read_all(fd.as_fd());
@@ -1239,6 +1258,10 @@ pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut O
             }
         }
         TimerAction::OwnNothing => owned::own_nothing(ops),
+        #[cfg(feature = "tasks")]
+        TimerAction::Spawn(new) => tasks::spawn_in_ops(model, new, ops),
+        #[cfg(feature = "tasks")]
+        TimerAction::WakeTask(w) => tasks::wake_in_turn(model, w),
     }
 }
 
@@ -1634,8 +1657,12 @@ pub fn run(input: Input) {
         owned_running: None,
         owned_returning: None,
         timer_with: false,
+        #[cfg(feature = "tasks")]
+        tasks: tasks::Tasks::new(input.task_scripts),
     }));
     let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
+    #[cfg(feature = "tasks")]
+    tasks::setup(&mut reactor, &model);
     for op in input.ops.into_iter().take(256) {
         step(&mut reactor, &model, op);
     }
@@ -1643,6 +1670,8 @@ pub fn run(input: Input) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(reactor))) {
         check!(is_planted(&*p), "unexpected panic dropping the reactor");
     }
+    #[cfg(feature = "tasks")]
+    tasks::after_reactor(&model);
     let mut m = model.borrow_mut();
     for (id, s) in m.subs.iter().enumerate() {
         check!(s.drops == 1, "sub {id}: dropped {} times in all", s.drops);
@@ -1851,12 +1880,35 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
                 owned::arm_own_checked(model, id, sched, |t, tag| reactor.arm_own(key, t, tag));
             }
         }
+        #[cfg(feature = "tasks")]
+        Op::Spawn(_)
+        | Op::SpawnMany { .. }
+        | Op::SpawnStarved(_)
+        | Op::Wake { .. }
+        | Op::BlockingWake(_)
+        | Op::LateWake(_)
+        | Op::DropWaker(_)
+        | Op::DropHandle(_)
+        | Op::TakeJoin(_)
+        | Op::PokeAsync(_)
+        | Op::DrainAsync(_) => tasks::step(reactor, model, op),
     }
 }
 
 /// One turn: `run_once(Some(Duration::ZERO))`, or, `timed`, `run_once(Some(WAIT))` (with no
 /// descriptor left if `Some(true)`).
 fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
+    turn_with(reactor, model, timed, false)
+}
+
+/// One turn with no timeout (`run_once(None)`): it blocks until something happens.
+#[cfg(feature = "tasks")]
+fn turn_blocking(reactor: &mut Reactor, model: &Shared) {
+    turn_with(reactor, model, None, true)
+}
+
+/// A turn, `blocking` (no timeout) or as `turn` says.
+fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blocking: bool) {
     let (whole, backs_off, owed) = {
         let m = model.borrow();
         (
@@ -1882,6 +1934,8 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
         m.handler_panicked = false;
         m.timer_panicked = false;
         m.leftover_drop_panicked = false;
+        #[cfg(feature = "tasks")]
+        tasks::turn_begins(&mut m);
     }
     let limit = (timed == Some(true)).then(no_fds);
     model.borrow_mut().no_fds = limit.is_some();
@@ -1890,8 +1944,9 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
     } else {
         Duration::ZERO
     };
+    let timeout = (!blocking).then_some(timeout);
     let start = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(Some(timeout))));
+    let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(timeout)));
     let elapsed = start.elapsed();
     drop(limit);
     let pending = reactor.pending();
@@ -1903,6 +1958,20 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
     m.in_turn = false;
     m.in_handler = None;
     m.in_timer = None;
+    // A task's planted panic leaves the turn after it ran to its end but for the task phase:
+    // the turn is accounted for as one that returned, with no count.
+    #[cfg(feature = "tasks")]
+    let task_panicked = m.tasks.panicked;
+    #[cfg(not(feature = "tasks"))]
+    let task_panicked = false;
+    let result = match result {
+        Err(p) if task_panicked => {
+            check!(is_planted(&*p), "unexpected panic in a task");
+            Ok(Ok(None))
+        }
+        Ok(r) => Ok(r.map(Some)),
+        Err(p) => Err(p),
+    };
     match result {
         Ok(Ok(n)) => {
             if m.began_batch {
@@ -1910,43 +1979,54 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
                 if m.timer_stop {
                     // It returns before its wait, once every due timer has fired.
                     m.check_no_due();
-                    check!(
-                        n == m.timer_fires,
-                        "a turn stopped by a timer callback gave {n}, {} callbacks ran",
-                        m.timer_fires
-                    );
                 } else {
                     m.wait();
                 }
             }
+            // The task phase's polls count, and so do the events of the executor's own
+            // eventfds (its inbox, the `Async` ones).
+            #[cfg(feature = "tasks")]
+            let waited = m.began_batch && m.waited;
+            #[cfg(feature = "tasks")]
+            let (polls, own) = tasks::turn_ends(&mut m, n.is_some(), waited);
+            #[cfg(not(feature = "tasks"))]
+            let (polls, own) = (0, 0);
             m.check_dropped();
-            check!(
-                m.fires + m.timer_fires <= n,
-                "{} handlers and {} callbacks ran for a count of {n}",
-                m.fires,
-                m.timer_fires
-            );
+            if let Some(n) = n {
+                check!(
+                    !(m.began_batch && m.timer_stop) || n == m.timer_fires + polls,
+                    "a turn stopped by a timer callback gave {n}, {} callbacks ran, {polls} \
+                     polls",
+                    m.timer_fires
+                );
+                check!(
+                    m.fires + m.timer_fires <= n,
+                    "{} handlers and {} callbacks ran for a count of {n}",
+                    m.fires,
+                    m.timer_fires
+                );
+            }
             check!(
                 pending == 0,
                 "{pending} events pending after a complete turn"
             );
             check!(reactor.stop_requested() == m.stop, "stop flag disagrees");
             // Ghost events (and the alarm's) are never counted.
-            if !m.began_batch {
+            if let (Some(n), false) = (n, m.began_batch) {
                 check!(
-                    n <= pending_before,
+                    n <= pending_before + polls,
                     "a turn that finished a remainder of {pending_before} events gave {n}"
                 );
-            } else if m.waited {
+            } else if let (Some(n), true) = (n, m.waited) {
                 let reportable = m.subs.iter().filter(|s| s.reportable_at_wait).count()
                     + m.subs
                         .iter()
                         .map(|s| s.extras.iter().filter(|x| x.reportable_at_wait).count())
                         .sum::<usize>();
                 check!(
-                    n <= reportable + m.timer_fires,
+                    n <= reportable + m.timer_fires + polls + own,
                     "a turn gave {n}: {reportable} subscribers could report and {} callbacks \
-                     ran (a ghost counted?)",
+                     ran, {polls} polls (a ghost counted?)",
                     m.timer_fires
                 );
             }
@@ -1978,6 +2058,8 @@ fn turn(reactor: &mut Reactor, model: &Shared, timed: Option<bool>) {
         Ok(Err(e)) => violation(format_args!("run_once failed: {e}")),
         Err(p) => {
             check!(is_planted(&*p), "unexpected panic in run_once");
+            #[cfg(feature = "tasks")]
+            tasks::turn_ends(&mut m, false, false);
             if m.began_batch {
                 m.owed_backoff = false; // taken before the wait, whatever panicked after
             }
