@@ -36,9 +36,6 @@ impl Future for ParkOnce {
 /// A task woken between turns is ready before the tasks spawned after the wake: the next turn
 /// polls it within its budget, whatever was spawned meanwhile.
 #[test]
-#[ignore = "fails: a wake between turns waits in the inbox, which the task phase drains behind \
-            the run queue, so tasks spawned after the wake are polled first and can take the \
-            whole budget"]
 fn a_task_woken_before_later_spawns_is_polled_before_them() {
     let mut reactor = Reactor::new().unwrap();
     let slot = Rc::new(RefCell::new(None));

@@ -140,7 +140,11 @@ impl Spawner {
         // Below `MAX_TASKS`, checked above: it fits a task's 32-bit index.
         live.set_slot(slot as u32);
         executor.live[slot] = Some(live);
-        executor.ready.push_back(queued);
+        // Tasks woken before this spawn go first: the run queue keeps the order of wakes and
+        // spawns together.
+        let Executor { inbox, ready, .. } = &mut *executor;
+        inbox.drain(ready);
+        ready.push_back(queued);
         Ok(JoinHandle { join })
     }
 }
