@@ -485,10 +485,16 @@ impl<D, T: Threads> Timers<D, T> {
             return Ok(true);
         }
         entry.period = period;
+        // A deadline no later than the reading that set it has passed already: it goes to the
+        // pending list below (fires in the next turn), never to the slot it sits in.
+        let mut passed = false;
         let deadline = match timer.first {
             When::At(at) => at,
             When::After(after) => match sys::monotonic_ns() {
-                Ok(now) => now.saturating_add(after),
+                Ok(now) => {
+                    passed = after == 0;
+                    now.saturating_add(after)
+                }
                 Err(_) => {
                     // The next turn reads the clock for it, and reports a refusal from there.
                     entry.when = timer.first;
@@ -501,7 +507,7 @@ impl<D, T: Threads> Timers<D, T> {
         entry.when = When::At(deadline);
         let tick = tick_of(deadline);
         match self.wheel.slotted_tick(key.index) {
-            Some(slotted) if slotted <= tick => Ok(false),
+            Some(slotted) if slotted <= tick && !passed => Ok(false),
             // Earlier than its slot, due, or pending: the next clock reading files it from its
             // new deadline (and moves the alarm earlier if it must), as for an armed timer: a
             // timer reset to a deadline already passed fires in the next turn, never in the

@@ -240,6 +240,9 @@ pub struct Model {
     /// This turn's clock reading is accounted for: the panicked callback finished, pending
     /// timers given their deadlines.
     clock_read: bool,
+    /// The clock was read again after the turn's batch (the alarm rang in it: the timers due
+    /// then fire at the batch's end, after a reading of their own).
+    read_after_batch: bool,
     /// This turn's wait is accounted for: its batch began.
     waited: bool,
     /// A timer callback asked to stop in this turn: it returns before it waits.
@@ -722,7 +725,17 @@ impl Model {
 
     /// The turn's clock reading: the callback that panicked in an earlier turn is finished,
     /// then every pending timer gets its deadline (zero ones are due now).
-    fn read_clock(&mut self) {
+    /// A timer fires: if after the batch, the alarm rang in it, and the reactor read the clock
+    /// again (the resets made in the batch are filed by that reading).
+    pub(super) fn read_clock_to_fire(&mut self) {
+        if self.waited && !self.read_after_batch {
+            self.read_after_batch = true;
+            self.clock_read = false;
+        }
+        self.read_clock();
+    }
+
+    pub(super) fn read_clock(&mut self) {
         if self.clock_read {
             return;
         }
@@ -795,12 +808,14 @@ impl Model {
             self.in_turn && self.in_handler.is_none() && self.in_timer.is_none(),
             "timer {id}: callback outside a turn or nested"
         );
+        // Before the wait, or after a batch in which the alarm rang (the timers due then fire
+        // at the batch's end): never in a turn that finishes a batch a panic left.
         check!(
-            self.began_batch && !self.waited,
-            "timer {id}: fired in a turn that finishes a batch, or after its wait"
+            self.began_batch,
+            "timer {id}: fired in a turn that finishes a batch"
         );
         self.settle_owned();
-        self.read_clock();
+        self.read_clock_to_fire();
         self.check_dropped();
         let t = &mut self.timers[id];
         check!(
@@ -1634,6 +1649,7 @@ pub fn run(input: Input) {
         cancelling: None,
         arming: None,
         clock_read: false,
+        read_after_batch: false,
         waited: false,
         timer_stop: false,
         timer_panicked: false,
@@ -1926,6 +1942,7 @@ fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blockin
         m.fires = 0;
         m.timer_fires = 0;
         m.clock_read = false;
+        m.read_after_batch = false;
         m.waited = false;
         m.timer_stop = false;
         if m.began_batch {
