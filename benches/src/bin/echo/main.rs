@@ -1,6 +1,7 @@
-//! Loopback TCP echo: barepoll's example echo server, built from the repo and run as a user
-//! runs it, against idiomatic single-threaded echo servers on mio, tokio, calloop, polling and
-//! eventp, each its own process, under a checking load generator.
+//! Loopback TCP echo: barepoll's example echo servers (`echo_server`, on callbacks, and
+//! `async_echo`, on tasks), built from the repo and run as a user runs them, against idiomatic
+//! single-threaded echo servers on mio, tokio, calloop, polling and eventp, each its own
+//! process, under a checking load generator.
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml --bin echo              # writes results/echo.md
@@ -56,7 +57,7 @@ fn bench(quick: bool) {
             report::QUIET_LOAD
         );
     }
-    let example = servers::build_example();
+    let examples = servers::build_examples();
     let cpus = servers::cpus();
     match cpus {
         Some((_, generator)) => servers::pin_self(generator),
@@ -86,7 +87,8 @@ fn bench(quick: bool) {
         for k in 0..SERVERS.len() {
             let s = (round + k) % SERVERS.len();
             let server = &SERVERS[s];
-            let mut running = Running::start(server, &example, cpus.map(|(cpu, _)| cpu));
+            let mut running =
+                Running::start(server, examples[s].as_deref(), cpus.map(|(cpu, _)| cpu));
             for (c, case) in CASES.iter().enumerate() {
                 let sample = load::run(case.load, &timing, &mut running, server.label, &pattern);
                 eprintln!(

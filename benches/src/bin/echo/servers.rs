@@ -1,4 +1,4 @@
-//! The servers under test as processes: barepoll's example built from the repo, and each peer
+//! The servers under test as processes: barepoll's examples built from the repo, and each peer
 //! (this binary re-executed as `echo serve PEER 0`). Each runs pinned to its CPU, announces its
 //! address on stdout, is watched through `/proc/PID/stat`, and is stopped with SIGTERM (SIGKILL
 //! after a second); dropping a `Running` that was not stopped kills it.
@@ -11,65 +11,110 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How a server's process is started.
+pub enum Launch {
+    /// One of barepoll's examples, built from the repo root as a user builds it and run as
+    /// `EXAMPLE 0`; its first line is `announces` followed by its address.
+    Example {
+        name: &'static str,
+        features: &'static [&'static str],
+        announces: &'static str,
+    },
+    /// A peer of this binary, run as `echo serve PEER 0`.
+    Peer(&'static str),
+}
+
 pub struct Server {
-    /// barepoll's example, or the peer's name for `echo serve`.
-    pub id: &'static str,
+    pub launch: Launch,
     pub label: &'static str,
 }
 
-pub const BAREPOLL: &str = "barepoll";
+/// What the peers print before their address (`peers::serve`), as barepoll's echo_server does.
+const PEER_ANNOUNCES: &str = "echo server listening on ";
 
-pub const SERVERS: [Server; 6] = [
+pub const SERVERS: [Server; 7] = [
     Server {
-        id: BAREPOLL,
+        launch: Launch::Example {
+            name: "echo_server",
+            features: &[],
+            announces: "echo server listening on ",
+        },
         label: "barepoll `examples/echo_server`",
     },
     Server {
-        id: "mio",
+        launch: Launch::Example {
+            name: "async_echo",
+            features: &["tasks"],
+            announces: "async echo listening on ",
+        },
+        label: "barepoll `examples/async_echo`",
+    },
+    Server {
+        launch: Launch::Peer("mio"),
         label: "mio 1 + slab",
     },
     Server {
-        id: "tokio",
+        launch: Launch::Peer("tokio"),
         label: "tokio 1 current-thread",
     },
     Server {
-        id: "calloop",
+        launch: Launch::Peer("calloop"),
         label: "calloop 0.14",
     },
     Server {
-        id: "polling",
+        launch: Launch::Peer("polling"),
         label: "polling 3 (level) + slab",
     },
     Server {
-        id: "eventp",
+        launch: Launch::Peer("eventp"),
         label: "eventp 1",
     },
 ];
 
-/// Builds barepoll's example as a user would, from the repo root, and returns its path.
-pub fn build_example() -> PathBuf {
+/// Builds every example that `SERVERS` names; returns, per server, its executable (`None` for
+/// the peers).
+pub fn build_examples() -> Vec<Option<PathBuf>> {
+    SERVERS
+        .iter()
+        .map(|server| match server.launch {
+            Launch::Example { name, features, .. } => Some(build_example(name, features)),
+            Launch::Peer(_) => None,
+        })
+        .collect()
+}
+
+/// Builds example `name` with `features` as a user would, from the repo root
+/// (`cargo build --release --example NAME [--features F]`), and returns its path.
+fn build_example(name: &str, features: &[&str]) -> PathBuf {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building: cargo build --release --example echo_server (in the repo root)");
+    let mut args = vec!["build", "--release", "--example", name];
+    let joined = features.join(",");
+    if !features.is_empty() {
+        args.extend(["--features", &joined]);
+    }
+    eprintln!("building: cargo {} (in the repo root)", args.join(" "));
     let out = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--release", "--example", "echo_server"])
+        .args(&args)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .expect("run cargo");
-    assert!(out.status.success(), "building the example failed");
+    assert!(out.status.success(), "building the example {name} failed");
     // The compiler-artifact message of the example names its executable.
     let json = String::from_utf8_lossy(&out.stdout);
+    let kind = r#""kind":["example"]"#;
+    let named = format!(r#""name":"{name}""#);
     let path = json
         .lines()
-        .filter(|l| l.contains(r#""kind":["example"]"#) && l.contains(r#""name":"echo_server""#))
+        .filter(|l| l.contains(kind) && l.contains(&named))
         .find_map(|l| {
             let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
             let len = l[start..].find('"')?;
             Some(PathBuf::from(&l[start..start + len]))
         })
-        .expect("cargo did not name the example's executable");
+        .unwrap_or_else(|| panic!("cargo did not name the executable of example {name}"));
     assert!(path.is_file(), "{} is not a file", path.display());
     path
 }
@@ -82,14 +127,19 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `server` (barepoll's from `example`) pinned to `cpu`, and waits for its address.
-    pub fn start(server: &Server, example: &Path, cpu: Option<usize>) -> Running {
-        let mut cmd = if server.id == BAREPOLL {
-            Command::new(example)
-        } else {
-            let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-            cmd.args(["serve", server.id]);
-            cmd
+    /// Starts `server` (an example from `executable`) pinned to `cpu`, and waits for its
+    /// address.
+    pub fn start(server: &Server, executable: Option<&Path>, cpu: Option<usize>) -> Running {
+        let (mut cmd, announces) = match server.launch {
+            Launch::Example { announces, .. } => {
+                let path = executable.expect("the example's executable");
+                (Command::new(path), announces)
+            }
+            Launch::Peer(id) => {
+                let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+                cmd.args(["serve", id]);
+                (cmd, PEER_ANNOUNCES)
+            }
         };
         cmd.arg("0").stdin(Stdio::null()).stdout(Stdio::piped());
         if let Some(cpu) = cpu {
@@ -130,7 +180,7 @@ impl Running {
             .unwrap_or_else(|_| panic!("{}: no address line within 10 s", server.label));
         let addr = line
             .trim()
-            .strip_prefix("echo server listening on ")
+            .strip_prefix(announces)
             .and_then(|a| a.parse::<SocketAddr>().ok())
             .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", server.label));
         assert!(
