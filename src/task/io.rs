@@ -84,6 +84,9 @@ impl<F> Source<F> {
 
 /// Wakes every waiter of one direction (none is woken while the list is borrowed).
 fn wake_all(waiters: &RefCell<Waiters>) {
+    if waiters.borrow().is_empty() {
+        return; // the common edge: no task waits in this direction
+    }
     let mut woken = waiters.borrow_mut().take();
     for waiter in woken.drain(..) {
         waiter.wake();

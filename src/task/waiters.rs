@@ -40,6 +40,11 @@ impl Waiters {
         }
     }
 
+    /// No waker is listed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The future that parked `parked` is still listed, with `waker`: nothing to do.
     pub(super) fn holds(&self, parked: &Parked, waker: &Waker) -> bool {
         self.list
