@@ -885,7 +885,9 @@ fn blocking_wake(reactor: &mut Reactor, model: &Shared, waker: u8) {
     }
     {
         let t = &mut model.borrow_mut().tasks.list[id];
-        if !polls_at_wake.is_some_and(|at| t.polls > at) {
+        // Not polled since the wake (or the wake's time unknown): it may still be scheduled.
+        let polled_since = matches!(polls_at_wake, Some(at) if t.polls > at);
+        if !polled_since {
             t.maybe_scheduled = true;
         }
     }
