@@ -365,3 +365,96 @@ fn connect_as_a_task_over_a_unix_socket_path() {
     server.join().unwrap();
     let _ = std::fs::remove_file(&dir);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "TCP")]
+fn data_and_the_peers_shutdown_in_one_edge_give_the_data_then_the_end() {
+    // A stream socket's short read clears its readiness (the next edge sets it): the end of
+    // file that came with the data must still be read, never waited for.
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let rounds = 50;
+    let clients = std::thread::spawn(move || {
+        for i in 0..rounds {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(&vec![i as u8; 100 + i]).unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).unwrap(); // until the server closes
+        }
+    });
+    let s = spawner.clone();
+    let server = r
+        .spawn(async move {
+            let mut total = 0;
+            for i in 0..rounds {
+                let (conn, _) = loop {
+                    match listener.accept() {
+                        Ok(accepted) => break accepted,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            s.sleep(Duration::from_millis(1)).await.unwrap()
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                };
+                // The data and the FIN are both there, most often, before the first read.
+                std::thread::sleep(Duration::from_millis(2));
+                let conn = Async::new(&s, conn).unwrap();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(got, vec![i as u8; 100 + i]);
+                total += got.len();
+            }
+            total
+        })
+        .unwrap();
+    let total = r.block_on(server).unwrap().unwrap();
+    assert_eq!(total, (0..rounds).map(|i| 100 + i).sum::<usize>());
+    clients.join().unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "sockets")]
+fn a_short_read_of_a_stream_socket_whose_peer_shut_down_in_the_same_edge_still_sees_the_end() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let (mine, peer) = sys::socketpair(SocketType::Stream, 0).unwrap();
+    let s = spawner.clone();
+    let reader = r
+        .spawn(async move {
+            let mine = Async::new(&s, mine).unwrap();
+            barepoll::task::yield_now().await; // registered by the turn after this one
+            barepoll::task::yield_now().await;
+            // Data and the shutdown before the next wait: one edge, readable and read-closed.
+            sys::write(peer.as_fd(), b"last words").unwrap();
+            sys::shutdown(peer.as_fd(), sys::Shutdown::Write).unwrap();
+            barepoll::task::yield_now().await; // that edge is dispatched
+            let read_all = async {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 64]; // larger than the data: a short read
+                loop {
+                    match mine.read(&mut buf).await.unwrap() {
+                        0 => return got,
+                        n => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            };
+            s.timeout(Duration::from_secs(10), read_all).await
+        })
+        .unwrap();
+    assert_eq!(
+        r.block_on(reader).unwrap().unwrap(),
+        Ok(b"last words".to_vec()),
+        "the end of file was waited for"
+    );
+}

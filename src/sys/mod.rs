@@ -75,8 +75,8 @@ pub use signal::{
 };
 pub use socket::{
     accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, send,
-    setsockopt, shutdown, socket, socketpair, take_error, Shutdown, SockOpt, SocketType,
-    SOCK_NONBLOCK,
+    setsockopt, shutdown, socket, socket_type, socketpair, take_error, Shutdown, SockOpt,
+    SocketType, SOCK_NONBLOCK,
 };
 pub use spawn::Command;
 pub use time::{monotonic, timerfd, timerfd_settime, TFD_NONBLOCK, TFD_TIMER_ABSTIME};

@@ -279,6 +279,41 @@ pub fn setsockopt(fd: BorrowedFd<'_>, opt: SockOpt, on: bool) -> Result<(), Errn
 /// # Ok::<(), Errno>(())
 /// ```
 pub fn take_error(fd: BorrowedFd<'_>) -> Result<Option<Errno>, Errno> {
+    let value = getsockopt_int(fd, n::SO_ERROR)?;
+    // 0 is no error; anything else that is not an error number is not one we can report.
+    match value {
+        0 => Ok(None),
+        v => Errno::from_raw(v).map(Some).ok_or(Errno::EINVAL),
+    }
+}
+
+/// The socket's type (`SO_TYPE`); `None` for a type this module does not name (`SOCK_RAW`,
+/// say).
+///
+/// # Errors
+/// The kernel's error (`ENOTSOCK` for a descriptor that is no socket, `EBADF`).
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, SocketType};
+/// let s = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// assert_eq!(sys::socket_type(s.as_fd())?, Some(SocketType::Stream));
+/// let efd = sys::eventfd(0, 0)?;
+/// assert_eq!(sys::socket_type(efd.as_fd()), Err(Errno::ENOTSOCK));
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn socket_type(fd: BorrowedFd<'_>) -> Result<Option<SocketType>, Errno> {
+    let value = getsockopt_int(fd, n::SO_TYPE)? as u32;
+    Ok([
+        SocketType::Stream,
+        SocketType::Datagram,
+        SocketType::SeqPacket,
+    ]
+    .into_iter()
+    .find(|t| *t as u32 == value))
+}
+
+/// An `int` socket option of level `SOL_SOCKET`.
+fn getsockopt_int(fd: BorrowedFd<'_>, name: u32) -> Result<i32, Errno> {
     let mut value = 0i32;
     let mut len = core::mem::size_of::<i32>() as u32;
     let (ptr, len_ptr) = (
@@ -288,7 +323,7 @@ pub fn take_error(fd: BorrowedFd<'_>) -> Result<Option<Errno>, Errno> {
     let (fd, level, name) = (
         fd.as_raw_fd() as usize,
         n::SOL_SOCKET as usize,
-        n::SO_ERROR as usize,
+        name as usize,
     );
     // SAFETY: the kernel writes at most `len` (4) bytes into `value` and the length into
     // `len`, both ours to write.
@@ -297,11 +332,7 @@ pub fn take_error(fd: BorrowedFd<'_>) -> Result<Option<Errno>, Errno> {
     if len as usize != core::mem::size_of::<i32>() {
         return Err(Errno::EINVAL);
     }
-    // 0 is no error; anything else that is not an error number is not one we can report.
-    match value {
-        0 => Ok(None),
-        v => Errno::from_raw(v).map(Some).ok_or(Errno::EINVAL),
-    }
+    Ok(value)
 }
 
 /// The address `fd` is bound to (`getsockname`): the port the kernel picked for port 0.

@@ -68,6 +68,11 @@ struct Source<F> {
     dropped: Cell<bool>,
     readable: Cell<bool>,
     writable: Cell<bool>,
+    /// A stream socket: a short read took all it held, so readiness is cleared after one
+    /// (the next edge sets it), saving a read that would give `EAGAIN`.
+    stream: bool,
+    /// The peer shut its writing half (or the fd failed): reads end at once, never wait.
+    read_closed: Cell<bool>,
     readers: RefCell<Waiters>,
     writers: RefCell<Waiters>,
 }
@@ -124,6 +129,9 @@ impl<F: AsFd> TaskIo for Source<F> {
 
     fn ready(&self, event: Event) {
         let failed = event.is_error() || event.is_hangup();
+        if event.is_read_closed() || failed {
+            self.read_closed.set(true);
+        }
         if event.is_readable() || event.is_read_closed() || failed {
             self.readable.set(true);
             wake_all(&self.readers);
@@ -152,6 +160,11 @@ impl<F: AsFd + 'static> Async<F> {
     /// ```
     pub fn new(spawner: &Spawner, io: F) -> Result<Async<F>> {
         sys::set_nonblocking(io.as_fd(), true)?;
+        // Not a socket, or a query refused: readiness is kept after short reads (always safe).
+        let stream = matches!(
+            sys::socket_type(io.as_fd()),
+            Ok(Some(sys::SocketType::Stream))
+        );
         let source = Rc::new(Source {
             io,
             key: Cell::new(None),
@@ -159,6 +172,8 @@ impl<F: AsFd + 'static> Async<F> {
             dropped: Cell::new(false),
             readable: Cell::new(true),
             writable: Cell::new(true),
+            stream,
+            read_closed: Cell::new(false),
             readers: RefCell::new(Waiters::new()),
             writers: RefCell::new(Waiters::new()),
         });
@@ -312,7 +327,15 @@ impl<F: AsFd + 'static> Async<F> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        self.read_with(|io| sys::read(io.as_fd(), buf)).await
+        let len = buf.len();
+        let n = self.read_with(|io| sys::read(io.as_fd(), buf)).await?;
+        let source = &self.source;
+        if n > 0 && n < len && source.stream && !source.read_closed.get() {
+            // A stream socket's short read took all it held: wait for the next edge rather
+            // than read again for `EAGAIN` (its end of file comes with `EPOLLRDHUP`).
+            source.readable.set(false);
+        }
+        Ok(n)
     }
 
     /// Writes from `buf` (`write(2)`), waiting while the fd cannot take more.
@@ -503,7 +526,8 @@ pub(crate) fn settle_io<D, T: Threads>(registry: &mut Registry<D, T>) {
         // Stale only if the reactor deleted it itself meanwhile: nothing to do then.
         if registry.remove(key, drop).is_err() {}
     }
-    let edge = interest::interest().read().write().edge();
+    // `rdhup`: a peer's shutdown is told apart, so reads after it never wait for an edge.
+    let edge = interest::interest().read().write().rdhup().edge();
     for io in add.into_iter().filter(|io| !io.dropped()) {
         let node = IoNode { io: io.clone() };
         let registered = registry.insert_task_io(node, edge);
