@@ -271,8 +271,12 @@ fn a_client_that_never_reads_is_held_back_and_the_proxy_stays_small() {
         written < OFFERED,
         "{written} bytes taken: nothing held the writer back"
     );
+    // Built with AddressSanitizer (the sanitizer CI stage), freed memory waits in its
+    // quarantine: the RSS then says nothing about what the proxy keeps.
+    let exe = std::fs::read(format!("/proc/{}/exe", proxy.child.id())).unwrap_or_default();
+    let sanitized = exe.windows(16).any(|w| w == b"AddressSanitizer");
     assert!(
-        after < before + 4096,
+        sanitized || after < before + 4096,
         "RSS {before} KiB before, {after} KiB after {written} bytes"
     );
     let (code, err) = proxy.stop();
