@@ -97,10 +97,9 @@ impl<T> Ring<T> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        // SAFETY: the exchange claimed position `position`, whose slot has
-                        // sequence `position`: it is this thread's turn alone to write it, and
-                        // it holds no value (the last pop moved it out, or it never had one).
-                        // The Acquire load above saw the popper's Release: its read is done.
+                        // The exchange claimed `position` (the slot's sequence); the Acquire load
+                        // above saw the last popper's Release, so its read is done.
+                        // SAFETY: this thread alone writes the slot, which holds no value.
                         unsafe { (*slot.value.get()).write(value) };
                         slot.sequence.store(next, Ordering::Release);
                         return Ok(());
@@ -134,10 +133,9 @@ impl<T> Ring<T> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        // SAFETY: the exchange claimed position `position`, whose slot has
-                        // sequence `position + 1`: its pusher wrote a value and its Release
-                        // store, seen by the Acquire load above, published it. This thread
-                        // alone reads it, once; the slot is handed on just after.
+                        // The exchange claimed `position` (sequence `position + 1`): its pusher's
+                        // Release store, seen by the Acquire load above, published the value.
+                        // SAFETY: this thread alone reads that value, once; the slot goes on after.
                         let value = unsafe { (*slot.value.get()).assume_init_read() };
                         slot.sequence
                             .store(position.wrapping_add(self.capacity()), Ordering::Release);
