@@ -302,20 +302,6 @@ fn values_sent_from_threads_are_each_dropped_once() {
     assert!(taken.get() + given_back <= 2 * per_thread);
 }
 
-/// The number of `write`-family syscalls this thread has made (`None` where unknown).
-fn writes_by_this_thread() -> Option<u64> {
-    if std::env::var("LD_PRELOAD")
-        .unwrap_or_default()
-        .contains("vgpreload")
-    {
-        return None;
-    }
-    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw: "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 #[test]
 #[cfg_attr(miri, ignore = "reads /proc")]
 fn many_sends_between_two_turns_cost_at_most_one_write() {

@@ -242,21 +242,6 @@ fn a_wake_from_another_thread_schedules_the_task() {
     waking.join().unwrap();
 }
 
-/// Write syscalls made so far by the calling thread, where the kernel tells (not under
-/// valgrind, whose tool writes count too).
-fn writes_by_this_thread() -> Option<u64> {
-    if std::env::var("LD_PRELOAD")
-        .unwrap_or_default()
-        .contains("vgpreload")
-    {
-        return None;
-    }
-    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw: "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 #[test]
 #[cfg_attr(miri, ignore = "reads /proc")]
 fn many_wakes_from_another_thread_cost_at_most_one_write_per_turn() {
@@ -317,10 +302,10 @@ fn an_idle_reactor_with_parked_tasks_reads_and_writes_nothing() {
     }
     let third = io();
     // Under valgrind the tool's own reads and writes count too: only the polls are checked.
-    let valgrind = std::env::var("LD_PRELOAD")
-        .unwrap_or_default()
-        .contains("vgpreload");
-    for k in ["syscr: ", "syscw: "].into_iter().filter(|_| !valgrind) {
+    for k in ["syscr: ", "syscw: "]
+        .into_iter()
+        .filter(|_| !under_valgrind())
+    {
         let own = field(&second, k) - field(&first, k);
         // A wait is neither a read nor a write: five idle turns made none of either.
         assert_eq!(field(&third, k) - field(&second, k), own, "{k}");

@@ -10,20 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Write syscalls made so far by the calling thread (`syscw` in /proc/thread-self/io), if the
-/// kernel tells, and if they are the thread's own: under valgrind they also count the tool's
-/// writes to the pipe it schedules threads with.
-fn writes_by_this_thread() -> Option<u64> {
-    let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
-    if preload.contains("vgpreload") {
-        return None;
-    }
-    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw: "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 #[test]
 #[cfg_attr(miri, ignore = "a million wakes")]
 fn a_million_wakes_cost_a_write_per_turn_not_per_wake() {

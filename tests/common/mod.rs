@@ -340,3 +340,23 @@ pub fn start_example(
         .to_string();
     Some((child, addr))
 }
+
+/// Whether the tests run under valgrind, whose tool makes reads and writes of its own on the
+/// tested threads.
+pub fn under_valgrind() -> bool {
+    std::env::var("LD_PRELOAD")
+        .unwrap_or_default()
+        .contains("vgpreload")
+}
+
+/// Write syscalls made so far by the calling thread (`syscw` in /proc/thread-self/io), if the
+/// kernel tells and they are the thread's own (not under valgrind).
+pub fn writes_by_this_thread() -> Option<u64> {
+    if under_valgrind() {
+        return None;
+    }
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw: "))
+        .and_then(|n| n.trim().parse().ok())
+}
