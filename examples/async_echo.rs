@@ -11,13 +11,14 @@
 //! reactor's drop cancels every task, which closes every connection.
 //!
 //! The listener and each connection are `Async` sources (registered once, edge-triggered);
-//! one task accepts, one task per connection reads with `timeout` and writes back. The
-//! signals are a callback subscriber in the same reactor: tasks and handlers mix.
+//! one task accepts, one task per connection reads within its idle deadline (one sleep,
+//! pushed later at each message) and writes back. The signals are a callback subscriber in
+//! the same reactor: tasks and handlers mix.
 
 use barepoll::signal::Signals;
 use barepoll::sys::{SigInfo, SigSet, Signal};
 use barepoll::task::{Async, Spawner};
-use barepoll::{interest, Ops, Reactor};
+use barepoll::{interest, Instant, Ops, Reactor};
 use std::cell::Cell;
 use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
@@ -26,8 +27,11 @@ use std::time::Duration;
 /// Echoes what `conn` sends until it closes, fails, or stays idle for `idle`.
 async fn echo(spawner: Spawner, conn: Async<TcpStream>, idle: Duration) {
     let mut buf = vec![0u8; 16 * 1024];
+    // One deadline for the connection, pushed later at each message: a later deadline is only
+    // written down, so a read costs no timer work (a `timeout` per read would arm and cancel).
+    let mut deadline = spawner.sleep(idle);
     loop {
-        let n = match spawner.timeout(idle, conn.read(&mut buf)).await {
+        let n = match deadline.within(conn.read(&mut buf)).await {
             Ok(Ok(0)) | Err(_) => return, // closed by the peer, or idle
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
@@ -45,6 +49,7 @@ async fn echo(spawner: Spawner, conn: Async<TcpStream>, idle: Duration) {
                 }
             }
         }
+        deadline.reset(Instant::now() + idle);
     }
 }
 

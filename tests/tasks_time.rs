@@ -155,3 +155,90 @@ fn a_sleep_pushed_later_while_armed_ends_at_its_new_deadline_never_before() {
 async fn futures_poll_once<F: std::future::Future>(mut future: std::pin::Pin<&mut F>) -> bool {
     std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_pending())).await
 }
+
+#[test]
+fn one_sleep_bounds_futures_in_turn_and_stays_armed_between_them() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let s = spawner.clone();
+    let done = r
+        .spawn(async move {
+            let start = Instant::now();
+            let mut deadline = spawner.sleep(200 * MS);
+            // Quick futures end first: each gives its output, the sleep goes on.
+            for k in 0..3u32 {
+                assert_eq!(deadline.within(async { k }).await, Ok(k));
+                assert_eq!(deadline.within(yield_now()).await, Ok(()));
+            }
+            let armed_at = deadline.deadline().expect("armed by the first poll");
+            assert!(armed_at >= start + 200 * MS);
+            // A future that never ends meets the same deadline, never before it.
+            let never = s.sleep(Duration::from_secs(3600));
+            assert_eq!(deadline.within(never).await, Err(Elapsed));
+            assert!(Instant::now() >= armed_at, "ended before its deadline");
+            // Once passed, the deadline bounds the next future at once (a ready one still
+            // wins), until it is pushed later.
+            assert_eq!(deadline.within(yield_now()).await, Err(Elapsed));
+            assert_eq!(deadline.within(async { 9 }).await, Ok(9));
+            let later = Instant::now() + 5 * MS;
+            deadline.reset(later);
+            assert_eq!(deadline.within(async { 10 }).await, Ok(10));
+            assert_eq!(deadline.within(s.sleep(3600 * 1000 * MS)).await, Err(Elapsed));
+            assert!(Instant::now() >= later, "ended before its new deadline");
+        })
+        .unwrap();
+    r.block_on(done).unwrap().unwrap();
+}
+
+#[test]
+fn an_idle_deadline_pushed_later_at_each_message_ends_only_after_the_last_one() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let s = spawner.clone();
+    let idle = 15 * MS;
+    let served = r
+        .spawn(async move {
+            let mut deadline = spawner.sleep(idle);
+            let mut last = Instant::now();
+            let mut served = 0u32;
+            loop {
+                // Ten messages 3 ms apart (30 ms in all, twice the idle time), then silence.
+                let gap = if served < 10 { 3 * MS } else { 3600 * 1000 * MS };
+                match deadline.within(s.sleep(gap)).await {
+                    Ok(slept) => slept.unwrap(),
+                    Err(Elapsed) => {
+                        assert!(Instant::now() >= last + idle, "idle before its time");
+                        return served;
+                    }
+                }
+                served += 1;
+                last = Instant::now();
+                deadline.reset(last + idle);
+            }
+        })
+        .unwrap();
+    // On a loaded machine a gap may outlast the idle time and end it sooner; never later.
+    let served = r.block_on(served).unwrap().unwrap();
+    assert!(served <= 10, "{served} served");
+}
+
+#[test]
+fn a_future_bounded_by_a_borrowed_sleep_is_held_in_place() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let done = r
+        .spawn(async move {
+            let mut deadline = spawner.sleep(Duration::from_secs(60));
+            let big = async {
+                let buf = [3u8; 256];
+                let view = &buf;
+                yield_now().await;
+                view.iter().map(|&b| u32::from(b)).sum::<u32>()
+            };
+            let within = deadline.within(big);
+            assert!(std::mem::size_of_val(&within) >= 256, "not boxed");
+            within.await
+        })
+        .unwrap();
+    assert_eq!(r.block_on(done).unwrap(), Ok(Ok(768)));
+}

@@ -92,11 +92,10 @@ fn wake_all(waiters: &RefCell<Waiters>) {
     if waiters.borrow().is_empty() {
         return; // the common edge: no task waits in this direction
     }
-    let mut woken = waiters.borrow_mut().take();
-    for waiter in woken.drain(..) {
-        waiter.wake();
+    let woken = waiters.borrow_mut().take();
+    if let Some(emptied) = woken.wake() {
+        waiters.borrow_mut().give_back(emptied);
     }
-    waiters.borrow_mut().give_back(woken);
 }
 
 impl<F: AsFd> TaskIo for Source<F> {

@@ -67,7 +67,7 @@ mod time;
 mod waiters;
 pub(crate) use io::settle_io;
 pub use io::{Async, Readiness};
-pub use time::{Elapsed, Sleep, Timeout};
+pub use time::{Elapsed, Sleep, Timeout, Within};
 
 /// The most tasks one turn polls before it lets I/O in.
 pub const BUDGET: usize = 64;

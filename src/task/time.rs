@@ -84,16 +84,16 @@ impl Sleep {
     /// let spawner = reactor.spawner()?;
     /// let start = Instant::now();
     /// let slept = reactor.spawn(async move {
-    ///     let mut sleep = Box::pin(spawner.sleep(Duration::from_secs(60)));
-    ///     sleep.as_mut().reset(Instant::now() + Duration::from_millis(2)); // sooner
+    ///     let mut sleep = spawner.sleep(Duration::from_secs(60));
+    ///     sleep.reset(Instant::now() + Duration::from_millis(2)); // sooner
     ///     sleep.await
     /// })?;
     /// reactor.block_on(slept)?.unwrap();
     /// assert!(start.elapsed() >= Duration::from_millis(2));
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        let this = self.get_mut();
+    pub fn reset(&mut self, deadline: Instant) {
+        let this = self;
         this.deadline = Deadline::At(deadline.as_nanos());
         if let Some(entry) = this.entry {
             let mut executor = this.executor.borrow_mut();
@@ -128,6 +128,41 @@ impl Sleep {
             Deadline::At(at) => Some(Instant::from_nanos(at)),
             Deadline::After(_) => None,
         }
+    }
+
+    /// `future`, bounded by this sleep's deadline: `Ok(output)` if the future ends first,
+    /// `Err(Elapsed)` once the deadline has come (the future is then dropped). The sleep is
+    /// only borrowed: it stays armed for the next future, and [`reset`](Self::reset) to a later
+    /// deadline only writes it down. One sleep per connection, pushed later at each message,
+    /// is the cheap idle timeout: no wheel work and no allocation per read, where a
+    /// [`Spawner::timeout`] per read arms and cancels a sleep each time.
+    ///
+    /// ```
+    /// use barepoll::{task::Elapsed, Instant, Reactor};
+    /// use std::time::Duration;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let spawner = reactor.spawner()?;
+    /// let s = spawner.clone();
+    /// let idle = Duration::from_millis(20);
+    /// let served = reactor.spawn(async move {
+    ///     let mut deadline = spawner.sleep(idle);
+    ///     let mut served = 0;
+    ///     loop {
+    ///         // Three quick "messages", then silence.
+    ///         let message = s.sleep(Duration::from_millis(if served < 3 { 1 } else { 60_000 }));
+    ///         match deadline.within(message).await {
+    ///             Ok(_) => served += 1,
+    ///             Err(Elapsed) => return served, // idle for `idle`
+    ///         }
+    ///         deadline.reset(Instant::now() + idle); // later: only written down
+    ///     }
+    /// })?;
+    /// assert_eq!(reactor.block_on(served)?, Ok(3));
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    pub fn within<F: Future>(&mut self, future: F) -> Within<'_, F> {
+        Pinned::new(future, self)
     }
 }
 
@@ -234,20 +269,50 @@ impl<F: Future> Future for Pinned<F, Sleep> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (future, sleep) = self.project();
-        if let Poll::Ready(output) = future.poll(cx) {
-            return Poll::Ready(Ok(output));
-        }
-        match Pin::new(sleep).poll(cx) {
-            // A sleep that cannot be armed never ends the future early.
-            Poll::Ready(Ok(())) => Poll::Ready(Err(Elapsed)),
-            _ => Poll::Pending,
-        }
+        poll_within(future, sleep, cx)
+    }
+}
+
+/// A future bounded by a sleep it borrows: [`Sleep::within`]. Like [`Timeout`], but the sleep
+/// outlives it, armed, for the next future.
+pub type Within<'a, F> = Pinned<F, &'a mut Sleep>;
+
+impl<F: Future> Future for Pinned<F, &mut Sleep> {
+    type Output = core::result::Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (future, sleep) = self.project();
+        poll_within(future, sleep, cx)
+    }
+}
+
+/// The future first (a ready future wins over a deadline that came meanwhile), then its sleep.
+fn poll_within<F: Future>(
+    future: Pin<&mut F>,
+    sleep: &mut Sleep,
+    cx: &mut Context<'_>,
+) -> Poll<core::result::Result<F::Output, Elapsed>> {
+    if let Poll::Ready(output) = future.poll(cx) {
+        return Poll::Ready(Ok(output));
+    }
+    match Pin::new(sleep).poll(cx) {
+        // A sleep that cannot be armed never ends the future early.
+        Poll::Ready(Ok(())) => Poll::Ready(Err(Elapsed)),
+        _ => Poll::Pending,
     }
 }
 
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
+            .field("sleep", self.companion())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Debug for Within<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Within")
             .field("sleep", self.companion())
             .finish_non_exhaustive()
     }

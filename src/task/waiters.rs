@@ -1,7 +1,8 @@
 //! The tasks waiting for one direction of an `Async` source: a short list of wakers, one per
 //! distinct waker (`Waker::will_wake`), each with how many parked futures hold it. It owns only
-//! the list; it may not wake anyone while the caller holds it borrowed (it hands the wakers
-//! back instead), nor keep a waker whose futures are all gone.
+//! the list (its first entry inline, so one waiting task needs no heap); it may not wake anyone
+//! while the caller holds it borrowed (it hands the wakers back instead), nor keep a waker
+//! whose futures are all gone.
 //!
 //! An edge takes the whole list; a future that completes or is dropped
 //! takes its count back, and the waker leaves with the last count. So the list holds at most
@@ -14,7 +15,11 @@ use core::task::Waker;
 
 /// One direction's waiting list.
 pub(super) struct Waiters {
-    list: Vec<Entry>,
+    /// The first entry, held inline: one task waiting in a direction (the common case) parks
+    /// and is woken without touching the heap.
+    first: Option<Entry>,
+    /// Any further entries.
+    more: Vec<Entry>,
     /// The id the next entry gets: ids are never reused, so a `Parked` whose entry an edge
     /// took names nothing.
     next_id: u64,
@@ -32,23 +37,33 @@ pub(super) struct Parked {
     id: u64,
 }
 
+/// What an edge took off the list, to be woken once the list's borrow has ended.
+pub(super) struct Woken {
+    first: Option<Entry>,
+    more: Vec<Entry>,
+}
+
 impl Waiters {
     pub(super) const fn new() -> Waiters {
         Waiters {
-            list: Vec::new(),
+            first: None,
+            more: Vec::new(),
             next_id: 0,
         }
     }
 
     /// No waker is listed.
     pub(super) fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.first.is_none() && self.more.is_empty()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.first.iter().chain(self.more.iter())
     }
 
     /// The future that parked `parked` is still listed, with `waker`: nothing to do.
     pub(super) fn holds(&self, parked: &Parked, waker: &Waker) -> bool {
-        self.list
-            .iter()
+        self.entries()
             .any(|e| e.id == parked.id && e.waker.will_wake(waker))
     }
 
@@ -57,18 +72,25 @@ impl Waiters {
     /// (once its borrow ends) so that the task polls again and retries, rather than wait
     /// unlisted for an edge that would not wake it.
     pub(super) fn park(&mut self, waker: &Waker) -> Option<Parked> {
-        if let Some(entry) = self.list.iter_mut().find(|e| e.waker.will_wake(waker)) {
+        let mut listed = self.first.iter_mut().chain(self.more.iter_mut());
+        if let Some(entry) = listed.find(|e| e.waker.will_wake(waker)) {
             entry.count += 1;
             return Some(Parked { id: entry.id });
         }
-        self.list.try_reserve(1).ok()?;
+        if self.first.is_some() {
+            self.more.try_reserve(1).ok()?;
+        }
         let id = self.next_id;
         self.next_id += 1;
-        self.list.push(Entry {
+        let entry = Entry {
             waker: waker.clone(),
             id,
             count: 1,
-        });
+        };
+        match self.first {
+            None => self.first = Some(entry),
+            Some(_) => self.more.push(entry),
+        }
         Some(Parked { id })
     }
 
@@ -76,26 +98,59 @@ impl Waiters {
     /// waker that leaves the list, if this was its last count, is returned to be dropped once
     /// the caller's borrow ends.
     pub(super) fn unpark(&mut self, parked: Parked) -> Option<Waker> {
-        let at = self.list.iter().position(|e| e.id == parked.id)?;
-        self.list[at].count -= 1;
-        if self.list[at].count == 0 {
-            Some(self.list.swap_remove(at).waker)
+        if let Some(first) = &mut self.first {
+            if first.id == parked.id {
+                first.count -= 1;
+                return match first.count {
+                    0 => self.first.take().map(|e| e.waker),
+                    _ => None,
+                };
+            }
+        }
+        let at = self.more.iter().position(|e| e.id == parked.id)?;
+        self.more[at].count -= 1;
+        if self.more[at].count == 0 {
+            Some(self.more.swap_remove(at).waker)
         } else {
             None
         }
     }
 
     /// An edge: takes every waiter, to be woken once the caller's borrow ends.
-    pub(super) fn take(&mut self) -> Vec<Entry> {
-        core::mem::take(&mut self.list)
+    pub(super) fn take(&mut self) -> Woken {
+        Woken {
+            first: self.first.take(),
+            more: match self.more.is_empty() {
+                true => Vec::new(),
+                false => core::mem::take(&mut self.more),
+            },
+        }
     }
 
-    /// Gives back the (emptied) buffer `take` returned, so the next edge need not allocate.
+    /// Gives back the (emptied) buffer of a `Woken`, so the next edge need not allocate.
     pub(super) fn give_back(&mut self, mut emptied: Vec<Entry>) {
         emptied.clear();
-        if self.list.is_empty() && self.list.capacity() < emptied.capacity() {
-            self.list = emptied;
+        if self.more.is_empty() && self.more.capacity() < emptied.capacity() {
+            self.more = emptied;
         }
+    }
+}
+
+impl Woken {
+    /// Wakes every task taken, in the order they were listed; gives back the spare buffer, if
+    /// any, for the list to keep.
+    pub(super) fn wake(self) -> Option<Vec<Entry>> {
+        let Woken { first, mut more } = self;
+        if let Some(first) = first {
+            first.wake();
+        }
+        if more.capacity() == 0 {
+            return None;
+        }
+        for waiter in more.drain(..) {
+            waiter.wake();
+        }
+        Some(more)
     }
 }
 
@@ -103,5 +158,77 @@ impl Entry {
     /// Wakes the task (consuming the waker).
     pub(super) fn wake(self) {
         self.waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use std::vec::Vec;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    fn woken(counts: &[Arc<Count>]) -> Vec<usize> {
+        counts.iter().map(|c| c.0.load(Ordering::Relaxed)).collect()
+    }
+
+    #[test]
+    fn every_listed_waker_is_woken_once_by_an_edge_inline_or_not() {
+        let wakers: Vec<_> = (0..3).map(|_| counting()).collect();
+        let counts: Vec<_> = wakers.iter().map(|(c, _)| c.clone()).collect();
+        let mut list = Waiters::new();
+        let parked: Vec<_> = wakers.iter().map(|(_, w)| list.park(w).unwrap()).collect();
+        // The same task again: counted, not listed twice.
+        let again = list.park(&wakers[0].1).unwrap();
+        assert!(list.holds(&parked[0], &wakers[0].1) && list.holds(&again, &wakers[0].1));
+        assert!(list.holds(&parked[2], &wakers[2].1));
+        let spare = list.take().wake();
+        assert_eq!(woken(&counts), [1, 1, 1]);
+        assert!(list.is_empty());
+        list.give_back(spare.expect("the second and third were not inline"));
+        // What the edge took names nothing any more.
+        assert!(!list.holds(&parked[1], &wakers[1].1));
+        assert!(list.unpark(again).is_none());
+        // One waiter: inline, no buffer handed back.
+        let one = list.park(&wakers[1].1).unwrap();
+        assert!(list.take().wake().is_none());
+        assert_eq!(woken(&counts), [1, 2, 1]);
+        assert!(list.unpark(one).is_none());
+    }
+
+    #[test]
+    fn the_inline_entry_leaves_with_its_last_count_and_is_taken_again() {
+        let (a, wa) = counting();
+        let (b, wb) = counting();
+        let (c, wc) = counting();
+        let mut list = Waiters::new();
+        let pa = list.park(&wa).unwrap();
+        let pa2 = list.park(&wa).unwrap();
+        let pb = list.park(&wb).unwrap();
+        assert!(list.unpark(pa).is_none(), "one count of `a` is left");
+        assert!(list.unpark(pa2).is_some(), "the last count takes `a`'s waker out");
+        assert!(!list.is_empty(), "`b` is still listed");
+        // The inline place is free again while `b` is not inline.
+        let pc = list.park(&wc).unwrap();
+        assert!(list.holds(&pb, &wb) && list.holds(&pc, &wc));
+        assert!(list.unpark(pb).is_some());
+        list.take().wake();
+        assert_eq!(woken(&[a, b, c.clone()]), [0, 0, 1]);
+        assert!(list.is_empty());
+        assert!(list.unpark(pc).is_none(), "taken by the edge already");
+        assert_eq!(Arc::strong_count(&c), 2, "no entry kept a clone");
     }
 }
