@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// Echoes what `conn` sends until it closes, fails, or stays idle for `idle`.
 async fn echo(spawner: Spawner, conn: Async<TcpStream>, idle: Duration) {
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     // One deadline for the connection, pushed later at each message: a later deadline is only
     // written down, so a read costs no timer work (a `timeout` per read would arm and cancel).
     let mut deadline = spawner.sleep(idle);

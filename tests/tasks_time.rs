@@ -183,7 +183,10 @@ fn one_sleep_bounds_futures_in_turn_and_stays_armed_between_them() {
             let later = Instant::now() + 5 * MS;
             deadline.reset(later);
             assert_eq!(deadline.within(async { 10 }).await, Ok(10));
-            assert_eq!(deadline.within(s.sleep(3600 * 1000 * MS)).await, Err(Elapsed));
+            assert_eq!(
+                deadline.within(s.sleep(3600 * 1000 * MS)).await,
+                Err(Elapsed)
+            );
             assert!(Instant::now() >= later, "ended before its new deadline");
         })
         .unwrap();
@@ -203,7 +206,11 @@ fn an_idle_deadline_pushed_later_at_each_message_ends_only_after_the_last_one() 
             let mut served = 0u32;
             loop {
                 // Ten messages 3 ms apart (30 ms in all, twice the idle time), then silence.
-                let gap = if served < 10 { 3 * MS } else { 3600 * 1000 * MS };
+                let gap = if served < 10 {
+                    3 * MS
+                } else {
+                    3600 * 1000 * MS
+                };
                 match deadline.within(s.sleep(gap)).await {
                     Ok(slept) => slept.unwrap(),
                     Err(Elapsed) => {

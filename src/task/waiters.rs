@@ -219,7 +219,10 @@ mod tests {
         let pa2 = list.park(&wa).unwrap();
         let pb = list.park(&wb).unwrap();
         assert!(list.unpark(pa).is_none(), "one count of `a` is left");
-        assert!(list.unpark(pa2).is_some(), "the last count takes `a`'s waker out");
+        assert!(
+            list.unpark(pa2).is_some(),
+            "the last count takes `a`'s waker out"
+        );
         assert!(!list.is_empty(), "`b` is still listed");
         // The inline place is free again while `b` is not inline.
         let pc = list.park(&wc).unwrap();

@@ -42,7 +42,7 @@ fn main() {
         }
         _ => {
             eprintln!("usage: echo [--quick]         (see the crate docs)");
-            eprintln!("       echo serve PEER PORT   (PEER: mio, tokio, calloop, polling, eventp)");
+            eprintln!("       echo serve PEER PORT   (PEER: mio, tokio, tokio-idle, calloop, polling, eventp)");
             std::process::exit(2);
         }
     }

@@ -199,7 +199,10 @@ pub fn markdown(run: &Run) -> String {
          sent and the same 64 bytes read back and checked; streaming connections push 1 MiB \
          chunks while reading back, and MB/s (10^6 bytes) counts bytes echoed and checked. \
          Server CPU is user + system time from `/proc/PID/stat` over the window (10 ms ticks); \
-         unlike the rates, it does not depend on how fast the load generator is.\n",
+         unlike the rates, it does not depend on how fast the load generator is. barepoll's \
+         two examples close a connection idle for 30 s (a timer per connection, pushed later at \
+         each message), and so does the labelled tokio variant (`tokio::time::timeout` around \
+         each read); the other peers have no idle timeout.\n",
         run.rounds,
         run.timing.window.as_secs_f64(),
         run.timing.warmup.as_secs_f64()

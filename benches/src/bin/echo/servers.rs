@@ -32,7 +32,7 @@ pub struct Server {
 /// What the peers print before their address (`peers::serve`), as barepoll's echo_server does.
 const PEER_ANNOUNCES: &str = "echo server listening on ";
 
-pub const SERVERS: [Server; 7] = [
+pub const SERVERS: [Server; 8] = [
     Server {
         launch: Launch::Example {
             name: "echo_server",
@@ -56,6 +56,10 @@ pub const SERVERS: [Server; 7] = [
     Server {
         launch: Launch::Peer("tokio"),
         label: "tokio 1 current-thread",
+    },
+    Server {
+        launch: Launch::Peer("tokio-idle"),
+        label: "tokio 1 current-thread + idle timeout",
     },
     Server {
         launch: Launch::Peer("calloop"),

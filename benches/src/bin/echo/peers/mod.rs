@@ -21,6 +21,7 @@ pub fn serve(id: &str, port: u16) -> io::Result<()> {
     let serve: fn(TcpListener) -> io::Result<()> = match id {
         "mio" => mio::serve,
         "tokio" => tokio::serve,
+        "tokio-idle" => tokio::serve_idle,
         "calloop" => calloop::serve,
         "polling" => polling::serve,
         "eventp" => eventp::serve,
