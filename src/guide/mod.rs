@@ -6,11 +6,13 @@
 //!   write interest, regular files (`EPERM`), spurious events.
 //! - [`recipes`]: per-connection timers, broadcast, backpressure, graceful shutdown, a worker
 //!   pool with `Remote`, one reactor per core, signals in a
-//!   multi-threaded program, testing a handler, a libc-free binary, watching the loop.
+//!   multi-threaded program, testing a handler, a libc-free binary, watching the loop, tasks
+//!   (`async`).
 //! - [`migrating`]: from event-manager, mio, calloop and eventp.
 //!
 //! The chapters' examples use std's sockets and threads, so the chapters are built with the
-//! `std` feature (on by default); "testing a handler" also needs `testing`.
+//! `std` feature (on by default); "testing a handler" also needs `testing`, "tasks" needs
+//! `tasks`.
 
 /// Stands for a chapter built only with the `std` feature.
 macro_rules! chapter {
@@ -104,6 +106,15 @@ pub mod recipes {
         observing,
         "recipes/observing.md"
     );
+    #[cfg(feature = "tasks")]
+    chapter!(
+        /// Tasks: a server written with `async`, an idle deadline per connection.
+        tasks,
+        "recipes/tasks.md"
+    );
+    #[cfg(not(feature = "tasks"))]
+    /// Tasks: this chapter is built with the `tasks` feature.
+    pub mod tasks {}
 }
 
 /// Migrating: the same small program (a TCP echo server on 127.0.0.1 that serves one client)
