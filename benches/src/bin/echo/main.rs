@@ -6,11 +6,13 @@
 //! ```text
 //! cargo run --release --manifest-path benches/Cargo.toml --bin echo              # writes results/echo.md
 //! cargo run --release --manifest-path benches/Cargo.toml --bin echo -- --quick   # 1 short round, prints only
+//! cargo run --release --manifest-path benches/Cargo.toml --bin echo -- --count   # callgrind: instructions per round trip
 //! ```
 //!
 //! `echo serve PEER PORT` is the process of a peer's server.
 
 mod clients;
+mod count;
 mod load;
 mod machine;
 mod peers;
@@ -30,6 +32,7 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => bench(false),
         ["--quick"] => bench(true),
+        ["--count"] => count::count(&servers::build_examples()),
         ["serve", peer, port] => {
             let Ok(port) = port.parse::<u16>() else {
                 eprintln!("echo serve: bad port {port:?}");
@@ -41,7 +44,7 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: echo [--quick]         (see the crate docs)");
+            eprintln!("usage: echo [--quick|--count] (see the crate docs)");
             eprintln!("       echo serve PEER PORT   (PEER: mio, tokio, tokio-idle, calloop, polling, eventp)");
             std::process::exit(2);
         }

@@ -134,17 +134,36 @@ impl Running {
     /// Starts `server` (an example from `executable`) pinned to `cpu`, and waits for its
     /// address.
     pub fn start(server: &Server, executable: Option<&Path>, cpu: Option<usize>) -> Running {
-        let (mut cmd, announces) = match server.launch {
+        Running::start_under(server, executable, cpu, &[])
+    }
+
+    /// As [`start`](Running::start), the server run by the command `under` (a tool and its
+    /// options, such as valgrind's) if it is not empty.
+    pub fn start_under(
+        server: &Server,
+        executable: Option<&Path>,
+        cpu: Option<usize>,
+        under: &[String],
+    ) -> Running {
+        let (program, args, announces): (PathBuf, Vec<&str>, _) = match server.launch {
             Launch::Example { announces, .. } => {
                 let path = executable.expect("the example's executable");
-                (Command::new(path), announces)
+                (path.to_path_buf(), vec![], announces)
             }
             Launch::Peer(id) => {
-                let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-                cmd.args(["serve", id]);
-                (cmd, PEER_ANNOUNCES)
+                let exe = std::env::current_exe().expect("current_exe");
+                (exe, vec!["serve", id], PEER_ANNOUNCES)
             }
         };
+        let mut cmd = match under.split_first() {
+            Some((tool, options)) => {
+                let mut cmd = Command::new(tool);
+                cmd.args(options).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        };
+        cmd.args(args);
         cmd.arg("0").stdin(Stdio::null()).stdout(Stdio::piped());
         if let Some(cpu) = cpu {
             let set = cpu_set(cpu);
@@ -180,8 +199,8 @@ impl Running {
             stopped: false,
         };
         let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("{}: no address line within 10 s", server.label));
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{}: no address line within 60 s", server.label));
         let addr = line
             .trim()
             .strip_prefix(announces)
@@ -206,6 +225,12 @@ impl Running {
             .collect();
         let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
         ticks as f64 / clock_ticks()
+    }
+
+    /// The server's process id (the tool's, if it runs under one: valgrind runs the program
+    /// in its own process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Panics if the server has exited.
