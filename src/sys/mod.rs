@@ -74,7 +74,7 @@ pub use signal::{
     tgkill, MaskHow, SigInfo, SigSet, Signal, SFD_NONBLOCK, SIGINFO_SIZE,
 };
 pub use socket::{
-    accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, send,
+    accept, accept_socket, bind, connect, listen, local_addr, local_port, peer_addr, recv, send,
     setsockopt, shutdown, socket, socket_type, socketpair, take_error, Shutdown, SockOpt,
     SocketType, SOCK_NONBLOCK,
 };

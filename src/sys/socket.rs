@@ -473,6 +473,51 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     Errno::result(r)
 }
 
+/// Receives into `buf` from a connected socket; returns the number of bytes received, 0 at
+/// the end of a stream. The same as [`read`](super::read) on a socket, by the socket call
+/// (`recvfrom` with no address), which skips the file layer's work that `read` does.
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` when a non-blocking socket has nothing, `ECONNRESET`,
+/// `ENOTCONN`, `ENOTSOCK`, `EINTR`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Domain, Errno, SocketAddr, SocketType};
+///
+/// let listener = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::bind(listener.as_fd(), &SocketAddr::v4([127, 0, 0, 1], 0))?;
+/// sys::listen(listener.as_fd(), 1)?;
+/// let client = sys::socket(Domain::V4, SocketType::Stream, 0)?;
+/// sys::connect(client.as_fd(), &sys::local_addr(listener.as_fd())?)?;
+/// let (server, _) = sys::accept(listener.as_fd(), 0)?;
+/// sys::send(client.as_fd(), b"hi")?;
+/// let mut buf = [0u8; 8];
+/// assert_eq!(sys::recv(server.as_fd(), &mut buf)?, 2);
+/// assert_eq!(&buf[..2], b"hi");
+/// drop(client);
+/// assert_eq!(sys::recv(server.as_fd(), &mut buf)?, 0); // the end of the stream
+/// let pipe = sys::pipe(0)?;
+/// assert_eq!(sys::recv(pipe.0.as_fd(), &mut buf), Err(Errno::ENOTSOCK));
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let (ptr, len) = (buf.as_mut_ptr() as usize, buf.len());
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which stays mutably borrowed
+    // meanwhile; null address pointers ask for no sender's address.
+    let r = unsafe {
+        arch::syscall6(
+            nr(k::__NR_recvfrom),
+            fd.as_raw_fd() as usize,
+            ptr,
+            len,
+            0,
+            0,
+            0,
+        )
+    };
+    Errno::result(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,9 @@ struct Source<F> {
     /// A stream socket: a short read took all it held, so readiness is cleared after one
     /// (the next edge sets it), saving a read that would give `EAGAIN`.
     stream: bool,
+    /// A socket: read and written with `recv` and `send` (no `SIGPIPE`, and cheaper than the
+    /// file layer's `read` and `write`).
+    socket: bool,
     /// The peer shut its writing half (or the fd failed): reads end at once, never wait.
     read_closed: Cell<bool>,
     readers: RefCell<Waiters>,
@@ -160,10 +163,9 @@ impl<F: AsFd + 'static> Async<F> {
     pub fn new(spawner: &Spawner, io: F) -> Result<Async<F>> {
         sys::set_nonblocking(io.as_fd(), true)?;
         // Not a socket, or a query refused: readiness is kept after short reads (always safe).
-        let stream = matches!(
-            sys::socket_type(io.as_fd()),
-            Ok(Some(sys::SocketType::Stream))
-        );
+        let kind = sys::socket_type(io.as_fd());
+        let stream = matches!(kind, Ok(Some(sys::SocketType::Stream)));
+        let socket = matches!(kind, Ok(Some(_)));
         let source = Rc::new(Source {
             io,
             key: Cell::new(None),
@@ -172,6 +174,7 @@ impl<F: AsFd + 'static> Async<F> {
             readable: Cell::new(true),
             writable: Cell::new(true),
             stream,
+            socket,
             read_closed: Cell::new(false),
             readers: RefCell::new(Waiters::new()),
             writers: RefCell::new(Waiters::new()),
@@ -309,8 +312,8 @@ impl<F: AsFd + 'static> Async<F> {
         }
     }
 
-    /// Reads into `buf` (`read(2)`), waiting while there is nothing to read; `Ok(0)` at end of
-    /// file.
+    /// Reads into `buf` (`read(2)`; `recv` on a socket), waiting while there is nothing to
+    /// read; `Ok(0)` at end of file.
     ///
     /// # Errors
     /// As [`read_with`](Async::read_with).
@@ -327,8 +330,11 @@ impl<F: AsFd + 'static> Async<F> {
     /// ```
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
-        let n = self.read_with(|io| sys::read(io.as_fd(), buf)).await?;
         let source = &self.source;
+        let n = match source.socket {
+            true => self.read_with(|io| sys::recv(io.as_fd(), buf)).await?,
+            false => self.read_with(|io| sys::read(io.as_fd(), buf)).await?,
+        };
         if n > 0 && n < len && source.stream && !source.read_closed.get() {
             // A stream socket's short read took all it held: wait for the next edge rather
             // than read again for `EAGAIN` (its end of file comes with `EPOLLRDHUP`).
@@ -337,7 +343,10 @@ impl<F: AsFd + 'static> Async<F> {
         Ok(n)
     }
 
-    /// Writes from `buf` (`write(2)`), waiting while the fd cannot take more.
+    /// Writes from `buf` (`write(2)`; [`send`](sys::send) on a socket), waiting while the fd
+    /// cannot take more. A socket whose peer has gone gives `EPIPE` (or `ECONNRESET`) and
+    /// never raises `SIGPIPE`, whose default action would end a program that does not ignore
+    /// it (std ignores it at start-up; a libc-free program does not).
     ///
     /// # Errors
     /// As [`read_with`](Async::read_with) (`EPIPE` once the reader is gone).
@@ -353,7 +362,10 @@ impl<F: AsFd + 'static> Async<F> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub async fn write(&self, buf: &[u8]) -> Result<usize> {
-        self.write_with(|io| sys::write(io.as_fd(), buf)).await
+        match self.source.socket {
+            true => self.write_with(|io| sys::send(io.as_fd(), buf)).await,
+            false => self.write_with(|io| sys::write(io.as_fd(), buf)).await,
+        }
     }
 
     /// Accepts a connection on a listening socket (non-blocking and close-on-exec), waiting
