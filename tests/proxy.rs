@@ -1,241 +1,49 @@
 //! The proxy example as built by cargo, run as a process in front of an echo server of the
 //! test's own (std sockets, a thread per connection): bytes round-trip exactly both ways
 //! through a slow reader, a half-close is forwarded and the reply after it still arrives, an
-//! unreachable upstream closes the client, many pairs at once, SIGTERM exits 0.
+//! unreachable upstream closes the client, many pairs at once (each closed once done), a
+//! client that never reads is held back while the proxy stays small, SIGTERM exits 0. The
+//! checks are the async proxy's too (`tests/common/proxies.rs`).
 #![cfg(feature = "std")]
 
-use barepoll::sys;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::Child;
-use std::time::Duration;
+use std::net::SocketAddr;
 
 mod common;
+#[path = "common/proxies.rs"]
+mod proxies;
 
-/// What the upstream sends after the echo, once it has read its client's end of file.
-const TRAILER: &[u8] = b"<upstream saw EOF>";
+use proxies::Proxy;
 
-/// An echo server: each connection's bytes come back as they arrive; after its end of file,
-/// a pause, `TRAILER`, and the upstream's own end of file.
-fn upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut reader = conn.try_clone().unwrap();
-                if std::io::copy(&mut reader, &mut conn).is_ok() {
-                    std::thread::sleep(Duration::from_millis(50));
-                    let _ = conn.write_all(TRAILER);
-                    let _ = conn.shutdown(Shutdown::Write);
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// The running proxy; killed if a test fails before it stops it.
-struct Proxy {
-    child: Child,
-    addr: String,
-}
-
-impl Proxy {
-    fn start(upstream: SocketAddr) -> Option<Proxy> {
-        let upstream = upstream.to_string();
-        let (child, addr) = common::start_example("proxy", &["0", &upstream], "listening on ")?;
-        Some(Proxy { child, addr })
-    }
-
-    fn connect(&self) -> TcpStream {
-        let conn = TcpStream::connect(&self.addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        conn
-    }
-
-    /// SIGTERM; returns its exit code and what it wrote on stderr.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = sys::Pid::from_u32(self.child.id()).unwrap();
-        sys::kill(pid, sys::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-        (status.code(), err)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = (seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// Sends `data` from a thread of its own, then shuts the writing half; reads everything back
-/// in reads of at most `chunk` bytes, sleeping `pause` after each.
-fn round_trip(mut conn: TcpStream, data: Vec<u8>, chunk: usize, pause: Duration) -> Vec<u8> {
-    let mut writer = conn.try_clone().unwrap();
-    let w = std::thread::spawn(move || {
-        for part in data.chunks(7919) {
-            writer.write_all(part).expect("write");
-        }
-        writer.shutdown(Shutdown::Write).expect("shutdown");
-    });
-    let mut back = Vec::new();
-    let mut buf = vec![0u8; chunk];
-    loop {
-        let n = conn.read(&mut buf).expect("read (timed out?)");
-        if n == 0 {
-            break;
-        }
-        back.extend_from_slice(&buf[..n]);
-        std::thread::sleep(pause);
-    }
-    w.join().unwrap();
-    back
-}
-
-fn echoed(data: &[u8]) -> Vec<u8> {
-    [data, TRAILER].concat()
+fn start(upstream: SocketAddr) -> Option<Proxy> {
+    Proxy::start("proxy", &["0", &upstream.to_string()])
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot run processes")]
 fn a_mebibyte_each_way_round_trips_exactly_through_a_slow_reader() {
-    let Some(proxy) = Proxy::start(upstream()) else {
-        return;
-    };
-    let sent = payload(7, 1 << 20);
-    // 4 KiB reads, a millisecond apart: slower than the writer, so every buffer on the way
-    // fills and the proxy has to stop reading both ways, again and again.
-    let back = round_trip(
-        proxy.connect(),
-        sent.clone(),
-        4096,
-        Duration::from_millis(1),
-    );
-    assert_eq!(back.len(), sent.len() + TRAILER.len());
-    assert!(back == echoed(&sent), "bytes differ");
-    let (code, err) = proxy.stop();
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("stopping: SIGTERM"), "{err:?}");
+    proxies::check_a_slow_reader(&start);
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot run processes")]
 fn a_half_close_is_forwarded_and_the_reply_after_it_still_arrives() {
-    let Some(proxy) = Proxy::start(upstream()) else {
-        return;
-    };
-    let mut conn = proxy.connect();
-    conn.write_all(b"hello").unwrap();
-    conn.shutdown(Shutdown::Write).unwrap();
-    // The trailer is sent only once the upstream has read the end of file the proxy
-    // forwarded, after this client had stopped writing; then the upstream's own EOF.
-    let mut back = Vec::new();
-    conn.read_to_end(&mut back).unwrap();
-    assert_eq!(back, echoed(b"hello"));
+    proxies::check_a_half_close(&start);
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot run processes")]
 fn an_unreachable_upstream_closes_the_client() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let nobody = closed.local_addr().unwrap();
-    drop(closed);
-    let Some(proxy) = Proxy::start(nobody) else {
-        return;
-    };
-    for _ in 0..3 {
-        let mut conn = proxy.connect();
-        let _ = conn.write_all(b"anyone there?");
-        let mut buf = [0u8; 16];
-        match conn.read(&mut buf) {
-            Ok(0) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-            other => panic!("the client was not closed: {other:?}"),
-        }
-    }
-    let (code, err) = proxy.stop();
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("refused"), "{err:?}");
+    proxies::check_an_unreachable_upstream(&start);
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot run processes")]
-fn fifty_pairs_at_once() {
-    let Some(proxy) = Proxy::start(upstream()) else {
-        return;
-    };
-    let clients: Vec<_> = (0..50)
-        .map(|seed| {
-            let conn = proxy.connect();
-            std::thread::spawn(move || {
-                let sent = payload(seed, 200_000);
-                let back = round_trip(conn, sent.clone(), 65536, Duration::ZERO);
-                assert!(back == echoed(&sent), "client {seed}: bytes differ");
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().expect("a client failed");
-    }
-    let (code, err) = proxy.stop();
-    assert_eq!(code, Some(0), "{err}");
+fn fifty_pairs_at_once_each_closed_once_done() {
+    proxies::check_pairs_at_once(&start, 50);
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-// Backpressure: a client that writes and never reads fills the way back, then the way there,
-// then its own writes stall; the proxy's memory does not follow what it is offered.
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot run processes")]
 fn a_client_that_never_reads_is_held_back_and_the_proxy_stays_small() {
-    const OFFERED: usize = 256 << 20;
-    let Some(proxy) = Proxy::start(upstream()) else {
-        return;
-    };
-    let before = rss_kib(proxy.child.id());
-    let mut conn = proxy.connect();
-    conn.set_write_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let chunk = vec![7u8; 64 * 1024];
-    let mut written = 0;
-    while written < OFFERED {
-        match conn.write(&chunk) {
-            Ok(n) => written += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(e) => panic!("write: {e}"),
-        }
-    }
-    let after = rss_kib(proxy.child.id());
-    assert!(
-        written < OFFERED,
-        "{written} bytes taken: nothing held the writer back"
-    );
-    assert!(
-        after < before + 4096,
-        "RSS {before} KiB before, {after} KiB after {written} bytes"
-    );
-    let (code, err) = proxy.stop();
-    assert_eq!(code, Some(0), "{err}");
+    proxies::check_a_client_that_never_reads(&start);
 }

@@ -1,0 +1,278 @@
+//! What the two proxy examples' tests share (`tests/proxy.rs`, `tests/async_proxy.rs`): an
+//! upstream of the test's own (std sockets, a thread per connection), the running proxy as a
+//! process, and the checks both proxies must pass. Included by those two files only.
+#![allow(dead_code)]
+
+use barepoll::sys;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// What the upstream sends after the echo, once it has read its client's end of file.
+pub const TRAILER: &[u8] = b"<upstream saw EOF>";
+
+/// Starts a proxy in front of an upstream (`None` where the example cannot run).
+pub type Start<'a> = &'a dyn Fn(SocketAddr) -> Option<Proxy>;
+
+/// An upstream listening on 127.0.0.1 that serves each connection with `serve` on a thread
+/// of its own.
+pub fn upstream_with(serve: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || serve(conn));
+        }
+    });
+    addr
+}
+
+/// An echo server: each connection's bytes come back as they arrive; after its end of file,
+/// a pause, `TRAILER`, and the upstream's own end of file.
+pub fn upstream() -> SocketAddr {
+    upstream_with(|mut conn| {
+        let mut reader = conn.try_clone().unwrap();
+        if std::io::copy(&mut reader, &mut conn).is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+            let _ = conn.write_all(TRAILER);
+            let _ = conn.shutdown(Shutdown::Write);
+        }
+    })
+}
+
+/// An address nobody listens on.
+pub fn nobody() -> SocketAddr {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    closed.local_addr().unwrap()
+}
+
+/// The running proxy; killed if a test fails before it stops it.
+pub struct Proxy {
+    pub child: Child,
+    addr: String,
+}
+
+impl Proxy {
+    /// Example `name` with `args`; it announces `listening on ADDR`.
+    pub fn start(name: &str, args: &[&str]) -> Option<Proxy> {
+        let (child, addr) = crate::common::start_example(name, args, "listening on ")?;
+        Some(Proxy { child, addr })
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let conn = TcpStream::connect(&self.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        conn
+    }
+
+    /// The sockets it has open (`socket:[INODE]`, as its descriptors name them).
+    pub fn sockets(&self) -> Vec<String> {
+        let dir = format!("/proc/{}/fd", self.child.id());
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .map(|target| target.display().to_string())
+            .filter(|target| target.starts_with("socket:"))
+            .collect()
+    }
+
+    /// SIGTERM; returns its exit code and what it wrote on stderr.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        let pid = sys::Pid::from_u32(self.child.id()).unwrap();
+        sys::kill(pid, sys::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+        (status.code(), err)
+    }
+
+    /// Stops it; it must exit 0 (and say why it stopped).
+    pub fn stop_cleanly(self) -> String {
+        let (code, err) = self.stop();
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("stopping: SIGTERM"), "{err:?}");
+        assert!(!err.contains("panicked"), "{err:?}");
+        err
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Built with AddressSanitizer (the sanitizer CI stage): freed memory waits in its
+    /// quarantine, so the RSS says nothing about what the proxy keeps.
+    fn sanitized(&self) -> bool {
+        let exe = std::fs::read(format!("/proc/{}/exe", self.child.id())).unwrap_or_default();
+        exe.windows(16).any(|w| w == b"AddressSanitizer")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = (seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Sends `data` from a thread of its own, then shuts the writing half; reads everything back
+/// in reads of at most `chunk` bytes, sleeping `pause` after each.
+pub fn round_trip(mut conn: TcpStream, data: Vec<u8>, chunk: usize, pause: Duration) -> Vec<u8> {
+    let mut writer = conn.try_clone().unwrap();
+    let w = std::thread::spawn(move || {
+        for part in data.chunks(7919) {
+            writer.write_all(part).expect("write");
+        }
+        writer.shutdown(Shutdown::Write).expect("shutdown");
+    });
+    let mut back = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = conn.read(&mut buf).expect("read (timed out?)");
+        if n == 0 {
+            break;
+        }
+        back.extend_from_slice(&buf[..n]);
+        std::thread::sleep(pause);
+    }
+    w.join().unwrap();
+    back
+}
+
+pub fn echoed(data: &[u8]) -> Vec<u8> {
+    [data, TRAILER].concat()
+}
+
+/// A mebibyte each way round-trips exactly through a slow reader; SIGTERM then exits 0.
+pub fn check_a_slow_reader(start: Start<'_>) {
+    let Some(proxy) = start(upstream()) else {
+        return;
+    };
+    let sent = payload(7, 1 << 20);
+    // 4 KiB reads, a millisecond apart: slower than the writer, so every buffer on the way
+    // fills and the proxy has to stop reading both ways, again and again.
+    let back = round_trip(
+        proxy.connect(),
+        sent.clone(),
+        4096,
+        Duration::from_millis(1),
+    );
+    assert_eq!(back.len(), sent.len() + TRAILER.len());
+    assert!(back == echoed(&sent), "bytes differ");
+    proxy.stop_cleanly();
+}
+
+/// A half-close is forwarded, and the reply after it still arrives.
+pub fn check_a_half_close(start: Start<'_>) {
+    let Some(proxy) = start(upstream()) else {
+        return;
+    };
+    let mut conn = proxy.connect();
+    conn.write_all(b"hello").unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    // The trailer is sent only once the upstream has read the end of file the proxy
+    // forwarded, after this client had stopped writing; then the upstream's own EOF.
+    let mut back = Vec::new();
+    conn.read_to_end(&mut back).unwrap();
+    assert_eq!(back, echoed(b"hello"));
+}
+
+/// An unreachable upstream closes the client, and the proxy says so.
+pub fn check_an_unreachable_upstream(start: Start<'_>) {
+    let Some(proxy) = start(nobody()) else {
+        return;
+    };
+    for _ in 0..3 {
+        let mut conn = proxy.connect();
+        let _ = conn.write_all(b"anyone there?");
+        let mut buf = [0u8; 16];
+        match conn.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("the client was not closed: {other:?}"),
+        }
+    }
+    let err = proxy.stop_cleanly();
+    assert!(err.contains("refused"), "{err:?}");
+}
+
+/// `pairs` pairs at once, each round-tripping its own bytes; every pair closes its two
+/// sockets once both directions are done.
+pub fn check_pairs_at_once(start: Start<'_>, pairs: u64) {
+    let Some(proxy) = start(upstream()) else {
+        return;
+    };
+    let listening = proxy.sockets();
+    let clients: Vec<_> = (0..pairs)
+        .map(|seed| {
+            let conn = proxy.connect();
+            std::thread::spawn(move || {
+                let sent = payload(seed, 200_000);
+                let back = round_trip(conn, sent.clone(), 65536, Duration::ZERO);
+                assert!(back == echoed(&sent), "client {seed}: bytes differ");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("a client failed");
+    }
+    // Soon after its client saw the end of file; 60 s is a hang guard.
+    let since = Instant::now();
+    while proxy.sockets() != listening {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "sockets open: {:?}; before the clients: {listening:?}",
+            proxy.sockets()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    proxy.stop_cleanly();
+}
+
+/// Backpressure: a client that writes and never reads fills the way back, then the way
+/// there, then its own writes stall; the proxy's memory does not follow what it is offered.
+pub fn check_a_client_that_never_reads(start: Start<'_>) {
+    const OFFERED: usize = 256 << 20;
+    let Some(proxy) = start(upstream()) else {
+        return;
+    };
+    let before = proxy.rss_kib();
+    let mut conn = proxy.connect();
+    conn.set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0;
+    while written < OFFERED {
+        match conn.write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    let after = proxy.rss_kib();
+    assert!(
+        written < OFFERED,
+        "{written} bytes taken: nothing held the writer back"
+    );
+    assert!(
+        proxy.sanitized() || after < before + 4096,
+        "RSS {before} KiB before, {after} KiB after {written} bytes"
+    );
+    proxy.stop_cleanly();
+}
