@@ -250,6 +250,8 @@ pub mod technical {}
 #[cfg(all(doctest, feature = "std"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+#[cfg(all(test, feature = "tasks"))]
+mod test_wakers;
 mod timer;
 mod waker;
 

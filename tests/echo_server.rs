@@ -19,20 +19,8 @@ use std::time::{Duration, Instant};
 const CLIENTS: usize = 50;
 const BYTES: usize = 1 << 20;
 
-fn payload(seed: usize, len: usize) -> Vec<u8> {
-    let mut x = (seed as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn client(addr: std::net::SocketAddr, seed: usize) {
-    let sent = payload(seed, BYTES);
+    let sent = common::payload(seed as u64, BYTES);
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))

@@ -164,25 +164,12 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::test_wakers::{counting, Count};
     use std::sync::Arc;
-    use std::task::Wake;
     use std::vec::Vec;
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn counting() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
-
     fn woken(counts: &[Arc<Count>]) -> Vec<usize> {
-        counts.iter().map(|c| c.0.load(Ordering::Relaxed)).collect()
+        counts.iter().map(|c| c.wakes()).collect()
     }
 
     #[test]

@@ -169,21 +169,7 @@ impl Sleeps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn counting() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
+    use crate::test_wakers::counting;
 
     /// About a millisecond, a whole number of the wheel's ticks.
     const MS: u64 = 1 << 20;
@@ -200,7 +186,7 @@ mod tests {
         s.fire(10 * MS, &mut woken);
         assert_eq!(woken.len(), 1);
         woken.drain(..).for_each(Waker::wake);
-        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert_eq!(count.wakes(), 1);
         assert!(s.poll(i, &waker) && !s.armed());
     }
 

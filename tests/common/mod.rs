@@ -360,3 +360,17 @@ pub fn writes_by_this_thread() -> Option<u64> {
         .find_map(|l| l.strip_prefix("syscw: "))
         .and_then(|n| n.trim().parse().ok())
 }
+
+/// `len` pseudo-random bytes, a different run for each `seed`: a lost, repeated or reordered
+/// run of them shows.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = (seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -9,6 +9,8 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use crate::common::payload;
+
 /// What the upstream sends after the echo, once it has read its client's end of file.
 pub const TRAILER: &[u8] = b"<upstream saw EOF>";
 
@@ -117,18 +119,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = (seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Sends `data` from a thread of its own, then shuts the writing half; reads everything back
