@@ -12,6 +12,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
+#[cfg(feature = "testing")]
+#[path = "common/planted.rs"]
+mod planted;
 
 #[path = "../examples/chat.rs"]
 #[allow(dead_code)] // the server itself runs in the built example; the tests drive a member
@@ -258,30 +261,16 @@ fn sigterm_tells_every_client_and_exits_zero() {
 #[cfg(feature = "testing")]
 mod planted_keys {
     use super::chat::{self, Member, Room};
+    use super::planted::{
+        reactor_after_delete, reactor_resets_stale, stale_for, wait_readable, Stale, LATER,
+    };
     use barepoll::testing::{Recorder, Request};
-    use barepoll::{Error, Event, Key, Ops, Reactor, Timer, TimerKey};
+    use barepoll::{Error, Event, Key, Ops, Timer, TimerKey};
     use std::io::{ErrorKind, Read, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
-    use std::time::Duration;
 
-    const LATER: Duration = Duration::from_secs(60);
     /// The tag of a member's idle timer.
     const IDLE: u32 = 1;
-
-    /// Waits until the socket `fd` has data or its end of file to read (it is non-blocking,
-    /// and a dup shares that).
-    fn wait_readable(fd: &impl std::os::fd::AsFd) {
-        let socket = TcpStream::from(fd.as_fd().try_clone_to_owned().unwrap());
-        let waiting = std::time::Instant::now();
-        while matches!(socket.peek(&mut [0]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(60),
-                "nothing came to read"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
 
     /// A member in `room` (keyed as the double will deliver to it; its idle timer `idle`, or
     /// one the double takes as armed) and its client, which reads nothing unless a test
@@ -307,87 +296,12 @@ mod planted_keys {
         matches!(client.read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock)
     }
 
-    /// A key a real reactor has deleted, and its answer when the key is deleted or modified
-    /// again.
-    fn reactor_after_delete() -> (Key, barepoll::Result<()>, barepoll::Result<()>) {
-        let mut reactor = Reactor::new().unwrap();
-        let key = barepoll::interest()
-            .read()
-            .with_fd(barepoll::sys::eventfd(0, 0).unwrap())
-            .with_handler(|| {})
-            .register_into(&mut reactor)
-            .unwrap();
-        reactor.delete(key).unwrap();
-        let deleted = reactor.delete(key);
-        (
-            key,
-            deleted,
-            reactor.modify(key, barepoll::interest().read()),
-        )
-    }
-
-    /// How a timer key is stale.
-    #[derive(Clone, Copy, Debug)]
-    enum Stale {
-        /// Armed, then cancelled.
-        Cancelled,
-        /// Armed in another double, or another reactor.
-        Foreign,
-        /// Armed in a reactor, handed to a double (or the other way round).
-        Crossed,
-    }
-
-    /// A timer key the recorder must take as stale in the way `how` says.
-    fn stale_for(rec: &mut Recorder<Room>, room: &mut Room, how: Stale) -> TimerKey {
-        match how {
-            Stale::Cancelled => {
-                let key = rec.timer_key();
-                rec.fire_with(
-                    &mut |ops: &mut Ops<'_, Room>| ops.cancel(key).unwrap(),
-                    room,
-                );
-                key
-            }
-            Stale::Foreign => Recorder::<Room>::default().timer_key(),
-            Stale::Crossed => {
-                let mut reactor = Reactor::new().unwrap();
-                reactor
-                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-                    .unwrap()
-            }
-        }
-    }
-
-    /// What a real reactor answers when a timer key stale in the way `how` says is reset,
-    /// with the key it was given.
-    fn reactor_resets_stale(how: Stale) -> (TimerKey, barepoll::Result<()>) {
-        let mut reactor = Reactor::new().unwrap();
-        // A timer of its own, in the slot a foreign key names too.
-        let own = reactor
-            .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-            .unwrap();
-        let key = match how {
-            Stale::Cancelled => {
-                reactor.cancel(own).unwrap();
-                own
-            }
-            Stale::Foreign => {
-                let mut other = Reactor::new().unwrap();
-                other
-                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-                    .unwrap()
-            }
-            Stale::Crossed => Recorder::new().timer_key(),
-        };
-        (key, reactor.reset(key, Timer::after(LATER)))
-    }
-
     // Planted: a member's idle timer key is stale. Its first line resets the timer before it
     // is broadcast; refused, the member leaves, its line reaches no one, the others stay.
     #[test]
     #[cfg_attr(miri, ignore = "Miri has no sockets")]
     fn a_stale_idle_timer_is_refused_as_the_reactor_refuses_it_and_the_member_leaves() {
-        for how in [Stale::Cancelled, Stale::Foreign, Stale::Crossed] {
+        for how in Stale::ALL {
             let (real_key, real) = reactor_resets_stale(how);
             assert_eq!(real, Err(Error::StaleTimer(real_key)), "{how:?}");
 

@@ -3,6 +3,9 @@
 //! handler under the test double; and the built example run as a process, stopped by SIGTERM.
 #![cfg(feature = "std")]
 mod common;
+#[cfg(feature = "testing")]
+#[path = "common/planted.rs"]
+mod planted;
 
 #[path = "../examples/echo_server.rs"]
 #[cfg_attr(not(feature = "testing"), allow(dead_code))] // test_conn is for the test double
@@ -252,24 +255,8 @@ fn a_failed_close_is_tried_again_when_the_connections_own_timer_fires() {
 mod planted_keys {
     use super::*;
     use barepoll::testing::{Recorder, Request};
-    use barepoll::{Error, Event, Reactor, Timer, TimerKey};
-
-    const LATER: Duration = Duration::from_secs(60);
-
-    /// Waits until the socket `fd` has data or its end of file to read (it is non-blocking,
-    /// and a dup shares that).
-    fn wait_readable(fd: &impl std::os::fd::AsFd) {
-        let socket = TcpStream::from(fd.as_fd().try_clone_to_owned().unwrap());
-        let waiting = std::time::Instant::now();
-        while matches!(socket.peek(&mut [0]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(60),
-                "nothing came to read"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+    use barepoll::{Error, Event, Reactor, Timer};
+    use planted::{reactor_resets_stale, stale_for, wait_readable, Stale, LATER};
 
     /// A client and the server's end of its connection (non-blocking), on 127.0.0.1.
     fn connected() -> (TcpStream, TcpStream) {
@@ -280,69 +267,13 @@ mod planted_keys {
         (client, stream)
     }
 
-    /// How a timer key is stale.
-    #[derive(Clone, Copy, Debug)]
-    enum Stale {
-        /// Armed, then cancelled.
-        Cancelled,
-        /// Armed in another double, or another reactor.
-        Foreign,
-        /// Armed in a reactor, handed to a double (or the other way round).
-        Crossed,
-    }
-
-    /// A timer key the recorder must take as stale in the way `how` says.
-    fn stale_for(rec: &mut Recorder<Server>, server: &mut Server, how: Stale) -> TimerKey {
-        match how {
-            Stale::Cancelled => {
-                let key = rec.timer_key();
-                rec.fire_with(
-                    &mut |ops: &mut Ops<'_, Server>| ops.cancel(key).unwrap(),
-                    server,
-                );
-                key
-            }
-            Stale::Foreign => Recorder::<Server>::default().timer_key(),
-            Stale::Crossed => {
-                let mut reactor = Reactor::new().unwrap();
-                reactor
-                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-                    .unwrap()
-            }
-        }
-    }
-
-    /// What a real reactor answers when a timer key stale in the way `how` says is reset,
-    /// with the key it was given.
-    fn reactor_resets_stale(how: Stale) -> (TimerKey, barepoll::Result<()>) {
-        let mut reactor = Reactor::new().unwrap();
-        // A timer of its own, in the slot a foreign key names too.
-        let own = reactor
-            .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-            .unwrap();
-        let key = match how {
-            Stale::Cancelled => {
-                reactor.cancel(own).unwrap();
-                own
-            }
-            Stale::Foreign => {
-                let mut other = Reactor::new().unwrap();
-                other
-                    .arm(Timer::after(LATER), |_: &mut Ops<'_>| {})
-                    .unwrap()
-            }
-            Stale::Crossed => Recorder::new().timer_key(),
-        };
-        (key, reactor.reset(key, Timer::after(LATER)))
-    }
-
     // Planted: the connection's idle timer key is stale. Its first read resets it; refused,
     // the connection is closed (after echoing what it read), as under the reactor.
     #[test]
     #[cfg_attr(miri, ignore = "Miri has no sockets")]
     fn a_stale_idle_timer_is_refused_as_the_reactor_refuses_it_and_the_connection_closes() {
         let _fds = common::fd_check();
-        for how in [Stale::Cancelled, Stale::Foreign, Stale::Crossed] {
+        for how in Stale::ALL {
             let (real_key, real) = reactor_resets_stale(how);
             assert_eq!(real, Err(Error::StaleTimer(real_key)), "{how:?}");
 
