@@ -21,7 +21,7 @@ const NEVER_IDLE_MS: u64 = 600_000;
 
 fn start_idle(upstream: SocketAddr, idle_ms: u64) -> Option<Proxy> {
     let (upstream, idle) = (upstream.to_string(), idle_ms.to_string());
-    Proxy::start("async_proxy", &["0", &upstream, "--idle-ms", &idle])
+    proxies::start("async_proxy", &["0", &upstream, "--idle-ms", &idle])
 }
 
 fn start(upstream: SocketAddr) -> Option<Proxy> {

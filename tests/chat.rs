@@ -5,10 +5,8 @@
 //! keys planted wrong.
 #![cfg(feature = "std")]
 
-use barepoll::sys;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -20,23 +18,17 @@ mod planted;
 #[allow(dead_code)] // the server itself runs in the built example; the tests drive a member
 mod chat;
 
-/// The running server; killed if a test fails before it stops it.
-struct Chat {
-    child: Child,
-    addr: String,
-}
+/// The running server.
+struct Chat(common::Running);
 
 impl Chat {
     fn start(idle_ms: u64) -> Option<Chat> {
         let idle = idle_ms.to_string();
-        let (child, addr) =
-            common::start_example("chat", &["0", "--idle-ms", &idle], "listening on ")?;
-        Some(Chat { child, addr })
+        common::Running::start("chat", &["0", "--idle-ms", &idle], "listening on ").map(Chat)
     }
 
     fn connect(&self) -> Client {
-        let stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_nodelay(true).unwrap();
+        let stream = self.0.connect();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -46,34 +38,8 @@ impl Chat {
         }
     }
 
-    /// Whether the server was built with AddressSanitizer (the sanitizer CI stage): freed
-    /// memory then waits in its quarantine, so its RSS says nothing about what it keeps.
-    fn sanitized(&self) -> bool {
-        let exe = std::fs::read(format!("/proc/{}/exe", self.child.id())).unwrap_or_default();
-        exe.windows(16).any(|w| w == b"AddressSanitizer")
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// SIGTERM; returns its exit code and what it wrote on stderr.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = sys::Pid::from_u32(self.child.id()).unwrap();
-        sys::kill(pid, sys::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-        (status.code(), err)
-    }
-}
-
-impl Drop for Chat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) -> (Option<i32>, String) {
+        self.0.stop()
     }
 }
 
@@ -171,7 +137,7 @@ fn a_client_that_never_reads_is_cut_off_and_the_server_stays_small() {
     join(&mut clients);
     let mut slow = clients.pop().unwrap();
     let (mut talker, mut reader) = (clients.remove(0), clients.remove(0));
-    let before = chat.rss_kib();
+    let before = chat.0.rss_kib();
     let line = "x".repeat(1000);
     // The reader hears each round before the next is said, so its own queue never fills.
     for _ in 0..ROUNDS {
@@ -182,7 +148,7 @@ fn a_client_that_never_reads_is_cut_off_and_the_server_stays_small() {
             hear_until(&mut reader, &line);
         }
     }
-    let after = chat.rss_kib();
+    let after = chat.0.rss_kib();
     // What the slow one gets is what the kernel's buffers and its queue held when it was
     // cut off, then its end of file (or a reset), never all 16 MiB.
     let mut got = Vec::new();
@@ -196,7 +162,7 @@ fn a_client_that_never_reads_is_cut_off_and_the_server_stays_small() {
     }
     assert!(got.len() < ROUNDS * 32 * 1000, "{} bytes", got.len());
     assert!(
-        after < before + 8192 || chat.sanitized(),
+        after < before + 8192 || chat.0.sanitized(),
         "RSS {before} KiB before, {after} KiB after 16 MiB for a client that never reads"
     );
     // The others are still served.

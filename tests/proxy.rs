@@ -15,7 +15,7 @@ mod proxies;
 use proxies::Proxy;
 
 fn start(upstream: SocketAddr) -> Option<Proxy> {
-    Proxy::start("proxy", &["0", &upstream.to_string()])
+    proxies::start("proxy", &["0", &upstream.to_string()])
 }
 
 #[test]

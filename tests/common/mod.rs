@@ -374,3 +374,72 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// An example running as a process (built by cargo, see [`start_example`]); killed if a test
+/// fails before it stops it.
+pub struct Running {
+    pub child: std::process::Child,
+    /// The address it announced.
+    pub addr: String,
+}
+
+impl Running {
+    /// Example `name` with `args`; its first line is `prefix` and its address. `None` where
+    /// the example cannot run.
+    pub fn start(name: &str, args: &[&str], prefix: &str) -> Option<Running> {
+        let (child, addr) = start_example(name, args, prefix)?;
+        Some(Running { child, addr })
+    }
+
+    /// A connection to it, with no delay and a 60-s read timeout (a hang guard).
+    pub fn connect(&self) -> std::net::TcpStream {
+        let conn = std::net::TcpStream::connect(&self.addr).unwrap();
+        conn.set_nodelay(true).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        conn
+    }
+
+    /// SIGTERM; returns its exit code and what it wrote on stderr.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let pid = sys::Pid::from_u32(self.child.id()).unwrap();
+        sys::kill(pid, sys::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+        (status.code(), err)
+    }
+
+    /// Its resident memory, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Whether it was built with AddressSanitizer (the sanitizer CI stage): freed memory then
+    /// waits in its quarantine, so its RSS says nothing about what it keeps.
+    pub fn sanitized(&self) -> bool {
+        let exe = std::fs::read(format!("/proc/{}/exe", self.child.id())).unwrap_or_default();
+        exe.windows(16).any(|w| w == b"AddressSanitizer")
+    }
+
+    /// The sockets it has open (`socket:[INODE]`, as its descriptors name them).
+    pub fn sockets(&self) -> Vec<String> {
+        let dir = format!("/proc/{}/fd", self.child.id());
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .map(|target| target.display().to_string())
+            .filter(|target| target.starts_with("socket:"))
+            .collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

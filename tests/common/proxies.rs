@@ -3,10 +3,8 @@
 //! process, and the checks both proxies must pass. Included by those two files only.
 #![allow(dead_code)]
 
-use barepoll::sys;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::payload;
@@ -50,75 +48,21 @@ pub fn nobody() -> SocketAddr {
     closed.local_addr().unwrap()
 }
 
-/// The running proxy; killed if a test fails before it stops it.
-pub struct Proxy {
-    pub child: Child,
-    addr: String,
+/// A proxy example, running.
+pub type Proxy = crate::common::Running;
+
+/// Example `name` (a proxy) with `args`.
+pub fn start(name: &str, args: &[&str]) -> Option<Proxy> {
+    Proxy::start(name, args, "listening on ")
 }
 
-impl Proxy {
-    /// Example `name` with `args`; it announces `listening on ADDR`.
-    pub fn start(name: &str, args: &[&str]) -> Option<Proxy> {
-        let (child, addr) = crate::common::start_example(name, args, "listening on ")?;
-        Some(Proxy { child, addr })
-    }
-
-    pub fn connect(&self) -> TcpStream {
-        let conn = TcpStream::connect(&self.addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        conn
-    }
-
-    /// The sockets it has open (`socket:[INODE]`, as its descriptors name them).
-    pub fn sockets(&self) -> Vec<String> {
-        let dir = format!("/proc/{}/fd", self.child.id());
-        std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-            .map(|target| target.display().to_string())
-            .filter(|target| target.starts_with("socket:"))
-            .collect()
-    }
-
-    /// SIGTERM; returns its exit code and what it wrote on stderr.
-    pub fn stop(mut self) -> (Option<i32>, String) {
-        let pid = sys::Pid::from_u32(self.child.id()).unwrap();
-        sys::kill(pid, sys::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-        (status.code(), err)
-    }
-
-    /// Stops it; it must exit 0 (and say why it stopped).
-    pub fn stop_cleanly(self) -> String {
-        let (code, err) = self.stop();
-        assert_eq!(code, Some(0), "{err}");
-        assert!(err.contains("stopping: SIGTERM"), "{err:?}");
-        assert!(!err.contains("panicked"), "{err:?}");
-        err
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// Built with AddressSanitizer (the sanitizer CI stage): freed memory waits in its
-    /// quarantine, so the RSS says nothing about what the proxy keeps.
-    fn sanitized(&self) -> bool {
-        let exe = std::fs::read(format!("/proc/{}/exe", self.child.id())).unwrap_or_default();
-        exe.windows(16).any(|w| w == b"AddressSanitizer")
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Stops it; it must exit 0, saying why it stopped; returns what it wrote on stderr.
+pub fn stop_cleanly(proxy: Proxy) -> String {
+    let (code, err) = proxy.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stopping: SIGTERM"), "{err:?}");
+    assert!(!err.contains("panicked"), "{err:?}");
+    err
 }
 
 /// Sends `data` from a thread of its own, then shuts the writing half; reads everything back
@@ -165,7 +109,7 @@ pub fn check_a_slow_reader(start: Start<'_>) {
     );
     assert_eq!(back.len(), sent.len() + TRAILER.len());
     assert!(back == echoed(&sent), "bytes differ");
-    proxy.stop_cleanly();
+    stop_cleanly(proxy);
 }
 
 /// A half-close is forwarded, and the reply after it still arrives.
@@ -198,7 +142,7 @@ pub fn check_an_unreachable_upstream(start: Start<'_>) {
             other => panic!("the client was not closed: {other:?}"),
         }
     }
-    let err = proxy.stop_cleanly();
+    let err = stop_cleanly(proxy);
     assert!(err.contains("refused"), "{err:?}");
 }
 
@@ -232,7 +176,7 @@ pub fn check_pairs_at_once(start: Start<'_>, pairs: u64) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    proxy.stop_cleanly();
+    stop_cleanly(proxy);
 }
 
 /// Backpressure: a client that writes and never reads fills the way back, then the way
@@ -264,5 +208,5 @@ pub fn check_a_client_that_never_reads(start: Start<'_>) {
         proxy.sanitized() || after < before + 4096,
         "RSS {before} KiB before, {after} KiB after {written} bytes"
     );
-    proxy.stop_cleanly();
+    stop_cleanly(proxy);
 }
