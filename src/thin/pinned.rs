@@ -1,11 +1,12 @@
 //! A future pinned in place beside an unpinned companion: the projection a future combinator
-//! (`task::Timeout`, a future and its sleep) needs without a box. It may not hand out the
-//! future unpinned.
+//! (`task::Timeout`, a future and its sleep; `task::Within`, a future and a sleep it borrows)
+//! needs without a box. It may not hand out the future unpinned.
 
 use core::pin::Pin;
 
 /// A future `F`, pinned wherever the pair is, beside a companion `S` that is `Unpin`: the
-/// layout of [`task::Timeout`](crate::task::Timeout), which names it.
+/// layout of [`task::Timeout`](crate::task::Timeout) and [`task::Within`](crate::task::Within),
+/// which name it.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Pinned<F, S> {
     /// Never moved once pinned: reached only through `project`, and the pair has no `Drop`
