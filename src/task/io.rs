@@ -96,9 +96,7 @@ fn wake_all(waiters: &RefCell<Waiters>) {
         return; // the common edge: no task waits in this direction
     }
     let woken = waiters.borrow_mut().take();
-    if let Some(emptied) = woken.wake() {
-        waiters.borrow_mut().give_back(emptied);
-    }
+    woken.wake();
 }
 
 impl<F: AsFd> TaskIo for Source<F> {
@@ -331,10 +329,13 @@ impl<F: AsFd + 'static> Async<F> {
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
         let source = &self.source;
-        let n = match source.socket {
-            true => self.read_with(|io| sys::recv(io.as_fd(), buf)).await?,
-            false => self.read_with(|io| sys::read(io.as_fd(), buf)).await?,
-        };
+        let socket = source.socket;
+        let n = self
+            .read_with(|io| match socket {
+                true => sys::recv(io.as_fd(), buf),
+                false => sys::read(io.as_fd(), buf),
+            })
+            .await?;
         if n > 0 && n < len && source.stream && !source.read_closed.get() {
             // A stream socket's short read took all it held: wait for the next edge rather
             // than read again for `EAGAIN` (its end of file comes with `EPOLLRDHUP`).
@@ -362,10 +363,12 @@ impl<F: AsFd + 'static> Async<F> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub async fn write(&self, buf: &[u8]) -> Result<usize> {
-        match self.source.socket {
-            true => self.write_with(|io| sys::send(io.as_fd(), buf)).await,
-            false => self.write_with(|io| sys::write(io.as_fd(), buf)).await,
-        }
+        let socket = self.source.socket;
+        self.write_with(|io| match socket {
+            true => sys::send(io.as_fd(), buf),
+            false => sys::write(io.as_fd(), buf),
+        })
+        .await
     }
 
     /// Accepts a connection on a listening socket (non-blocking and close-on-exec), waiting

@@ -57,14 +57,18 @@ impl Waiters {
         self.first.is_none() && self.more.is_empty()
     }
 
-    fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.first.iter().chain(self.more.iter())
-    }
-
     /// The future that parked `parked` is still listed, with `waker`: nothing to do.
     pub(super) fn holds(&self, parked: &Parked, waker: &Waker) -> bool {
-        self.entries()
-            .any(|e| e.id == parked.id && e.waker.will_wake(waker))
+        let held = |e: &Entry| e.id == parked.id && e.waker.will_wake(waker);
+        self.first.as_ref().is_some_and(held) || self.more.iter().any(held)
+    }
+
+    /// The entry of `waker`, if it is listed.
+    fn entry_of(&mut self, waker: &Waker) -> Option<&mut Entry> {
+        match &mut self.first {
+            Some(first) if first.waker.will_wake(waker) => Some(first),
+            _ => self.more.iter_mut().find(|e| e.waker.will_wake(waker)),
+        }
     }
 
     /// Lists `waker` for the next edge (or counts it once more if it is listed already).
@@ -72,8 +76,7 @@ impl Waiters {
     /// (once its borrow ends) so that the task polls again and retries, rather than wait
     /// unlisted for an edge that would not wake it.
     pub(super) fn park(&mut self, waker: &Waker) -> Option<Parked> {
-        let mut listed = self.first.iter_mut().chain(self.more.iter_mut());
-        if let Some(entry) = listed.find(|e| e.waker.will_wake(waker)) {
+        if let Some(entry) = self.entry_of(waker) {
             entry.count += 1;
             return Some(Parked { id: entry.id });
         }
@@ -120,37 +123,20 @@ impl Waiters {
     pub(super) fn take(&mut self) -> Woken {
         Woken {
             first: self.first.take(),
-            more: match self.more.is_empty() {
-                true => Vec::new(),
-                false => core::mem::take(&mut self.more),
-            },
-        }
-    }
-
-    /// Gives back the (emptied) buffer of a `Woken`, so the next edge need not allocate.
-    pub(super) fn give_back(&mut self, mut emptied: Vec<Entry>) {
-        emptied.clear();
-        if self.more.is_empty() && self.more.capacity() < emptied.capacity() {
-            self.more = emptied;
+            more: core::mem::take(&mut self.more),
         }
     }
 }
 
 impl Woken {
-    /// Wakes every task taken, in the order they were listed; gives back the spare buffer, if
-    /// any, for the list to keep.
-    pub(super) fn wake(self) -> Option<Vec<Entry>> {
-        let Woken { first, mut more } = self;
-        if let Some(first) = first {
+    /// Wakes every task taken, in the order they were listed.
+    pub(super) fn wake(self) {
+        if let Some(first) = self.first {
             first.wake();
         }
-        if more.capacity() == 0 {
-            return None;
-        }
-        for waiter in more.drain(..) {
+        for waiter in self.more {
             waiter.wake();
         }
-        Some(more)
     }
 }
 
@@ -182,16 +168,15 @@ mod tests {
         let again = list.park(&wakers[0].1).unwrap();
         assert!(list.holds(&parked[0], &wakers[0].1) && list.holds(&again, &wakers[0].1));
         assert!(list.holds(&parked[2], &wakers[2].1));
-        let spare = list.take().wake();
+        list.take().wake();
         assert_eq!(woken(&counts), [1, 1, 1]);
         assert!(list.is_empty());
-        list.give_back(spare.expect("the second and third were not inline"));
         // What the edge took names nothing any more.
         assert!(!list.holds(&parked[1], &wakers[1].1));
         assert!(list.unpark(again).is_none());
-        // One waiter: inline, no buffer handed back.
+        // One waiter: inline.
         let one = list.park(&wakers[1].1).unwrap();
-        assert!(list.take().wake().is_none());
+        list.take().wake();
         assert_eq!(woken(&counts), [1, 2, 1]);
         assert!(list.unpark(one).is_none());
     }
