@@ -221,4 +221,75 @@ mod tests {
         assert!(list.unpark(pc).is_none(), "taken by the edge already");
         assert_eq!(Arc::strong_count(&c), 2, "no entry kept a clone");
     }
+
+    /// Futures of four tasks park (as `Readiness::poll` does), complete and see edges in a
+    /// pseudo-random order, checked against a model: each edge wakes exactly the tasks with a
+    /// future listed since the last edge, once each; the list holds one waker per such task
+    /// and nothing else; `holds` agrees with the model.
+    #[test]
+    fn parks_completions_and_edges_in_any_order_wake_each_listed_task_once() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut below = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        const TASKS: usize = 4;
+        const FUTURES: usize = 6;
+        let rounds = if cfg!(miri) { 50 } else { 2000 };
+        for _ in 0..rounds {
+            let tasks: Vec<_> = (0..TASKS).map(|_| counting()).collect();
+            let task_of: Vec<usize> = (0..FUTURES).map(|_| below(TASKS)).collect();
+            let mut parked: Vec<Option<Parked>> = (0..FUTURES).map(|_| None).collect();
+            let mut listed = [false; FUTURES];
+            let mut expected = [0usize; TASKS];
+            let mut list = Waiters::new();
+            for _ in 0..40 {
+                let f = below(FUTURES);
+                let waker = &tasks[task_of[f]].1;
+                match below(4) {
+                    0 | 1 => {
+                        // Polled, not ready: parks unless it is listed with this waker.
+                        if parked[f].as_ref().is_some_and(|p| list.holds(p, waker)) {
+                            continue;
+                        }
+                        drop(parked[f].take().and_then(|p| list.unpark(p)));
+                        parked[f] = Some(list.park(waker).expect("memory"));
+                        listed[f] = true;
+                    }
+                    2 => {
+                        // Completed or dropped.
+                        if let Some(p) = parked[f].take() {
+                            drop(list.unpark(p));
+                        }
+                        listed[f] = false;
+                    }
+                    _ => {
+                        for (t, count) in expected.iter_mut().enumerate() {
+                            if (0..FUTURES).any(|g| listed[g] && task_of[g] == t) {
+                                *count += 1;
+                            }
+                        }
+                        listed = [false; FUTURES];
+                        if let Some(emptied) = list.take().wake() {
+                            list.give_back(emptied);
+                        }
+                        assert!(list.is_empty());
+                    }
+                }
+                for (t, (count, _)) in tasks.iter().enumerate() {
+                    assert_eq!(count.wakes(), expected[t], "task {t}");
+                    let waits = (0..FUTURES).any(|g| listed[g] && task_of[g] == t);
+                    // Its own clone, its waker's, and one more while it is listed.
+                    assert_eq!(Arc::strong_count(count), 2 + usize::from(waits), "task {t}");
+                }
+                for g in 0..FUTURES {
+                    if let Some(p) = &parked[g] {
+                        assert_eq!(list.holds(p, &tasks[task_of[g]].1), listed[g]);
+                    }
+                }
+            }
+        }
+    }
 }
