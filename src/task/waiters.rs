@@ -137,8 +137,9 @@ impl Waiters {
 }
 
 impl Woken {
-    /// Wakes every task taken, in the order they were listed; gives back the spare buffer, if
-    /// any, for the list to keep.
+    /// Wakes every task taken, the inline one first (which may have been listed after the
+    /// others, into a place freed meanwhile); gives back the spare buffer, if any, for the list
+    /// to keep.
     pub(super) fn wake(self) -> Option<Vec<Entry>> {
         let Woken { first, mut more } = self;
         if let Some(first) = first {
