@@ -174,6 +174,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri gives a vtable several addresses: `will_wake` may not know a clone"
+    )]
     fn every_listed_waker_is_woken_once_by_an_edge_inline_or_not() {
         let wakers: Vec<_> = (0..3).map(|_| counting()).collect();
         let counts: Vec<_> = wakers.iter().map(|(c, _)| c.clone()).collect();
@@ -198,6 +202,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri gives a vtable several addresses: `will_wake` may not know a clone"
+    )]
     fn the_inline_entry_leaves_with_its_last_count_and_is_taken_again() {
         let (a, wa) = counting();
         let (b, wb) = counting();
@@ -224,11 +232,13 @@ mod tests {
     }
 
     /// Futures of four tasks park (as `Readiness::poll` does), complete and see edges in a
-    /// pseudo-random order, checked against a model: each edge wakes exactly the tasks with a
-    /// future listed since the last edge, once each; the list holds one waker per such task
-    /// and nothing else; `holds` agrees with the model.
+    /// pseudo-random order, checked against a model: each edge wakes every task with a future
+    /// listed since the last edge, once per entry it has; a task has an entry while one of its
+    /// futures is listed, at most one per such future, and exactly one where `will_wake`
+    /// recognises a clone of its waker (natively; Miri gives a vtable several addresses);
+    /// `holds` never claims a future that is not listed.
     #[test]
-    fn parks_completions_and_edges_in_any_order_wake_each_listed_task_once() {
+    fn parks_completions_and_edges_in_any_order_wake_each_listed_task() {
         let mut seed = 0x1234_5678_9abc_def1u64;
         let mut below = move |n: usize| {
             seed ^= seed << 13;
@@ -238,6 +248,7 @@ mod tests {
         };
         const TASKS: usize = 4;
         const FUTURES: usize = 6;
+        let exact = cfg!(not(miri));
         let rounds = if cfg!(miri) { 50 } else { 2000 };
         for _ in 0..rounds {
             let tasks: Vec<_> = (0..TASKS).map(|_| counting()).collect();
@@ -246,6 +257,8 @@ mod tests {
             let mut listed = [false; FUTURES];
             let mut expected = [0usize; TASKS];
             let mut list = Waiters::new();
+            // The clones of task `t`'s waker that the list holds (besides its own two).
+            let entries = |t: usize| Arc::strong_count(&tasks[t].0) - 2;
             for _ in 0..40 {
                 let f = below(FUTURES);
                 let waker = &tasks[task_of[f]].1;
@@ -268,9 +281,7 @@ mod tests {
                     }
                     _ => {
                         for (t, count) in expected.iter_mut().enumerate() {
-                            if (0..FUTURES).any(|g| listed[g] && task_of[g] == t) {
-                                *count += 1;
-                            }
+                            *count += entries(t);
                         }
                         listed = [false; FUTURES];
                         if let Some(emptied) = list.take().wake() {
@@ -281,13 +292,19 @@ mod tests {
                 }
                 for (t, (count, _)) in tasks.iter().enumerate() {
                     assert_eq!(count.wakes(), expected[t], "task {t}");
-                    let waits = (0..FUTURES).any(|g| listed[g] && task_of[g] == t);
-                    // Its own clone, its waker's, and one more while it is listed.
-                    assert_eq!(Arc::strong_count(count), 2 + usize::from(waits), "task {t}");
+                    let waiting = (0..FUTURES).filter(|&g| listed[g] && task_of[g] == t);
+                    let waiting = waiting.count();
+                    assert_eq!(entries(t) == 0, waiting == 0, "task {t}");
+                    assert!(entries(t) <= waiting, "task {t}");
+                    if exact {
+                        assert_eq!(entries(t), waiting.min(1), "task {t}");
+                    }
                 }
                 for g in 0..FUTURES {
                     if let Some(p) = &parked[g] {
-                        assert_eq!(list.holds(p, &tasks[task_of[g]].1), listed[g]);
+                        let holds = list.holds(p, &tasks[task_of[g]].1);
+                        assert!(listed[g] || !holds, "future {g}");
+                        assert!(!exact || holds == listed[g], "future {g}");
                     }
                 }
             }
