@@ -458,3 +458,60 @@ fn a_short_read_of_a_stream_socket_whose_peer_shut_down_in_the_same_edge_still_s
         "the end of file was waited for"
     );
 }
+
+/// `read` into an empty buffer of a socket ends at once with 0, as `read(2)` does, and takes
+/// nothing: a datagram socket keeps its next datagram (an empty `recv` would drop it).
+#[test]
+#[cfg_attr(miri, ignore = "sockets")]
+fn an_empty_read_of_a_datagram_socket_ends_at_once_and_takes_no_datagram() {
+    for kind in [SocketType::Datagram, SocketType::SeqPacket] {
+        let mut r = Reactor::new().unwrap();
+        let spawner = r.spawner().unwrap();
+        let (mine, peer) = sys::socketpair(kind, 0).unwrap();
+        let s = spawner.clone();
+        let reader = r
+            .spawn(async move {
+                let mine = Async::new(&s, mine).unwrap();
+                // Nothing queued yet: an empty read does not wait for a datagram.
+                let quiet = s.timeout(Duration::from_secs(2), mine.read(&mut [])).await;
+                sys::write(peer.as_fd(), b"first").unwrap();
+                sys::write(peer.as_fd(), b"second").unwrap();
+                let empty = mine.read(&mut []).await.unwrap();
+                let mut buf = [0u8; 16];
+                let n = mine.read(&mut buf).await.unwrap();
+                (quiet, empty, buf[..n].to_vec())
+            })
+            .unwrap();
+        let (quiet, empty, next) = r.block_on(reader).unwrap().unwrap();
+        assert_eq!(next, b"first", "{kind:?}: the empty read took a datagram");
+        assert_eq!(empty, 0, "{kind:?}");
+        assert_eq!(quiet, Ok(Ok(0)), "{kind:?}: an empty read waited");
+    }
+}
+
+/// `read` into an empty buffer of a quiet stream socket (TCP, Unix) ends at once with 0, as
+/// `read(2)` does: it never waits for data that may never come.
+#[test]
+#[cfg_attr(miri, ignore = "sockets")]
+fn an_empty_read_of_a_quiet_stream_socket_ends_at_once() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let (unix, _unix_peer) = sys::socketpair(SocketType::Stream, 0).unwrap();
+    let s = spawner.clone();
+    let reader = r
+        .spawn(async move {
+            let tcp = Async::new(&s, server).unwrap();
+            let unix = Async::new(&s, unix).unwrap();
+            let tcp = s.timeout(Duration::from_secs(2), tcp.read(&mut [])).await;
+            let unix = s.timeout(Duration::from_secs(2), unix.read(&mut [])).await;
+            (tcp, unix)
+        })
+        .unwrap();
+    let (tcp, unix) = r.block_on(reader).unwrap().unwrap();
+    assert_eq!(tcp, Ok(Ok(0)), "TCP: an empty read waited for data");
+    assert_eq!(unix, Ok(Ok(0)), "Unix: an empty read waited for data");
+    drop(client);
+}

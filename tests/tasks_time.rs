@@ -2,8 +2,11 @@
 //! drop and reset in place; a timeout gives the future's output or `Elapsed`.
 #![cfg(all(feature = "tasks", feature = "std"))]
 
-use barepoll::task::{yield_now, Elapsed};
+use barepoll::task::{yield_now, Elapsed, Sleep};
 use barepoll::{Instant, Reactor};
+use std::cell::RefCell;
+use std::pin::pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 const MS: Duration = Duration::from_millis(1);
@@ -248,4 +251,79 @@ fn a_future_bounded_by_a_borrowed_sleep_is_held_in_place() {
         })
         .unwrap();
     assert_eq!(r.block_on(done).unwrap(), Ok(Ok(768)));
+}
+
+/// A `within` dropped while pending leaves its sleep armed with the waker of the task that
+/// polled it; the task that awaits the sleep next (here another one, the first has ended) is
+/// the one its deadline wakes, never before it.
+#[test]
+fn a_sleep_left_by_a_dropped_within_wakes_the_task_that_awaits_it_next() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let handed: Rc<RefCell<Option<Sleep>>> = Rc::default();
+    let (give, take) = (handed.clone(), handed);
+    let s = spawner.clone();
+    let first = r
+        .spawn(async move {
+            let mut deadline = s.sleep(20 * MS);
+            let armed = {
+                let within = pin!(deadline.within(std::future::pending::<()>()));
+                futures_poll_once(within).await
+            };
+            assert!(armed, "pending, its sleep armed");
+            let at = deadline.deadline().expect("armed");
+            *give.borrow_mut() = Some(deadline);
+            at
+        })
+        .unwrap();
+    let next = r
+        .spawn(async move {
+            let mut deadline = loop {
+                if let Some(sleep) = take.borrow_mut().take() {
+                    break sleep;
+                }
+                yield_now().await;
+            };
+            let forever = std::future::pending::<()>();
+            let bounded = spawner.timeout(3600 * 1000 * MS, deadline.within(forever));
+            (bounded.await, Instant::now())
+        })
+        .unwrap();
+    let (bounded, ended) = r.block_on(next).unwrap().unwrap();
+    let at = r.block_on(first).unwrap().unwrap();
+    assert_eq!(bounded, Ok(Err(Elapsed)), "woken by the deadline");
+    assert!(ended >= at, "ended before its deadline");
+}
+
+/// A sleep whose deadline came while no `within` awaited it (the task awaited something
+/// else) bounds the next future at once; pushed later, it bounds the one after at its new
+/// deadline, never before.
+#[test]
+fn a_deadline_that_came_while_not_awaited_bounds_the_next_future_at_once() {
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let s = spawner.clone();
+    let done = r
+        .spawn(async move {
+            let mut deadline = s.sleep(5 * MS);
+            assert_eq!(
+                deadline.within(yield_now()).await,
+                Ok(()),
+                "armed meanwhile"
+            );
+            let at = deadline.deadline().expect("armed");
+            s.sleep(20 * MS).await.unwrap(); // the deadline fires meanwhile
+            let forever = std::future::pending::<()>();
+            let bounded = s.timeout(3600 * 1000 * MS, deadline.within(forever)).await;
+            assert_eq!(bounded, Ok(Err(Elapsed)));
+            assert!(Instant::now() >= at);
+            let later = Instant::now() + 10 * MS;
+            deadline.reset(later);
+            let forever = std::future::pending::<()>();
+            let bounded = s.timeout(3600 * 1000 * MS, deadline.within(forever)).await;
+            assert_eq!(bounded, Ok(Err(Elapsed)));
+            assert!(Instant::now() >= later, "ended before its new deadline");
+        })
+        .unwrap();
+    r.block_on(done).unwrap().unwrap();
 }

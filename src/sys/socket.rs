@@ -475,7 +475,9 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
 
 /// Receives into `buf` from a connected socket; returns the number of bytes received, 0 at
 /// the end of a stream. The same as [`read`](super::read) on a socket, by the socket call
-/// (`recvfrom` with no address), which skips the file layer's work that `read` does.
+/// (`recvfrom` with no address), which skips the file layer's work that `read` does; but for
+/// an empty `buf`, which `read` answers with 0 at once: `recv` gives `EAGAIN` while nothing is
+/// queued, and takes (drops) a whole datagram once one is.
 ///
 /// # Errors
 /// The kernel's error: `EAGAIN` when a non-blocking socket has nothing, `ECONNRESET`,

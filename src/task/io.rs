@@ -311,7 +311,8 @@ impl<F: AsFd + 'static> Async<F> {
     }
 
     /// Reads into `buf` (`read(2)`; `recv` on a socket), waiting while there is nothing to
-    /// read; `Ok(0)` at end of file.
+    /// read; `Ok(0)` at end of file. An empty `buf` gives `Ok(0)` once the fd is (or may be)
+    /// readable, as `read(2)` does, and takes nothing (a datagram socket keeps its datagram).
     ///
     /// # Errors
     /// As [`read_with`](Async::read_with).
@@ -329,7 +330,9 @@ impl<F: AsFd + 'static> Async<F> {
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
         let source = &self.source;
-        let socket = source.socket;
+        // An empty buffer is `read(2)`'s even on a socket: 0 at once, nothing taken, where an
+        // empty `recv` waits for data (`EAGAIN`) and drops a whole datagram once it has one.
+        let socket = source.socket && len != 0;
         let n = self
             .read_with(|io| match socket {
                 true => sys::recv(io.as_fd(), buf),
