@@ -69,11 +69,9 @@ struct Source<F> {
     readable: Cell<bool>,
     writable: Cell<bool>,
     /// A stream socket: a short read took all it held, so readiness is cleared after one
-    /// (the next edge sets it), saving a read that would give `EAGAIN`.
+    /// (the next edge sets it), saving a read that would give `EAGAIN`; read and written
+    /// with `recv` and `send` (no `SIGPIPE`, and no file-layer work).
     stream: bool,
-    /// A socket: read and written with `recv` and `send` (no `SIGPIPE`, and cheaper than the
-    /// file layer's `read` and `write`).
-    socket: bool,
     /// The peer shut its writing half (or the fd failed): reads end at once, never wait.
     read_closed: Cell<bool>,
     readers: RefCell<Waiters>,
@@ -161,9 +159,10 @@ impl<F: AsFd + 'static> Async<F> {
     pub fn new(spawner: &Spawner, io: F) -> Result<Async<F>> {
         sys::set_nonblocking(io.as_fd(), true)?;
         // Not a socket, or a query refused: readiness is kept after short reads (always safe).
-        let kind = sys::socket_type(io.as_fd());
-        let stream = matches!(kind, Ok(Some(sys::SocketType::Stream)));
-        let socket = matches!(kind, Ok(Some(_)));
+        let stream = matches!(
+            sys::socket_type(io.as_fd()),
+            Ok(Some(sys::SocketType::Stream))
+        );
         let source = Rc::new(Source {
             io,
             key: Cell::new(None),
@@ -172,7 +171,6 @@ impl<F: AsFd + 'static> Async<F> {
             readable: Cell::new(true),
             writable: Cell::new(true),
             stream,
-            socket,
             read_closed: Cell::new(false),
             readers: RefCell::new(Waiters::new()),
             writers: RefCell::new(Waiters::new()),
@@ -310,8 +308,8 @@ impl<F: AsFd + 'static> Async<F> {
         }
     }
 
-    /// Reads into `buf` (`read(2)`; `recv` on a socket), waiting while there is nothing to
-    /// read; `Ok(0)` at end of file. An empty `buf` gives `Ok(0)` once the fd is (or may be)
+    /// Reads into `buf` (`read(2)`; `recv` on a stream socket), waiting while there is nothing
+    /// to read; `Ok(0)` at end of file. An empty `buf` gives `Ok(0)` once the fd is (or may be)
     /// readable, as `read(2)` does, and takes nothing (a datagram socket keeps its datagram).
     ///
     /// # Errors
@@ -330,11 +328,11 @@ impl<F: AsFd + 'static> Async<F> {
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let len = buf.len();
         let source = &self.source;
-        // An empty buffer is `read(2)`'s even on a socket: 0 at once, nothing taken, where an
-        // empty `recv` waits for data (`EAGAIN`) and drops a whole datagram once it has one.
-        let socket = source.socket && len != 0;
+        // An empty buffer is `read(2)`'s even on a stream socket: 0 at once, where an empty
+        // `recv` waits for data (`EAGAIN`).
+        let stream = source.stream && len != 0;
         let n = self
-            .read_with(|io| match socket {
+            .read_with(|io| match stream {
                 true => sys::recv(io.as_fd(), buf),
                 false => sys::read(io.as_fd(), buf),
             })
@@ -347,10 +345,12 @@ impl<F: AsFd + 'static> Async<F> {
         Ok(n)
     }
 
-    /// Writes from `buf` (`write(2)`; [`send`](sys::send) on a socket), waiting while the fd
-    /// cannot take more. A socket whose peer has gone gives `EPIPE` (or `ECONNRESET`) and
-    /// never raises `SIGPIPE`, whose default action would end a program that does not ignore
-    /// it (std ignores it at start-up; a libc-free program does not).
+    /// Writes from `buf` (`write(2)`; [`send`](sys::send) on a stream socket), waiting while
+    /// the fd cannot take more. A stream socket whose peer has gone gives `EPIPE` (or
+    /// `ECONNRESET`) and never raises `SIGPIPE`, whose default action would end a program
+    /// that does not ignore it (std ignores it at start-up; a libc-free program does not).
+    /// Other sockets are written with `write(2)`, which marks a `SOCK_SEQPACKET` record's end
+    /// (`MSG_EOR`) as `send` would not.
     ///
     /// # Errors
     /// As [`read_with`](Async::read_with) (`EPIPE` once the reader is gone).
@@ -366,8 +366,8 @@ impl<F: AsFd + 'static> Async<F> {
     /// # Ok::<(), barepoll::Error>(())
     /// ```
     pub async fn write(&self, buf: &[u8]) -> Result<usize> {
-        let socket = self.source.socket;
-        self.write_with(|io| match socket {
+        let stream = self.source.stream;
+        self.write_with(|io| match stream {
             true => sys::send(io.as_fd(), buf),
             false => sys::write(io.as_fd(), buf),
         })
