@@ -235,6 +235,9 @@ mod reactor;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod remote;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod registrar;
 pub mod signal;
 mod subscriber;
 #[cfg(feature = "tasks")]

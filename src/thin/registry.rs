@@ -45,9 +45,14 @@ impl<D, T> Extras<D, T> {
 /// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
+    /// The registrars' desk, once one was made ([`REGISTRAR`]): first, so its drop tells the
+    /// registrars the reactor is gone (and frees the nodes they left) before the epoll fd
+    /// closes.
+    #[cfg(feature = "std")]
+    pub(super) reception: Option<super::registrar::Reception<D, T>>,
     pub(super) epfd: OwnedFd,
     /// Live nodes by their registered fd number; never read on the dispatch path.
-    slots: FdTable<Slot<D, T>>,
+    pub(super) slots: FdTable<Slot<D, T>>,
     /// What subscribers own besides their node (records, timers), by the same fd number:
     /// empty until a subscriber owns something.
     owned: FdTable<Box<Extras<D, T>>>,
@@ -58,16 +63,16 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// The numbers live records (further registrations) hold: like a node's, a record's
     /// number is its own until it goes, since its DEL names it whatever file it names by then
     /// (invariant 7); nothing else registers under it meanwhile.
-    held: FdTable<()>,
+    pub(super) held: FdTable<()>,
     /// Nodes deleted while a batch is open; recycled when it is done.
-    graveyard: Vec<NodeBox<D, T>>,
+    pub(super) graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
     /// (out of descriptors or memory), so a registration the reactor cannot name may still
     /// report them. Their values are dropped at once (when the batch is done, if one is open);
     /// their memory waits for a rebuild, tried again whenever one of them reports.
-    retired: Vec<NodeBox<D, T>>,
+    pub(super) retired: Vec<NodeBox<D, T>>,
     spares: Spares,
-    live: usize,
+    pub(super) live: usize,
     /// Live nodes of the reactor's own (the timers' alarm, the remote's queue), not counted
     /// by `len`.
     internal: usize,
@@ -80,7 +85,7 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Rebuilds of the epoll set so far (for an observer).
     pub(crate) rebuilds: u32,
     /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
-    /// [`TIMERS`], [`REMOTE`], [`STOP`].
+    /// [`TIMERS`], [`REMOTE`], [`STOP`], [`REGISTRAR`] and the others.
     pub(super) guard: ForkGuard,
     /// Whether a batch may be open ([`OPEN`]) and what it left to do once it
     /// is done ([`GRAVE`], [`ALARM`], [`GHOST`]). Checked after every batch, apart from the
@@ -118,6 +123,10 @@ pub(crate) const OBSERVED: u8 = 32;
 /// Callbacks wait for the end of a turn (`Ops::defer`): the next turn runs them, and does
 /// not block in its wait first.
 pub(crate) const DEFERRED: u8 = 64;
+/// Registrars may have left nodes in the reactor's inbox: every turn leaves the fast path and
+/// takes them in after its wait, before it dispatches (see `thin::registrar`).
+#[cfg(feature = "std")]
+pub(crate) const REGISTRAR: u8 = 128;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
@@ -161,7 +170,7 @@ fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<
 }
 
 /// An `EPOLL_CTL_ADD` the kernel refused: `EEXIST` means the number is registered already.
-fn refused(e: Errno, fd: RawFd) -> Error {
+pub(super) fn refused(e: Errno, fd: RawFd) -> Error {
     match e {
         Errno::EEXIST => Error::AlreadyRegistered(fd),
         e => Error::Os(e),
@@ -179,6 +188,8 @@ impl<D, T> Registry<D, T> {
 impl<D, T: Threads> Registry<D, T> {
     pub(crate) fn new() -> Result<Registry<D, T>> {
         Ok(Registry {
+            #[cfg(feature = "std")]
+            reception: None,
             epfd: sys::epoll_create1()?,
             slots: FdTable::new(),
             owned: FdTable::new(),
@@ -297,7 +308,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Whether events of a batch may still point at any node.
     #[inline]
-    fn holds(&self) -> bool {
+    pub(super) fn holds(&self) -> bool {
         self.after & OPEN != 0
     }
 
@@ -364,6 +375,17 @@ impl<D, T: Threads> Registry<D, T> {
             self.guard.set(flags)
         } else {
             self.guard.clear(flags)
+        }
+    }
+
+    /// Takes in the nodes registrars made, if any wait (see `thin::registrar`): before any
+    /// operation that looks a key up, so a registrar's key works here at once. A flag test
+    /// for a reactor that never made a registrar.
+    #[inline(always)]
+    pub(crate) fn take_in(&mut self) {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            self.take_in_arrived();
         }
     }
 
@@ -547,6 +569,7 @@ impl<D, T: Threads> Registry<D, T> {
         interest: Interest,
     ) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         if tag == 0 {
             return Err(Error::Invalid("tag 0 is the subscriber's own fd"));
         }
@@ -628,6 +651,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Changes the interest of `key`'s registration tagged `tag`.
     pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         let record = self.record(key, tag)?;
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         let fd = record.header().key().fd();
@@ -640,6 +664,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// at it, like a deleted subscriber's node.
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         let record = self.record(key, tag)?;
         let fd = record.header().key().fd();
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
@@ -673,6 +698,7 @@ impl<D, T: Threads> Registry<D, T> {
         timer: TimerKey,
         armed: impl Fn(TimerKey) -> bool,
     ) -> Result<()> {
+        self.take_in();
         let extras = self.extras_mut(key)?;
         if extras.timers.len() == extras.timers.capacity() {
             extras.timers.retain(|&t| armed(t));
@@ -704,6 +730,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     pub(crate) fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         let node = self.lookup(key)?;
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         sys::epoll_ctl(epfd, Ctl::Modify, key.fd(), bits, node.data())?;
@@ -716,6 +743,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
     /// value can be dropped, so a panicking destructor cannot leave them armed.
     pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
+        self.take_in();
         let (node, named, extras) = self.detach(key)?;
         owned(extras);
         self.give_up(node, named);
@@ -725,6 +753,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
     /// runs), though a batch remainder may still point at its node.
     pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
+        self.take_in();
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
@@ -846,7 +875,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Keeps a node that a registration the reactor cannot name may still report.
     #[cold]
     #[inline(never)]
-    fn retire(&mut self, node: NodeBox<D, T>) {
+    pub(super) fn retire(&mut self, node: NodeBox<D, T>) {
         // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
         // out: the kernel may still report it.)
         let Err(node) = grow::push_within(&mut self.retired, node) else {
@@ -868,7 +897,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// reserved beforehand). The one place that decides whether a node may be freed now,
     /// from the registry's own state (invariant 13).
     #[inline]
-    fn dispose(&mut self, node: NodeBox<D, T>) {
+    pub(super) fn dispose(&mut self, node: NodeBox<D, T>) {
         if self.holds() {
             // Room was reserved before the node was detached. (Were it not, leaking the node
             // is the sound way out: a pending event may still point at it.)
@@ -891,6 +920,15 @@ impl<D, T: Threads> Registry<D, T> {
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
     fn rebuild(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
+        #[cfg(feature = "std")]
+        if self.reception.is_some() {
+            return self.rebuild_with_registrars(detaching);
+        }
+        self.rebuild_set(detaching)
+    }
+
+    /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock).
+    pub(super) fn rebuild_set(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the `detaching` ones refused
         // DELs are detaching: while a batch is open they go to the graveyard.
         let room = self.retired.len() + detaching;
@@ -947,6 +985,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Outside dispatch only (the reactor's `&mut self` methods).
     pub(crate) fn get_mut<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<&mut S> {
+        self.take_in();
         let node = self.typed::<S>(key)?;
         // SAFETY: as in `get`, and the `&mut S` borrows `self` mutably, so it is unique.
         Ok(unsafe { &mut *node.value::<S>() })
