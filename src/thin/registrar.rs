@@ -230,6 +230,13 @@ impl<D, T: Threads> Registry<D, T> {
     /// [`take_in`](Self::take_in) once a registrar exists.
     #[inline(never)]
     pub(super) fn take_in_arrived(&mut self) {
+        self.place_arrived_locked();
+        self.reject_arrivals();
+    }
+
+    /// Moves the inbox (if a registrar left anything) to `arrivals`, and places what it can.
+    #[inline(never)]
+    pub(super) fn place_arrived_locked(&mut self) {
         let Some(reception) = &mut self.reception else {
             return;
         };
@@ -237,12 +244,38 @@ impl<D, T: Threads> Registry<D, T> {
         if !desk.arrived.load(Ordering::Acquire) && reception.arrivals.is_empty() {
             return;
         }
-        {
+        if desk.arrived.load(Ordering::Acquire) {
             let mut intake = desk.lock();
             receive(&mut intake, &mut reception.arrivals, &desk.arrived);
         }
         self.place_arrivals();
-        self.reject_arrivals();
+    }
+
+    /// [`delete_entry`](Self::delete_entry) with registrars: takes the inbox in and DELs,
+    /// under their lock. A registrar may have added a new file under `fd`'s number before the
+    /// lock (the subscriber's fd was closed behind its back and the number reused): then a
+    /// DEL would remove that registration and succeed, leaving the subscriber's own in the
+    /// kernel, so none is made, and the DEL counts as refused (the caller rebuilds the set,
+    /// which removes the subscriber's registration and keeps the registrar's). Arrivals that
+    /// cannot be placed stay in `arrivals`, as the caller is in the middle of a delete, where
+    /// no subscriber's code may run: its next [`take_in`](Self::take_in) gives them up.
+    #[inline(never)]
+    pub(super) fn delete_entry_taking_in(&mut self, fd: RawFd) -> core::result::Result<(), Errno> {
+        let Some(desk) = self.reception.as_ref().map(|r| r.desk.clone()) else {
+            return sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0);
+        };
+        let intake = &mut *desk.lock();
+        let mut took = false;
+        if let Some(reception) = &mut self.reception {
+            took = receive(intake, &mut reception.arrivals, &desk.arrived);
+        }
+        self.place_arrivals();
+        let has_fd = |nodes: &[NodeBox<D, T>]| nodes.iter().any(|n| n.header().key().fd() == fd);
+        let unplaced = self.reception.as_ref().map_or(&[][..], |r| &r.arrivals[..]);
+        if has_fd(unplaced) || (!took && has_fd(&intake.inbox)) {
+            return Err(Errno::EEXIST);
+        }
+        sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0)
     }
 
     /// Puts each arrival in the slot of its number; those that cannot be placed stay in

@@ -389,6 +389,30 @@ impl<D, T: Threads> Registry<D, T> {
         }
     }
 
+    /// `EPOLL_CTL_DEL` of the number `fd`, captured at registration (invariant 7). With
+    /// registrars, under their lock and after taking in what they added, so none can add
+    /// a new file under a number closed behind its subscriber's back between the two: the DEL
+    /// would remove that registration instead of the subscriber's own, and succeed.
+    #[inline(always)]
+    fn delete_entry(&mut self, fd: RawFd) -> core::result::Result<(), Errno> {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            return self.delete_entry_taking_in(fd);
+        }
+        sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0)
+    }
+
+    /// [`take_in`](Self::take_in) before a delete: places what registrars added, and leaves
+    /// what cannot be placed for the `take_in` after it. (A node whose number is the one being
+    /// deleted, reused behind its subscriber's back, takes that number once it is free.)
+    #[inline(always)]
+    fn place_arrived(&mut self) {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            self.place_arrived_locked();
+        }
+    }
+
     /// Refuses kernel operations in a process that inherited this registry through `fork()`.
     #[inline(always)]
     pub(crate) fn check_owner(&self) -> Result<()> {
@@ -664,13 +688,20 @@ impl<D, T: Threads> Registry<D, T> {
     /// at it, like a deleted subscriber's node.
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         self.check_owner()?;
-        self.take_in();
+        self.place_arrived();
+        let removed = self.remove_placed_fd(key, tag);
+        self.take_in(); // what could not be placed is given up once the delete is done
+        removed
+    }
+
+    /// [`remove_fd`](Self::remove_fd) once what registrars added was placed.
+    fn remove_placed_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         let record = self.record(key, tag)?;
         let fd = record.header().key().fd();
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0);
+        let deleted = self.delete_entry(fd);
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
@@ -743,17 +774,26 @@ impl<D, T: Threads> Registry<D, T> {
     /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
     /// value can be dropped, so a panicking destructor cannot leave them armed.
     pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
-        self.take_in();
-        let (node, named, extras) = self.detach(key)?;
-        owned(extras);
-        self.give_up(node, named);
-        Ok(())
+        self.place_arrived();
+        let removed = self.detach(key).map(|(node, named, extras)| {
+            owned(extras);
+            self.give_up(node, named);
+        });
+        self.take_in(); // what could not be placed is given up once the delete is done
+        removed
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
     /// runs), though a batch remainder may still point at its node.
     pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
-        self.take_in();
+        self.place_arrived();
+        let taken = self.take_placed(key);
+        self.take_in(); // what could not be placed is given up once the delete is done
+        taken
+    }
+
+    /// [`take`](Self::take) once what registrars added was placed.
+    fn take_placed<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
@@ -784,7 +824,7 @@ impl<D, T: Threads> Registry<D, T> {
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        let deleted = self.delete_entry(key.fd());
         // A refused DEL: as in `detach_owner`, room to keep the node in case no epoll set can
         // be made without it now.
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
@@ -817,7 +857,7 @@ impl<D, T: Threads> Registry<D, T> {
                 .try_reserve(n + 1)
                 .map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        let deleted = self.delete_entry(key.fd());
         // A refused DEL: the fd was closed (or replaced) behind the subscriber's back. If
         // another fd keeps the file open, the kernel still holds the registration under the
         // old number, and only closing the epoll instance removes it for sure. Room to keep
@@ -841,7 +881,7 @@ impl<D, T: Threads> Registry<D, T> {
                 record.kill();
                 let fd = record.header().key().fd();
                 self.release_number(fd);
-                if sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_err() {
+                if self.delete_entry(fd).is_err() {
                     extras.regs.swap(kept, at);
                     kept += 1;
                 }
