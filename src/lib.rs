@@ -234,10 +234,10 @@ mod ops;
 mod reactor;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-pub mod remote;
+pub mod registrar;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-pub mod registrar;
+pub mod remote;
 pub mod signal;
 mod subscriber;
 #[cfg(feature = "tasks")]

@@ -4,6 +4,7 @@
 //! handler), what the kernel refuses comes back as the reactor's own register would report
 //! it, nothing is leaked (drop counters, the open-fd count), and a registrar refuses after
 //! its reactor is gone and in a `fork()`ed child.
+#![cfg(feature = "std")]
 mod common;
 
 use barepoll::sys::{self, AsFd, BorrowedFd, OwnedFd};
@@ -150,10 +151,15 @@ fn registrars_on_several_threads_register_while_the_reactor_runs() {
                     assert_eq!(seen_key, key, "thread {t} round {i}");
                     deleted.unwrap();
                     if !by_handler {
-                        remote.call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key)).unwrap().unwrap();
+                        remote
+                            .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                            .unwrap()
+                            .unwrap();
                     }
                     // Deleted either way: a second delete finds it stale.
-                    let again = remote.call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key)).unwrap();
+                    let again = remote
+                        .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                        .unwrap();
                     assert_eq!(again, Err(Error::StaleKey(key)));
                 }
             })
@@ -162,7 +168,9 @@ fn registrars_on_several_threads_register_while_the_reactor_runs() {
     for w in workers {
         w.join().unwrap();
     }
-    remote.post(|ops: &mut Ops<'_, (), Sendable>| ops.stop()).unwrap();
+    remote
+        .post(|ops: &mut Ops<'_, (), Sendable>| ops.stop())
+        .unwrap();
     let reactor = runner.join().unwrap();
     let total = (threads * per_thread) as u32;
     assert_eq!(delivered.load(Ordering::SeqCst), total as usize);
@@ -204,7 +212,11 @@ fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
     assert_eq!(reactor.run_once(NOW).unwrap(), 1, "an eventfd is writable");
     // A turn takes what arrived in before it dispatches: the `&self` views see it after.
     let three = register();
-    assert_eq!(reactor.run_once(NOW).unwrap(), 1, "`two` is writable, `three` not readable");
+    assert_eq!(
+        reactor.run_once(NOW).unwrap(),
+        1,
+        "`two` is writable, `three` not readable"
+    );
     assert_eq!(reactor.len(), 2);
     assert_eq!(reactor.interest(three), Ok(readable()));
     assert_eq!(reactor.key_of(three.fd()), Some(three));
@@ -338,7 +350,9 @@ fn a_node_whose_number_is_taken_is_dropped_and_the_turn_says_so() {
     let mut reactor = sendable();
     let registrar = reactor.registrar().unwrap();
     let drops = Arc::new(AtomicU32::new(0));
-    let held = reactor.register(Closable(Some(common::eventfd(0))), readable()).unwrap();
+    let held = reactor
+        .register(Closable(Some(common::eventfd(0))), readable())
+        .unwrap();
     // Closed behind the reactor's back (the kernel's entry goes with the file) ...
     drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
     // ... and the number reused by the next eventfd.
@@ -350,10 +364,22 @@ fn a_node_whose_number_is_taken_is_dropped_and_the_turn_says_so() {
     assert_eq!(raw, held.fd(), "the lowest free number is reused");
     let key = registrar.register(sub, readable()).unwrap();
     assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "the registrar's subscriber went");
-    assert_eq!(reactor.key_of(raw), Some(held), "the live subscriber keeps its number");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the registrar's subscriber went"
+    );
+    assert_eq!(
+        reactor.key_of(raw),
+        Some(held),
+        "the live subscriber keeps its number"
+    );
     assert_eq!(reactor.interest(key), Err(Error::StaleKey(key)));
-    assert_eq!(reactor.run_once(NOW), Ok(0), "no event names the dropped node");
+    assert_eq!(
+        reactor.run_once(NOW),
+        Ok(0),
+        "no event names the dropped node"
+    );
     assert_eq!(reactor.len(), 1);
     drop(reactor);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -439,15 +465,19 @@ fn stress_registering_and_deleting_from_threads_against_a_running_reactor() {
                     if keys.len() >= 8 || (i + t) % 5 == 0 {
                         // Deleted from here, by jobs the reactor runs in a later turn.
                         for key in keys.drain(..) {
-                            remote.post(move |ops: &mut Ops<'_, (), Sendable>| {
-                                ops.delete(key).unwrap();
-                            })
-                            .unwrap();
+                            remote
+                                .post(move |ops: &mut Ops<'_, (), Sendable>| {
+                                    ops.delete(key).unwrap();
+                                })
+                                .unwrap();
                         }
                     }
                 }
                 for key in keys {
-                    remote.call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key)).unwrap().unwrap();
+                    remote
+                        .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                        .unwrap()
+                        .unwrap();
                 }
             })
         })
@@ -465,7 +495,9 @@ fn stress_registering_and_deleting_from_threads_against_a_running_reactor() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    remote.post(|ops: &mut Ops<'_, (), Sendable>| ops.stop()).unwrap();
+    remote
+        .post(|ops: &mut Ops<'_, (), Sendable>| ops.stop())
+        .unwrap();
     let reactor = runner.join().unwrap();
     assert_eq!(reactor.len(), 0);
     drop(reactor);

@@ -360,7 +360,14 @@ impl<D, T: Threads> NodeBox<D, T> {
     ) -> Option<NodeBox<D, T>> {
         let vtable = VTables::<S, D, T>::LIVE;
         let mut none = Spares::new(); // empty: `place` allocates
-        let made = Self::place(value, vtable, key.fd(), key.generation(), interest, &mut none);
+        let made = Self::place(
+            value,
+            vtable,
+            key.fd(),
+            key.generation(),
+            interest,
+            &mut none,
+        );
         made.map(|(node, _)| node)
     }
 
