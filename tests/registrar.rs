@@ -305,7 +305,6 @@ fn an_add_the_kernel_refuses_comes_back_and_drops_the_subscriber() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
 fn the_reactors_drop_frees_what_its_inbox_still_holds() {
     let _fds = fd_check();
     let mut reactor = sendable();
