@@ -617,3 +617,75 @@ fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
     assert_eq!(reactor.run_once(NOW).unwrap(), 0);
     assert_eq!(drops.load(Ordering::SeqCst), total as u32);
 }
+
+/// A subscriber with a further registration (a record, `add_fd`).
+struct Device {
+    own: OwnedFd,
+    extra: Option<OwnedFd>,
+}
+
+impl AsFd for Device {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.own.as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for Device {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {
+        panic!("no event of a device is expected here");
+    }
+}
+
+/// A record's fd closed behind the reactor's back (a dup keeps the file, and so the kernel's
+/// entry), its number reused by a registrar's subscriber: deleting the record's owner must not
+/// DEL the registrar's registration in place of the record's own.
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
+fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let device = Device {
+        own: common::eventfd(0),
+        extra: Some(common::eventfd(0)),
+    };
+    let owner = reactor.register(device, readable()).unwrap();
+    let dev = reactor.get_mut::<Device>(owner).unwrap();
+    let extra = dev.extra.take().unwrap();
+    let number = sys::AsRawFd::as_raw_fd(&extra);
+    reactor.add_fd(owner, extra.as_fd(), 1, readable()).unwrap();
+    let keeper = sys::dup(extra.as_fd()).unwrap();
+    drop(extra); // closed behind the reactor's back
+    let mut spare = Vec::new();
+    let fd = loop {
+        let fd = common::eventfd(1);
+        if sys::AsRawFd::as_raw_fd(&fd) == number {
+            break fd;
+        }
+        assert!(spare.len() < 8, "the number was not free");
+        spare.push(fd);
+    };
+    let drops = Arc::new(AtomicU32::new(0));
+    let sub = Shared {
+        fd: Arc::new(fd),
+        drops: drops.clone(),
+    };
+    let key = std::thread::spawn(move || registrar.register(sub, readable()))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.fd(), number);
+    reactor.delete(owner).unwrap();
+    // The registrar's subscriber took the number and reports (its eventfd is readable) ...
+    assert_eq!(reactor.run_once(NOW), Ok(1));
+    assert_eq!(reactor.key_of(number), Some(key));
+    // ... and the record's own registration is gone: its file reports nothing.
+    poke(keeper.as_fd());
+    assert_eq!(reactor.run_once(NOW), Ok(0));
+    reactor.delete(key).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(reactor.run_once(NOW), Ok(0));
+}

@@ -880,8 +880,10 @@ impl<D, T: Threads> Registry<D, T> {
                 let record = &extras.regs[at];
                 record.kill();
                 let fd = record.header().key().fd();
+                // Released after the DEL: until then no registrar's node takes the number.
+                let deleted = self.delete_entry(fd);
                 self.release_number(fd);
-                if self.delete_entry(fd).is_err() {
+                if deleted.is_err() {
                     extras.regs.swap(kept, at);
                     kept += 1;
                 }
