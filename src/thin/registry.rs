@@ -774,12 +774,21 @@ impl<D, T: Threads> Registry<D, T> {
     /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
     /// value can be dropped, so a panicking destructor cannot leave them armed.
     pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
-        self.place_arrived();
+        #[cfg(feature = "std")]
+        let registrars = self.guard.flags() & REGISTRAR != 0;
+        #[cfg(feature = "std")]
+        if registrars {
+            self.place_arrived_locked();
+        }
         let removed = self.detach(key).map(|(node, named, extras)| {
             owned(extras);
             self.give_up(node, named);
         });
-        self.take_in(); // what could not be placed is given up once the delete is done
+        // What could not be placed is given up once the delete is done.
+        #[cfg(feature = "std")]
+        if registrars {
+            self.take_in_arrived();
+        }
         removed
     }
 
