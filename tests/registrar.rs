@@ -107,7 +107,6 @@ fn run_on_a_thread(
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads blocked in epoll_wait for long stretches")]
 fn registrars_on_several_threads_register_while_the_reactor_runs() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -180,7 +179,7 @@ fn registrars_on_several_threads_register_while_the_reactor_runs() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
+
 fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -227,7 +226,7 @@ fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
+
 fn a_registrar_after_its_reactor_is_dropped_says_closed_and_drops_the_subscriber() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -236,7 +235,8 @@ fn a_registrar_after_its_reactor_is_dropped_says_closed_and_drops_the_subscriber
     drop(reactor);
     let before = open_fds();
     let counted = Counted::new(1, &drops);
-    assert_eq!(open_fds(), before + 1);
+    // (Under Miri `open_fds` is 0: the drop counter is the evidence there.)
+    assert_eq!(open_fds(), if cfg!(miri) { 0 } else { before + 1 });
     let refused = barepoll::interest()
         .read()
         .with_fd(counted)
@@ -343,7 +343,7 @@ fn the_reactors_drop_frees_what_its_inbox_still_holds() {
 /// number reused) cannot take the registrar's node: the reactor takes the node out of the
 /// kernel's set again, drops it, and the turn reports `AlreadyRegistered`.
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
+
 fn a_node_whose_number_is_taken_is_dropped_and_the_turn_says_so() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -652,7 +652,7 @@ impl Subscriber<(), Sendable> for Device {
 /// entry), its number reused by a registrar's subscriber: deleting the record's owner must not
 /// DEL the registrar's registration in place of the record's own.
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc for the fd count")]
+
 fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
     let _fds = fd_check();
     let mut reactor = sendable();
