@@ -554,15 +554,20 @@ fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
     let drops = Arc::new(AtomicU32::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Registrars between their look at `go` and the end of their registration.
+    let at_work = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let (registrar, seen, drops) = (registrar.clone(), seen.clone(), drops.clone());
             let (registered, stop, go) = (registered.clone(), stop.clone(), go.clone());
+            let at_work = at_work.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     // Registering only while the reactor rebuilds, and at most 64 in flight.
+                    at_work.fetch_add(1, Ordering::SeqCst);
                     let busy = registered.load(Ordering::SeqCst) > seen.load(Ordering::SeqCst) + 64;
                     if !go.load(Ordering::SeqCst) || busy {
+                        at_work.fetch_sub(1, Ordering::SeqCst);
                         std::thread::yield_now();
                         continue;
                     }
@@ -578,6 +583,7 @@ fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
                         .register_into(&mut registrar.clone())
                         .unwrap();
                     registered.fetch_add(1, Ordering::SeqCst);
+                    at_work.fetch_sub(1, Ordering::SeqCst);
                 }
             })
         })
@@ -597,28 +603,25 @@ fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
         reactor.delete(key).unwrap();
         drop(keeper);
         go.store(false, Ordering::SeqCst);
-        // Every registration so far reports before the next rebuild (which would add one
-        // lost to the closed set back).
-        let started = std::time::Instant::now();
-        while seen.load(Ordering::SeqCst) < registered.load(Ordering::SeqCst) {
-            reactor.run_once(Some(Duration::from_millis(10))).unwrap();
-            // Not a bound on lateness: a registration lost to a closed set never reports.
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "registrations lost: {} of {} seen",
-                seen.load(Ordering::SeqCst),
-                registered.load(Ordering::SeqCst)
-            );
+        while at_work.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now(); // a registration under way finishes; no other starts
         }
+        // Every registration so far is of a readable eventfd, so the turns until one finds
+        // nothing dispatch each of them (before the next rebuild, which would add one lost to
+        // the closed set back).
+        while reactor.run_once(NOW).unwrap() != 0 {}
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            registered.load(Ordering::SeqCst),
+            "registrations lost to a replaced epoll set"
+        );
     }
     stop.store(true, Ordering::SeqCst);
     for w in workers {
         w.join().unwrap();
     }
     let total = registered.load(Ordering::SeqCst);
-    while seen.load(Ordering::SeqCst) < total {
-        reactor.run_once(None).unwrap();
-    }
+    assert_eq!(seen.load(Ordering::SeqCst), total);
     assert_eq!(reactor.len(), idle.len());
     for key in idle {
         reactor.delete(key).unwrap();
