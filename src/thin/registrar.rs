@@ -42,6 +42,7 @@ use crate::subscriber::Subscriber;
 use crate::sys::{self, AsFd, AsRawFd, BorrowedFd, Ctl, Errno, ForkGuard, RawFd};
 use crate::threads::{Admit, Sendable, Threads};
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -53,6 +54,9 @@ struct Intake<D: 'static, T: 'static> {
     epfd: RawFd,
     /// Nodes registrars made and added to the epoll set, not yet taken in by the reactor.
     inbox: Vec<NodeBox<D, T>>,
+    /// Not `Send` by itself (its nodes point to values of any thread mode): only the
+    /// `Sendable` intake is, below.
+    _by_mode: PhantomData<*const ()>,
 }
 
 // SAFETY: the inbox's nodes are owned here and reached by no one else: a registrar touches
@@ -202,6 +206,7 @@ impl<D, T: Threads> Registry<D, T> {
             open: true,
             epfd: self.epfd.as_raw_fd(),
             inbox: Vec::new(),
+            _by_mode: PhantomData,
         };
         let desk = Desk {
             intake: Mutex::new(intake),
