@@ -74,9 +74,10 @@
 //!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
 //!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
 //!   reactor is gone.
-//! - **[`Registrar`]** (`std`, a [`Sendable`] reactor's): registers `Send` subscribers from
-//!   any thread on that thread, and returns the key at once ([`registrar()`]); the reactor
-//!   takes them in after its next wait, or before it next looks a key up.
+//! - **[`Registrar`]** (`std`, made by a [`Sendable`] reactor's
+//!   [`registrar()`][registrar()]): registers `Send` subscribers from any thread, on that
+//!   thread, and returns the key at once; the reactor takes them in after its next wait, or
+//!   before it next looks a key up.
 //! - **[`channel`]**: [`bounded::<T>(capacity)`](channel::bounded) gives a
 //!   [`Sender`](channel::Sender) (`Clone + Send + Sync`) and a [`Receiver`](channel::Receiver)
 //!   whose subscriber ([`on_message`](channel::Receiver::on_message)) hands each value to a
