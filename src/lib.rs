@@ -74,6 +74,10 @@
 //!   reactor's thread; [`call(job)`][Remote::call] blocks for its value, and refuses
 //!   ([`Error::WouldDeadlock`]) from the reactor's own thread, or ([`Error::Closed`]) once the
 //!   reactor is gone.
+//! - **[`Registrar`]** (`std`, made by a [`Sendable`] reactor's
+//!   [`registrar()`][registrar()]): registers `Send` subscribers from any thread, on that
+//!   thread, and returns the key at once; the reactor takes them in after its next wait, or
+//!   before it next looks a key up.
 //! - **[`channel`]**: [`bounded::<T>(capacity)`](channel::bounded) gives a
 //!   [`Sender`](channel::Sender) (`Clone + Send + Sync`) and a [`Receiver`](channel::Receiver)
 //!   whose subscriber ([`on_message`](channel::Receiver::on_message)) hands each value to a
@@ -173,6 +177,8 @@
 #![cfg_attr(feature = "std", doc = "[Remote::post]: remote::Remote::post")]
 #![cfg_attr(feature = "std", doc = "[Remote::call]: remote::Remote::call")]
 #![cfg_attr(feature = "std", doc = "[remote()]: Reactor::remote")]
+#![cfg_attr(feature = "std", doc = "[`Registrar`]: registrar::Registrar")]
+#![cfg_attr(feature = "std", doc = "[registrar()]: Reactor::registrar")]
 #![cfg_attr(feature = "std", doc = "[channel-send]: channel::Sender::send")]
 #![cfg_attr(
     feature = "std",
@@ -184,6 +190,8 @@
 #![cfg_attr(not(feature = "std"), doc = "[Remote::post]: #features")]
 #![cfg_attr(not(feature = "std"), doc = "[Remote::call]: #features")]
 #![cfg_attr(not(feature = "std"), doc = "[remote()]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[`Registrar`]: #features")]
+#![cfg_attr(not(feature = "std"), doc = "[registrar()]: #features")]
 #![cfg_attr(feature = "testing", doc = "[`testing`]: testing")]
 #![cfg_attr(feature = "testing", doc = "[`testing::Recorder`]: testing::Recorder")]
 #![cfg_attr(not(feature = "testing"), doc = "[`testing`]: #features")]
@@ -232,6 +240,9 @@ mod key;
 pub mod observe;
 mod ops;
 mod reactor;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod registrar;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod remote;

@@ -23,6 +23,8 @@ mod find;
 mod hook;
 mod owned;
 mod register;
+#[cfg(feature = "std")]
+mod registrar;
 #[cfg(feature = "tasks")]
 mod tasks;
 mod watch;
@@ -485,6 +487,11 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             None
         };
         let raw = events.wait(&core.registry, timeout);
+        // What registrars added is taken in before the wait's events are dispatched.
+        #[cfg(feature = "std")]
+        if core.registry.flags() & crate::thin::REGISTRAR != 0 {
+            core.registry.take_in_after_wait(raw > 0);
+        }
         #[cfg(feature = "tasks")]
         crate::task::awake(&core.registry);
         if let (Some(start), Some(watch)) = (start, &mut core.watch) {

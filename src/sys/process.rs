@@ -180,6 +180,9 @@ pub(crate) struct ForkGuard {
 // once, in `drop`); the word is an atomic, so using it from whichever thread owns the guard
 // is sound.
 unsafe impl Send for ForkGuard {}
+// SAFETY: every access to the word is an atomic load or store, and `pid` is read only; a
+// guard shared between threads (a registrar's) is only asked `inherited`, which reads.
+unsafe impl Sync for ForkGuard {}
 
 impl ForkGuard {
     /// A guard for the calling process.

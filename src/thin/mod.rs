@@ -4,6 +4,8 @@
 //! - `node`: the node layout and its hand-written vtables, node memory and its reuse;
 //! - `registry`: the epoll set, the slots by fd number, the graveyard, the rebuild after a
 //!   refused DEL, the fork guard;
+//! - `registrar` (feature `std`): the desk through which other threads register into a
+//!   `Sendable` reactor's epoll set, and how the reactor takes their nodes in;
 //! - `table`: values by fd number in small pages made on demand (the registry's slots);
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
@@ -37,6 +39,8 @@ mod node;
 mod owners;
 #[cfg(feature = "tasks")]
 mod pinned;
+#[cfg(feature = "std")]
+mod registrar;
 mod registry;
 mod ring;
 mod shared;
@@ -53,10 +57,12 @@ pub(crate) use owners::{deliver, init, init_outside, take, with};
 #[cfg(feature = "tasks")]
 pub(crate) use pinned::Pinned;
 #[cfg(feature = "std")]
-pub(crate) use registry::REMOTE;
+pub(crate) use registrar::Desk;
 #[cfg(feature = "tasks")]
 pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, DEFERRED, OBSERVED, OPEN, TIMERS};
+#[cfg(feature = "std")]
+pub(crate) use registry::{REGISTRAR, REMOTE};
 pub(crate) use ring::Ring;
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]

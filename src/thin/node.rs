@@ -349,6 +349,28 @@ impl<D, T: Threads> NodeBox<D, T> {
         Self::place(value, vtable, key.fd(), key.generation(), interest, spares)
     }
 
+    /// A node for `value` in fresh memory (made off the reactor's thread, whose spare memory
+    /// is its own). `None` if memory for it cannot be had; `value` is then dropped. Freed
+    /// later by the reactor, its memory may join the reactor's spares like any node's.
+    #[cfg(feature = "std")]
+    pub(super) fn fresh<S: Subscriber<D, T>>(
+        value: S,
+        key: Key,
+        interest: Interest,
+    ) -> Option<NodeBox<D, T>> {
+        let vtable = VTables::<S, D, T>::LIVE;
+        let mut none = Spares::new(); // empty: `place` allocates
+        let made = Self::place(
+            value,
+            vtable,
+            key.fd(),
+            key.generation(),
+            interest,
+            &mut none,
+        );
+        made.map(|(node, _)| node)
+    }
+
     /// A record node: a registration of `fd` for `owner`, its events tagged `tag`.
     pub(super) fn record(
         owner: &NodeBox<D, T>,

@@ -134,6 +134,7 @@ where
     S: Subscriber<D, T>,
     T: Threads,
 {
+    registry.take_in();
     let node = registry.typed::<S>(key)?;
     if key == running || !node.is_unborrowed() {
         return Err(Error::Busy(key));
@@ -158,6 +159,7 @@ where
     T: Threads,
     F: FnOnce(&mut S, &mut Ops<'_, D, T>) -> R,
 {
+    registry.take_in();
     let node = registry.typed::<S>(key)?;
     if key == running.0 || !node.is_unborrowed() {
         return Err(Error::Busy(key));

@@ -45,9 +45,14 @@ impl<D, T> Extras<D, T> {
 /// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
 /// nodes, which are freed after it.
 pub(crate) struct Registry<D: 'static, T: 'static> {
+    /// The registrars' desk, once one was made ([`REGISTRAR`]): first, so its drop tells the
+    /// registrars the reactor is gone (and frees the nodes they left) before the epoll fd
+    /// closes.
+    #[cfg(feature = "std")]
+    pub(super) reception: Option<super::registrar::Reception<D, T>>,
     pub(super) epfd: OwnedFd,
     /// Live nodes by their registered fd number; never read on the dispatch path.
-    slots: FdTable<Slot<D, T>>,
+    pub(super) slots: FdTable<Slot<D, T>>,
     /// What subscribers own besides their node (records, timers), by the same fd number:
     /// empty until a subscriber owns something.
     owned: FdTable<Box<Extras<D, T>>>,
@@ -58,16 +63,16 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// The numbers live records (further registrations) hold: like a node's, a record's
     /// number is its own until it goes, since its DEL names it whatever file it names by then
     /// (invariant 7); nothing else registers under it meanwhile.
-    held: FdTable<()>,
+    pub(super) held: FdTable<()>,
     /// Nodes deleted while a batch is open; recycled when it is done.
-    graveyard: Vec<NodeBox<D, T>>,
+    pub(super) graveyard: Vec<NodeBox<D, T>>,
     /// Retired nodes: their DEL was refused and no epoll set could be made without them yet
     /// (out of descriptors or memory), so a registration the reactor cannot name may still
     /// report them. Their values are dropped at once (when the batch is done, if one is open);
     /// their memory waits for a rebuild, tried again whenever one of them reports.
-    retired: Vec<NodeBox<D, T>>,
+    pub(super) retired: Vec<NodeBox<D, T>>,
     spares: Spares,
-    live: usize,
+    pub(super) live: usize,
     /// Live nodes of the reactor's own (the timers' alarm, the remote's queue), not counted
     /// by `len`.
     internal: usize,
@@ -80,7 +85,7 @@ pub(crate) struct Registry<D: 'static, T: 'static> {
     /// Rebuilds of the epoll set so far (for an observer).
     pub(crate) rebuilds: u32,
     /// The fork guard, and the flags a turn checks with it before it waits: [`DIRTY`],
-    /// [`TIMERS`], [`REMOTE`], [`STOP`].
+    /// [`TIMERS`], [`REMOTE`], [`STOP`], [`REGISTRAR`] and the others.
     pub(super) guard: ForkGuard,
     /// Whether a batch may be open ([`OPEN`]) and what it left to do once it
     /// is done ([`GRAVE`], [`ALARM`], [`GHOST`]). Checked after every batch, apart from the
@@ -118,6 +123,10 @@ pub(crate) const OBSERVED: u8 = 32;
 /// Callbacks wait for the end of a turn (`Ops::defer`): the next turn runs them, and does
 /// not block in its wait first.
 pub(crate) const DEFERRED: u8 = 64;
+/// Registrars may have left nodes in the reactor's inbox: every turn leaves the fast path and
+/// takes them in after its wait, before it dispatches (see `thin::registrar`).
+#[cfg(feature = "std")]
+pub(crate) const REGISTRAR: u8 = 128;
 
 /// After a batch: the graveyard holds nodes it deleted, to recycle.
 pub(crate) const GRAVE: u8 = 1;
@@ -161,7 +170,7 @@ fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<
 }
 
 /// An `EPOLL_CTL_ADD` the kernel refused: `EEXIST` means the number is registered already.
-fn refused(e: Errno, fd: RawFd) -> Error {
+pub(super) fn refused(e: Errno, fd: RawFd) -> Error {
     match e {
         Errno::EEXIST => Error::AlreadyRegistered(fd),
         e => Error::Os(e),
@@ -179,6 +188,8 @@ impl<D, T> Registry<D, T> {
 impl<D, T: Threads> Registry<D, T> {
     pub(crate) fn new() -> Result<Registry<D, T>> {
         Ok(Registry {
+            #[cfg(feature = "std")]
+            reception: None,
             epfd: sys::epoll_create1()?,
             slots: FdTable::new(),
             owned: FdTable::new(),
@@ -297,7 +308,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Whether events of a batch may still point at any node.
     #[inline]
-    fn holds(&self) -> bool {
+    pub(super) fn holds(&self) -> bool {
         self.after & OPEN != 0
     }
 
@@ -364,6 +375,41 @@ impl<D, T: Threads> Registry<D, T> {
             self.guard.set(flags)
         } else {
             self.guard.clear(flags)
+        }
+    }
+
+    /// Takes in the nodes registrars made, if any wait (see `thin::registrar`): before any
+    /// operation that looks a key up, so a registrar's key works here at once. A flag test
+    /// for a reactor that never made a registrar.
+    #[inline(always)]
+    pub(crate) fn take_in(&mut self) {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            self.take_in_arrived();
+        }
+    }
+
+    /// `EPOLL_CTL_DEL` of the number `fd`, captured at registration (invariant 7). With
+    /// registrars, under their lock and after taking in what they added, so none can add
+    /// a new file under a number closed behind its subscriber's back between the two: the DEL
+    /// would remove that registration instead of the subscriber's own, and succeed.
+    #[inline(always)]
+    fn delete_entry(&mut self, fd: RawFd) -> core::result::Result<(), Errno> {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            return self.delete_entry_taking_in(fd);
+        }
+        sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0)
+    }
+
+    /// [`take_in`](Self::take_in) before a delete: places what registrars added, and leaves
+    /// what cannot be placed for the `take_in` after it. (A node whose number is the one being
+    /// deleted, reused behind its subscriber's back, takes that number once it is free.)
+    #[inline(always)]
+    fn place_arrived(&mut self) {
+        #[cfg(feature = "std")]
+        if self.guard.flags() & REGISTRAR != 0 {
+            self.place_arrived_locked();
         }
     }
 
@@ -547,6 +593,7 @@ impl<D, T: Threads> Registry<D, T> {
         interest: Interest,
     ) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         if tag == 0 {
             return Err(Error::Invalid("tag 0 is the subscriber's own fd"));
         }
@@ -628,6 +675,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Changes the interest of `key`'s registration tagged `tag`.
     pub(crate) fn modify_fd(&mut self, key: Key, tag: u32, interest: Interest) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         let record = self.record(key, tag)?;
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         let fd = record.header().key().fd();
@@ -640,12 +688,20 @@ impl<D, T: Threads> Registry<D, T> {
     /// at it, like a deleted subscriber's node.
     pub(crate) fn remove_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         self.check_owner()?;
+        self.place_arrived();
+        let removed = self.remove_placed_fd(key, tag);
+        self.take_in(); // what could not be placed is given up once the delete is done
+        removed
+    }
+
+    /// [`remove_fd`](Self::remove_fd) once what registrars added was placed.
+    fn remove_placed_fd(&mut self, key: Key, tag: u32) -> Result<()> {
         let record = self.record(key, tag)?;
         let fd = record.header().key().fd();
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0);
+        let deleted = self.delete_entry(fd);
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
             self.retired.try_reserve(1).map_err(|_| out_of_memory())?;
         }
@@ -673,6 +729,7 @@ impl<D, T: Threads> Registry<D, T> {
         timer: TimerKey,
         armed: impl Fn(TimerKey) -> bool,
     ) -> Result<()> {
+        self.take_in();
         let extras = self.extras_mut(key)?;
         if extras.timers.len() == extras.timers.capacity() {
             extras.timers.retain(|&t| armed(t));
@@ -704,6 +761,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     pub(crate) fn modify(&mut self, key: Key, interest: Interest) -> Result<()> {
         self.check_owner()?;
+        self.take_in();
         let node = self.lookup(key)?;
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
         sys::epoll_ctl(epfd, Ctl::Modify, key.fd(), bits, node.data())?;
@@ -716,15 +774,35 @@ impl<D, T: Threads> Registry<D, T> {
     /// What it owned besides goes to `owned` (for the caller to cancel its timers) before its
     /// value can be dropped, so a panicking destructor cannot leave them armed.
     pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
-        let (node, named, extras) = self.detach(key)?;
-        owned(extras);
-        self.give_up(node, named);
-        Ok(())
+        #[cfg(feature = "std")]
+        let registrars = self.guard.flags() & REGISTRAR != 0;
+        #[cfg(feature = "std")]
+        if registrars {
+            self.place_arrived_locked();
+        }
+        let removed = self.detach(key).map(|(node, named, extras)| {
+            owned(extras);
+            self.give_up(node, named);
+        });
+        // What could not be placed is given up once the delete is done.
+        #[cfg(feature = "std")]
+        if registrars {
+            self.take_in_arrived();
+        }
+        removed
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
     /// runs), though a batch remainder may still point at its node.
     pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
+        self.place_arrived();
+        let taken = self.take_placed(key);
+        self.take_in(); // what could not be placed is given up once the delete is done
+        taken
+    }
+
+    /// [`take`](Self::take) once what registrars added was placed.
+    fn take_placed<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
         if !self.lookup(key)?.is::<S>() {
             return Err(Error::WrongType(key));
         }
@@ -755,7 +833,7 @@ impl<D, T: Threads> Registry<D, T> {
         if self.holds() && self.graveyard.len() == self.graveyard.capacity() {
             self.graveyard.try_reserve(1).map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        let deleted = self.delete_entry(key.fd());
         // A refused DEL: as in `detach_owner`, room to keep the node in case no epoll set can
         // be made without it now.
         if deleted.is_err() && self.retired.len() == self.retired.capacity() {
@@ -788,7 +866,7 @@ impl<D, T: Threads> Registry<D, T> {
                 .try_reserve(n + 1)
                 .map_err(|_| out_of_memory())?;
         }
-        let deleted = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, key.fd(), 0, 0);
+        let deleted = self.delete_entry(key.fd());
         // A refused DEL: the fd was closed (or replaced) behind the subscriber's back. If
         // another fd keeps the file open, the kernel still holds the registration under the
         // old number, and only closing the epoll instance removes it for sure. Room to keep
@@ -811,8 +889,10 @@ impl<D, T: Threads> Registry<D, T> {
                 let record = &extras.regs[at];
                 record.kill();
                 let fd = record.header().key().fd();
+                // Released after the DEL: until then no registrar's node takes the number.
+                let deleted = self.delete_entry(fd);
                 self.release_number(fd);
-                if sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_err() {
+                if deleted.is_err() {
                     extras.regs.swap(kept, at);
                     kept += 1;
                 }
@@ -846,7 +926,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Keeps a node that a registration the reactor cannot name may still report.
     #[cold]
     #[inline(never)]
-    fn retire(&mut self, node: NodeBox<D, T>) {
+    pub(super) fn retire(&mut self, node: NodeBox<D, T>) {
         // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
         // out: the kernel may still report it.)
         let Err(node) = grow::push_within(&mut self.retired, node) else {
@@ -868,7 +948,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// reserved beforehand). The one place that decides whether a node may be freed now,
     /// from the registry's own state (invariant 13).
     #[inline]
-    fn dispose(&mut self, node: NodeBox<D, T>) {
+    pub(super) fn dispose(&mut self, node: NodeBox<D, T>) {
         if self.holds() {
             // Room was reserved before the node was detached. (Were it not, leaking the node
             // is the sound way out: a pending event may still point at it.)
@@ -891,6 +971,15 @@ impl<D, T: Threads> Registry<D, T> {
     /// cannot be added again and stays without one (its events stop); an edge-triggered or
     /// oneshot one is armed afresh, so it may report once more.
     fn rebuild(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
+        #[cfg(feature = "std")]
+        if self.reception.is_some() {
+            return self.rebuild_with_registrars(detaching);
+        }
+        self.rebuild_set(detaching)
+    }
+
+    /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock).
+    pub(super) fn rebuild_set(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the `detaching` ones refused
         // DELs are detaching: while a batch is open they go to the graveyard.
         let room = self.retired.len() + detaching;
@@ -947,6 +1036,7 @@ impl<D, T: Threads> Registry<D, T> {
 
     /// Outside dispatch only (the reactor's `&mut self` methods).
     pub(crate) fn get_mut<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<&mut S> {
+        self.take_in();
         let node = self.typed::<S>(key)?;
         // SAFETY: as in `get`, and the `&mut S` borrows `self` mutably, so it is unique.
         Ok(unsafe { &mut *node.value::<S>() })

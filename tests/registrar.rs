@@ -1,0 +1,703 @@
+//! `Registrar`: threads other than a `Sendable` reactor's register subscribers into its epoll
+//! set directly. Real threads, real eventfds, a real epoll set: every event reaches its
+//! handler, a registrar's key works on the reactor's side at once (through `Remote`, in a
+//! handler), what the kernel refuses comes back as the reactor's own register would report
+//! it, nothing is leaked (drop counters, the open-fd count), and a registrar refuses after
+//! its reactor is gone and in a `fork()`ed child.
+#![cfg(feature = "std")]
+mod common;
+
+use barepoll::sys::{self, AsFd, BorrowedFd, OwnedFd};
+use barepoll::{Error, Key, Ops, Reactor, Sendable, Subscriber};
+use common::{drain, fd_check, open_fds, poke, under_valgrind};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+type SReactor = Reactor<(), Sendable>;
+
+fn sendable() -> SReactor {
+    Reactor::builder().sendable().build().unwrap()
+}
+
+/// Level-triggered read interest, except under Miri (edge-triggered only there).
+fn readable() -> barepoll::Interest {
+    common::readable()
+}
+
+/// An eventfd that counts its drops: the subscribers of these tests own one each.
+struct Counted {
+    fd: OwnedFd,
+    drops: Arc<AtomicU32>,
+}
+
+impl Counted {
+    fn new(init: u32, drops: &Arc<AtomicU32>) -> Counted {
+        Counted {
+            fd: common::eventfd(init),
+            drops: drops.clone(),
+        }
+    }
+}
+
+impl AsFd for Counted {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A hand-written subscriber over a shared fd (so two of them can name one number), counting
+/// its drops.
+struct Shared {
+    fd: Arc<OwnedFd>,
+    drops: Arc<AtomicU32>,
+}
+
+impl AsFd for Shared {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for Shared {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {
+        drain(self.fd.as_fd());
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Iterations for the threaded tests: fewer under valgrind, which runs them one at a time.
+fn rounds(normal: usize) -> usize {
+    if under_valgrind() || cfg!(miri) {
+        (normal / 10).max(2)
+    } else {
+        normal
+    }
+}
+
+/// Runs `reactor` on a thread of its own until a remote job stops it; returns the reactor.
+fn run_on_a_thread(
+    mut reactor: SReactor,
+) -> (
+    barepoll::remote::Remote<(), Sendable>,
+    std::thread::JoinHandle<SReactor>,
+) {
+    let remote = reactor.remote().unwrap();
+    let runner = std::thread::spawn(move || {
+        reactor.run().unwrap();
+        reactor
+    });
+    (remote, runner)
+}
+
+#[test]
+fn registrars_on_several_threads_register_while_the_reactor_runs() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let (remote, runner) = run_on_a_thread(reactor);
+    let (threads, per_thread) = (4, rounds(50));
+    let drops = Arc::new(AtomicU32::new(0));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (registrar, remote) = (registrar.clone(), remote.clone());
+            let (drops, delivered) = (drops.clone(), delivered.clone());
+            std::thread::spawn(move || {
+                let (told, seen) = mpsc::channel::<(Key, Result<(), Error>)>();
+                for i in 0..per_thread {
+                    // Even rounds: the handler deletes its subscriber with the key the
+                    // registrar returned (handed over after `register`). Odd rounds: the
+                    // thread deletes it through `Remote` once the event was seen.
+                    let by_handler = i % 2 == 0;
+                    let key_slot: Arc<Mutex<Option<Key>>> = Arc::new(Mutex::new(None));
+                    let (slot, told) = (key_slot.clone(), told.clone());
+                    let delivered = delivered.clone();
+                    let counted = Counted::new(0, &drops);
+                    let writer = sys::dup(counted.fd.as_fd()).unwrap();
+                    let key = barepoll::interest()
+                        .read()
+                        .with_fd(counted)
+                        .with_handler(move |c: &mut Counted, ops: &mut Ops<'_, (), Sendable>| {
+                            drain(c.fd.as_fd());
+                            delivered.fetch_add(1, Ordering::SeqCst);
+                            let key = slot.lock().unwrap().expect("key handed over first");
+                            assert_eq!(ops.key(), key, "the registrar's key names this node");
+                            let deleted = if by_handler { ops.delete(key) } else { Ok(()) };
+                            told.send((key, deleted)).unwrap();
+                        })
+                        .register_into(&mut registrar.clone())
+                        .unwrap();
+                    *key_slot.lock().unwrap() = Some(key);
+                    poke(writer.as_fd());
+                    let (seen_key, deleted) = seen.recv().unwrap();
+                    assert_eq!(seen_key, key, "thread {t} round {i}");
+                    deleted.unwrap();
+                    if !by_handler {
+                        remote
+                            .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                            .unwrap()
+                            .unwrap();
+                    }
+                    // Deleted either way: a second delete finds it stale.
+                    let again = remote
+                        .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                        .unwrap();
+                    assert_eq!(again, Err(Error::StaleKey(key)));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    remote
+        .post(|ops: &mut Ops<'_, (), Sendable>| ops.stop())
+        .unwrap();
+    let reactor = runner.join().unwrap();
+    let total = (threads * per_thread) as u32;
+    assert_eq!(delivered.load(Ordering::SeqCst), total as usize);
+    assert_eq!(reactor.len(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), total);
+    drop((reactor, remote, registrar));
+}
+
+#[test]
+
+fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let register = || {
+        let registrar = registrar.clone();
+        let drops = drops.clone();
+        std::thread::spawn(move || {
+            let sub = Shared {
+                fd: Arc::new(common::eventfd(0)),
+                drops,
+            };
+            registrar.register(sub, readable()).unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let (one, two) = (register(), register());
+    // No turn ran: the reactor takes the registrations in before it looks a key up.
+    assert_eq!(reactor.len(), 0, "a `&self` view: not taken in yet");
+    reactor.delete(one).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(reactor.delete(one), Err(Error::StaleKey(one)));
+    assert!(reactor.get_mut::<Shared>(two).is_ok());
+    assert_eq!(reactor.interest(two), Ok(readable()));
+    assert_eq!(reactor.len(), 1);
+    reactor.modify(two, barepoll::interest().write()).unwrap();
+    assert_eq!(reactor.run_once(NOW).unwrap(), 1, "an eventfd is writable");
+    // A turn takes what arrived in before it dispatches: the `&self` views see it after.
+    let three = register();
+    assert_eq!(
+        reactor.run_once(NOW).unwrap(),
+        1,
+        "`two` is writable, `three` not readable"
+    );
+    assert_eq!(reactor.len(), 2);
+    assert_eq!(reactor.interest(three), Ok(readable()));
+    assert_eq!(reactor.key_of(three.fd()), Some(three));
+    reactor.delete(two).unwrap();
+    reactor.delete(three).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+    assert_eq!(reactor.run_once(NOW).unwrap(), 0);
+}
+
+#[test]
+
+fn a_registrar_after_its_reactor_is_dropped_says_closed_and_drops_the_subscriber() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    drop(reactor);
+    let before = open_fds();
+    let counted = Counted::new(1, &drops);
+    // (Under Miri `open_fds` is 0: the drop counter is the evidence there.)
+    assert_eq!(open_fds(), if cfg!(miri) { 0 } else { before + 1 });
+    let refused = barepoll::interest()
+        .read()
+        .with_fd(counted)
+        .with_handler(|| {})
+        .register_into(&mut registrar.clone());
+    assert_eq!(refused, Err(Error::Closed));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(open_fds(), before, "the subscriber's eventfd was closed");
+    // From another thread, and through a clone, the same.
+    let other = registrar.clone();
+    let drops2 = drops.clone();
+    let refused = std::thread::spawn(move || {
+        let sub = Shared {
+            fd: Arc::new(common::eventfd(0)),
+            drops: drops2,
+        };
+        other.register(sub, readable())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(refused, Err(Error::Closed));
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "regular files and /proc")]
+fn an_add_the_kernel_refuses_comes_back_and_drops_the_subscriber() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+
+    // A regular file: the kernel says EPERM, as it does to the reactor's own register.
+    let file: OwnedFd = std::fs::File::open("/proc/self/exe").unwrap().into();
+    let file = Arc::new(file);
+    let sub = |fd: &Arc<OwnedFd>| Shared {
+        fd: fd.clone(),
+        drops: drops.clone(),
+    };
+    let by_registrar = registrar.register(sub(&file), readable());
+    let by_reactor = reactor.register(sub(&file), readable());
+    assert_eq!(by_registrar, Err(Error::Os(sys::Errno::EPERM)));
+    assert_eq!(by_registrar, by_reactor);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+
+    // The same fd twice: the second is `AlreadyRegistered`, whoever registered the first.
+    let efd = Arc::new(common::eventfd(1));
+    let raw = sys::AsRawFd::as_raw_fd(&*efd);
+    let first = registrar.register(sub(&efd), readable()).unwrap();
+    let second = registrar.register(sub(&efd), readable());
+    assert_eq!(second, Err(Error::AlreadyRegistered(raw)));
+    let third = reactor.register(sub(&efd), readable());
+    assert_eq!(third, Err(Error::AlreadyRegistered(raw)));
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+    // The first is intact: its event is dispatched, once.
+    assert_eq!(reactor.run_once(NOW).unwrap(), 1);
+    assert_eq!(reactor.run_once(NOW).unwrap(), 0);
+    assert_eq!(reactor.len(), 1);
+    reactor.delete(first).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 5);
+    // The number is free again for the registrar.
+    let again = registrar.register(sub(&efd), readable()).unwrap();
+    drop(reactor);
+    assert_eq!(drops.load(Ordering::SeqCst), 6, "dropped with the reactor");
+    let _ = again;
+}
+
+#[test]
+fn the_reactors_drop_frees_what_its_inbox_still_holds() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let n = 16;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..n / 4 {
+                    let c = Counted::new(1, &drops);
+                    barepoll::interest()
+                        .read()
+                        .with_fd(c)
+                        .with_handler(|| -> () { unreachable!("no turn runs") })
+                        .register_into(&mut registrar.clone())
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(reactor); // no turn ran: every node is still in the inbox
+    assert_eq!(drops.load(Ordering::SeqCst), n);
+    let c = Counted::new(0, &drops);
+    let refused = barepoll::interest()
+        .read()
+        .with_fd(c)
+        .with_handler(|| {})
+        .register_into(&mut registrar.clone());
+    assert_eq!(refused, Err(Error::Closed));
+    assert_eq!(drops.load(Ordering::SeqCst), n + 1);
+}
+
+/// A number that a live subscriber still holds (its fd was closed behind its back and the
+/// number reused) cannot take the registrar's node: the reactor takes the node out of the
+/// kernel's set again, drops it, and the turn reports `AlreadyRegistered`.
+#[test]
+
+fn a_node_whose_number_is_taken_is_dropped_and_the_turn_says_so() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let held = reactor
+        .register(Closable(Some(common::eventfd(0))), readable())
+        .unwrap();
+    // Closed behind the reactor's back (the kernel's entry goes with the file) ...
+    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
+    // ... and the number reused by the next eventfd.
+    let sub = Shared {
+        fd: Arc::new(common::eventfd(1)),
+        drops: drops.clone(),
+    };
+    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
+    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    let key = registrar.register(sub, readable()).unwrap();
+    assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the registrar's subscriber went"
+    );
+    assert_eq!(
+        reactor.key_of(raw),
+        Some(held),
+        "the live subscriber keeps its number"
+    );
+    assert_eq!(reactor.interest(key), Err(Error::StaleKey(key)));
+    assert_eq!(
+        reactor.run_once(NOW),
+        Ok(0),
+        "no event names the dropped node"
+    );
+    assert_eq!(reactor.len(), 1);
+    drop(reactor);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot fork")]
+fn a_registrar_in_a_forked_child_refuses() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let efd = Arc::new(common::eventfd(1));
+    let sub = Shared {
+        fd: efd.clone(),
+        drops: drops.clone(),
+    };
+    // The child's verdict comes through a socket, not its exit status: under valgrind with
+    // `--error-exitcode`, the child's own leak check (other test threads' memory is
+    // unreachable in it) sets that status.
+    let (mut verdict_tx, mut verdict_rx) = std::os::unix::net::UnixStream::pair().unwrap();
+    // The other tests of this binary wait for `fd_check`'s lock, so no thread of theirs is
+    // copied mid-registration.
+    // SAFETY (test code): the child only runs the checks below and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            match registrar.register(sub, readable()) {
+                Err(Error::Inherited) if drops.load(Ordering::SeqCst) == 1 => 0,
+                Err(Error::Inherited) => 10 + drops.load(Ordering::SeqCst) as u8,
+                Err(_) => 1,
+                Ok(_) => 2,
+            }
+        }))
+        .unwrap_or(99);
+        let _ = std::io::Write::write_all(&mut verdict_tx, &[status]);
+        // SAFETY (test code): leaves the child at once, running no parent-owned destructor.
+        unsafe { libc::_exit(0) };
+    }
+    drop(verdict_tx);
+    let mut verdict = Vec::new();
+    std::io::Read::read_to_end(&mut verdict_rx, &mut verdict).unwrap();
+    let mut status = 0;
+    // SAFETY (test code): waits for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    assert_eq!(verdict, [0], "child check failed");
+    // Nothing the child tried reached the shared epoll set: the readable eventfd reports
+    // nothing here, and the parent's registrar still registers it.
+    assert_eq!(reactor.run_once(NOW).unwrap(), 0);
+    let key = registrar.register(sub, readable()).unwrap();
+    assert_eq!(reactor.run_once(NOW).unwrap(), 1);
+    reactor.delete(key).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+/// Threads register eventfds and delete them through `Remote` against a running reactor,
+/// while its handlers delete others: every subscriber is dropped once, no fd is left open.
+#[test]
+#[cfg_attr(miri, ignore = "many threads and syscalls")]
+fn stress_registering_and_deleting_from_threads_against_a_running_reactor() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let (remote, runner) = run_on_a_thread(reactor);
+    let (threads, per_thread) = (4, rounds(400));
+    let drops = Arc::new(AtomicU32::new(0));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (registrar, remote, drops) = (registrar.clone(), remote.clone(), drops.clone());
+            std::thread::spawn(move || {
+                let mut keys = Vec::new();
+                for i in 0..per_thread {
+                    // Readable at once; a third of them delete themselves from their handler.
+                    let c = Counted::new(1, &drops);
+                    let deletes_itself = i % 3 == 0;
+                    let key = barepoll::interest()
+                        .read()
+                        .with_fd(c)
+                        .with_handler(move |c: &mut Counted, ops: &mut Ops<'_, (), Sendable>| {
+                            drain(c.fd.as_fd());
+                            if deletes_itself {
+                                ops.delete_self().unwrap();
+                            }
+                        })
+                        .register_into(&mut registrar.clone())
+                        .unwrap();
+                    if !deletes_itself {
+                        keys.push(key);
+                    }
+                    if keys.len() >= 8 || (i + t) % 5 == 0 {
+                        // Deleted from here, by jobs the reactor runs in a later turn.
+                        for key in keys.drain(..) {
+                            remote
+                                .post(move |ops: &mut Ops<'_, (), Sendable>| {
+                                    ops.delete(key).unwrap();
+                                })
+                                .unwrap();
+                        }
+                    }
+                }
+                for key in keys {
+                    remote
+                        .call(move |ops: &mut Ops<'_, (), Sendable>| ops.delete(key))
+                        .unwrap()
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Let the self-deleting ones be dispatched: wait until the reactor holds none.
+    let total = (threads * per_thread) as u32;
+    loop {
+        // A round trip through a turn, then a look at the count.
+        remote.call(|_: &mut Ops<'_, (), Sendable>| ()).unwrap();
+        if drops.load(Ordering::SeqCst) == total {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    remote
+        .post(|ops: &mut Ops<'_, (), Sendable>| ops.stop())
+        .unwrap();
+    let reactor = runner.join().unwrap();
+    assert_eq!(reactor.len(), 0);
+    drop(reactor);
+    assert_eq!(drops.load(Ordering::SeqCst), (threads * per_thread) as u32);
+}
+
+/// A subscriber whose fd safe code can close behind the reactor's back (`get_mut`), so its
+/// DEL is refused and the reactor rebuilds its epoll set.
+struct Closable(Option<OwnedFd>);
+
+impl AsFd for Closable {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for Closable {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
+}
+
+/// The reactor rebuilds its epoll set again and again (refused DELs) while threads register:
+/// no registration is lost to a set that was replaced (each registered eventfd is readable,
+/// and its handler counts it and deletes it). Idle subscribers make each rebuild take a while,
+/// so registrations land while one runs.
+#[test]
+#[cfg_attr(miri, ignore = "many threads and syscalls")]
+fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let idle: Vec<Key> = (0..rounds(200))
+        .map(|_| {
+            let sub = Shared {
+                fd: Arc::new(common::eventfd(0)),
+                drops: Arc::new(AtomicU32::new(0)),
+            };
+            reactor.register(sub, readable()).unwrap()
+        })
+        .collect();
+    let threads = 3;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let registered = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Registrars between their look at `go` and the end of their registration.
+    let at_work = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (registrar, seen, drops) = (registrar.clone(), seen.clone(), drops.clone());
+            let (registered, stop, go) = (registered.clone(), stop.clone(), go.clone());
+            let at_work = at_work.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // Registering only while the reactor rebuilds, and at most 64 in flight.
+                    at_work.fetch_add(1, Ordering::SeqCst);
+                    let busy = registered.load(Ordering::SeqCst) > seen.load(Ordering::SeqCst) + 64;
+                    if !go.load(Ordering::SeqCst) || busy {
+                        at_work.fetch_sub(1, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    let seen = seen.clone();
+                    barepoll::interest()
+                        .read()
+                        .with_fd(Counted::new(1, &drops))
+                        .with_handler(move |c: &mut Counted, ops: &mut Ops<'_, (), Sendable>| {
+                            drain(c.fd.as_fd());
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            ops.delete_self().unwrap();
+                        })
+                        .register_into(&mut registrar.clone())
+                        .unwrap();
+                    registered.fetch_add(1, Ordering::SeqCst);
+                    at_work.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..rounds(100) {
+        go.store(true, Ordering::SeqCst);
+        let before = registered.load(Ordering::SeqCst);
+        while registered.load(Ordering::SeqCst) < before + threads {
+            std::thread::yield_now(); // the registrars are at work
+        }
+        // A refused DEL: the subscriber's fd closed behind its back while a dup keeps the
+        // file (and so the kernel's entry) alive. The reactor rebuilds its set to delete it.
+        let efd = common::eventfd(0);
+        let keeper = sys::dup(efd.as_fd()).unwrap();
+        let key = reactor.register(Closable(Some(efd)), readable()).unwrap();
+        drop(reactor.get_mut::<Closable>(key).unwrap().0.take());
+        reactor.delete(key).unwrap();
+        drop(keeper);
+        go.store(false, Ordering::SeqCst);
+        while at_work.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now(); // a registration under way finishes; no other starts
+        }
+        // Every registration so far is of a readable eventfd, so the turns until one finds
+        // nothing dispatch each of them (before the next rebuild, which would add one lost to
+        // the closed set back).
+        while reactor.run_once(NOW).unwrap() != 0 {}
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            registered.load(Ordering::SeqCst),
+            "registrations lost to a replaced epoll set"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let total = registered.load(Ordering::SeqCst);
+    assert_eq!(seen.load(Ordering::SeqCst), total);
+    assert_eq!(reactor.len(), idle.len());
+    for key in idle {
+        reactor.delete(key).unwrap();
+    }
+    assert_eq!(reactor.run_once(NOW).unwrap(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), total as u32);
+}
+
+/// A subscriber with a further registration (a record, `add_fd`).
+struct Device {
+    own: OwnedFd,
+    extra: Option<OwnedFd>,
+}
+
+impl AsFd for Device {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.own.as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for Device {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {
+        panic!("no event of a device is expected here");
+    }
+}
+
+/// A record's fd closed behind the reactor's back (a dup keeps the file, and so the kernel's
+/// entry), its number reused by a registrar's subscriber: deleting the record's owner must not
+/// DEL the registrar's registration in place of the record's own.
+#[test]
+
+fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let device = Device {
+        own: common::eventfd(0),
+        extra: Some(common::eventfd(0)),
+    };
+    let owner = reactor.register(device, readable()).unwrap();
+    let dev = reactor.get_mut::<Device>(owner).unwrap();
+    let extra = dev.extra.take().unwrap();
+    let number = sys::AsRawFd::as_raw_fd(&extra);
+    reactor.add_fd(owner, extra.as_fd(), 1, readable()).unwrap();
+    let keeper = sys::dup(extra.as_fd()).unwrap();
+    drop(extra); // closed behind the reactor's back
+    let mut spare = Vec::new();
+    let fd = loop {
+        let fd = common::eventfd(1);
+        if sys::AsRawFd::as_raw_fd(&fd) == number {
+            break fd;
+        }
+        assert!(spare.len() < 8, "the number was not free");
+        spare.push(fd);
+    };
+    let drops = Arc::new(AtomicU32::new(0));
+    let sub = Shared {
+        fd: Arc::new(fd),
+        drops: drops.clone(),
+    };
+    let key = std::thread::spawn(move || registrar.register(sub, readable()))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.fd(), number);
+    reactor.delete(owner).unwrap();
+    // The registrar's subscriber took the number and reports (its eventfd is readable) ...
+    assert_eq!(reactor.run_once(NOW), Ok(1));
+    assert_eq!(reactor.key_of(number), Some(key));
+    // ... and the record's own registration is gone: its file reports nothing.
+    poke(keeper.as_fd());
+    assert_eq!(reactor.run_once(NOW), Ok(0));
+    reactor.delete(key).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(reactor.run_once(NOW), Ok(0));
+}
