@@ -25,7 +25,12 @@
 //! `ENOMEM`), as one a handler reports with [`Ops::fail`](crate::Ops::fail).
 //!
 //! A reactor with a registrar leaves its fast path on every turn (a flag test, a load of the
-//! inbox's flag after the wait); one without pays nothing.
+//! inbox's flag after the wait); one without pays a flag test per delete.
+//!
+//! A subscriber's destructor should not register through a registrar of its own reactor: in
+//! one rare path (a node retired in a batch a handler panicked out of, then a delete the
+//! kernel refuses outside a turn) the destructor runs while the registrars' lock is held, and
+//! such a registration would wait for that lock for ever.
 //!
 //! ```
 //! use barepoll::{sys, Ops, Reactor, Sendable};
