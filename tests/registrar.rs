@@ -701,3 +701,90 @@ fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert_eq!(reactor.run_once(NOW), Ok(0));
 }
+
+/// A registration on the reactor's side whose ADD meets a ghost (a record retired when no
+/// epoll set could be made without it) rebuilds the set, and that rebuild takes in what a
+/// registrar left, between the registration's reserving a slot and its placing the node: the
+/// nodes taken in must stay in the table (none dropped while the kernel names it), and both
+/// keys must work.
+#[test]
+#[cfg_attr(miri, ignore = "fd limits")]
+fn a_rebuild_inside_a_registration_keeps_the_nodes_it_takes_in() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let owner_drops = Arc::new(AtomicU32::new(0));
+    let owner_fd = Arc::new(common::eventfd(0)); // kept open: its number is not reused
+    let owner = reactor
+        .register(
+            Shared {
+                fd: owner_fd.clone(),
+                drops: owner_drops.clone(),
+            },
+            readable(),
+        )
+        .unwrap();
+    // Higher numbers than any the slot table has room for yet.
+    let mut fillers: Vec<OwnedFd> = (0..64).map(|_| common::eventfd(0)).collect();
+    let rec = common::eventfd(0);
+    let keeper = common::dup(&rec);
+    let number = sys::AsRawFd::as_raw_fd(&rec);
+    reactor.add_fd(owner, rec.as_fd(), 1, readable()).unwrap();
+    drop(rec); // closed behind the reactor's back; `keeper` keeps the file registered
+    loop {
+        // Every number below `number` in use, so `number` is the lowest free one.
+        let f = common::eventfd(0);
+        if sys::AsRawFd::as_raw_fd(&f) == number {
+            break;
+        }
+        fillers.push(f);
+    }
+    // No epoll set can be made now: the record's refused DEL retires it.
+    let old = common::fd_limit(number as u64);
+    let deleted = reactor.delete(owner);
+    common::fd_limit(old);
+    deleted.unwrap();
+    assert_eq!(owner_drops.load(Ordering::SeqCst), 1);
+    // The ghost's file under its own number again (the lowest free).
+    let again = common::dup(&keeper);
+    assert_eq!(sys::AsRawFd::as_raw_fd(&again), number);
+    // The registrar's node waits in the inbox.
+    let arrival_drops = Arc::new(AtomicU32::new(0));
+    let arrival = registrar
+        .register(
+            Shared {
+                fd: Arc::new(common::eventfd(0)),
+                drops: arrival_drops.clone(),
+            },
+            readable(),
+        )
+        .unwrap();
+    // The reactor's ADD of it meets the ghost and rebuilds the set.
+    let mine_drops = Arc::new(AtomicU32::new(0));
+    let mine = reactor
+        .register(
+            Shared {
+                fd: Arc::new(again),
+                drops: mine_drops.clone(),
+            },
+            readable(),
+        )
+        .unwrap();
+    assert_eq!(
+        arrival_drops.load(Ordering::SeqCst),
+        0,
+        "the arrival was dropped"
+    );
+    assert_eq!(mine_drops.load(Ordering::SeqCst), 0);
+    assert!(reactor.interest(arrival).is_ok(), "the arrival's key");
+    assert!(reactor.interest(mine).is_ok(), "the registration's key");
+    assert_eq!(reactor.len(), 2);
+    reactor.delete(arrival).unwrap();
+    reactor.delete(mine).unwrap();
+    assert_eq!(arrival_drops.load(Ordering::SeqCst), 1);
+    assert_eq!(mine_drops.load(Ordering::SeqCst), 1);
+    drop(reactor);
+    drop(keeper);
+    drop(fillers);
+    drop(owner_fd);
+}
