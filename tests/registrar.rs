@@ -702,6 +702,66 @@ fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
     assert_eq!(reactor.run_once(NOW), Ok(0));
 }
 
+/// As above, but the registrar's fd is not ready: the wait returns no event, and the turn that
+/// took the node in and gave it up still reports the error (it is not lost, nor left to surface
+/// at some later turn).
+#[test]
+fn a_node_whose_number_is_taken_is_reported_by_a_turn_without_events() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let held = reactor
+        .register(Closable(Some(common::eventfd(0))), readable())
+        .unwrap();
+    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
+    let sub = Shared {
+        fd: Arc::new(common::eventfd(0)), // never readable: no event
+        drops: drops.clone(),
+    };
+    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
+    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    registrar.register(sub, readable()).unwrap();
+    assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the registrar's subscriber went"
+    );
+    assert_eq!(reactor.run_once(NOW), Ok(0), "reported once");
+    drop(reactor);
+}
+
+/// A node given up by an operation outside a turn (here `get_mut`, which takes the inbox in):
+/// the next turn reports the error, though it has no event.
+#[test]
+fn a_node_given_up_outside_a_turn_is_reported_by_the_next_turn() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let held = reactor
+        .register(Closable(Some(common::eventfd(0))), readable())
+        .unwrap();
+    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
+    let sub = Shared {
+        fd: Arc::new(common::eventfd(0)),
+        drops: drops.clone(),
+    };
+    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
+    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    registrar.register(sub, readable()).unwrap();
+    assert!(reactor.get_mut::<Closable>(held).is_ok()); // takes the inbox in
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the registrar's subscriber went"
+    );
+    assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
+    assert_eq!(reactor.run_once(NOW), Ok(0), "reported once");
+    drop(reactor);
+}
+
 /// A registration on the reactor's side whose ADD meets a ghost (a record retired when no
 /// epoll set could be made without it) rebuilds the set, and that rebuild takes in what a
 /// registrar left, between the registration's reserving a slot and its placing the node: the
