@@ -8,7 +8,8 @@
 //! to the kernel's set, all under one lock. The reactor takes the inbox in after each wait,
 //! before it dispatches that wait's events, and before any operation of its own that looks a
 //! key up ([`Reactor::delete`](crate::Reactor::delete),
-//! [`modify`](crate::Reactor::modify), [`get_mut`](crate::Reactor::get_mut), and those of a
+//! [`modify`](crate::Reactor::modify), [`get_mut`](crate::Reactor::get_mut),
+//! [`arm_own`](crate::Reactor::arm_own), and those of a
 //! handler's [`Ops`](crate::Ops)): a key a registrar returned works there at once, through a
 //! [`Remote`](crate::remote::Remote) job or in a handler. (The reactor's `&self` views,
 //! [`interest`](crate::Reactor::interest), [`get`](crate::Reactor::get),

@@ -848,3 +848,26 @@ fn a_rebuild_inside_a_registration_keeps_the_nodes_it_takes_in() {
     drop(fillers);
     drop(owner_fd);
 }
+
+/// `Reactor::arm_own` looks its key up like the other `&mut` operations: a registrar's key
+/// works there at once, before any turn.
+#[test]
+fn a_key_from_a_registrar_arms_an_owned_timer_at_once() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let drops = Arc::new(AtomicU32::new(0));
+    let key = registrar
+        .register(
+            Shared {
+                fd: Arc::new(common::eventfd(0)),
+                drops: drops.clone(),
+            },
+            readable(),
+        )
+        .unwrap();
+    let timer = barepoll::Timer::after(Duration::from_secs(3600));
+    assert!(reactor.arm_own(key, timer, 2).is_ok());
+    reactor.delete(key).unwrap(); // its timer goes with it
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}

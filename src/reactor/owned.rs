@@ -149,6 +149,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
             registry, timers, ..
         } = &mut self.core;
         registry.check_owner()?;
+        registry.take_in(); // a registrar's key works here at once
         registry.interest(key)?; // a live subscriber, or stale
         if self.events.pending() == 0 {
             registry.settle(); // see `settle`
