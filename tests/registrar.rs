@@ -179,7 +179,6 @@ fn registrars_on_several_threads_register_while_the_reactor_runs() {
 }
 
 #[test]
-
 fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -226,7 +225,6 @@ fn a_key_from_a_registrar_works_at_once_on_the_reactors_side() {
 }
 
 #[test]
-
 fn a_registrar_after_its_reactor_is_dropped_says_closed_and_drops_the_subscriber() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -343,24 +341,12 @@ fn the_reactors_drop_frees_what_its_inbox_still_holds() {
 /// number reused) cannot take the registrar's node: the reactor takes the node out of the
 /// kernel's set again, drops it, and the turn reports `AlreadyRegistered`.
 #[test]
-
 fn a_node_whose_number_is_taken_is_dropped_and_the_turn_says_so() {
     let _fds = fd_check();
     let mut reactor = sendable();
     let registrar = reactor.registrar().unwrap();
     let drops = Arc::new(AtomicU32::new(0));
-    let held = reactor
-        .register(Closable(Some(common::eventfd(0))), readable())
-        .unwrap();
-    // Closed behind the reactor's back (the kernel's entry goes with the file) ...
-    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
-    // ... and the number reused by the next eventfd.
-    let sub = Shared {
-        fd: Arc::new(common::eventfd(1)),
-        drops: drops.clone(),
-    };
-    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
-    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    let (held, sub, raw) = number_reused(&mut reactor, &drops, 1);
     let key = registrar.register(sub, readable()).unwrap();
     assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
     assert_eq!(
@@ -529,6 +515,25 @@ impl Subscriber<(), Sendable> for Closable {
     fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
 }
 
+/// A reactor's subscriber whose fd was closed behind its back, and a registrar's subscriber
+/// (counting its drops in `drops`; its eventfd readable if `ready`) whose new fd took the
+/// number: the held key, the registrar's subscriber, the number.
+fn number_reused(reactor: &mut SReactor, drops: &Arc<AtomicU32>, ready: u32) -> (Key, Shared, i32) {
+    let held = reactor
+        .register(Closable(Some(common::eventfd(0))), readable())
+        .unwrap();
+    // Closed behind the reactor's back (the kernel's entry goes with the file) ...
+    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
+    // ... and the number reused by the next eventfd.
+    let sub = Shared {
+        fd: Arc::new(common::eventfd(ready)),
+        drops: drops.clone(),
+    };
+    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
+    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    (held, sub, raw)
+}
+
 /// The reactor rebuilds its epoll set again and again (refused DELs) while threads register:
 /// no registration is lost to a set that was replaced (each registered eventfd is readable,
 /// and its handler counts it and deletes it). Idle subscribers make each rebuild take a while,
@@ -655,7 +660,6 @@ impl Subscriber<(), Sendable> for Device {
 /// entry), its number reused by a registrar's subscriber: deleting the record's owner must not
 /// DEL the registrar's registration in place of the record's own.
 #[test]
-
 fn a_records_number_reused_by_a_registrar_survives_the_owners_delete() {
     let _fds = fd_check();
     let mut reactor = sendable();
@@ -711,16 +715,7 @@ fn a_node_whose_number_is_taken_is_reported_by_a_turn_without_events() {
     let mut reactor = sendable();
     let registrar = reactor.registrar().unwrap();
     let drops = Arc::new(AtomicU32::new(0));
-    let held = reactor
-        .register(Closable(Some(common::eventfd(0))), readable())
-        .unwrap();
-    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
-    let sub = Shared {
-        fd: Arc::new(common::eventfd(0)), // never readable: no event
-        drops: drops.clone(),
-    };
-    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
-    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    let (_, sub, raw) = number_reused(&mut reactor, &drops, 0); // never readable: no event
     registrar.register(sub, readable()).unwrap();
     assert_eq!(reactor.run_once(NOW), Err(Error::AlreadyRegistered(raw)));
     assert_eq!(
@@ -740,16 +735,7 @@ fn a_node_given_up_outside_a_turn_is_reported_by_the_next_turn() {
     let mut reactor = sendable();
     let registrar = reactor.registrar().unwrap();
     let drops = Arc::new(AtomicU32::new(0));
-    let held = reactor
-        .register(Closable(Some(common::eventfd(0))), readable())
-        .unwrap();
-    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
-    let sub = Shared {
-        fd: Arc::new(common::eventfd(0)),
-        drops: drops.clone(),
-    };
-    let raw = sys::AsRawFd::as_raw_fd(&*sub.fd);
-    assert_eq!(raw, held.fd(), "the lowest free number is reused");
+    let (held, sub, raw) = number_reused(&mut reactor, &drops, 0);
     registrar.register(sub, readable()).unwrap();
     assert!(reactor.get_mut::<Closable>(held).is_ok()); // takes the inbox in
     assert_eq!(

@@ -110,15 +110,17 @@ impl<D: 'static> Desk<D, Sendable> {
         };
         let (data, bits) = (node.data(), interest.bits());
         let mut intake = self.lock();
-        if !intake.open {
+        let refusal = if !intake.open {
+            Some(Error::Closed)
+        } else if intake.inbox.try_reserve(1).is_err() {
+            Some(Error::Os(Errno::ENOMEM))
+        } else {
+            None
+        };
+        if let Some(e) = refusal {
             drop(intake);
-            drop(node); // never added: dropped with its subscriber
-            return Err(Error::Closed);
-        }
-        if intake.inbox.try_reserve(1).is_err() {
-            drop(intake);
-            drop(node);
-            return Err(Error::Os(Errno::ENOMEM));
+            drop(node); // never added: dropped with its subscriber, once the lock is let go
+            return Err(e);
         }
         if let Err(node) = grow::push_within(&mut intake.inbox, node) {
             drop(intake);
@@ -246,10 +248,11 @@ impl<D, T: Threads> Registry<D, T> {
             return;
         };
         let desk = &reception.desk;
-        if !desk.arrived.load(Ordering::Acquire) && reception.arrivals.is_empty() {
+        let arrived = desk.arrived.load(Ordering::Acquire);
+        if !arrived && reception.arrivals.is_empty() {
             return;
         }
-        if desk.arrived.load(Ordering::Acquire) {
+        if arrived {
             let mut intake = desk.lock();
             receive(&mut intake, &mut reception.arrivals, &desk.arrived);
         }
@@ -320,31 +323,35 @@ impl<D, T: Threads> Registry<D, T> {
         }
     }
 
-    /// Gives up the arrivals that could not be placed: each DELed, killed and disposed of as
-    /// a deleted node (retired if the DEL is refused: its fd was closed behind its back, and
-    /// another may keep the file open), and the turn told.
+    /// The next arrival that could not be placed, if any: killed, and the turn told why.
+    fn next_unplaced(&mut self) -> Option<NodeBox<D, T>> {
+        let node = self.reception.as_mut()?.arrivals.pop()?;
+        let error = self.unplaced(node.header().key().fd());
+        node.kill();
+        self.fail(error);
+        Some(node)
+    }
+
+    /// Gives up the arrivals that could not be placed: each DELed and given up as a deleted
+    /// node (retired if the DEL is refused: its fd was closed behind its back, and another may
+    /// keep the file open).
     fn reject_arrivals(&mut self) {
-        while let Some(node) = self.reception.as_mut().and_then(|r| r.arrivals.pop()) {
+        while let Some(node) = self.next_unplaced() {
             let fd = node.header().key().fd();
-            let error = self.unplaced(fd);
-            node.kill();
-            self.fail(error);
-            if sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_ok() {
-                let full = self.graveyard.len() == self.graveyard.capacity();
-                if self.holds() && full && self.graveyard.try_reserve(1).is_err() {
-                    // An event of the batch may point at it: leaking it is the sound way out.
-                    core::mem::forget(node);
-                    continue;
-                }
-                self.dispose(node);
-            } else {
-                let full = self.retired.len() == self.retired.capacity();
-                if full && self.retired.try_reserve(1).is_err() {
-                    core::mem::forget(node); // the kernel may report it: as above
-                    continue;
-                }
-                self.retire(node);
+            let named = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0).is_err();
+            // Room where it goes: the retired list, or the graveyard while a batch is open.
+            let room = match (named, self.holds()) {
+                (true, _) => room_for_one(&mut self.retired),
+                (false, true) => room_for_one(&mut self.graveyard),
+                (false, false) => true,
+            };
+            if !room {
+                // The kernel, or an event of the batch, may name it: leaking it is the sound
+                // way out.
+                core::mem::forget(node);
+                continue;
             }
+            self.give_up(node, named);
         }
     }
 
@@ -382,19 +389,20 @@ impl<D, T: Threads> Registry<D, T> {
     /// The arrivals that could not be placed, which no kernel entry names: killed, into the
     /// graveyard, and the turn told.
     fn bury_unplaced(&mut self) {
-        while let Some(node) = self.reception.as_mut().and_then(|r| r.arrivals.pop()) {
-            let fd = node.header().key().fd();
-            let error = self.unplaced(fd);
-            node.kill();
-            self.fail(error);
-            if self.graveyard.try_reserve(1).is_err() {
+        while let Some(node) = self.next_unplaced() {
+            if !room_for_one(&mut self.graveyard) {
                 core::mem::forget(node); // out of memory: leaking is the sound way out
                 continue;
             }
             if let Err(node) = grow::push_within(&mut self.graveyard, node) {
-                core::mem::forget(node); // room was reserved: cannot happen
+                core::mem::forget(node); // room was made: cannot happen
             }
             self.after |= super::registry::GRAVE;
         }
     }
+}
+
+/// Whether `v` has room for one more (made if need be).
+fn room_for_one<X>(v: &mut Vec<X>) -> bool {
+    v.len() < v.capacity() || v.try_reserve(1).is_ok()
 }

@@ -932,7 +932,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// Gives up a node taken out of the kernel's set: disposed of, or retired if a
     /// registration the reactor cannot name may still report it (`named`).
     #[inline]
-    fn give_up(&mut self, node: NodeBox<D, T>, named: bool) {
+    pub(super) fn give_up(&mut self, node: NodeBox<D, T>, named: bool) {
         if !named {
             return self.dispose(node);
         }
