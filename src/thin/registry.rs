@@ -507,9 +507,11 @@ impl<D, T: Threads> Registry<D, T> {
         node: NodeBox<D, T>,
         was_spare: bool,
         index: usize,
-        mut reserved: Reserved,
+        reserved: Reserved,
         interest: Interest,
     ) -> Result<Key> {
+        #[cfg(feature = "std")]
+        let mut reserved = reserved; // remade after a rebuild (below)
         let fd = index as RawFd;
         let key = node.header().key();
         let (epfd, bits) = (self.epfd.as_fd(), interest.bits());
@@ -517,22 +519,26 @@ impl<D, T: Threads> Registry<D, T> {
         if added == Err(Errno::EEXIST) && !self.retired.is_empty() {
             // A ghost holds this very file under this number (it was closed behind its
             // subscriber's back and put back): a set rebuilt without the ghosts takes it.
-            // The rebuild takes in what registrars left, placing it in the slot table (a
-            // larger flat array, a page), which would invalidate this registration's room:
-            // the room is given back first and made again after.
+            // With std, the rebuild takes in what registrars left, placing it in the slot
+            // table (a larger flat array, a page), which would invalidate this registration's
+            // room: the room is given back first and made again after.
+            #[cfg(feature = "std")]
             self.slots.unreserve(index, reserved);
             let rebuilt = self.rebuild(0);
-            reserved = match self.slots.reserve(index) {
-                Ok(reserved) => reserved,
-                Err(no_room) => {
-                    // The kernel never saw the node, so dropping it here is sound.
-                    node.discard(&mut self.spares, was_spare);
-                    return Err(match no_room {
-                        NoRoom::Taken => Error::AlreadyRegistered(fd),
-                        NoRoom::OutOfMemory => out_of_memory(),
-                    });
-                }
-            };
+            #[cfg(feature = "std")]
+            {
+                reserved = match self.slots.reserve(index) {
+                    Ok(reserved) => reserved,
+                    Err(no_room) => {
+                        // The kernel never saw the node, so dropping it here is sound.
+                        node.discard(&mut self.spares, was_spare);
+                        return Err(match no_room {
+                            NoRoom::Taken => Error::AlreadyRegistered(fd),
+                            NoRoom::OutOfMemory => out_of_memory(),
+                        });
+                    }
+                };
+            }
             if rebuilt.is_ok() {
                 added = sys::epoll_ctl(self.epfd.as_fd(), Ctl::Add, fd, bits, node.data());
             }
