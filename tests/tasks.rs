@@ -7,7 +7,7 @@ mod common;
 use barepoll::task::{yield_now, JoinHandle};
 use barepoll::{sys, sys::AsFd, Error, Ops, Reactor};
 use common::*;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -435,6 +435,35 @@ fn a_turn_polls_at_most_the_budget() {
 }
 
 #[test]
+fn tasks_the_budget_left_run_before_those_that_yielded_each_in_order() {
+    let mut r = Reactor::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let budget = barepoll::task::BUDGET;
+    for id in 0..budget + 5 {
+        let log = log.clone();
+        drop(
+            r.spawn(async move {
+                log.borrow_mut().push(id);
+                yield_now().await;
+                log.borrow_mut().push(id);
+            })
+            .unwrap(),
+        );
+    }
+    r.run_once(NOW).unwrap();
+    assert_eq!(*log.borrow(), (0..budget).collect::<Vec<_>>());
+    log.borrow_mut().clear();
+    // The five the budget left come first, then those that yielded, oldest first.
+    r.run_once(NOW).unwrap();
+    let expected: Vec<_> = (budget..budget + 5).chain(0..budget - 5).collect();
+    assert_eq!(*log.borrow(), expected);
+    log.borrow_mut().clear();
+    r.run_once(NOW).unwrap();
+    let expected: Vec<_> = (budget - 5..budget).chain(budget..budget + 5).collect();
+    assert_eq!(*log.borrow(), expected);
+}
+
+#[test]
 fn a_detached_task_runs_to_the_end_and_drops_its_output() {
     let mut r = Reactor::new().unwrap();
     let drops = Rc::new(Cell::new(0));
@@ -498,7 +527,7 @@ fn tasks_wake_each_other_on_the_loop_thread_without_syscalls() {
 #[test]
 fn tasks_woken_from_another_thread_are_polled_in_the_order_they_were_woken() {
     let mut r = Reactor::new().unwrap();
-    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = Rc::new(RefCell::new(Vec::new()));
     let mut parts = Vec::new();
     for i in 0..5usize {
         let (fut, flag, slot, _) = parked();

@@ -88,11 +88,17 @@ impl<F> Source<F> {
     }
 }
 
-/// Wakes every waiter of one direction (none is woken while the list is borrowed).
+/// Wakes every waiter of one direction (none is woken while the list is borrowed). The check
+/// is inlined: the common edge finds no task waiting in its direction.
+#[inline]
 fn wake_all(waiters: &RefCell<Waiters>) {
-    if waiters.borrow().is_empty() {
-        return; // the common edge: no task waits in this direction
+    if !waiters.borrow().is_empty() {
+        wake_listed(waiters);
     }
+}
+
+#[inline(never)]
+fn wake_listed(waiters: &RefCell<Waiters>) {
     let woken = waiters.borrow_mut().take();
     woken.wake();
 }
@@ -437,11 +443,38 @@ pub struct Readiness<'a, F> {
 }
 
 impl<F> Readiness<'_, F> {
+    /// Takes its listing back, if it has one (inlined: it rarely has).
+    #[inline]
     fn unpark(&mut self) {
         if let Some(parked) = self.parked.take() {
-            let leaving = self.source.waiters(self.write).borrow_mut().unpark(parked);
-            drop(leaving);
+            self.unlist(parked);
         }
+    }
+
+    #[inline(never)]
+    fn unlist(&self, parked: Parked) {
+        let leaving = self.source.waiters(self.write).borrow_mut().unpark(parked);
+        drop(leaving);
+    }
+
+    /// Lists the task's waker (unless it is listed already) and returns `Pending`.
+    #[inline(never)]
+    fn park(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut waiters = self.source.waiters(self.write).borrow_mut();
+        if let Some(parked) = &self.parked {
+            if waiters.holds(parked, cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        let leaving = self.parked.take().and_then(|p| waiters.unpark(p));
+        self.parked = waiters.park(cx.waker());
+        drop(waiters);
+        drop(leaving);
+        if self.parked.is_none() {
+            // No memory to list it: polled again, it retries (never left waiting unlisted).
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 }
 
@@ -454,6 +487,8 @@ impl<F> Drop for Readiness<'_, F> {
 impl<F> Future for Readiness<'_, F> {
     type Output = Result<()>;
 
+    /// Inlined: the common poll finds the fd ready (or the source failed) and returns at
+    /// once; parking is out of line.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         let source = this.source;
@@ -470,21 +505,7 @@ impl<F> Future for Readiness<'_, F> {
             this.unpark();
             return Poll::Ready(Ok(()));
         }
-        let mut waiters = source.waiters(this.write).borrow_mut();
-        if let Some(parked) = &this.parked {
-            if waiters.holds(parked, cx.waker()) {
-                return Poll::Pending;
-            }
-        }
-        let leaving = this.parked.take().and_then(|p| waiters.unpark(p));
-        this.parked = waiters.park(cx.waker());
-        drop(waiters);
-        drop(leaving);
-        if this.parked.is_none() {
-            // No memory to list it: polled again, it retries (never left waiting unlisted).
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
+        this.park(cx)
     }
 }
 

@@ -386,7 +386,7 @@ impl Drop for Rejoin<'_> {
     fn drop(&mut self) {
         let mut executor = self.0.borrow_mut();
         let Executor { ready, yielded, .. } = &mut *executor;
-        ready.append(yielded);
+        crate::thin::move_back(ready, yielded);
     }
 }
 

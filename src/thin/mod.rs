@@ -51,7 +51,7 @@ mod task;
 pub use dispatch::MAX_CAPACITY;
 pub(crate) use dispatch::{waited, Events};
 #[cfg(feature = "tasks")]
-pub(crate) use inbox::{Executor, Inbox, TaskIo, Tasks};
+pub(crate) use inbox::{move_back, Executor, Inbox, TaskIo, Tasks};
 pub(crate) use node::try_box;
 pub(crate) use owners::{deliver, init, init_outside, take, with};
 #[cfg(feature = "tasks")]
