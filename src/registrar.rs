@@ -28,10 +28,8 @@
 //! A reactor with a registrar leaves its fast path on every turn (a flag test, a load of the
 //! inbox's flag after the wait); one without pays a flag test per delete.
 //!
-//! A subscriber's destructor should not register through a registrar of its own reactor: in
-//! one rare path (a node retired in a batch a handler panicked out of, then a delete the
-//! kernel refuses outside a turn) the destructor runs while the registrars' lock is held, and
-//! such a registration would wait for that lock for ever.
+//! No subscriber's code runs under the registrars' lock: a subscriber's destructor, like any
+//! other code on the reactor's thread, may register through a registrar of its own reactor.
 //!
 //! ```
 //! use barepoll::{sys, Ops, Reactor, Sendable};

@@ -857,3 +857,129 @@ fn a_key_from_a_registrar_arms_an_owned_timer_at_once() {
     reactor.delete(key).unwrap(); // its timer goes with it
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
+
+/// A subscriber whose destructor registers through a registrar of its own reactor.
+struct RegistersOnDrop {
+    fd: Option<OwnedFd>,
+    registrar: barepoll::registrar::Registrar,
+    registered: mpsc::Sender<barepoll::Result<Key>>,
+}
+
+impl AsFd for RegistersOnDrop {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+            .as_ref()
+            .expect("asked for after registration")
+            .as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for RegistersOnDrop {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
+}
+
+impl Drop for RegistersOnDrop {
+    fn drop(&mut self) {
+        let sub = Shared {
+            fd: Arc::new(common::eventfd(0)),
+            drops: Arc::new(AtomicU32::new(0)),
+        };
+        let key = self.registrar.register(sub, readable());
+        let _ = self.registered.send(key);
+    }
+}
+
+/// Panics in its handler after deleting `victim` while no epoll set can be made (the fd
+/// limit is at the lowest free number), so the victim's refused DEL retires it with its
+/// value, and the batch ends by the panic.
+struct RetiresThenPanics {
+    fd: OwnedFd,
+    victim: Key,
+}
+
+impl AsFd for RetiresThenPanics {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for RetiresThenPanics {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, ops: &mut Ops<'_, (), Sendable>) {
+        drain(self.fd.as_fd());
+        let lowest_free = sys::AsRawFd::as_raw_fd(&common::eventfd(0));
+        let old = common::fd_limit(lowest_free as u64);
+        let deleted = ops.delete(self.victim);
+        common::fd_limit(old);
+        deleted.unwrap();
+        panic!("out of the batch");
+    }
+}
+
+/// A node retired in a batch that a handler panicked out of keeps its value until a later
+/// epoll-set rebuild gives it up; when that rebuild comes from a refused delete outside a
+/// turn, the value's destructor must not run under the registrars' lock: here it registers
+/// through a registrar of the same reactor, which would wait for that lock for ever.
+#[test]
+#[cfg_attr(miri, ignore = "fd limits")]
+fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
+    let _fds = fd_check();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reactor = sendable();
+        let registrar = reactor.registrar().unwrap();
+        let (registered_tx, registered_rx) = mpsc::channel();
+        let fd = common::eventfd(0);
+        let keeper = common::dup(&fd);
+        let victim = reactor
+            .register(
+                RegistersOnDrop {
+                    fd: Some(fd),
+                    registrar: registrar.clone(),
+                    registered: registered_tx,
+                },
+                readable(),
+            )
+            .unwrap();
+        let trigger = common::eventfd(1);
+        reactor
+            .register(
+                RetiresThenPanics {
+                    fd: trigger,
+                    victim,
+                },
+                readable(),
+            )
+            .unwrap();
+        // Closed behind the reactor's back; `keeper` keeps its registration in the kernel.
+        reactor.get_mut::<RegistersOnDrop>(victim).unwrap().fd = None;
+        let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
+        assert!(turn.is_err(), "the handler panicked out of the turn");
+        assert!(
+            registered_rx.try_recv().is_err(),
+            "the victim's value is kept"
+        );
+        // A second ghost, deleted outside a turn: its refused DEL rebuilds the set, which
+        // gives the retired victim up.
+        let other = common::eventfd(0);
+        let other_keeper = common::dup(&other);
+        let other = reactor.register(Closable(Some(other)), readable()).unwrap();
+        drop(reactor.get_mut::<Closable>(other).unwrap().0.take());
+        reactor.delete(other).unwrap();
+        let key = registered_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the victim's destructor ran")
+            .expect("its registration was taken");
+        reactor.delete(key).unwrap();
+        drop((reactor, keeper, other_keeper));
+        done_tx.send(()).unwrap();
+    });
+    done_rx.recv_timeout(Duration::from_secs(20)).expect(
+        "the reactor went on (a registration waiting for a lock held by its own thread never ends)",
+    );
+}

@@ -363,7 +363,9 @@ impl<D, T: Threads> Registry<D, T> {
         detaching: usize,
     ) -> core::result::Result<(), Errno> {
         let Some(desk) = self.reception.as_ref().map(|r| r.desk.clone()) else {
-            return self.rebuild_set(detaching);
+            self.rebuild_set(detaching)?;
+            self.dispose_retired();
+            return Ok(());
         };
         let mut intake = desk.lock();
         let Some(reception) = &mut self.reception else {
@@ -377,6 +379,9 @@ impl<D, T: Threads> Registry<D, T> {
         intake.epfd = self.epfd.as_raw_fd();
         drop(intake);
         if rebuilt.is_ok() {
+            // The retired nodes' values may drop (outside a batch): with the lock released, a
+            // destructor may register through a registrar.
+            self.dispose_retired();
             // Those not placed were in the old set only, now closed: no entry names them.
             // Their values go with the graveyard's next burial: a rebuild runs in the middle
             // of other work (a delete), where no subscriber's code may run.

@@ -997,10 +997,23 @@ impl<D, T: Threads> Registry<D, T> {
         if self.reception.is_some() {
             return self.rebuild_with_registrars(detaching);
         }
-        self.rebuild_set(detaching)
+        self.rebuild_set(detaching)?;
+        self.dispose_retired();
+        Ok(())
     }
 
-    /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock).
+    /// Gives up the retired nodes once a rebuild has left no kernel entry naming them (into
+    /// room its reservation made). Their values may drop here, so with registrars this runs
+    /// once their lock is released.
+    pub(super) fn dispose_retired(&mut self) {
+        while let Some(node) = self.retired.pop() {
+            self.dispose(node);
+        }
+    }
+
+    /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock), but for giving
+    /// up the retired nodes ([`dispose_retired`](Self::dispose_retired)): nothing here runs a
+    /// subscriber's code or can panic once the new set has replaced the old.
     pub(super) fn rebuild_set(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the `detaching` ones refused
         // DELs are detaching: while a batch is open they go to the graveyard.
@@ -1030,12 +1043,10 @@ impl<D, T: Threads> Registry<D, T> {
         if sys::replace(&mut self.epfd, fresh.as_fd()).is_err() {
             self.epfd = fresh;
         }
-        // No kernel entry names a retired node now: give them up (into room reserved above).
+        // No kernel entry names a retired node now: the caller gives them up (into room
+        // reserved above).
         self.failed_rebuilds = 0;
         self.rebuilds = self.rebuilds.wrapping_add(1);
-        while let Some(node) = self.retired.pop() {
-            self.dispose(node);
-        }
         Ok(())
     }
 
