@@ -983,3 +983,127 @@ fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
         "the reactor went on (a registration waiting for a lock held by its own thread never ends)",
     );
 }
+
+/// A subscriber whose fd safe code can close behind the reactor's back, counting its drops.
+struct ClosableCounted(Option<OwnedFd>, Arc<AtomicU32>);
+
+impl AsFd for ClosableCounted {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for ClosableCounted {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
+}
+
+impl Drop for ClosableCounted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// In a batch: deletes `fillers` (so the graveyard holds some nodes), registers `arrival`
+/// through a registrar (its number a live subscriber's: it cannot be placed), then deletes
+/// `ghost`, whose DEL is refused: the rebuild that follows gives the arrival up into the
+/// graveyard, and the ghost goes there after it.
+struct DeletesAfterAnArrival {
+    fd: OwnedFd,
+    fillers: Vec<Key>,
+    arrival: Option<Shared>,
+    registrar: barepoll::registrar::Registrar,
+    ghost: Key,
+    deleted: Option<barepoll::Result<()>>,
+}
+
+impl AsFd for DeletesAfterAnArrival {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for DeletesAfterAnArrival {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, ops: &mut Ops<'_, (), Sendable>) {
+        drain(self.fd.as_fd());
+        for key in self.fillers.drain(..) {
+            ops.delete(key).unwrap();
+        }
+        let arrival = self.arrival.take().expect("one event");
+        self.registrar.register(arrival, readable()).unwrap();
+        self.deleted = Some(ops.delete(self.ghost));
+    }
+}
+
+/// A delete in a batch whose refused DEL rebuilds the set while a registrar's node waits
+/// unplaced: the rebuild buries that node in the graveyard, and the deleted node still finds
+/// the room reserved for it there (whatever the graveyard held before: one of the filler
+/// counts leaves it exactly one free place). Each subscriber is dropped exactly once.
+#[test]
+#[cfg_attr(miri, ignore = "fd numbers")]
+fn an_arrival_a_rebuild_buries_leaves_the_deleted_node_its_room_in_the_graveyard() {
+    let _fds = fd_check();
+    for count in 0..9 {
+        let mut reactor = sendable();
+        let registrar = reactor.registrar().unwrap();
+        let drops = Arc::new(AtomicU32::new(0));
+        let ghost_drops = Arc::new(AtomicU32::new(0));
+        let fillers: Vec<Key> = (0..count)
+            .map(|_| {
+                let sub = Shared {
+                    fd: Arc::new(common::eventfd(0)),
+                    drops: drops.clone(),
+                };
+                reactor.register(sub, readable()).unwrap()
+            })
+            .collect();
+        let ghost_fd = common::eventfd(0);
+        let keeper = sys::dup(ghost_fd.as_fd()).unwrap();
+        let ghost = reactor
+            .register(
+                ClosableCounted(Some(ghost_fd), ghost_drops.clone()),
+                readable(),
+            )
+            .unwrap();
+        let (held, arrival, raw) = number_reused(&mut reactor, &drops, 0);
+        let trigger = reactor
+            .register(
+                DeletesAfterAnArrival {
+                    fd: common::eventfd(1),
+                    fillers,
+                    arrival: Some(arrival),
+                    registrar: registrar.clone(),
+                    ghost,
+                    deleted: None,
+                },
+                readable(),
+            )
+            .unwrap();
+        // Closed behind the reactor's back; `keeper` keeps its entry in the kernel.
+        drop(reactor.get_mut::<ClosableCounted>(ghost).unwrap().0.take());
+        let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
+        let turn = turn.unwrap_or_else(|_| panic!("the turn panicked ({count} fillers)"));
+        assert_eq!(turn, Err(Error::AlreadyRegistered(raw)), "{count} fillers");
+        let handler = reactor.get_mut::<DeletesAfterAnArrival>(trigger).unwrap();
+        assert_eq!(handler.deleted, Some(Ok(())), "{count} fillers");
+        assert_eq!(
+            ghost_drops.load(Ordering::SeqCst),
+            1,
+            "the deleted ghost was dropped when the batch was done ({count} fillers)"
+        );
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            count + 1,
+            "the fillers and the arrival went ({count} fillers)"
+        );
+        reactor.delete(held).unwrap();
+        reactor.delete(trigger).unwrap();
+        drop((reactor, keeper));
+        assert_eq!(ghost_drops.load(Ordering::SeqCst), 1);
+    }
+}

@@ -379,23 +379,33 @@ impl<D, T: Threads> Registry<D, T> {
         intake.epfd = self.epfd.as_raw_fd();
         drop(intake);
         if rebuilt.is_ok() {
+            // Those not placed were in the old set only, now closed: no entry names them.
+            // Their values go with the graveyard's next burial: a rebuild runs in the middle
+            // of other work (a delete), where no subscriber's code may run. They go first, so
+            // a destructor that panics below cannot leave them to be placed later, in no set;
+            // and beside the room the rebuild made for the nodes given up after them.
+            let keep = if self.holds() {
+                self.retired.len() + detaching
+            } else {
+                0
+            };
+            self.bury_unplaced(keep);
             // The retired nodes' values may drop (outside a batch): with the lock released, a
             // destructor may register through a registrar.
             self.dispose_retired();
-            // Those not placed were in the old set only, now closed: no entry names them.
-            // Their values go with the graveyard's next burial: a rebuild runs in the middle
-            // of other work (a delete), where no subscriber's code may run.
-            self.bury_unplaced();
         }
         // Otherwise they stay in the set and in `arrivals`: the next take-in tries again.
         rebuilt
     }
 
     /// The arrivals that could not be placed, which no kernel entry names: killed, into the
-    /// graveyard, and the turn told.
-    fn bury_unplaced(&mut self) {
+    /// graveyard, and the turn told; `keep` places of the graveyard stay free (reserved for
+    /// nodes given up after them).
+    fn bury_unplaced(&mut self, keep: usize) {
         while let Some(node) = self.next_unplaced() {
-            if !room_for_one(&mut self.graveyard) {
+            let graveyard = &mut self.graveyard;
+            let free = graveyard.capacity() - graveyard.len();
+            if free <= keep && graveyard.try_reserve(keep + 1).is_err() {
                 core::mem::forget(node); // out of memory: leaking is the sound way out
                 continue;
             }
