@@ -1107,3 +1107,91 @@ fn an_arrival_a_rebuild_buries_leaves_the_deleted_node_its_room_in_the_graveyard
         assert_eq!(ghost_drops.load(Ordering::SeqCst), 1);
     }
 }
+
+/// A subscriber whose fd safe code can close behind the reactor's back and whose destructor
+/// panics (counting its drops first).
+struct PanicsOnDrop(Option<OwnedFd>, Arc<AtomicU32>);
+
+impl AsFd for PanicsOnDrop {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for PanicsOnDrop {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        panic!("destructor panic (planted by the test)");
+    }
+}
+
+/// A rebuild outside a turn gives up a retired value whose destructor panics, while a
+/// registrar's node waits unplaced (its number a live subscriber's): that node is still given
+/// up and reported, never placed later in a set that does not hold it (where its key would
+/// work and its events never come).
+#[test]
+#[cfg_attr(miri, ignore = "fd limits")]
+fn a_retired_destructor_panic_in_a_rebuild_leaves_no_arrival_out_of_the_set() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let registrar = reactor.registrar().unwrap();
+    let victim_drops = Arc::new(AtomicU32::new(0));
+    let victim_fd = common::eventfd(0);
+    let victim_keeper = common::dup(&victim_fd);
+    let victim = reactor
+        .register(
+            PanicsOnDrop(Some(victim_fd), victim_drops.clone()),
+            readable(),
+        )
+        .unwrap();
+    let trigger = reactor
+        .register(
+            RetiresThenPanics {
+                fd: common::eventfd(1),
+                victim,
+            },
+            readable(),
+        )
+        .unwrap();
+    let other_fd = common::eventfd(0);
+    let other_keeper = common::dup(&other_fd);
+    let other = reactor
+        .register(Closable(Some(other_fd)), readable())
+        .unwrap();
+    let arrival_drops = Arc::new(AtomicU32::new(0));
+    let (held, arrival, raw) = number_reused(&mut reactor, &arrival_drops, 1);
+    // Both closed behind the reactor's back; the keepers keep their entries in the kernel.
+    drop(reactor.get_mut::<PanicsOnDrop>(victim).unwrap().0.take());
+    drop(reactor.get_mut::<Closable>(other).unwrap().0.take());
+    let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
+    assert!(turn.is_err(), "the handler panicked out of the turn");
+    assert_eq!(victim_drops.load(Ordering::SeqCst), 0, "the victim is kept");
+    // Waits in the inbox: its number is `held`'s.
+    let arrival = registrar.register(arrival, readable()).unwrap();
+    // The refused DEL rebuilds the set, which gives the retired victim up: its destructor
+    // panics out of the delete.
+    let deleted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.delete(other)));
+    assert!(deleted.is_err(), "the victim's destructor panicked");
+    assert_eq!(victim_drops.load(Ordering::SeqCst), 1);
+    // The number is free now: were the arrival still waiting, it would be placed.
+    reactor.delete(held).unwrap();
+    assert_eq!(
+        reactor.run_once(NOW),
+        Err(Error::AlreadyRegistered(raw)),
+        "the arrival was given up and reported"
+    );
+    assert_eq!(reactor.interest(arrival), Err(Error::StaleKey(arrival)));
+    assert_eq!(arrival_drops.load(Ordering::SeqCst), 1);
+    assert_eq!(reactor.len(), 1);
+    reactor.delete(trigger).unwrap();
+    drop((reactor, victim_keeper, other_keeper));
+    assert_eq!(victim_drops.load(Ordering::SeqCst), 1);
+    assert_eq!(arrival_drops.load(Ordering::SeqCst), 1);
+}
