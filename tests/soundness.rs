@@ -202,3 +202,95 @@ fn the_alarm_of_a_panicked_batch_is_not_taken_off_the_next_count() {
     assert_eq!(r.run_once(NOW).unwrap(), 2);
     assert_eq!(rc.hits(), 1);
 }
+
+/// A subscriber over an fd safe code can close behind the reactor's back, counting its drops;
+/// its destructor panics if `grumpy`.
+struct Closable {
+    fd: Option<barepoll::sys::OwnedFd>,
+    drops: std::rc::Rc<std::cell::Cell<u32>>,
+    grumpy: bool,
+}
+
+impl AsFd for Closable {
+    fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> {
+        self.fd.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl barepoll::Subscriber for Closable {
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {}
+}
+
+impl Drop for Closable {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+        if self.grumpy {
+            panic!("destructor panic (planted by the test)");
+        }
+    }
+}
+
+// Invariants 2, 6 and 8: two subscribers retired with their values in a batch a handler
+// panicked out of (their DELs refused, no descriptor for a rebuild); a later rebuild outside a
+// turn gives them up, and the first destructor it runs panics. The other, no longer named by
+// any kernel entry, still has its value dropped by the next turn, once, and the reactor goes
+// on; nothing is dropped twice (the reactor's drop frees their memory).
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let mut victims = Vec::new();
+    let mut keepers = Vec::new();
+    let mut drops = Vec::new();
+    // Retired in this order, given up in the reverse: the grumpy one goes first.
+    for grumpy in [false, true] {
+        let fd = eventfd(0);
+        keepers.push(dup(&fd));
+        let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+        let sub = Closable {
+            fd: Some(fd),
+            drops: counter.clone(),
+            grumpy,
+        };
+        victims.push(r.register(sub, readable()).unwrap());
+        drops.push(counter);
+    }
+    let mut doomed = victims.clone();
+    let (bomb, _) = Probe::new(eventfd(1));
+    let bomb = bomb.on_event(move |_, ops| {
+        if doomed.is_empty() {
+            return; // once
+        }
+        let old = exhaust_descriptors();
+        let deleted: Vec<_> = doomed.iter().map(|key| ops.delete(*key)).collect();
+        fd_limit(old);
+        assert_eq!(deleted, [Ok(()), Ok(())]);
+        doomed.clear();
+        panic!("handler panic (planted by the test)");
+    });
+    let bomb = r.register(bomb, readable()).unwrap();
+    for key in &victims {
+        drop(r.get_mut::<Closable>(*key).unwrap().fd.take()); // behind the reactor's back
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    let count = |drops: &[std::rc::Rc<std::cell::Cell<u32>>]| -> Vec<u32> {
+        drops.iter().map(|c| c.get()).collect()
+    };
+    assert_eq!(count(&drops), [0, 0], "kept while the batch was open");
+    // A refused DEL outside a turn: its rebuild works and gives the retired nodes up.
+    let v = ghost(&mut r);
+    let deleted = catch_unwind(AssertUnwindSafe(|| r.delete(v.key)));
+    assert!(deleted.is_err(), "the grumpy destructor panicked");
+    assert_eq!(drops[1].get(), 1);
+    assert_eq!(v.drops.get(), 1, "the deleted ghost went too");
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap(); // the bomb's eventfd stays readable
+    }
+    assert_eq!(count(&drops), [1, 1], "a retired value outlived idle turns");
+    assert_eq!(r.len(), 1);
+    r.delete(bomb).unwrap();
+    drop(r);
+    assert_eq!(count(&drops), [1, 1]);
+    assert_eq!(v.drops.get(), 1);
+}
