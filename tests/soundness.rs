@@ -294,3 +294,39 @@ fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
     assert_eq!(count(&drops), [1, 1]);
     assert_eq!(v.drops.get(), 1);
 }
+
+// Invariants 2 and 4: a registration of a ghost's own file under the ghost's own number (its
+// DEL was refused and no set could be made without it) meets the ghost's entry (EEXIST): the
+// set is rebuilt without the ghost and the ADD made again, into the slot the registration
+// reserved before (a number above any the table had room for). The events go to the new
+// subscriber; the ghost's value went once.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_registration_that_meets_its_files_ghost_rebuilds_and_takes_the_number() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let keeper = eventfd(0);
+    let high = barepoll::sys::dup_at_least(keeper.as_fd(), 600).unwrap();
+    let number = high.as_raw_fd();
+    let (s, ghost_drops) = Swappable::new(high);
+    let key = r.register(s, readable()).unwrap();
+    r.get_mut::<Swappable>(key).unwrap().fd = None; // closes `number`; `keeper` keeps the file
+    let old = exhaust_descriptors();
+    let deleted = r.delete(key);
+    fd_limit(old);
+    assert_eq!(deleted, Ok(()));
+    assert_eq!(ghost_drops.get(), 1, "the value went at once");
+    // The ghost's file under the ghost's number again.
+    let again = barepoll::sys::dup_at_least(keeper.as_fd(), 600).unwrap();
+    assert_eq!(again.as_raw_fd(), number);
+    let (p, c) = Probe::new(again);
+    let new = r.register(p, readable()).unwrap();
+    assert_eq!(new.fd(), number);
+    assert_eq!(r.key_of(number), Some(new));
+    poke(keeper.as_fd());
+    assert_eq!(r.run_once(NOW).unwrap(), 1, "the new subscriber's event");
+    assert_eq!(c.hits(), 1);
+    drain(keeper.as_fd());
+    r.delete(new).unwrap();
+    assert_eq!((c.drops(), ghost_drops.get(), r.len()), (1, 1, 0));
+}
