@@ -463,6 +463,36 @@ fn tasks_the_budget_left_run_before_those_that_yielded_each_in_order() {
     assert_eq!(*log.borrow(), expected);
 }
 
+/// A poll that panics ends the phase early: the tasks not polled yet run first in the next
+/// turn, then those that yielded before the panic, each in order.
+#[test]
+fn after_a_panicking_poll_the_tasks_left_run_before_those_that_yielded() {
+    let mut r = Reactor::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for id in 0..2 {
+        let log = log.clone();
+        drop(
+            r.spawn(async move {
+                yield_now().await;
+                log.borrow_mut().push(id);
+            })
+            .unwrap(),
+        );
+    }
+    let panics = r
+        .spawn(async { panic!("a poll panics (planted by the test)") })
+        .unwrap();
+    for id in 2..5 {
+        let log = log.clone();
+        drop(r.spawn(async move { log.borrow_mut().push(id) }).unwrap());
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert!(log.borrow().is_empty(), "the phase ended at the panic");
+    r.run_once(NOW).unwrap();
+    assert_eq!(*log.borrow(), [2, 3, 4, 0, 1]);
+    assert_eq!(panics.try_take(), Some(Err(Error::Panicked)));
+}
+
 #[test]
 fn a_detached_task_runs_to_the_end_and_drops_its_output() {
     let mut r = Reactor::new().unwrap();
