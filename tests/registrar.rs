@@ -1195,3 +1195,68 @@ fn a_retired_destructor_panic_in_a_rebuild_leaves_no_arrival_out_of_the_set() {
     assert_eq!(victim_drops.load(Ordering::SeqCst), 1);
     assert_eq!(arrival_drops.load(Ordering::SeqCst), 1);
 }
+
+/// A subscriber whose fd safe code can close behind the reactor's back, counting its events.
+struct Watched(Option<OwnedFd>, Arc<AtomicU32>);
+
+impl AsFd for Watched {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl Subscriber<(), Sendable> for Watched {
+    fn has_init(&self) -> bool {
+        false
+    }
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        if let Some(fd) = &self.0 {
+            drain(fd.as_fd());
+        }
+    }
+}
+
+/// With registrars, a rebuild that fails (no descriptor for a new epoll set) keeps the nodes
+/// retired before it: the kernel still names them. Were one given up, its memory would go to
+/// the next registration, and the ghost's event would reach that subscriber.
+#[test]
+#[cfg_attr(miri, ignore = "fd limits")]
+fn a_failed_rebuild_with_registrars_keeps_the_nodes_retired_before_it() {
+    let _fds = fd_check();
+    let mut reactor = sendable();
+    let _registrar = reactor.registrar().unwrap();
+    let mut ghosts = Vec::new();
+    let mut keepers = Vec::new();
+    let ghost_hits = Arc::new(AtomicU32::new(0));
+    for _ in 0..2 {
+        let fd = common::eventfd(0);
+        keepers.push(common::dup(&fd));
+        let watched = Watched(Some(fd), ghost_hits.clone());
+        ghosts.push(reactor.register(watched, readable()).unwrap());
+    }
+    for key in &ghosts {
+        drop(reactor.get_mut::<Watched>(*key).unwrap().0.take()); // behind its back
+    }
+    // No epoll set can be made: each refused DEL retires its node.
+    let lowest_free = sys::AsRawFd::as_raw_fd(&common::eventfd(0));
+    let old = common::fd_limit(lowest_free as u64);
+    let deleted: Vec<_> = ghosts.iter().map(|key| reactor.delete(*key)).collect();
+    common::fd_limit(old);
+    assert_eq!(deleted, [Ok(()), Ok(())]);
+    // A new subscriber of the same type (a spare node's memory would be its).
+    let hits = Arc::new(AtomicU32::new(0));
+    let fresh = reactor
+        .register(Watched(Some(common::eventfd(0)), hits.clone()), readable())
+        .unwrap();
+    for keeper in &keepers {
+        poke(keeper.as_fd());
+    }
+    // The ghosts report (not counted); the set is rebuilt without them.
+    assert_eq!(reactor.run_once(NOW), Ok(0));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a ghost's event reached it");
+    assert_eq!(ghost_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(reactor.run_once(NOW), Ok(0), "the ghosts are gone");
+    reactor.delete(fresh).unwrap();
+    drop((reactor, keepers));
+}
