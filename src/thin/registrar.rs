@@ -380,10 +380,10 @@ impl<D, T: Threads> Registry<D, T> {
         drop(intake);
         if rebuilt.is_ok() {
             // Those not placed were in the old set only, now closed: no entry names them.
-            // Their values go with the graveyard's next burial: a rebuild runs in the middle
-            // of other work (a delete), where no subscriber's code may run. They go first, so
-            // a destructor that panics below cannot leave them to be placed later, in no set;
-            // and beside the room the rebuild made for the nodes given up after them.
+            // Their values go with the graveyard's next burial. They go first, so that a
+            // retired value's destructor that panics below cannot leave them in `arrivals`, to
+            // be placed later in a set that never held them; and beside the room the rebuild
+            // made for the retired nodes and the `detaching` ones, given up after them.
             let keep = if self.holds() {
                 self.retired.len() + detaching
             } else {
