@@ -426,7 +426,6 @@ impl<T, F> OnMessage<T, F> {
     pub fn register_into<R, D, Th>(self, target: &mut R) -> Result<Key>
     where
         R: Register<D, Th> + ?Sized,
-        D: 'static,
         Th: Threads + Admit<Self>,
         Self: Subscriber<D, Th>,
     {
@@ -483,7 +482,6 @@ impl<T, F, D, Th> Subscriber<D, Th> for OnMessage<T, F>
 where
     T: 'static,
     F: FnMut(T, &mut Ops<'_, D, Th>) + 'static,
-    D: 'static,
     Th: Threads,
 {
     fn has_init(&self) -> bool {

@@ -94,7 +94,7 @@ pub mod arg {
         note = "common slips: `&{Fd}` for `&mut {Fd}`, another fd type than the one given to `with_fd`, a closure that returns a value, or an error `barepoll::Error` has no `From` for (`std::io::Error`)"
     )
 )]
-pub trait Handler<Fd, D: 'static, T: Threads, Args>: 'static {
+pub trait Handler<Fd, D, T: Threads, Args>: 'static {
     /// Calls the closure with the parameters it asked for.
     fn call(&mut self, fd: &mut Fd, event: Event, ops: &mut Ops<'_, D, T>);
 }
@@ -120,7 +120,7 @@ pub trait Outcome: sealed::Sealed {
     /// assert!(reactor.run().is_err());
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    fn report<D: 'static, T: Threads>(self, ops: &mut Ops<'_, D, T>);
+    fn report<D, T: Threads>(self, ops: &mut Ops<'_, D, T>);
 }
 
 mod sealed {
@@ -131,12 +131,12 @@ mod sealed {
 
 impl Outcome for () {
     #[inline(always)]
-    fn report<D: 'static, T: Threads>(self, _: &mut Ops<'_, D, T>) {}
+    fn report<D, T: Threads>(self, _: &mut Ops<'_, D, T>) {}
 }
 
 impl<E: Into<Error>> Outcome for core::result::Result<(), E> {
     #[inline]
-    fn report<D: 'static, T: Threads>(self, ops: &mut Ops<'_, D, T>) {
+    fn report<D, T: Threads>(self, ops: &mut Ops<'_, D, T>) {
         if let Err(e) = self {
             ops.fail(e.into());
         }
@@ -168,7 +168,7 @@ macro_rules! marker {
 // The parameter names come from the invocation so that they and `$a` share one hygiene context.
 macro_rules! handlers {
     ([$fd:ident $ev:ident $it:ident $op:ident] $(($($a:ident),*);)*) => {$(
-        impl<Fd, D: 'static, T: Threads, F, R> Handler<Fd, D, T, ($(marker!($a),)*)> for F
+        impl<Fd, D, T: Threads, F, R> Handler<Fd, D, T, ($(marker!($a),)*)> for F
         where
             F: FnMut($(ty!($a)),*) -> R + 'static,
             R: Outcome,
@@ -254,7 +254,7 @@ handlers! {
 
 /// Something a subscriber can be registered into: a [`Reactor`](crate::Reactor), or the [`Ops`] of a running
 /// handler.
-pub trait Register<D: 'static = (), T: Threads = Local> {
+pub trait Register<D = (), T: Threads = Local> {
     /// Registers `subscriber` for `interest`.
     ///
     /// # Errors
@@ -265,7 +265,7 @@ pub trait Register<D: 'static = (), T: Threads = Local> {
         T: Admit<S>;
 }
 
-impl<D: 'static, T: Threads> Register<D, T> for Ops<'_, D, T> {
+impl<D, T: Threads> Register<D, T> for Ops<'_, D, T> {
     fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,
@@ -313,7 +313,6 @@ impl<Fd: AsFd + 'static> WithFd<Fd> {
     where
         F: Handler<Fd, D, T, A>,
         A: 'static,
-        D: 'static,
         T: Threads,
     {
         WithHandler {
@@ -323,6 +322,7 @@ impl<Fd: AsFd + 'static> WithFd<Fd> {
                 handler,
                 _args: PhantomData,
             },
+            _state: PhantomData,
         }
     }
 }
@@ -331,7 +331,10 @@ impl<Fd: AsFd + 'static> WithFd<Fd> {
 #[must_use = "nothing is registered until `.register_into(..)`"]
 pub struct WithHandler<Fd, F, A, D, T> {
     interest: Interest,
-    subscriber: FnSubscriber<Fd, F, A, D, T>,
+    subscriber: FnSubscriber<Fd, F, A, T>,
+    /// The reactor's state the handler takes (the subscriber does not name it, so that it is
+    /// `'static` whatever the state borrows).
+    _state: PhantomData<fn(&mut D)>,
 }
 
 impl<Fd, F, A, D, T> WithHandler<Fd, F, A, D, T>
@@ -339,7 +342,6 @@ where
     Fd: AsFd + 'static,
     F: Handler<Fd, D, T, A>,
     A: 'static,
-    D: 'static,
     T: Threads,
 {
     /// Registers into a [`Reactor`](crate::Reactor) or, from inside a handler, into its [`Ops`].
@@ -360,7 +362,7 @@ where
     pub fn register_into<R>(self, target: &mut R) -> Result<Key>
     where
         R: Register<D, T> + ?Sized,
-        T: Admit<FnSubscriber<Fd, F, A, D, T>>,
+        T: Admit<FnSubscriber<Fd, F, A, T>>,
     {
         target.register(self.subscriber, self.interest)
     }
@@ -381,30 +383,31 @@ where
     /// # drop(sub);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    pub fn into_subscriber(self) -> FnSubscriber<Fd, F, A, D, T> {
+    pub fn into_subscriber(self) -> FnSubscriber<Fd, F, A, T> {
         self.subscriber
     }
 }
 
-/// The subscriber the builder makes: an fd and a closure.
-pub struct FnSubscriber<Fd, F, A, D, T> {
+/// The subscriber the builder makes: an fd and a closure. It names the handler's parameters
+/// (`A`) and the thread mode, not the reactor's state, which may borrow from the caller's
+/// stack: a subscriber itself is `'static`.
+pub struct FnSubscriber<Fd, F, A, T> {
     fd: Fd,
     handler: F,
-    _args: PhantomData<fn(A, D, T)>,
+    _args: PhantomData<fn(A, T)>,
 }
 
-impl<Fd: AsFd, F, A, D, T> AsFd for FnSubscriber<Fd, F, A, D, T> {
+impl<Fd: AsFd, F, A, T> AsFd for FnSubscriber<Fd, F, A, T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }
 
-impl<Fd, F, A, D, T> Subscriber<D, T> for FnSubscriber<Fd, F, A, D, T>
+impl<Fd, F, A, D, T> Subscriber<D, T> for FnSubscriber<Fd, F, A, T>
 where
     Fd: AsFd + 'static,
     F: Handler<Fd, D, T, A>,
     A: 'static,
-    D: 'static,
     T: Threads,
 {
     fn has_init(&self) -> bool {

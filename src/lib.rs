@@ -276,4 +276,4 @@ pub use subscriber::Subscriber;
 pub use thin::MAX_CAPACITY;
 pub use threads::{Local, Sendable};
 pub use timer::{Instant, Timer, TimerFd, TimerKey};
-pub use waker::{OnWake, StopHandle, Waker};
+pub use waker::{OnWake, StopCallback, StopHandle, Waker};

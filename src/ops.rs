@@ -77,7 +77,7 @@ pub(crate) mod owned;
 ///         .unwrap();
 /// }
 /// ```
-pub struct Ops<'a, D: 'static = (), T: 'static = Local> {
+pub struct Ops<'a, D = (), T: 'static = Local> {
     target: Target<'a, D, T>,
     /// `None` only in a `Subscriber::init` called from `Reactor::register` (no state lent).
     data: Option<&'a mut D>,
@@ -86,7 +86,7 @@ pub struct Ops<'a, D: 'static = (), T: 'static = Local> {
     timer: Option<TimerKey>,
 }
 
-enum Target<'a, D: 'static, T: 'static> {
+enum Target<'a, D, T: 'static> {
     Live {
         registry: &'a mut Registry<D, T>,
         timers: &'a mut Timers<D, T>,

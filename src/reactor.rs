@@ -58,7 +58,7 @@ mod watch;
 /// assert!(reactor.is_empty());
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub struct Reactor<D: 'static = (), T: 'static = Local> {
+pub struct Reactor<D = (), T: 'static = Local> {
     core: Core<D, T>,
     events: Events,
     /// While an observer is set, [`run_once_observed`](Self::run_once_observed): named only
@@ -98,7 +98,7 @@ pub struct Builder<D = (), T = Local> {
     _types: PhantomData<fn() -> (D, T)>,
 }
 
-impl<D: 'static, T: Threads> Builder<D, T> {
+impl<D, T: Threads> Builder<D, T> {
     /// Events one wait can return (default [`DEFAULT_CAPACITY`]), bounded to
     /// `1..=`[`MAX_CAPACITY`](crate::MAX_CAPACITY). More ready fds than that are reported by
     /// the following waits.
@@ -112,14 +112,65 @@ impl<D: 'static, T: Threads> Builder<D, T> {
         Builder { capacity, ..self }
     }
 
-    /// The state type the handlers share (`()` unless named here).
+    /// The state type the handlers share (`()` unless named here). It is lent to every
+    /// callback for the length of a [`run_with`](Reactor::run_with) or
+    /// [`run_once_with`](Reactor::run_once_with), never kept, so it may borrow from the
+    /// caller's stack: the reactor then lives inside that borrow. (The subscribers themselves
+    /// are `'static`, so none can keep a borrow past the call that lent it; remote calls,
+    /// whose jobs are made on other threads, need a `'static` state.)
     ///
     /// ```
     /// let reactor = barepoll::Reactor::builder().state::<Vec<u8>>().build()?;
     /// # drop(reactor);
     /// # Ok::<(), barepoll::Error>(())
     /// ```
-    pub fn state<D2: 'static>(self) -> Builder<D2, T> {
+    ///
+    /// A state that borrows a log from the caller:
+    ///
+    /// ```
+    /// use barepoll::{sys, Ops, Reactor};
+    ///
+    /// struct Ctx<'a> {
+    ///     log: &'a mut Vec<u64>,
+    /// }
+    ///
+    /// let mut log = Vec::new();
+    /// {
+    ///     let mut reactor = Reactor::builder().state::<Ctx<'_>>().build()?;
+    ///     barepoll::interest().read()
+    ///         .with_fd(sys::eventfd(7, 0)?)
+    ///         .with_handler(|fd: &mut sys::OwnedFd, ops: &mut Ops<'_, Ctx<'_>>| {
+    ///             let mut buf = [0u8; 8];
+    ///             sys::read(sys::AsFd::as_fd(fd), &mut buf).unwrap();
+    ///             ops.data().log.push(u64::from_ne_bytes(buf));
+    ///             ops.stop();
+    ///         })
+    ///         .register_into(&mut reactor)?;
+    ///     reactor.run_with(&mut Ctx { log: &mut log })?;
+    /// }
+    /// assert_eq!(log, [7]);
+    /// # Ok::<(), barepoll::Error>(())
+    /// ```
+    ///
+    /// A subscriber cannot keep the borrow (subscribers are `'static`):
+    ///
+    /// ```compile_fail
+    /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
+    ///
+    /// struct Keeps<'a> {
+    ///     fd: sys::OwnedFd,
+    ///     kept: Option<&'a mut Vec<u64>>,
+    /// }
+    /// impl sys::AsFd for Keeps<'_> {
+    ///     fn as_fd(&self) -> sys::BorrowedFd<'_> {
+    ///         self.fd.as_fd()
+    ///     }
+    /// }
+    /// impl<'a> Subscriber<&'a mut Vec<u64>> for Keeps<'a> {
+    ///     fn handle(&mut self, _: Event, _: &mut Ops<'_, &'a mut Vec<u64>>) {}
+    /// }
+    /// ```
+    pub fn state<D2>(self) -> Builder<D2, T> {
         Builder {
             capacity: self.capacity,
             remote_capacity: self.remote_capacity,
@@ -299,7 +350,7 @@ impl<T: Threads> Reactor<(), T> {
     }
 }
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// [`run_once`](Reactor::run_once), with `data` as the handlers' shared state
     /// ([`Ops::data`](crate::Ops::data)).
     ///
@@ -900,7 +951,8 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 
     /// A handle (`Clone + Send + Sync`) that runs closures on this reactor's thread, from any
     /// thread: see [`Remote`](crate::remote::Remote). Every call gives a handle to the same
-    /// channel; the first registers its subscriber (one eventfd).
+    /// channel; the first registers its subscriber (one eventfd). The state must be
+    /// `'static` (the closures, made on other threads, name it).
     ///
     /// # Errors
     /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the channel cannot be had;
@@ -918,6 +970,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
     #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     pub fn remote(&mut self) -> Result<crate::remote::Remote<D, T>>
     where
+        D: 'static,
         T: Admit<crate::remote::Serve<D, T>>,
     {
         if let Some(remote) = &self.remote {
@@ -984,7 +1037,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 }
 
 #[cfg(feature = "tasks")]
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// The registry, for the rooms that extend the reactor (tasks).
     pub(crate) fn registry_mut(&mut self) -> &mut crate::thin::Registry<D, T> {
         &mut self.core.registry
@@ -1031,7 +1084,7 @@ fn cancel_owned<D, T: Threads>(
     }
 }
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// Tells the registry that no batch is open, if none is: no handler runs (`&mut self` is
     /// here) and no remainder of a batch a handler panicked out of waits. Called before the
     /// operations that may free a node; the registry decides from that state alone.
@@ -1065,7 +1118,7 @@ fn wait_for_timers<D, T: Threads>(
 }
 
 #[cfg(all(test, feature = "alarm"))]
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// Whether the next turn has nothing to attend to: no flag set, so it takes the fast path
     /// wherever the fork guard is a wiped page (not under qemu-user, which ignores
     /// `MADV_WIPEONFORK`; there every turn asks `getpid()` and the flags alone tell).
@@ -1083,7 +1136,7 @@ impl<D: 'static, T: Threads> Reactor<D, T> {
 /// subscriber's `Drop` gets [`Error::Closed`](crate::Error::Closed) rather than waiting for a
 /// reactor that will never run again.
 #[cfg(feature = "std")]
-impl<D: 'static, T: 'static> Drop for Reactor<D, T> {
+impl<D, T: 'static> Drop for Reactor<D, T> {
     fn drop(&mut self) {
         if let Some(remote) = &self.remote {
             remote.close();
@@ -1091,7 +1144,7 @@ impl<D: 'static, T: 'static> Drop for Reactor<D, T> {
     }
 }
 
-impl<D: 'static, T: Threads> fmt::Debug for Reactor<D, T> {
+impl<D, T: Threads> fmt::Debug for Reactor<D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("len", &self.len())

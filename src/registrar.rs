@@ -94,11 +94,11 @@ use core::fmt;
 /// reactor.delete(key)?; // the key works at once
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub struct Registrar<D: 'static = ()> {
+pub struct Registrar<D = ()> {
     desk: SharedBox<Desk<D, Sendable>>,
 }
 
-impl<D: 'static> Registrar<D> {
+impl<D> Registrar<D> {
     pub(crate) fn new(desk: SharedBox<Desk<D, Sendable>>) -> Registrar<D> {
         Registrar { desk }
     }
@@ -167,7 +167,7 @@ impl<D: 'static> Registrar<D> {
 /// assert!(reactor.interest(key)?.is_read());
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-impl<D: 'static> Register<D, Sendable> for Registrar<D> {
+impl<D> Register<D, Sendable> for Registrar<D> {
     fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, Sendable>,
@@ -177,7 +177,7 @@ impl<D: 'static> Register<D, Sendable> for Registrar<D> {
     }
 }
 
-impl<D: 'static> Clone for Registrar<D> {
+impl<D> Clone for Registrar<D> {
     fn clone(&self) -> Self {
         Registrar {
             desk: self.desk.clone(),
@@ -185,7 +185,7 @@ impl<D: 'static> Clone for Registrar<D> {
     }
 }
 
-impl<D: 'static> fmt::Debug for Registrar<D> {
+impl<D> fmt::Debug for Registrar<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar").finish_non_exhaustive()
     }

@@ -36,12 +36,12 @@ use std::time::{Duration, Instant};
 /// A closure to run on the reactor's thread.
 type Job<D, T> = Box<dyn FnOnce(&mut Ops<'_, D, T>) + Send>;
 
-struct Queue<D: 'static, T: 'static> {
+struct Queue<D, T: 'static> {
     jobs: VecDeque<Job<D, T>>,
     closed: bool,
 }
 
-pub(crate) struct Shared<D: 'static, T: 'static> {
+pub(crate) struct Shared<D, T: 'static> {
     wake: WakeFd,
     queue: Mutex<Queue<D, T>>,
     /// The most jobs `queue` holds (`usize::MAX`: unbounded).
@@ -128,7 +128,7 @@ fn this_thread() -> usize {
 /// Marks a reactor as running on this thread while it lives: blocking calls into it from this
 /// thread are refused, even from a reactor that one of its handlers runs (each reactor has
 /// its own mark, so any number of nested reactors are told apart).
-pub(crate) struct Running<D: 'static, T: 'static> {
+pub(crate) struct Running<D, T: 'static> {
     shared: SharedBox<Shared<D, T>>,
     before: usize,
 }
@@ -176,7 +176,7 @@ fn out_of_memory() -> Error {
 /// assert_eq!(results, (0..10).collect::<Vec<_>>());
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub struct Remote<D: 'static = (), T: 'static = Local> {
+pub struct Remote<D = (), T: 'static = Local> {
     shared: SharedBox<Shared<D, T>>,
 }
 
@@ -201,7 +201,7 @@ impl<D, T> Remote<D, T> {
     }
 }
 
-impl<D: 'static, T: Threads> Remote<D, T> {
+impl<D, T: Threads> Remote<D, T> {
     /// A new channel and the subscriber that serves it (to register in the reactor).
     pub(crate) fn open(capacity: usize) -> Result<(Remote<D, T>, Serve<D, T>)> {
         let shared = SharedBox::new(Shared {
@@ -557,7 +557,7 @@ impl<R> Drop for Answer<R> {
 }
 
 /// The reactor side of a [`Remote`]: the subscriber that runs what was posted.
-pub struct Serve<D: 'static, T: 'static> {
+pub struct Serve<D, T: 'static> {
     shared: SharedBox<Shared<D, T>>,
     /// The jobs taken from the queue in one swap (the queue gets this list's room back, so
     /// posting rarely allocates); left here by a job that panicked, for the next turn.

@@ -400,7 +400,7 @@ impl<F> AsFd for OnSignal<F> {
     }
 }
 
-impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnSignal<F>
+impl<F, D, T: Threads> Subscriber<D, T> for OnSignal<F>
 where
     F: FnMut(SigInfo, &mut Ops<'_, D, T>) + 'static,
 {

@@ -66,7 +66,7 @@ use alloc::boxed::Box;
 /// # drop(back);
 /// # Ok::<(), barepoll::Error>(())
 /// ```
-pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
+pub trait Subscriber<D = (), T: Threads = Local>: AsFd + 'static {
     /// Handles one event. `ops` can change registrations and timers and reach the state, but
     /// never reaches `self` again.
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>);
@@ -146,7 +146,7 @@ pub trait Subscriber<D: 'static = (), T: Threads = Local>: AsFd + 'static {
 // `Box<dyn Subscriber>` needs `AsFd` for unsized boxes, which std has from Rust 1.78 (and
 // barepoll's own fd types always); older compilers get boxes of sized subscribers.
 #[cfg(any(barepoll_unsized_box, not(feature = "std")))]
-impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for Box<S> {
+impl<D, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for Box<S> {
     #[inline]
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         (**self).handle(event, ops)
@@ -164,7 +164,7 @@ impl<D: 'static, T: Threads, S: Subscriber<D, T> + ?Sized> Subscriber<D, T> for 
 }
 
 #[cfg(not(any(barepoll_unsized_box, not(feature = "std"))))]
-impl<D: 'static, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
+impl<D, T: Threads, S: Subscriber<D, T>> Subscriber<D, T> for Box<S> {
     #[inline]
     fn handle(&mut self, event: Event, ops: &mut Ops<'_, D, T>) {
         (**self).handle(event, ops)

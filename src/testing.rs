@@ -64,7 +64,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// What a handler asked of its recording [`Ops`].
-pub enum Request<D: 'static = (), T: 'static = Local> {
+pub enum Request<D = (), T: 'static = Local> {
     /// [`Ops::add`]: the subscriber, kept so a test can call it too.
     Add {
         /// The key `add` returned.
@@ -237,7 +237,7 @@ pub enum Op {
 
 /// Records what handlers ask of their [`Ops`], refusing what the reactor would refuse; see the
 /// [module docs](self).
-pub struct Recorder<D: 'static = (), T: 'static = Local> {
+pub struct Recorder<D = (), T: 'static = Local> {
     requests: Vec<Request<D, T>>,
     /// Every key this recorder knows, the newest last, and whether it is live.
     keys: Vec<(Key, bool)>,

@@ -150,7 +150,6 @@ impl Waker {
     pub fn new<R, D, T, F>(target: &mut R, callback: F) -> Result<Waker>
     where
         R: Register<D, T> + ?Sized,
-        D: 'static,
         T: Threads + Admit<OnWake<F>>,
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
     {
@@ -187,7 +186,6 @@ impl Waker {
     pub fn with_close<R, D, T, F, C>(target: &mut R, callback: F, closed: C) -> Result<Waker>
     where
         R: Register<D, T> + ?Sized,
-        D: 'static,
         T: Threads + Admit<OnWake<F, Option<C>>>,
         F: FnMut(&mut Ops<'_, D, T>) + 'static,
         C: FnOnce(&mut Ops<'_, D, T>) + 'static,
@@ -205,7 +203,6 @@ impl Waker {
     ) -> Result<Waker>
     where
         R: Register<D, T> + ?Sized,
-        D: 'static,
         T: Threads + Admit<S>,
         S: Subscriber<D, T>,
     {
@@ -319,13 +316,14 @@ impl StopHandle {
     pub fn new<R, D, T>(target: &mut R) -> Result<StopHandle>
     where
         R: Register<D, T> + ?Sized,
-        D: 'static,
-        T: Threads + Admit<OnWake<fn(&mut Ops<'_, D, T>)>>,
+        T: Threads + Admit<OnWake<StopCallback>>,
     {
-        fn stop<D: 'static, T: Threads>(ops: &mut Ops<'_, D, T>) {
-            ops.stop()
-        }
-        Waker::new(target, stop as fn(&mut Ops<'_, D, T>)).map(StopHandle)
+        Waker::register(target, |shared| OnWake {
+            shared,
+            callback: StopCallback,
+            closed: (),
+        })
+        .map(StopHandle)
     }
 
     /// Asks the reactor to stop: `run` returns after the turn that sees this (a turn already
@@ -373,17 +371,16 @@ impl<F, C> AsFd for OnWake<F, C> {
 }
 
 impl<F, C> OnWake<F, C> {
-    /// Acts on the fd's readiness: the callback if a wake came, then, if the last handle is
-    /// gone, `closing` and the subscriber's own removal.
-    fn handle_with<D: 'static, T: Threads>(
+    /// Acts on the fd's readiness: `call` (the callback) if a wake came, then, if the last
+    /// handle is gone, `closing` and the subscriber's own removal.
+    fn handle_with<D, T: Threads>(
         &mut self,
         ops: &mut Ops<'_, D, T>,
+        call: impl FnOnce(&mut F, &mut Ops<'_, D, T>),
         closing: impl FnOnce(&mut C, &mut Ops<'_, D, T>),
-    ) where
-        F: FnMut(&mut Ops<'_, D, T>),
-    {
+    ) {
         if self.shared.wake.take() {
-            (self.callback)(ops);
+            call(&mut self.callback, ops);
         }
         if self.shared.closed.load(Ordering::Acquire) {
             closing(&mut self.closed, ops);
@@ -393,7 +390,7 @@ impl<F, C> OnWake<F, C> {
     }
 }
 
-impl<F, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F, ()>
+impl<F, D, T: Threads> Subscriber<D, T> for OnWake<F, ()>
 where
     F: FnMut(&mut Ops<'_, D, T>) + 'static,
 {
@@ -402,11 +399,35 @@ where
     }
 
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
-        self.handle_with(ops, |_, _| {});
+        self.handle_with(ops, |callback, ops| callback(ops), |_, _| {});
     }
 }
 
-impl<F, C, D: 'static, T: Threads> Subscriber<D, T> for OnWake<F, Option<C>>
+/// The callback of a [`StopHandle`]'s waker: it stops the reactor. A type of its own rather
+/// than a function, so that the waker's subscriber names nothing of the reactor's state
+/// (which may borrow from the caller's stack).
+///
+/// ```
+/// let mut reactor = barepoll::Reactor::new()?;
+/// let stop = barepoll::StopHandle::new(&mut reactor)?;
+/// let _: barepoll::StopCallback = barepoll::StopCallback;
+/// # drop(stop);
+/// # Ok::<(), barepoll::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StopCallback;
+
+impl<D, T: Threads> Subscriber<D, T> for OnWake<StopCallback, ()> {
+    fn has_init(&self) -> bool {
+        false
+    }
+
+    fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
+        self.handle_with(ops, |_, ops| ops.stop(), |_, _| {});
+    }
+}
+
+impl<F, C, D, T: Threads> Subscriber<D, T> for OnWake<F, Option<C>>
 where
     F: FnMut(&mut Ops<'_, D, T>) + 'static,
     C: FnOnce(&mut Ops<'_, D, T>) + 'static,
@@ -416,11 +437,15 @@ where
     }
 
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
-        self.handle_with(ops, |closed, ops| {
-            if let Some(closed) = closed.take() {
-                closed(ops);
-            }
-        });
+        self.handle_with(
+            ops,
+            |callback, ops| callback(ops),
+            |closed, ops| {
+                if let Some(closed) = closed.take() {
+                    closed(ops);
+                }
+            },
+        );
     }
 }
 

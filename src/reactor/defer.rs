@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ops::Ops;
 use crate::threads::{Admit, Threads};
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// Runs `callback` at the end of the next turn, after its events and timers (see
     /// [`Ops::defer`](crate::Ops::defer)); that turn does not block in its wait.
     ///

@@ -9,7 +9,7 @@ use crate::sys::{Errno, RawFd};
 use crate::threads::Threads;
 use alloc::vec::Vec;
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// The key of the subscriber registered under fd number `fd`, if one is. The reactor's
     /// own subscribers (its timers' alarm, ...) are never named, nor is a further descriptor
     /// added with `add_fd` (its events come to its subscriber's key). The number is what is

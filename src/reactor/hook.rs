@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::threads::Threads;
 use core::ops::ControlFlow;
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// [`run_with`](Reactor::run_with), calling `before_wait` before every turn (the first
     /// included), between turns, with the reactor and the state: a before-sleep hook. There it
     /// may do what a handler cannot: register, arm or take with the reactor itself, flush what

@@ -12,7 +12,7 @@ use crate::thin::{Core, TIMERS};
 use crate::threads::Threads;
 use crate::timer::{self, Timer, TimerKey};
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// Registers `fd` for the subscriber of `key` too: its events reach that subscriber's
     /// handler with [`Event::tag`](crate::Event::tag) `tag`. The subscriber should own `fd`.
     /// Like [`Ops::add_fd`](crate::Ops::add_fd), from outside.

@@ -8,7 +8,7 @@ use crate::key::Key;
 use crate::subscriber::Subscriber;
 use crate::threads::{Admit, Threads};
 
-impl<D: 'static, T: Threads> Register<D, T> for Reactor<D, T> {
+impl<D, T: Threads> Register<D, T> for Reactor<D, T> {
     fn register<S>(&mut self, subscriber: S, interest: Interest) -> Result<Key>
     where
         S: Subscriber<D, T>,

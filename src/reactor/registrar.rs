@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::registrar::Registrar;
 use crate::threads::Sendable;
 
-impl<D: 'static> Reactor<D, Sendable> {
+impl<D> Reactor<D, Sendable> {
     /// A handle (`Clone + Send + Sync`) that registers `Send` subscribers into this reactor
     /// from any thread, at once, without waiting for a turn: see
     /// [`Registrar`]. Every call gives a handle to the same desk. From the first call on,

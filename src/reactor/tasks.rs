@@ -7,7 +7,7 @@ use crate::task::{executor, JoinHandle, Spawner};
 use crate::threads::Local;
 use core::future::Future;
 
-impl<D: 'static> Reactor<D, Local> {
+impl<D> Reactor<D, Local> {
     /// A [`Spawner`] for this reactor's tasks (the first makes its executor: one eventfd).
     ///
     /// # Errors

@@ -8,7 +8,7 @@ use crate::sys::Errno;
 use crate::thin::OBSERVED;
 use crate::threads::{Admit, Threads};
 
-impl<D: 'static, T: Threads> Reactor<D, T> {
+impl<D, T: Threads> Reactor<D, T> {
     /// Gives the reactor an observer, told of every turn from the next one on (in place of
     /// one set before, which is dropped). Every turn then leaves the fast path and reads the
     /// clock two to four times (through the vDSO: no syscall); without an observer nothing

@@ -536,7 +536,7 @@ impl Drop for IoNode {
     }
 }
 
-impl<D: 'static, T: Threads> Subscriber<D, T> for IoNode {
+impl<D, T: Threads> Subscriber<D, T> for IoNode {
     fn has_init(&self) -> bool {
         false
     }

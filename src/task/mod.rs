@@ -274,7 +274,7 @@ impl Future for YieldNow {
 
 /// The reactor's executor, made (with its inbox, registered as one of the reactor's own
 /// subscribers) by the first spawn.
-pub(crate) fn executor<D: 'static>(registry: &mut Registry<D, Local>) -> Result<Spawner> {
+pub(crate) fn executor<D>(registry: &mut Registry<D, Local>) -> Result<Spawner> {
     if let Some(tasks) = &registry.tasks {
         return Ok(Spawner {
             executor: tasks.0.clone(),
@@ -436,13 +436,13 @@ impl AsFd for OnTaskWake {
     }
 }
 
-impl<D: 'static, T: Threads> Subscriber<D, T> for OnTaskWake {
+impl<D, T: Threads> Subscriber<D, T> for OnTaskWake {
     fn handle(&mut self, _: Event, _: &mut Ops<'_, D, T>) {
         self.inbox.clear();
     }
 }
 
-impl<D: 'static> Ops<'_, D, Local> {
+impl<D> Ops<'_, D, Local> {
     /// Spawns `future` as a task on the running reactor (see
     /// [`Reactor::spawn`](crate::Reactor::spawn)): first polled at the end of this turn, or
     /// of the next one (the turn that makes the executor does not poll).

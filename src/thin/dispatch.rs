@@ -30,7 +30,7 @@ pub(crate) struct Events {
 /// (the panicking event included), so the next turn dispatches the rest, and flags the
 /// registry for that turn; no destructor runs during unwinding. On the normal path it is
 /// forgotten, so a batch that ends normally stores nothing.
-struct Batch<'a, D: 'static, T: 'static> {
+struct Batch<'a, D, T: 'static> {
     core: &'a mut Core<D, T>,
     events: &'a mut Events,
     /// The event after the one being dispatched (in `events.buf`, or just past its events).
@@ -82,7 +82,8 @@ impl<D, T: Threads> Batch<'_, D, T> {
             // zero-sized state), used by nothing else.
             // SAFETY: the node is allocated (above) and of its vtable's type; see just above.
             unsafe {
-                entry(
+                super::node::enter(
+                    entry,
                     NonNull::new_unchecked(node),
                     Event::from_kernel(bits),
                     self.core,

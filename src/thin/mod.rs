@@ -74,7 +74,7 @@ use crate::timer::{Callback, TimerKey, Timers};
 
 /// Everything a reactor owns but its event buffer: the registry, the timers, and the callback
 /// of a timer that is running (or panicked, until the next turn finishes it).
-pub(crate) struct Core<D: 'static, T: 'static> {
+pub(crate) struct Core<D, T: 'static> {
     pub(crate) registry: Registry<D, T>,
     pub(crate) timers: Timers<D, T>,
     pub(crate) running: Option<(TimerKey, Callback<D, T>)>,

@@ -30,56 +30,107 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::{addr_of_mut, NonNull};
 
-/// The per-type entry point: `node` points to a live node of the vtable's type.
-pub(super) type HandleFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Core<D, T>);
+/// The per-type entry point: `node` points to a live node of the vtable's type, `core` to the
+/// `Core<D, T>` of its reactor. The vtables name no type of the reactor's (its state may
+/// borrow from the caller's stack, and a `&'static` vtable cannot name a type that is not
+/// `'static`): the entry points take untyped pointers and type them again inside, where the
+/// node's subscriber type and the reactor's types are known. Called through [`enter`].
+pub(super) type HandleFn = unsafe fn(NonNull<u8>, Event, NonNull<u8>);
 
 /// The entry point off the dispatch path: `node` points to a live node of the vtable's type,
-/// whose value nothing else uses; `ops` is its own.
-pub(super) type CallFn<D, T> = unsafe fn(NonNull<Header<D, T>>, Event, &mut Ops<'_, D, T>);
+/// whose value nothing else uses; `ops` to its own `Ops<'_, D, T>`. Called through
+/// [`enter_call`].
+pub(super) type CallFn = unsafe fn(NonNull<u8>, Event, NonNull<u8>);
 
-/// The subscriber's `init`, under the same contract as [`CallFn`].
-pub(super) type InitFn<D, T> = unsafe fn(NonNull<Header<D, T>>, &mut Ops<'_, D, T>) -> Result<()>;
+/// The subscriber's `init`, under the same contract as [`CallFn`]. Called through
+/// [`enter_init`].
+pub(super) type InitFn = unsafe fn(NonNull<u8>, NonNull<u8>) -> Result<()>;
+
+/// Calls a node's dispatch entry.
+///
+/// # Safety
+/// `entry` is the `handle` of `node`'s vtable, read from the node (so of the reactor whose
+/// `core` this is), under [`HandleFn`]'s contract.
+#[inline(always)]
+pub(super) unsafe fn enter<D, T>(
+    entry: HandleFn,
+    node: NonNull<Header<D, T>>,
+    event: Event,
+    core: &mut Core<D, T>,
+) {
+    // SAFETY: the caller's contract; the `core` pointer is typed again as `Core<D, T>`.
+    unsafe { entry(node.cast(), event, NonNull::from(core).cast()) }
+}
+
+/// Calls a node's `call` entry.
+///
+/// # Safety
+/// `entry` is the `call` of `node`'s vtable, read from the node, under [`CallFn`]'s contract.
+pub(super) unsafe fn enter_call<D, T>(
+    entry: CallFn,
+    node: NonNull<Header<D, T>>,
+    event: Event,
+    ops: &mut Ops<'_, D, T>,
+) {
+    // SAFETY: the caller's contract; the `ops` pointer is typed again as `Ops<'_, D, T>`.
+    unsafe { entry(node.cast(), event, NonNull::from(ops).cast()) }
+}
+
+/// Calls a node's `init` entry.
+///
+/// # Safety
+/// `entry` is the `init` of `node`'s vtable, read from the node, under [`InitFn`]'s contract.
+pub(super) unsafe fn enter_init<D, T>(
+    entry: InitFn,
+    node: NonNull<Header<D, T>>,
+    ops: &mut Ops<'_, D, T>,
+) -> Result<()> {
+    // SAFETY: the caller's contract; the `ops` pointer is typed again as `Ops<'_, D, T>`.
+    unsafe { entry(node.cast(), NonNull::from(ops).cast()) }
+}
 
 /// The hand-written vtable: one `'static` set (live, dead, moved) per subscriber type.
 #[repr(C)]
-pub(super) struct VTable<D: 'static, T: 'static> {
+pub(super) struct VTable {
     /// First, so dispatch calls it with one load from the vtable pointer.
-    pub(super) handle: HandleFn<D, T>,
+    pub(super) handle: HandleFn,
     /// The handler, called with an `Ops` made elsewhere (an owned timer's event).
-    pub(super) call: CallFn<D, T>,
+    pub(super) call: CallFn,
     /// The subscriber's `init`.
-    pub(super) init: InitFn<D, T>,
+    pub(super) init: InitFn,
     drop_value: unsafe fn(NonNull<u8>),
     layout: Layout,
     type_id: fn() -> TypeId,
     /// The dead twin of a live vtable; `None` in the others.
-    dead: Option<&'static VTable<D, T>>,
+    dead: Option<&'static VTable>,
     /// The twin for a node whose value was moved out: it drops nothing. `None` in itself.
-    moved: Option<&'static VTable<D, T>>,
+    moved: Option<&'static VTable>,
     /// The twin for a retired node (a registration the reactor cannot name may report it):
     /// no value, and its events tell the registry a ghost reported. `None` in itself.
-    ghost: Option<&'static VTable<D, T>>,
+    ghost: Option<&'static VTable>,
     /// The borrowed twin of a live vtable (a copy with its own address: its value is lent to
     /// a `with` further up the stack); `None` in the others.
-    borrowed: Option<&'static VTable<D, T>>,
+    borrowed: Option<&'static VTable>,
     /// The live vtable of a borrowed twin, put back when the loan ends; `None` in the others.
     /// (A function: the two constants cannot name each other.)
-    unborrowed: Option<fn() -> &'static VTable<D, T>>,
+    unborrowed: Option<fn() -> &'static VTable>,
 }
 
 /// First in every node; dispatch reads `vtable` straight from the data word.
 #[repr(C)]
-pub(super) struct Header<D: 'static, T: 'static> {
-    pub(super) vtable: Cell<&'static VTable<D, T>>,
+pub(super) struct Header<D, T> {
+    pub(super) vtable: Cell<&'static VTable>,
     generation: u64,
     fd: RawFd,
     interest: Cell<Interest>,
+    /// The reactor's types, which the vtable's entry points expect (named only here).
+    of: PhantomData<fn(&mut D, T)>,
 }
 
 static_assertions::assert_eq_size!(Header<(), crate::threads::Local>, [u64; 3]);
 
 #[repr(C)]
-struct Node<D: 'static, T: 'static, S> {
+struct Node<D, T, S> {
     header: Header<D, T>,
     value: S,
 }
@@ -87,9 +138,9 @@ struct Node<D: 'static, T: 'static, S> {
 /// The vtables of subscriber type `S` in a reactor of state `D` and thread mode `T`.
 struct VTables<S, D, T>(PhantomData<(S, D, T)>);
 
-impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
-    const GHOST: &'static VTable<D, T> = &VTable {
-        handle: ghost,
+impl<S: Subscriber<D, T>, D, T: Threads> VTables<S, D, T> {
+    const GHOST: &'static VTable = &VTable {
+        handle: ghost::<D, T>,
         call: call_nothing,
         init: init_nothing,
         drop_value: drop_nothing,
@@ -101,7 +152,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         borrowed: None,
         unborrowed: None,
     };
-    const MOVED: &'static VTable<D, T> = &VTable {
+    const MOVED: &'static VTable = &VTable {
         handle: skip,
         call: call_nothing,
         init: init_nothing,
@@ -114,7 +165,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         borrowed: None,
         unborrowed: None,
     };
-    const DEAD: &'static VTable<D, T> = &VTable {
+    const DEAD: &'static VTable = &VTable {
         handle: skip,
         call: call_nothing,
         init: init_nothing,
@@ -129,7 +180,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
     };
     /// A copy of `LIVE` with its own address: a node whose value is lent to a `with` (or in
     /// use by `init`, an owned timer's handler, or a handler that lends others).
-    const BORROWED: &'static VTable<D, T> = &VTable {
+    const BORROWED: &'static VTable = &VTable {
         handle: handle::<S, D, T>,
         call: call::<S, D, T>,
         init: init::<S, D, T>,
@@ -142,7 +193,7 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
         borrowed: None,
         unborrowed: Some(live::<S, D, T>),
     };
-    const LIVE: &'static VTable<D, T> = &VTable {
+    const LIVE: &'static VTable = &VTable {
         handle: handle::<S, D, T>,
         call: call::<S, D, T>,
         init: init::<S, D, T>,
@@ -160,10 +211,13 @@ impl<S: Subscriber<D, T>, D: 'static, T: Threads> VTables<S, D, T> {
 /// The value of a record node: a further registration of a subscriber (its *owner*), under
 /// its own fd and data word. Records are killed with their owner, so a live record's owner is
 /// live and allocated.
-pub(super) struct Extra<D: 'static, T: 'static> {
+pub(super) struct Extra<D, T> {
     owner: NonNull<Header<D, T>>,
     tag: u32,
 }
+
+/// What a record node's `type_id` names (an `Extra<D, T>` need not be `'static`).
+struct Record;
 
 impl<D, T> Clone for Extra<D, T> {
     fn clone(&self) -> Self {
@@ -176,40 +230,40 @@ impl<D, T> Copy for Extra<D, T> {}
 /// The vtables of a record node: its live entry relays to its owner's.
 struct RecordVTables<D, T>(PhantomData<(D, T)>);
 
-impl<D: 'static, T: 'static> RecordVTables<D, T> {
-    const GHOST: &'static VTable<D, T> = &VTable {
-        handle: ghost,
+impl<D, T: 'static> RecordVTables<D, T> {
+    const GHOST: &'static VTable = &VTable {
+        handle: ghost::<D, T>,
         call: call_nothing,
         init: init_nothing,
         drop_value: drop_nothing,
         layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
-        type_id: TypeId::of::<Extra<D, T>>,
+        type_id: TypeId::of::<Record>,
         dead: None,
         moved: None,
         ghost: None,
         borrowed: None,
         unborrowed: None,
     };
-    const DEAD: &'static VTable<D, T> = &VTable {
+    const DEAD: &'static VTable = &VTable {
         handle: skip,
         call: call_nothing,
         init: init_nothing,
         drop_value: drop_nothing,
         layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
-        type_id: TypeId::of::<Extra<D, T>>,
+        type_id: TypeId::of::<Record>,
         dead: None,
         moved: None,
         ghost: Some(Self::GHOST),
         borrowed: None,
         unborrowed: None,
     };
-    const LIVE: &'static VTable<D, T> = &VTable {
+    const LIVE: &'static VTable = &VTable {
         handle: relay::<D, T>,
         call: call_nothing,
         init: init_nothing,
         drop_value: drop_nothing,
         layout: Layout::new::<Node<D, T, Extra<D, T>>>(),
-        type_id: TypeId::of::<Extra<D, T>>,
+        type_id: TypeId::of::<Record>,
         dead: Some(Self::DEAD),
         moved: None,
         ghost: Some(Self::GHOST),
@@ -221,9 +275,10 @@ impl<D: 'static, T: 'static> RecordVTables<D, T> {
 /// The dispatch entry of a live record: its owner's entry, with the record's tag.
 ///
 /// # Safety
-/// As for the owner's entry: `node` points to a live record node (so its owner is live and
-/// allocated: records die with their owner), and the owner's value is used by no one else.
-unsafe fn relay<D, T>(node: NonNull<Header<D, T>>, event: Event, core: &mut Core<D, T>) {
+/// As for the owner's entry ([`HandleFn`]): `node` points to a live record node of a reactor
+/// of state `D` and thread mode `T` (so its owner is live and allocated: records die with
+/// their owner), and the owner's value is used by no one else.
+unsafe fn relay<D, T>(node: NonNull<u8>, event: Event, core: NonNull<u8>) {
     let record = node.as_ptr().cast::<Node<D, T, Extra<D, T>>>();
     // SAFETY: a node with a record's live vtable is a record node, initialised; its value is
     // only ever read (it is `Copy`).
@@ -231,26 +286,31 @@ unsafe fn relay<D, T>(node: NonNull<Header<D, T>>, event: Event, core: &mut Core
     // SAFETY: a live record's owner is live and allocated (records are killed with it); its
     // header is only read through `&Header` (Cells inside).
     let entry = unsafe { owner.as_ref() }.vtable.get().handle;
-    // SAFETY: the owner is live, of its vtable's type; the caller's contract carries over.
-    unsafe { entry(owner, event.with_tag(tag), core) }
+    // SAFETY: the owner is live, of its vtable's type, of the same reactor; the caller's
+    // contract carries over (`core` is passed on as it came).
+    unsafe { entry(owner.cast(), event.with_tag(tag), core) }
 }
 
 /// The live vtable of `S` (what a borrowed twin goes back to).
-fn live<S: Subscriber<D, T>, D: 'static, T: Threads>() -> &'static VTable<D, T> {
+fn live<S: Subscriber<D, T>, D, T: Threads>() -> &'static VTable {
     VTables::<S, D, T>::LIVE
 }
 
 /// # Safety
-/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists;
-/// `core.data` points to the state of the batch being dispatched, which nothing else uses
-/// (or, for a zero-sized state, is the dangling pointer it was made with).
-unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
-    node: NonNull<Header<D, T>>,
+/// [`HandleFn`]'s contract, with `node` a live `Node<D, T, S>` and `core` a `Core<D, T>`
+/// borrowed for the call: no other reference to the node's value exists; `core.data` points
+/// to the state of the batch being dispatched, which nothing else uses (or, for a zero-sized
+/// state, is the dangling pointer it was made with).
+unsafe fn handle<S: Subscriber<D, T>, D, T: Threads>(
+    node: NonNull<u8>,
     event: Event,
-    core: &mut Core<D, T>,
+    core: NonNull<u8>,
 ) {
+    // SAFETY: per the contract `core` is a `Core<D, T>` borrowed by the caller for this call,
+    // and nothing else uses it meanwhile.
+    let core = unsafe { &mut *core.cast::<Core<D, T>>().as_ptr() };
     // SAFETY: the node is live; its header is only read through `&Header` (Cells inside).
-    let header = unsafe { node.as_ref() };
+    let header = unsafe { node.cast::<Header<D, T>>().as_ref() };
     let (key, interest) = (header.key(), header.interest.get());
     // Built here, from this node's own header, so a handler that ignores `Ops` costs nothing.
     // SAFETY: per the contract `core.data` is the batch's state, and only this handler uses
@@ -266,12 +326,16 @@ unsafe fn handle<S: Subscriber<D, T>, D: 'static, T: Threads>(
 }
 
 /// # Safety
-/// `node` points to a live `Node<D, T, S>`, and no other reference to its value exists.
-unsafe fn call<S: Subscriber<D, T>, D: 'static, T: Threads>(
-    node: NonNull<Header<D, T>>,
+/// [`CallFn`]'s contract, with `node` a live `Node<D, T, S>` whose value nothing else uses,
+/// and `ops` an `Ops<'_, D, T>` borrowed for the call.
+unsafe fn call<S: Subscriber<D, T>, D, T: Threads>(
+    node: NonNull<u8>,
     event: Event,
-    ops: &mut Ops<'_, D, T>,
+    ops: NonNull<u8>,
 ) {
+    // SAFETY: per the contract `ops` is an `Ops<'_, D, T>` lent for this call; the lifetime
+    // given back here ends with the call.
+    let ops = unsafe { &mut *ops.cast::<Ops<'_, D, T>>().as_ptr() };
     let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: per the contract the value is live and unaliased; the `&mut` covers only the
     // value, never the header, which Ops may update through `Cell`s meanwhile.
@@ -281,10 +345,12 @@ unsafe fn call<S: Subscriber<D, T>, D: 'static, T: Threads>(
 
 /// # Safety
 /// As for [`call`].
-unsafe fn init<S: Subscriber<D, T>, D: 'static, T: Threads>(
-    node: NonNull<Header<D, T>>,
-    ops: &mut Ops<'_, D, T>,
+unsafe fn init<S: Subscriber<D, T>, D, T: Threads>(
+    node: NonNull<u8>,
+    ops: NonNull<u8>,
 ) -> Result<()> {
+    // SAFETY: as in `call`.
+    let ops = unsafe { &mut *ops.cast::<Ops<'_, D, T>>().as_ptr() };
     let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: as in `call`.
     let value = unsafe { &mut *addr_of_mut!((*node).value) };
@@ -292,19 +358,25 @@ unsafe fn init<S: Subscriber<D, T>, D: 'static, T: Threads>(
 }
 
 /// The `call` of a node that is not a live subscriber's: nothing to call.
-unsafe fn call_nothing<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Ops<'_, D, T>) {}
+unsafe fn call_nothing(_: NonNull<u8>, _: Event, _: NonNull<u8>) {}
 
 /// The `init` of a node that is not a live subscriber's: nothing to do.
-unsafe fn init_nothing<D, T>(_: NonNull<Header<D, T>>, _: &mut Ops<'_, D, T>) -> Result<()> {
+unsafe fn init_nothing(_: NonNull<u8>, _: NonNull<u8>) -> Result<()> {
     Ok(())
 }
 
 /// The dispatch entry of a dead node: later events for it in the same batch land here.
-unsafe fn skip<D, T>(_: NonNull<Header<D, T>>, _: Event, _: &mut Core<D, T>) {}
+unsafe fn skip(_: NonNull<u8>, _: Event, _: NonNull<u8>) {}
 
 /// The dispatch entry of a retired node: a registration the reactor could not remove (its DEL
 /// was refused, and no new epoll set could be made yet) reported. The turn tries again.
-unsafe fn ghost<D, T>(_: NonNull<Header<D, T>>, _: Event, core: &mut Core<D, T>) {
+///
+/// # Safety
+/// [`HandleFn`]'s contract: `core` is the `Core<D, T>` of the node's reactor, borrowed for
+/// the call.
+unsafe fn ghost<D, T: 'static>(_: NonNull<u8>, _: Event, core: NonNull<u8>) {
+    // SAFETY: the caller's contract.
+    let core = unsafe { &mut *core.cast::<Core<D, T>>().as_ptr() };
     core.registry.ghost_reported();
 }
 
@@ -313,7 +385,7 @@ unsafe fn drop_nothing(_: NonNull<u8>) {}
 
 /// # Safety
 /// `node` points to a `Node<D, T, S>` whose value is initialised and is never used again.
-unsafe fn drop_value<D: 'static, T: 'static, S>(node: NonNull<u8>) {
+unsafe fn drop_value<D, T, S>(node: NonNull<u8>) {
     let node = node.as_ptr().cast::<Node<D, T, S>>();
     // SAFETY: per the contract the value is initialised and this is its last use.
     unsafe { core::ptr::drop_in_place(addr_of_mut!((*node).value)) }
@@ -334,7 +406,7 @@ impl<D, T> Header<D, T> {
 }
 
 /// The owner of one node. Only the registry creates and drops them.
-pub(super) struct NodeBox<D: 'static, T: 'static>(NonNull<Header<D, T>>);
+pub(super) struct NodeBox<D, T>(NonNull<Header<D, T>>);
 
 impl<D, T: Threads> NodeBox<D, T> {
     /// A node for `value`, in spare memory of its layout if there is some (then the flag is
@@ -389,7 +461,7 @@ impl<D, T: Threads> NodeBox<D, T> {
 
     fn place<V>(
         value: V,
-        vtable: &'static VTable<D, T>,
+        vtable: &'static VTable,
         fd: RawFd,
         generation: u64,
         interest: Interest,
@@ -400,6 +472,7 @@ impl<D, T: Threads> NodeBox<D, T> {
             generation,
             fd,
             interest: Cell::new(interest),
+            of: PhantomData,
         };
         let layout = Layout::new::<Node<D, T, V>>();
         debug_assert!(layout == vtable.layout);
@@ -416,7 +489,7 @@ impl<D, T: Threads> NodeBox<D, T> {
 
     /// The tag of a record node; 0 for a subscriber's node.
     pub(super) fn tag(&self) -> u32 {
-        if !self.is::<Extra<D, T>>() {
+        if !self.is::<Record>() {
             return 0;
         }
         // SAFETY: the node holds an `Extra` (checked above), which is only ever read.

@@ -19,7 +19,7 @@ use core::ptr::NonNull;
 
 /// Nodes marked borrowed, unmarked when it drops (a panic included). Made only under a hold of
 /// the registry, and dropped before its release: the nodes are allocated until then.
-struct Loan<D: 'static, T: 'static>([Option<NonNull<Header<D, T>>>; 2]);
+struct Loan<D, T: 'static>([Option<NonNull<Header<D, T>>>; 2]);
 
 impl<D, T: Threads> Loan<D, T> {
     fn of(nodes: [Option<&NodeBox<D, T>>; 2]) -> Loan<D, T> {
@@ -59,7 +59,7 @@ pub(crate) fn init<D, T: Threads>(
         // it, and no `Ops` reaches a subscriber's value. The registry is held open, so if
         // `init` deletes its own subscriber the node stays allocated until `release`.
         // SAFETY: a live node of the entry's type, its value unaliased (see just above).
-        unsafe { entry(ptr, &mut ops) }
+        unsafe { super::node::enter_init(entry, ptr, &mut ops) }
     };
     drop(loan);
     if result.is_err() {
@@ -115,7 +115,7 @@ pub(crate) fn deliver<D, T: Threads>(
         // handler is running. The registry is held open, so if the handler deletes its own
         // subscriber the node stays allocated until `release`.
         // SAFETY: a live node of the entry's type, its value unaliased (see just above).
-        unsafe { entry(ptr, event, &mut ops) };
+        unsafe { super::node::enter_call(entry, ptr, event, &mut ops) };
     }
     drop(loan);
     registry.release(held);

@@ -47,7 +47,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// What the desk's lock guards.
-struct Intake<D: 'static, T: 'static> {
+struct Intake<D, T: 'static> {
     /// The reactor is alive, and `epfd` its open epoll fd.
     open: bool,
     /// The number of the reactor's epoll fd (published again by every rebuild).
@@ -67,7 +67,7 @@ struct Intake<D: 'static, T: 'static> {
 unsafe impl<D> Send for Intake<D, Sendable> {}
 
 /// What a reactor shares with its registrars.
-pub(crate) struct Desk<D: 'static, T: 'static> {
+pub(crate) struct Desk<D, T: 'static> {
     intake: Mutex<Intake<D, T>>,
     /// The inbox may hold nodes: set by a registrar under the lock before its ADD, read by
     /// the reactor without it.
@@ -84,7 +84,7 @@ impl<D, T> Desk<D, T> {
     }
 }
 
-impl<D: 'static> Desk<D, Sendable> {
+impl<D> Desk<D, Sendable> {
     /// Registers `value` for `interest` on the calling thread: see the module's docs.
     pub(crate) fn register<S>(&self, value: S, interest: Interest) -> Result<Key>
     where
@@ -146,7 +146,7 @@ impl<D: 'static> Desk<D, Sendable> {
 
 /// The reactor's end of its desk. Dropped before the epoll fd closes (the registry's first
 /// field): the desk is closed, and what its inbox holds dropped.
-pub(crate) struct Reception<D: 'static, T: 'static> {
+pub(crate) struct Reception<D, T: 'static> {
     desk: SharedBox<Desk<D, T>>,
     /// Nodes out of the inbox, not yet placed: between the two steps of a take-in, or left
     /// by a rebuild that failed, or by a destructor that panicked.

@@ -24,7 +24,7 @@ static_assertions::assert_eq_size!(Option<Slot<(), crate::threads::Local>>, usiz
 /// What a subscriber owns besides its node: the records of its further registrations (each a
 /// node of its own, whose data word the kernel reports) and the keys of its own timers,
 /// cancelled when it goes.
-pub(crate) struct Extras<D: 'static, T: 'static> {
+pub(crate) struct Extras<D, T: 'static> {
     regs: Vec<NodeBox<D, T>>,
     timers: Vec<TimerKey>,
 }
@@ -44,7 +44,7 @@ impl<D, T> Extras<D, T> {
 ///
 /// Field order matters: the epoll fd closes first on drop, so no kernel entry outlives the
 /// nodes, which are freed after it.
-pub(crate) struct Registry<D: 'static, T: 'static> {
+pub(crate) struct Registry<D, T: 'static> {
     /// The registrars' desk, once one was made ([`REGISTRAR`]): first, so its drop tells the
     /// registrars the reactor is gone (and frees the nodes they left) before the epoll fd
     /// closes.

@@ -94,7 +94,7 @@ mod on {
         }
     }
 
-    impl<D: 'static, T: Threads> Subscriber<D, T> for Alarm {
+    impl<D, T: Threads> Subscriber<D, T> for Alarm {
         fn has_init(&self) -> bool {
             false
         }

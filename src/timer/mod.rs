@@ -270,7 +270,7 @@ enum State {
     },
 }
 
-struct Entry<D: 'static, T: 'static> {
+struct Entry<D, T: 'static> {
     callback: Option<Callback<D, T>>,
     generation: u64,
     /// While pending: what to make of the next clock reading. Once slotted: its deadline.
@@ -291,7 +291,7 @@ impl<D, T> Entry<D, T> {
 }
 
 /// The timers of one reactor.
-pub(crate) struct Timers<D: 'static, T: 'static> {
+pub(crate) struct Timers<D, T: 'static> {
     wheel: Wheel,
     entries: Vec<Entry<D, T>>,
     free: u32,
@@ -311,7 +311,7 @@ pub(crate) struct Timers<D: 'static, T: 'static> {
 /// are named only where a timer is armed or a callback deferred, so a program that does
 /// neither links none of that code (the turn still calls [`fire_due`] and [`run_deferred`],
 /// which do nothing until then).
-struct TimerWork<D: 'static, T: 'static> {
+struct TimerWork<D, T: 'static> {
     fire_due: fn(&mut Core<D, T>, &mut D, u64) -> usize,
     run_deferred: fn(&mut Core<D, T>, &mut D),
 }
