@@ -154,7 +154,7 @@ impl<D, T: Threads> Builder<D, T> {
     ///
     /// A subscriber cannot keep the borrow (subscribers are `'static`):
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0478
     /// use barepoll::{sys, Event, Ops, Reactor, Subscriber};
     ///
     /// struct Keeps<'a> {
@@ -168,6 +168,48 @@ impl<D, T: Threads> Builder<D, T> {
     /// }
     /// impl<'a> Subscriber<&'a mut Vec<u64>> for Keeps<'a> {
     ///     fn handle(&mut self, _: Event, _: &mut Ops<'_, &'a mut Vec<u64>>) {}
+    /// }
+    /// ```
+    ///
+    /// Nor can a timer's callback (`'static` too) keep it past the run that lent it:
+    ///
+    /// ```compile_fail,E0521
+    /// use barepoll::{Ops, Reactor, Timer};
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    ///
+    /// struct Ctx<'a> {
+    ///     log: &'a Vec<u64>,
+    /// }
+    /// fn keep<'a>(reactor: &mut Reactor<Ctx<'a>>, kept: Rc<Cell<Option<&'a Vec<u64>>>>) {
+    ///     let keeps = move |ops: &mut Ops<'_, Ctx<'a>>| kept.set(Some(ops.data().log));
+    ///     reactor.arm(Timer::after(Duration::ZERO), keeps).unwrap();
+    /// }
+    /// ```
+    ///
+    /// nor a deferred one:
+    ///
+    /// ```compile_fail,E0521
+    /// use barepoll::{Ops, Reactor};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// struct Ctx<'a> {
+    ///     log: &'a Vec<u64>,
+    /// }
+    /// fn keep<'a>(reactor: &mut Reactor<Ctx<'a>>, kept: Rc<Cell<Option<&'a Vec<u64>>>>) {
+    ///     let keeps = move |ops: &mut Ops<'_, Ctx<'a>>| kept.set(Some(ops.data().log));
+    ///     reactor.defer(keeps).unwrap();
+    /// }
+    /// ```
+    ///
+    /// Both compile when the callback keeps a copy instead (`Option<Vec<u64>>`,
+    /// `ops.data().log.clone()`). And a reactor of a longer borrow is no reactor of a shorter
+    /// one (its subscribers may count on the longer borrow):
+    ///
+    /// ```compile_fail
+    /// use barepoll::Reactor;
+    ///
+    /// fn shorten<'s>(reactor: Reactor<&'static mut Vec<u8>>) -> Reactor<&'s mut Vec<u8>> {
+    ///     reactor
     /// }
     /// ```
     pub fn state<D2>(self) -> Builder<D2, T> {
