@@ -369,15 +369,18 @@ where
 
     /// The subscriber this would register, without registering it: to keep it in a
     /// `Box<dyn Subscriber>`, or to call it from a test with `testing::Recorder` (feature
-    /// `testing`).
+    /// `testing`). The subscriber does not name the reactor's state (so that it is `'static`
+    /// whatever the state borrows): a handler that takes no `Ops` leaves the state open, so
+    /// name it in the closure's parameters (as here) or register with
+    /// [`register_into`](Self::register_into), whose target names it.
     ///
     /// ```
-    /// use barepoll::{sys, Subscriber};
+    /// use barepoll::{sys, Ops, Subscriber};
     ///
     /// let sub: Box<dyn Subscriber> = Box::new(
     ///     barepoll::interest().read()
     ///         .with_fd(sys::eventfd(0, 0)?)
-    ///         .with_handler(|| {})
+    ///         .with_handler(|_: &mut Ops<'_>| {})
     ///         .into_subscriber(),
     /// );
     /// # drop(sub);
