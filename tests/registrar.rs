@@ -498,13 +498,41 @@ fn stress_registering_and_deleting_from_threads_against_a_running_reactor() {
     assert_eq!(drops.load(Ordering::SeqCst), (threads * per_thread) as u32);
 }
 
-/// A subscriber whose fd safe code can close behind the reactor's back (`get_mut`), so its
-/// DEL is refused and the reactor rebuilds its epoll set.
-struct Closable(Option<OwnedFd>);
+/// A subscriber whose fd safe code can close behind the reactor's back (`fd.take()` through
+/// `get_mut`), so its DEL is refused and the reactor rebuilds its epoll set; `on_drop` runs in
+/// its destructor (to count its drops, panic, or register through a registrar).
+struct Closable {
+    fd: Option<OwnedFd>,
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Closable {
+    fn new(fd: OwnedFd) -> Closable {
+        Closable {
+            fd: Some(fd),
+            on_drop: None,
+        }
+    }
+
+    fn on_drop(fd: OwnedFd, on_drop: impl FnOnce() + Send + 'static) -> Closable {
+        Closable {
+            fd: Some(fd),
+            on_drop: Some(Box::new(on_drop)),
+        }
+    }
+
+    /// Counts its drops in `drops`.
+    fn counted(fd: OwnedFd, drops: &Arc<AtomicU32>) -> Closable {
+        let drops = drops.clone();
+        Closable::on_drop(fd, move || {
+            drops.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+}
 
 impl AsFd for Closable {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_ref().expect("only at registration").as_fd()
+        self.fd.as_ref().expect("only at registration").as_fd()
     }
 }
 
@@ -515,15 +543,23 @@ impl Subscriber<(), Sendable> for Closable {
     fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
 }
 
+impl Drop for Closable {
+    fn drop(&mut self) {
+        if let Some(on_drop) = self.on_drop.take() {
+            on_drop();
+        }
+    }
+}
+
 /// A reactor's subscriber whose fd was closed behind its back, and a registrar's subscriber
 /// (counting its drops in `drops`; its eventfd readable if `ready`) whose new fd took the
 /// number: the held key, the registrar's subscriber, the number.
 fn number_reused(reactor: &mut SReactor, drops: &Arc<AtomicU32>, ready: u32) -> (Key, Shared, i32) {
     let held = reactor
-        .register(Closable(Some(common::eventfd(0))), readable())
+        .register(Closable::new(common::eventfd(0)), readable())
         .unwrap();
     // Closed behind the reactor's back (the kernel's entry goes with the file) ...
-    drop(reactor.get_mut::<Closable>(held).unwrap().0.take());
+    drop(reactor.get_mut::<Closable>(held).unwrap().fd.take());
     // ... and the number reused by the next eventfd.
     let sub = Shared {
         fd: Arc::new(common::eventfd(ready)),
@@ -603,8 +639,8 @@ fn rebuilds_of_the_epoll_set_lose_no_registration_of_a_registrar() {
         // file (and so the kernel's entry) alive. The reactor rebuilds its set to delete it.
         let efd = common::eventfd(0);
         let keeper = sys::dup(efd.as_fd()).unwrap();
-        let key = reactor.register(Closable(Some(efd)), readable()).unwrap();
-        drop(reactor.get_mut::<Closable>(key).unwrap().0.take());
+        let key = reactor.register(Closable::new(efd), readable()).unwrap();
+        drop(reactor.get_mut::<Closable>(key).unwrap().fd.take());
         reactor.delete(key).unwrap();
         drop(keeper);
         go.store(false, Ordering::SeqCst);
@@ -858,40 +894,6 @@ fn a_key_from_a_registrar_arms_an_owned_timer_at_once() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
-/// A subscriber whose destructor registers through a registrar of its own reactor.
-struct RegistersOnDrop {
-    fd: Option<OwnedFd>,
-    registrar: barepoll::registrar::Registrar,
-    registered: mpsc::Sender<barepoll::Result<Key>>,
-}
-
-impl AsFd for RegistersOnDrop {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd
-            .as_ref()
-            .expect("asked for after registration")
-            .as_fd()
-    }
-}
-
-impl Subscriber<(), Sendable> for RegistersOnDrop {
-    fn has_init(&self) -> bool {
-        false
-    }
-    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
-}
-
-impl Drop for RegistersOnDrop {
-    fn drop(&mut self) {
-        let sub = Shared {
-            fd: Arc::new(common::eventfd(0)),
-            drops: Arc::new(AtomicU32::new(0)),
-        };
-        let key = self.registrar.register(sub, readable());
-        let _ = self.registered.send(key);
-    }
-}
-
 /// Panics in its handler after deleting `victim` while no epoll set can be made (the fd
 /// limit is at the lowest free number), so the victim's refused DEL retires it with its
 /// value, and the batch ends by the panic.
@@ -936,13 +938,17 @@ fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
         let (registered_tx, registered_rx) = mpsc::channel();
         let fd = common::eventfd(0);
         let keeper = common::dup(&fd);
+        // Its destructor registers through a registrar of its own reactor.
+        let from_drop = registrar.clone();
         let victim = reactor
             .register(
-                RegistersOnDrop {
-                    fd: Some(fd),
-                    registrar: registrar.clone(),
-                    registered: registered_tx,
-                },
+                Closable::on_drop(fd, move || {
+                    let sub = Shared {
+                        fd: Arc::new(common::eventfd(0)),
+                        drops: Arc::new(AtomicU32::new(0)),
+                    };
+                    let _ = registered_tx.send(from_drop.register(sub, readable()));
+                }),
                 readable(),
             )
             .unwrap();
@@ -957,7 +963,7 @@ fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
             )
             .unwrap();
         // Closed behind the reactor's back; `keeper` keeps its registration in the kernel.
-        reactor.get_mut::<RegistersOnDrop>(victim).unwrap().fd = None;
+        reactor.get_mut::<Closable>(victim).unwrap().fd = None;
         let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
         assert!(turn.is_err(), "the handler panicked out of the turn");
         assert!(
@@ -968,8 +974,8 @@ fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
         // gives the retired victim up.
         let other = common::eventfd(0);
         let other_keeper = common::dup(&other);
-        let other = reactor.register(Closable(Some(other)), readable()).unwrap();
-        drop(reactor.get_mut::<Closable>(other).unwrap().0.take());
+        let other = reactor.register(Closable::new(other), readable()).unwrap();
+        drop(reactor.get_mut::<Closable>(other).unwrap().fd.take());
         reactor.delete(other).unwrap();
         let key = registered_rx
             .recv_timeout(Duration::from_secs(5))
@@ -982,28 +988,6 @@ fn a_destructor_that_a_rebuild_runs_may_register_through_a_registrar() {
     done_rx.recv_timeout(Duration::from_secs(20)).expect(
         "the reactor went on (a registration waiting for a lock held by its own thread never ends)",
     );
-}
-
-/// A subscriber whose fd safe code can close behind the reactor's back, counting its drops.
-struct ClosableCounted(Option<OwnedFd>, Arc<AtomicU32>);
-
-impl AsFd for ClosableCounted {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_ref().expect("only at registration").as_fd()
-    }
-}
-
-impl Subscriber<(), Sendable> for ClosableCounted {
-    fn has_init(&self) -> bool {
-        false
-    }
-    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
-}
-
-impl Drop for ClosableCounted {
-    fn drop(&mut self) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// In a batch: deletes `fillers` (so the graveyard holds some nodes), registers `arrival`
@@ -1065,10 +1049,7 @@ fn an_arrival_a_rebuild_buries_leaves_the_deleted_node_its_room_in_the_graveyard
         let ghost_fd = common::eventfd(0);
         let keeper = sys::dup(ghost_fd.as_fd()).unwrap();
         let ghost = reactor
-            .register(
-                ClosableCounted(Some(ghost_fd), ghost_drops.clone()),
-                readable(),
-            )
+            .register(Closable::counted(ghost_fd, &ghost_drops), readable())
             .unwrap();
         let (held, arrival, raw) = number_reused(&mut reactor, &drops, 0);
         let trigger = reactor
@@ -1085,7 +1066,7 @@ fn an_arrival_a_rebuild_buries_leaves_the_deleted_node_its_room_in_the_graveyard
             )
             .unwrap();
         // Closed behind the reactor's back; `keeper` keeps its entry in the kernel.
-        drop(reactor.get_mut::<ClosableCounted>(ghost).unwrap().0.take());
+        drop(reactor.get_mut::<Closable>(ghost).unwrap().fd.take());
         let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
         let turn = turn.unwrap_or_else(|_| panic!("the turn panicked ({count} fillers)"));
         assert_eq!(turn, Err(Error::AlreadyRegistered(raw)), "{count} fillers");
@@ -1108,30 +1089,6 @@ fn an_arrival_a_rebuild_buries_leaves_the_deleted_node_its_room_in_the_graveyard
     }
 }
 
-/// A subscriber whose fd safe code can close behind the reactor's back and whose destructor
-/// panics (counting its drops first).
-struct PanicsOnDrop(Option<OwnedFd>, Arc<AtomicU32>);
-
-impl AsFd for PanicsOnDrop {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_ref().expect("only at registration").as_fd()
-    }
-}
-
-impl Subscriber<(), Sendable> for PanicsOnDrop {
-    fn has_init(&self) -> bool {
-        false
-    }
-    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_, (), Sendable>) {}
-}
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        panic!("destructor panic (planted by the test)");
-    }
-}
-
 /// A rebuild outside a turn gives up a retired value whose destructor panics, while a
 /// registrar's node waits unplaced (its number a live subscriber's): that node is still given
 /// up and reported, never placed later in a set that does not hold it (where its key would
@@ -1147,7 +1104,13 @@ fn a_retired_destructor_panic_in_a_rebuild_leaves_no_arrival_out_of_the_set() {
     let victim_keeper = common::dup(&victim_fd);
     let victim = reactor
         .register(
-            PanicsOnDrop(Some(victim_fd), victim_drops.clone()),
+            {
+                let drops = victim_drops.clone();
+                Closable::on_drop(victim_fd, move || {
+                    drops.fetch_add(1, Ordering::SeqCst);
+                    panic!("destructor panic (planted by the test)");
+                })
+            },
             readable(),
         )
         .unwrap();
@@ -1163,13 +1126,13 @@ fn a_retired_destructor_panic_in_a_rebuild_leaves_no_arrival_out_of_the_set() {
     let other_fd = common::eventfd(0);
     let other_keeper = common::dup(&other_fd);
     let other = reactor
-        .register(Closable(Some(other_fd)), readable())
+        .register(Closable::new(other_fd), readable())
         .unwrap();
     let arrival_drops = Arc::new(AtomicU32::new(0));
     let (held, arrival, raw) = number_reused(&mut reactor, &arrival_drops, 1);
     // Both closed behind the reactor's back; the keepers keep their entries in the kernel.
-    drop(reactor.get_mut::<PanicsOnDrop>(victim).unwrap().0.take());
-    drop(reactor.get_mut::<Closable>(other).unwrap().0.take());
+    drop(reactor.get_mut::<Closable>(victim).unwrap().fd.take());
+    drop(reactor.get_mut::<Closable>(other).unwrap().fd.take());
     let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run_once(NOW)));
     assert!(turn.is_err(), "the handler panicked out of the turn");
     assert_eq!(victim_drops.load(Ordering::SeqCst), 0, "the victim is kept");

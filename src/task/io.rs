@@ -487,8 +487,8 @@ impl<F> Drop for Readiness<'_, F> {
 impl<F> Future for Readiness<'_, F> {
     type Output = Result<()>;
 
-    /// Inlined: the common poll finds the fd ready (or the source failed) and returns at
-    /// once; parking is out of line.
+    /// The common poll finds the fd ready (or the source failed) and returns at once;
+    /// parking is out of line.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         let source = this.source;

@@ -363,9 +363,7 @@ impl<D, T: Threads> Registry<D, T> {
         detaching: usize,
     ) -> core::result::Result<(), Errno> {
         let Some(desk) = self.reception.as_ref().map(|r| r.desk.clone()) else {
-            self.rebuild_set(detaching)?;
-            self.dispose_retired();
-            return Ok(());
+            return self.rebuild_alone(detaching);
         };
         let mut intake = desk.lock();
         let Some(reception) = &mut self.reception else {

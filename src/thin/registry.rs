@@ -157,11 +157,21 @@ fn out_of_memory() -> Error {
     Error::Os(Errno::ENOMEM)
 }
 
-/// The records of the subscriber registered under `index`, if it has any.
+/// No room for `fd`'s number in a table: taken (by a subscriber or a record), or no memory.
+/// Inlined: as a call it made the static servers larger.
+#[inline(always)]
+fn no_room(e: NoRoom, fd: RawFd) -> Error {
+    match e {
+        NoRoom::Taken => Error::AlreadyRegistered(fd),
+        NoRoom::OutOfMemory => out_of_memory(),
+    }
+}
+
 /// How a subscriber that owns records or timers is taken out: its node, whether a
 /// registration the reactor cannot name may still report it, and what it owned.
 type Detach<D, T> = fn(&mut Registry<D, T>, Key) -> Result<(NodeBox<D, T>, bool, Owned<D, T>)>;
 
+/// The records of the subscriber registered under `index`, if it has any.
 fn regs_in<D, T>(owned: &FdTable<Box<Extras<D, T>>>, index: usize) -> &[NodeBox<D, T>] {
     match owned.get(index) {
         Some(extras) => &extras.regs,
@@ -495,8 +505,7 @@ impl<D, T: Threads> Registry<D, T> {
         // registration; a refused registration gives the pages it made back by freeing them.
         match self.slots.reserve(index) {
             Ok(reserved) => Ok((index, reserved)),
-            Err(NoRoom::Taken) => Err(Error::AlreadyRegistered(fd)),
-            Err(NoRoom::OutOfMemory) => Err(out_of_memory()),
+            Err(e) => Err(no_room(e, fd)),
         }
     }
 
@@ -529,13 +538,10 @@ impl<D, T: Threads> Registry<D, T> {
             {
                 reserved = match self.slots.reserve(index) {
                     Ok(reserved) => reserved,
-                    Err(no_room) => {
+                    Err(e) => {
                         // The kernel never saw the node, so dropping it here is sound.
                         node.discard(&mut self.spares, was_spare);
-                        return Err(match no_room {
-                            NoRoom::Taken => Error::AlreadyRegistered(fd),
-                            NoRoom::OutOfMemory => out_of_memory(),
-                        });
+                        return Err(no_room(e, fd));
                     }
                 };
             }
@@ -637,8 +643,7 @@ impl<D, T: Threads> Registry<D, T> {
         }
         let held = match self.held.reserve(index) {
             Ok(held) => held,
-            Err(NoRoom::Taken) => return Err(Error::AlreadyRegistered(fd)), // a record's
-            Err(NoRoom::OutOfMemory) => return Err(out_of_memory()),
+            Err(e) => return Err(no_room(e, fd)), // taken: by a record
         };
         match self.add_record(key, fd, tag, interest) {
             Ok(()) => {
@@ -997,6 +1002,12 @@ impl<D, T: Threads> Registry<D, T> {
         if self.reception.is_some() {
             return self.rebuild_with_registrars(detaching);
         }
+        self.rebuild_alone(detaching)
+    }
+
+    /// [`rebuild`](Self::rebuild) with no registrar: the new set, then the retired nodes given
+    /// up.
+    pub(super) fn rebuild_alone(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         self.rebuild_set(detaching)?;
         self.dispose_retired();
         Ok(())
