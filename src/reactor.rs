@@ -533,6 +533,9 @@ impl<D, T: Threads> Reactor<D, T> {
         // destructor out of the graveyard:
         core.registry.settle();
         core.registry.bury();
+        // Retired nodes a rebuild released that the operation asking for it left (one that
+        // registers, or one a destructor's panic cut short).
+        core.registry.dispose_released();
         let backoff = core.registry.new_batch();
         if backoff != 0 {
             // A ghost the epoll set could not be rebuilt without keeps reporting: no busy loop.

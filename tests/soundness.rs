@@ -295,6 +295,99 @@ fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
     assert_eq!(v.drops.get(), 1);
 }
 
+/// A subscriber whose fd safe code can close behind its back, owning a periodic timer it arms
+/// when it is registered.
+struct OwnsATimer {
+    fd: Option<barepoll::sys::OwnedFd>,
+    timer: std::rc::Rc<std::cell::Cell<Option<barepoll::TimerKey>>>,
+}
+
+impl AsFd for OwnsATimer {
+    fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> {
+        self.fd.as_ref().expect("only at registration").as_fd()
+    }
+}
+
+impl barepoll::Subscriber for OwnsATimer {
+    fn init(&mut self, ops: &mut Ops<'_>) -> barepoll::Result<()> {
+        let hourly = Timer::after(Duration::from_secs(3600)).every(Duration::from_secs(3600));
+        self.timer.set(Some(ops.arm_own(hourly, 7)?));
+        Ok(())
+    }
+
+    fn handle(&mut self, _: barepoll::Event, _: &mut Ops<'_>) {}
+}
+
+// Invariant 8 and the owned timers' promise: as above, a refused DEL's rebuild outside a turn
+// gives up a retired value whose destructor panics, but the subscriber deleted is one that owns
+// a timer. Its timer is cancelled with it all the same: the panic does not skip it (and the
+// deleted value still drops once).
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_in_a_deletes_rebuild_leaves_none_of_the_deleted_ones_timers_armed() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let mut victims = Vec::new();
+    let mut keepers = Vec::new();
+    let mut drops = Vec::new();
+    for grumpy in [false, true] {
+        let fd = eventfd(0);
+        keepers.push(dup(&fd));
+        let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+        let sub = Closable {
+            fd: Some(fd),
+            drops: counter.clone(),
+            grumpy,
+        };
+        victims.push(r.register(sub, readable()).unwrap());
+        drops.push(counter);
+    }
+    let mut doomed = victims.clone();
+    let (bomb, _) = Probe::new(eventfd(1));
+    let bomb = bomb.on_event(move |_, ops| {
+        if doomed.is_empty() {
+            return; // once
+        }
+        let old = exhaust_descriptors();
+        let deleted: Vec<_> = doomed.iter().map(|key| ops.delete(*key)).collect();
+        fd_limit(old);
+        assert_eq!(deleted, [Ok(()), Ok(())]);
+        doomed.clear();
+        panic!("handler panic (planted by the test)");
+    });
+    let bomb = r.register(bomb, readable()).unwrap();
+    for key in &victims {
+        drop(r.get_mut::<Closable>(*key).unwrap().fd.take()); // behind the reactor's back
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    // The owner of a timer, its number closed behind its back (the file kept open).
+    let fd = eventfd(0);
+    let _keeper = dup(&fd);
+    let timer = std::rc::Rc::new(std::cell::Cell::new(None));
+    let owner = OwnsATimer {
+        fd: Some(fd),
+        timer: timer.clone(),
+    };
+    let owner = r.register(owner, readable()).unwrap();
+    let timer = timer.get().expect("armed in init");
+    drop(r.get_mut::<OwnsATimer>(owner).unwrap().fd.take());
+    let deleted = catch_unwind(AssertUnwindSafe(|| r.delete(owner)));
+    assert!(deleted.is_err(), "the grumpy destructor panicked");
+    assert_eq!(drops[1].get(), 1);
+    assert_eq!(
+        r.cancel(timer),
+        Err(Error::StaleTimer(timer)),
+        "the deleted subscriber's timer is still armed"
+    );
+    for _ in 0..3 {
+        r.run_once(NOW).unwrap();
+    }
+    assert_eq!(drops.iter().map(|c| c.get()).collect::<Vec<_>>(), [1, 1]);
+    assert!(r.get::<OwnsATimer>(owner).is_err());
+    r.delete(bomb).unwrap();
+    assert_eq!(r.len(), 0);
+}
+
 // Invariants 2 and 4: a registration of a ghost's own file under the ghost's own number (its
 // DEL was refused and no set could be made without it) meets the ghost's entry (EEXIST): the
 // set is rebuilt without the ghost and the ADD made again, into the slot the registration

@@ -192,6 +192,32 @@ fn a_panicking_job_leaves_the_rest_for_the_next_turn() {
     assert_eq!(log, [1, 3, 5]);
 }
 
+#[test]
+fn a_job_posted_by_a_job_that_stops_runs_after_run_returns() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().state::<Vec<u32>>().build().unwrap();
+    let remote = r.remote().unwrap();
+    let again = remote.clone();
+    remote
+        .post(move |ops: &mut Ops<'_, Vec<u32>>| {
+            ops.data().push(1);
+            ops.stop();
+            again
+                .post(|ops: &mut Ops<'_, Vec<u32>>| ops.data().push(2))
+                .unwrap();
+        })
+        .unwrap();
+    let mut log = Vec::new();
+    r.run_with(&mut log).unwrap();
+    assert_eq!(
+        log,
+        [1],
+        "a job posted after the stop ran before run returned"
+    );
+    r.run_once_with(Some(Duration::ZERO), &mut log).unwrap();
+    assert_eq!(log, [1, 2]);
+}
+
 /// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
 /// sends nothing for a minute: the defects these tests guard against are hangs, and a hang must
 /// fail the test rather than stall the suite. (The scenarios take microseconds when they work.)

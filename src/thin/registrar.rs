@@ -363,7 +363,7 @@ impl<D, T: Threads> Registry<D, T> {
         detaching: usize,
     ) -> core::result::Result<(), Errno> {
         let Some(desk) = self.reception.as_ref().map(|r| r.desk.clone()) else {
-            return self.rebuild_alone(detaching);
+            return self.rebuild_set(detaching);
         };
         let mut intake = desk.lock();
         let Some(reception) = &mut self.reception else {
@@ -388,9 +388,9 @@ impl<D, T: Threads> Registry<D, T> {
                 0
             };
             self.bury_unplaced(keep);
-            // The retired nodes' values may drop (outside a batch): with the lock released, a
-            // destructor may register through a registrar.
-            self.dispose_retired();
+            // The retired nodes' values may drop (outside a batch) when the operation that
+            // asked for the rebuild gives them up: with the lock released, a destructor may
+            // register through a registrar.
         }
         // Otherwise they stay in the set and in `arrivals`: the next take-in tries again.
         rebuilt

@@ -148,6 +148,12 @@ pub(crate) const OPEN: u8 = 8;
 pub(crate) const FAILED: u8 = 16;
 /// After a batch: callbacks were deferred to the end of the turn; they run now.
 pub(crate) const DEFER: u8 = 32;
+/// A rebuild left no kernel entry naming any retired node: they may all be given up
+/// ([`dispose_released`](Registry::dispose_released)), which a delete that asked for the
+/// rebuild does once the rest of it is done, and the next turn does otherwise (the rebuild
+/// sets [`DIRTY`], so that turn leaves the fast path). Cleared when a node is retired (the
+/// kernel may report that one) and once they are given up.
+pub(crate) const RELEASED: u8 = 64;
 
 /// What [`Registry::hold`] found: the [`OPEN`] and [`GRAVE`] flags before it.
 #[must_use]
@@ -343,8 +349,11 @@ impl<D, T: Threads> Registry<D, T> {
             return;
         }
         self.after &= !GHOST;
-        if self.retired.is_empty() || self.check_owner().is_err() || self.rebuild(0).is_ok() {
+        if self.retired.is_empty() || self.check_owner().is_err() {
             return;
+        }
+        if self.rebuild(0).is_ok() {
+            return self.dispose_released();
         }
         self.failed_rebuilds = self.failed_rebuilds.saturating_add(1);
         self.backoff = 1_000_000 << self.failed_rebuilds.min(6);
@@ -744,6 +753,7 @@ impl<D, T: Threads> Registry<D, T> {
         self.release_number(fd);
         let named = deleted.is_err() && self.rebuild(1).is_err();
         self.give_up(record, named);
+        self.dispose_released();
         Ok(())
     }
 
@@ -810,6 +820,8 @@ impl<D, T: Threads> Registry<D, T> {
         let removed = self.detach(key).map(|(node, named, extras)| {
             owned(extras);
             self.give_up(node, named);
+            // Last: a destructor that panics here skips nothing of the delete.
+            self.dispose_released();
         });
         // What could not be placed is given up once the delete is done.
         #[cfg(feature = "std")]
@@ -825,6 +837,7 @@ impl<D, T: Threads> Registry<D, T> {
         self.place_arrived();
         let taken = self.take_placed(key);
         self.take_in(); // what could not be placed is given up once the delete is done
+        self.dispose_released();
         taken
     }
 
@@ -954,8 +967,9 @@ impl<D, T: Threads> Registry<D, T> {
     #[cold]
     #[inline(never)]
     pub(super) fn retire(&mut self, node: NodeBox<D, T>) {
-        // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
-        // out: the kernel may still report it.)
+        self.after &= !RELEASED; // the kernel may report this one
+                                 // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
+                                 // out: the kernel may still report it.)
         let Err(node) = grow::push_within(&mut self.retired, node) else {
             // Its value goes now, unless its handler may be running: then when the batch is
             // done. Pushed first, so a panicking destructor leaves it where it belongs.
@@ -1002,29 +1016,34 @@ impl<D, T: Threads> Registry<D, T> {
         if self.reception.is_some() {
             return self.rebuild_with_registrars(detaching);
         }
-        self.rebuild_alone(detaching)
-    }
-
-    /// [`rebuild`](Self::rebuild) with no registrar: the new set, then the retired nodes given
-    /// up.
-    pub(super) fn rebuild_alone(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
-        self.rebuild_set(detaching)?;
-        self.dispose_retired();
-        Ok(())
+        self.rebuild_set(detaching)
     }
 
     /// Gives up the retired nodes once a rebuild has left no kernel entry naming them (into
-    /// room its reservation made). Their values may drop here, so with registrars this runs
-    /// once their lock is released.
-    pub(super) fn dispose_retired(&mut self) {
+    /// room its reservation made; [`RELEASED`] says so). Their values may drop here, so the
+    /// operation that asked for the rebuild calls this last, once what it owes the node it
+    /// took out is done (its timers cancelled, its records given up), and with registrars
+    /// once their lock is released. A destructor that panics here leaves the others retired
+    /// and released, for the next call.
+    pub(crate) fn dispose_released(&mut self) {
+        if self.after & RELEASED == 0 {
+            return;
+        }
+        self.dispose_retired();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn dispose_retired(&mut self) {
         while let Some(node) = self.retired.pop() {
             self.dispose(node);
         }
+        self.after &= !RELEASED;
     }
 
     /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock), but for giving
-    /// up the retired nodes ([`dispose_retired`](Self::dispose_retired)): nothing here runs a
-    /// subscriber's code or can panic once the new set has replaced the old.
+    /// up the retired nodes ([`dispose_released`](Self::dispose_released)): nothing here runs
+    /// a subscriber's code or can panic once the new set has replaced the old.
     pub(super) fn rebuild_set(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         // Room first for every node the rebuild releases, plus the `detaching` ones refused
         // DELs are detaching: while a batch is open they go to the graveyard.
@@ -1056,6 +1075,10 @@ impl<D, T: Threads> Registry<D, T> {
         }
         // No kernel entry names a retired node now: the caller gives them up (into room
         // reserved above).
+        if !self.retired.is_empty() {
+            self.after |= RELEASED;
+            self.guard.set(DIRTY);
+        }
         self.failed_rebuilds = 0;
         self.rebuilds = self.rebuilds.wrapping_add(1);
         Ok(())
