@@ -114,7 +114,10 @@ pub const ALL: [Variant; 11] = [
         ..variant!(barepoll, "barepoll (closure)")
     },
     variant!(mio, "mio + plain slab"),
-    variant!(mio_boxed, "mio + boxed closures"),
+    Variant {
+        remote: Some(remote::mio::harness),
+        ..variant!(mio_boxed, "mio + boxed closures")
+    },
     variant!(polling, "polling + plain slab"),
     variant!(polling_boxed, "polling + boxed closures"),
     Variant {

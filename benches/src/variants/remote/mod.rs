@@ -1,5 +1,6 @@
 //! Remote calls side by side: barepoll's `Remote::post`, eventp's remote endpoint
-//! (`call_nonblocking`) and event-manager's `RemoteEndpoint::fire`. One turn is one
+//! (`call_nonblocking`), event-manager's `RemoteEndpoint::fire`, and what a mio user writes by
+//! hand (a `Waker`, an `AtomicBool` and an `mpsc` channel of boxed closures). One turn is one
 //! fire-and-forget call; a round spawns a thread that posts its calls while this thread runs
 //! the loop until all of them have run (each bumps a counter on the loop's thread).
 //!
@@ -16,6 +17,7 @@ use std::cell::Cell;
 pub mod barepoll;
 pub mod event_manager;
 pub mod eventp;
+pub mod mio;
 
 std::thread_local! {
     /// Calls run on this thread, for the peers whose loops have no state of their own.
