@@ -11,13 +11,6 @@ use std::time::{Duration, Instant};
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
 
-/// Makes every descriptor number from the lowest free one on unavailable; returns the old
-/// limit, for `fd_limit(old)`.
-fn exhaust_descriptors() -> u64 {
-    let limit = eventfd(0).as_raw_fd() as u64;
-    fd_limit(limit)
-}
-
 // Invariants 2 and 13: a subscriber retired (its DEL refused, the rebuild out of descriptors)
 // while a panicked batch's remainder still holds its event is not freed by whatever operation
 // comes next: here `arm`, whose alarm takes the retired number. Whether a node may be freed is

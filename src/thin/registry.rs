@@ -1019,12 +1019,11 @@ impl<D, T: Threads> Registry<D, T> {
         self.rebuild_set(detaching)
     }
 
-    /// Gives up the retired nodes once a rebuild has left no kernel entry naming them (into
-    /// room its reservation made; [`RELEASED`] says so). Their values may drop here, so the
-    /// operation that asked for the rebuild calls this last, once what it owes the node it
-    /// took out is done (its timers cancelled, its records given up), and with registrars
-    /// once their lock is released. A destructor that panics here leaves the others retired
-    /// and released, for the next call.
+    /// Gives up the retired nodes once a rebuild has left no kernel entry naming them
+    /// ([`RELEASED`] says so). Their values may drop here, so the operation that asked for the
+    /// rebuild calls this last, once what it owes the node it took out is done (its timers
+    /// cancelled, its records given up), and with registrars once their lock is released. A
+    /// destructor that panics here leaves the others retired and released, for the next call.
     pub(crate) fn dispose_released(&mut self) {
         if self.after & RELEASED == 0 {
             return;
@@ -1032,13 +1031,22 @@ impl<D, T: Threads> Registry<D, T> {
         self.dispose_retired();
     }
 
+    /// While a batch is open they go to the graveyard, into the room the rebuild reserved
+    /// there. Nodes given up after the rebuild may have taken some of it (a later delete of
+    /// the same handler), or the rebuild ran outside the batch and reserved none: those that
+    /// find no room stay retired and released, for the next call or at the latest the next
+    /// turn (the rebuild sent it off the fast path), which gives them up outside any batch.
+    /// Nothing is allocated here.
     #[cold]
     #[inline(never)]
     fn dispose_retired(&mut self) {
-        while let Some(node) = self.retired.pop() {
+        while !self.holds() || self.graveyard.len() < self.graveyard.capacity() {
+            let Some(node) = self.retired.pop() else {
+                self.after &= !RELEASED;
+                return;
+            };
             self.dispose(node);
         }
-        self.after &= !RELEASED;
     }
 
     /// [`rebuild`](Self::rebuild) itself (with registrars, under their lock), but for giving

@@ -201,6 +201,13 @@ pub fn fd_limit(soft: u64) -> u64 {
     }
 }
 
+/// Makes every descriptor number from the lowest free one on unavailable (no epoll set can be
+/// made, so a refused DEL retires its node); returns the old limit, for `fd_limit(old)`.
+pub fn exhaust_descriptors() -> u64 {
+    let limit = eventfd(0).as_raw_fd() as u64;
+    fd_limit(limit)
+}
+
 /// A second fd for the same open file (test code: `dup` through libc).
 pub fn dup(fd: &OwnedFd) -> OwnedFd {
     // SAFETY (test code): dup of an open fd; the new number is owned by the result.
