@@ -416,3 +416,157 @@ fn a_registration_that_meets_its_files_ghost_rebuilds_and_takes_the_number() {
     r.delete(new).unwrap();
     assert_eq!((c.drops(), ghost_drops.get(), r.len()), (1, 1, 0));
 }
+
+/// Retires one `Closable` per entry of `grumpy` (whose destructor panics if set) with its
+/// value kept: each is closed behind the reactor's back (a dup, returned, keeps its file and
+/// so its kernel entry), then a handler deletes them with no descriptor for a rebuild and
+/// panics out of the batch, so their values wait for the next burial or rebuild. Returns their
+/// drop counters, the dups, and the handler's key (its eventfd stays readable; it does nothing
+/// more).
+fn retired_with_their_values(
+    r: &mut Reactor,
+    grumpy: &[bool],
+) -> (
+    Vec<std::rc::Rc<std::cell::Cell<u32>>>,
+    Vec<barepoll::sys::OwnedFd>,
+    barepoll::Key,
+) {
+    let mut victims = Vec::new();
+    let mut keepers = Vec::new();
+    let mut drops = Vec::new();
+    for &grumpy in grumpy {
+        let fd = eventfd(0);
+        keepers.push(dup(&fd));
+        let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+        let sub = Closable {
+            fd: Some(fd),
+            drops: counter.clone(),
+            grumpy,
+        };
+        victims.push(r.register(sub, readable()).unwrap());
+        drops.push(counter);
+    }
+    let mut doomed = victims.clone();
+    let (bomb, _) = Probe::new(eventfd(1));
+    let bomb = bomb.on_event(move |_, ops| {
+        if doomed.is_empty() {
+            return; // once
+        }
+        let old = exhaust_descriptors();
+        let deleted: Vec<_> = doomed.iter().map(|key| ops.delete(*key)).collect();
+        fd_limit(old);
+        assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+        doomed.clear();
+        panic!("handler panic (planted by the test)");
+    });
+    let bomb = r.register(bomb, readable()).unwrap();
+    for key in &victims {
+        drop(r.get_mut::<Closable>(*key).unwrap().fd.take()); // behind the reactor's back
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    assert!(
+        drops.iter().all(|c| c.get() == 0),
+        "kept while the batch was open"
+    );
+    (drops, keepers, bomb)
+}
+
+/// Runs `turns` turns, each allowed to panic (a retired value's destructor); returns how many
+/// did.
+fn turns_that_panic(r: &mut Reactor, turns: usize) -> usize {
+    (0..turns)
+        .filter(|_| catch_unwind(AssertUnwindSafe(|| r.run_once(NOW).unwrap())).is_err())
+        .count()
+}
+
+// Invariant 8 and the owned timers' promise, for `take` as for `delete`: a refused DEL's
+// rebuild outside a turn releases retired nodes whose values were kept, one of them with a
+// destructor that panics, while the subscriber taken owns a timer. Its timer is cancelled all
+// the same, wherever the panic comes out (the take or a later turn), and every value drops
+// once.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_after_a_takes_rebuild_leaves_none_of_the_taken_ones_timers_armed() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (drops, _keepers, bomb) = retired_with_their_values(&mut r, &[false, true]);
+    // The owner of a timer, its number closed behind its back (the file kept open).
+    let fd = eventfd(0);
+    let _keeper = dup(&fd);
+    let timer = std::rc::Rc::new(std::cell::Cell::new(None));
+    let owner = OwnsATimer {
+        fd: Some(fd),
+        timer: timer.clone(),
+    };
+    let owner = r.register(owner, readable()).unwrap();
+    let timer = timer.get().expect("armed in init");
+    drop(r.get_mut::<OwnsATimer>(owner).unwrap().fd.take());
+    let taken = catch_unwind(AssertUnwindSafe(|| r.take::<OwnsATimer>(owner)));
+    assert_eq!(
+        r.cancel(timer),
+        Err(Error::StaleTimer(timer)),
+        "the taken subscriber's timer is still armed"
+    );
+    assert!(r.get::<OwnsATimer>(owner).is_err());
+    let panics = usize::from(!matches!(taken, Ok(Ok(_))));
+    drop(taken);
+    assert_eq!(
+        panics + turns_that_panic(&mut r, 4),
+        1,
+        "one destructor panics"
+    );
+    let counts: Vec<u32> = drops.iter().map(|c| c.get()).collect();
+    assert_eq!(counts, [1, 1]);
+    r.delete(bomb).unwrap();
+    assert_eq!(r.len(), 0);
+}
+
+// Invariants 6, 8 and 11, for a further registration's delete (`remove_fd`): its DEL is
+// refused (its fd closed behind the reactor's back, a dup keeps the file), and the rebuild
+// releases retired nodes whose values were kept, one with a destructor that panics. The
+// registration is gone all the same (its tag unknown, its number free for another), its
+// subscriber stays, and every retired value drops once.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_after_a_remove_fds_rebuild_leaves_the_registration_removed() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (drops, _keepers, bomb) = retired_with_their_values(&mut r, &[false, true]);
+    let (owner, oc) = Probe::new(eventfd(0));
+    let owner = r.register(owner, readable()).unwrap();
+    let record = eventfd(0);
+    let keeper = dup(&record);
+    let number = record.as_raw_fd();
+    r.add_fd(owner, record.as_fd(), 1, readable()).unwrap();
+    drop(record); // behind the reactor's back
+    let removed = catch_unwind(AssertUnwindSafe(|| r.remove_fd(owner, 1)));
+    let panics = usize::from(!matches!(removed, Ok(Ok(()))));
+    assert!(matches!(removed, Ok(Ok(())) | Err(_)), "{removed:?}");
+    assert!(
+        r.remove_fd(owner, 1).is_err(),
+        "the registration is still there"
+    );
+    poke(keeper.as_fd()); // its file: no entry names it any more
+    assert_eq!(
+        panics + turns_that_panic(&mut r, 4),
+        1,
+        "one destructor panics"
+    );
+    assert_eq!(oc.hits(), 0, "the removed registration reported");
+    let counts: Vec<u32> = drops.iter().map(|c| c.get()).collect();
+    assert_eq!(counts, [1, 1]);
+    // Its number is anyone's: the subscriber adds another file under it, under the same tag.
+    let again = eventfd(1);
+    assert_eq!(again.as_raw_fd(), number);
+    r.add_fd(owner, again.as_fd(), 1, readable()).unwrap();
+    assert_eq!(
+        r.run_once(NOW).unwrap(),
+        2,
+        "the bomb's event and the new registration's"
+    );
+    assert_eq!(oc.hits(), 1);
+    r.delete(owner).unwrap();
+    r.delete(bomb).unwrap();
+    assert_eq!((oc.drops(), r.len()), (1, 0));
+    drop((again, keeper));
+}

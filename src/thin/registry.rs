@@ -832,12 +832,14 @@ impl<D, T: Threads> Registry<D, T> {
     }
 
     /// Deletes the subscriber of `key` and moves it out. Outside dispatch only (no handler
-    /// runs), though a batch remainder may still point at its node.
+    /// runs), though a batch remainder may still point at its node. The retired nodes a
+    /// rebuild of it released are left to the next turn (or the next delete): the caller
+    /// cancels the taken subscriber's timers after this returns, which a retired value's
+    /// destructor that panicked here would skip.
     pub(crate) fn take<S: Subscriber<D, T>>(&mut self, key: Key) -> Result<(S, Owned<D, T>)> {
         self.place_arrived();
         let taken = self.take_placed(key);
         self.take_in(); // what could not be placed is given up once the delete is done
-        self.dispose_released();
         taken
     }
 
