@@ -570,3 +570,30 @@ fn a_destructor_panic_after_a_remove_fds_rebuild_leaves_the_registration_removed
     assert_eq!((oc.drops(), r.len()), (1, 0));
     drop((again, keeper));
 }
+
+// Invariants 2, 6 and 8, for the turn's own rebuild: retired nodes whose values were kept (one
+// with a destructor that panics) report through their files. The turns that follow drop the
+// values (the panic comes out of one of them), rebuild the set without the ghosts and give
+// their nodes up: every value drops once, and the ghosts stop cutting waits short.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_among_reporting_ghosts_leaves_the_next_turns_to_rebuild_them_away() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (drops, keepers, bomb) = retired_with_their_values(&mut r, &[true, false]);
+    for keeper in &keepers {
+        poke(keeper.as_fd()); // level-triggered: they report at every wait until rebuilt away
+    }
+    assert_eq!(turns_that_panic(&mut r, 4), 1, "one destructor panics");
+    let counts: Vec<u32> = drops.iter().map(|c| c.get()).collect();
+    assert_eq!(counts, [1, 1]);
+    r.delete(bomb).unwrap();
+    let start = Instant::now();
+    assert_eq!(r.run_once(Some(Duration::from_millis(20))).unwrap(), 0);
+    assert!(
+        start.elapsed() >= Duration::from_millis(20),
+        "a ghost still reports"
+    );
+    drop(keepers);
+    assert_eq!(r.len(), 0);
+}
