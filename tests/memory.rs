@@ -586,3 +586,48 @@ fn released_before_a_batch_and_given_up_in_it() {
     assert_eq!(r.len(), 0);
     drop((r, keeper, ghosts));
 }
+
+// The nodes a rebuild released wait for no further rebuild: a node retired after them (its
+// DEL refused, no set could be made without it, and its file never reports) does not keep
+// them. Given up, their memory goes to the spares, where a registration of their layout with
+// no memory to be had finds it.
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn nodes_released_before_another_is_retired_are_still_given_up() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (keeper, number) = high_ghost(&mut r); // a `Swappable`'s node, retired
+                                               // Another subscriber, of another layout, to be retired later.
+    let (other, _, holder) = Borrowed::new(eventfd(0));
+    let other_keeper = dup(holder.borrow().as_ref().unwrap());
+    let other = r.register(other, readable()).unwrap();
+    // The ghost's file under the ghost's number: the ADD meets its entry, the set is rebuilt
+    // without it, and its node is released.
+    let again = barepoll::sys::dup_at_least(keeper.as_fd(), 600).unwrap();
+    let (p, _) = Probe::new(again);
+    let newcomer = r.register(p, readable()).unwrap();
+    assert_eq!(newcomer.fd(), number);
+    // The other, retired after it: closed behind its back, its DEL refused, no set can be
+    // made; its file never reports.
+    drop(holder.borrow_mut().take());
+    let plug = eventfd(0);
+    let old = exhaust_descriptors();
+    let deleted = r.delete(other);
+    fd_limit(old);
+    drop(plug);
+    assert_eq!(deleted, Ok(()));
+    for _ in 0..3 {
+        assert_eq!(r.run_once(NOW), Ok(0));
+    }
+    let (fresh, drops) = Swappable::new(eventfd(0));
+    let registered = starved(|| r.register(fresh, readable()));
+    assert!(
+        registered.is_ok(),
+        "no spare of the released node's layout: {registered:?}"
+    );
+    assert_eq!(drops.get(), 0);
+    r.delete(registered.unwrap()).unwrap();
+    r.delete(newcomer).unwrap();
+    assert_eq!((drops.get(), r.len()), (1, 0));
+    drop((r, keeper, other_keeper));
+}

@@ -71,6 +71,13 @@ pub(crate) struct Registry<D, T: 'static> {
     /// report them. Their values are dropped at once (when the batch is done, if one is open);
     /// their memory waits for a rebuild, tried again whenever one of them reports.
     pub(super) retired: Vec<NodeBox<D, T>>,
+    /// How many of the retired nodes, the first ones, are released: a rebuild left no kernel
+    /// entry naming them, so they may be given up
+    /// ([`dispose_released`](Registry::dispose_released)), which a delete that asked for the
+    /// rebuild does once the rest of it is done, and the next turn does otherwise (the rebuild
+    /// sets [`DIRTY`], so that turn leaves the fast path). A node retired after the rebuild
+    /// (the kernel may report it) goes after them and is not counted.
+    released: usize,
     spares: Spares,
     pub(super) live: usize,
     /// Live nodes of the reactor's own (the timers' alarm, the remote's queue), not counted
@@ -148,12 +155,6 @@ pub(crate) const OPEN: u8 = 8;
 pub(crate) const FAILED: u8 = 16;
 /// After a batch: callbacks were deferred to the end of the turn; they run now.
 pub(crate) const DEFER: u8 = 32;
-/// A rebuild left no kernel entry naming any retired node: they may all be given up
-/// ([`dispose_released`](Registry::dispose_released)), which a delete that asked for the
-/// rebuild does once the rest of it is done, and the next turn does otherwise (the rebuild
-/// sets [`DIRTY`], so that turn leaves the fast path). Cleared when a node is retired (the
-/// kernel may report that one) and once they are given up.
-pub(crate) const RELEASED: u8 = 64;
 
 /// What [`Registry::hold`] found: the [`OPEN`] and [`GRAVE`] flags before it.
 #[must_use]
@@ -213,6 +214,7 @@ impl<D, T: Threads> Registry<D, T> {
             held: FdTable::new(),
             graveyard: Vec::new(),
             retired: Vec::new(),
+            released: 0,
             spares: Spares::new(),
             live: 0,
             internal: 0,
@@ -969,9 +971,8 @@ impl<D, T: Threads> Registry<D, T> {
     #[cold]
     #[inline(never)]
     pub(super) fn retire(&mut self, node: NodeBox<D, T>) {
-        self.after &= !RELEASED; // the kernel may report this one
-                                 // Room was reserved by `detach`. (Were it not, leaking the node is the sound way
-                                 // out: the kernel may still report it.)
+        // Room was reserved by `detach`. (Were it not, leaking the node is the sound way out:
+        // the kernel may still report it.) Pushed after the released nodes, so not one of them.
         let Err(node) = grow::push_within(&mut self.retired, node) else {
             // Its value goes now, unless its handler may be running: then when the batch is
             // done. Pushed first, so a panicking destructor leaves it where it belongs.
@@ -1021,13 +1022,13 @@ impl<D, T: Threads> Registry<D, T> {
         self.rebuild_set(detaching)
     }
 
-    /// Gives up the retired nodes once a rebuild has left no kernel entry naming them
-    /// ([`RELEASED`] says so). Their values may drop here, so the operation that asked for the
-    /// rebuild calls this last, once what it owes the node it took out is done (its timers
-    /// cancelled, its records given up), and with registrars once their lock is released. A
-    /// destructor that panics here leaves the others retired and released, for the next call.
+    /// Gives up the retired nodes a rebuild left no kernel entry naming (the first `released`
+    /// of them). Their values may drop here, so the operation that asked for the rebuild calls
+    /// this last, once what it owes the node it took out is done (its timers cancelled, its
+    /// records given up), and with registrars once their lock is released. A destructor that
+    /// panics here leaves the others retired and released, for the next call.
     pub(crate) fn dispose_released(&mut self) {
-        if self.after & RELEASED == 0 {
+        if self.released == 0 {
             return;
         }
         self.dispose_retired();
@@ -1042,11 +1043,13 @@ impl<D, T: Threads> Registry<D, T> {
     #[cold]
     #[inline(never)]
     fn dispose_retired(&mut self) {
-        while !self.holds() || self.graveyard.len() < self.graveyard.capacity() {
-            let Some(node) = self.retired.pop() else {
-                self.after &= !RELEASED;
-                return;
-            };
+        self.released = self.released.min(self.retired.len());
+        while self.released != 0
+            && (!self.holds() || self.graveyard.len() < self.graveyard.capacity())
+        {
+            self.released -= 1;
+            // The last released node (those retired since stay, after it).
+            let node = self.retired.remove(self.released);
             self.dispose(node);
         }
     }
@@ -1086,7 +1089,7 @@ impl<D, T: Threads> Registry<D, T> {
         // No kernel entry names a retired node now: the caller gives them up (into room
         // reserved above).
         if !self.retired.is_empty() {
-            self.after |= RELEASED;
+            self.released = self.retired.len();
             self.guard.set(DIRTY);
         }
         self.failed_rebuilds = 0;
