@@ -1,4 +1,4 @@
-//! Descriptors a program needs without libc: eventfd, pipe, read, write, close.
+//! Descriptors a program needs without libc: eventfd, pipe, read, write, splice, close.
 
 use super::fd::AsRawFd;
 #[cfg(not(feature = "std"))]
@@ -11,6 +11,11 @@ pub const EFD_NONBLOCK: u32 = k::EFD_NONBLOCK;
 pub const EFD_SEMAPHORE: u32 = k::EFD_SEMAPHORE;
 /// `pipe` flag: reads and writes never block (they fail with [`Errno::EAGAIN`]).
 pub const O_NONBLOCK: u32 = k::O_NONBLOCK;
+/// [`splice`] flag: the pipe's side never blocks (a socket's side follows its own
+/// `O_NONBLOCK`); a full or empty pipe is [`Errno::EAGAIN`].
+pub const SPLICE_F_NONBLOCK: u32 = k::SPLICE_F_NONBLOCK;
+/// [`splice`] flag: move pages rather than copy them where the kernel can (a hint).
+pub const SPLICE_F_MOVE: u32 = k::SPLICE_F_MOVE;
 
 /// Closes `fd`, ignoring the result; `close` is never retried (the number may already be reused).
 ///
@@ -158,6 +163,44 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     let raw = unsafe { arch::syscall3_readonly(nr(k::__NR_write), fd, ptr, len) };
     Errno::result(raw)
 }
+/// Moves up to `len` bytes from `from` to `to` inside the kernel, without copying them through
+/// this process (`splice(2)`, at each file's own position); one of the two must be a pipe.
+/// Returns how many bytes moved: 0 at `from`'s end of file. A proxy moves a socket's bytes
+/// into a pipe and from the pipe into the other socket.
+///
+/// # Errors
+/// The kernel's error: `EAGAIN` when a non-blocking side has no bytes or no room (the pipe's
+/// side with [`SPLICE_F_NONBLOCK`]), `EINVAL` when neither is a pipe or a side cannot
+/// splice, `EPIPE`, `EINTR`, `EBADF`, ...
+///
+/// ```
+/// use barepoll::sys::{self, AsFd, Errno};
+/// let (a, to_a) = sys::pipe(sys::O_NONBLOCK)?;
+/// let (b, to_b) = sys::pipe(sys::O_NONBLOCK)?;
+/// sys::write(to_a.as_fd(), b"hi")?;
+/// let flags = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+/// assert_eq!(sys::splice(a.as_fd(), to_b.as_fd(), 64, flags)?, 2);
+/// assert_eq!(sys::splice(a.as_fd(), to_b.as_fd(), 64, flags), Err(Errno::EAGAIN));
+/// let mut buf = [0u8; 2];
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 2);
+/// assert_eq!(&buf, b"hi");
+/// drop(to_a);
+/// assert_eq!(sys::splice(a.as_fd(), to_b.as_fd(), 64, flags)?, 0); // end of file
+/// # Ok::<(), Errno>(())
+/// ```
+pub fn splice(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+    flags: u32,
+) -> Result<usize, Errno> {
+    let (from, to) = (from.as_raw_fd() as usize, to.as_raw_fd() as usize);
+    // SAFETY: both offsets are null, so the kernel reads and writes no memory of ours; it only
+    // acts on the two descriptors, which stay borrowed meanwhile.
+    let raw = unsafe { arch::syscall6(nr(k::__NR_splice), from, 0, to, 0, len, flags as usize) };
+    Errno::result(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +223,44 @@ mod tests {
         assert_eq!(read(r.as_fd(), &mut buf), Ok(0));
         // An eventfd takes 8-byte writes only.
         assert_eq!(write(efd.as_fd(), b"x"), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no splice")]
+    fn splice_moves_a_sockets_bytes_through_a_pipe_into_another_socket() {
+        use crate::sys::{socketpair, SocketType, SOCK_NONBLOCK};
+        use alloc::vec::Vec;
+        let flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
+        let (src, src_peer) = socketpair(SocketType::Stream, SOCK_NONBLOCK).unwrap();
+        let (dst, dst_peer) = socketpair(SocketType::Stream, SOCK_NONBLOCK).unwrap();
+        let (r, w) = pipe(O_NONBLOCK).unwrap();
+        // Nothing in the socket yet: EAGAIN, not end of file.
+        assert_eq!(
+            splice(src.as_fd(), w.as_fd(), 4096, flags),
+            Err(Errno::EAGAIN)
+        );
+        let sent: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut written = 0;
+        let mut moved = Vec::new();
+        while moved.len() < sent.len() {
+            if written < sent.len() {
+                written += write(src_peer.as_fd(), &sent[written..]).unwrap_or(0);
+            }
+            let _ = splice(src.as_fd(), w.as_fd(), 1 << 16, flags);
+            let _ = splice(r.as_fd(), dst.as_fd(), 1 << 16, flags);
+            let mut buf = [0u8; 8192];
+            if let Ok(n) = read(dst_peer.as_fd(), &mut buf) {
+                moved.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert!(moved == sent, "bytes differ");
+        // The source's end of file: 0.
+        drop(src_peer);
+        assert_eq!(splice(src.as_fd(), w.as_fd(), 4096, flags), Ok(0));
+        // Neither side a pipe: refused.
+        assert_eq!(
+            splice(src.as_fd(), dst.as_fd(), 4096, flags),
+            Err(Errno::EINVAL)
+        );
     }
 }

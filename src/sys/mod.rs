@@ -64,7 +64,8 @@ pub use inotify::{
     IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, IN_MOVE_SELF, IN_NONBLOCK, IN_Q_OVERFLOW,
 };
 pub use io::{
-    eventfd, pipe, read, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE, O_NONBLOCK,
+    eventfd, pipe, read, splice, stderr, stdin, stdout, write, EFD_NONBLOCK, EFD_SEMAPHORE,
+    O_NONBLOCK, SPLICE_F_MOVE, SPLICE_F_NONBLOCK,
 };
 pub use prctl::{is_child_subreaper, pdeathsig, set_child_subreaper, set_pdeathsig};
 pub use process::{exit_group, getpid, gettid, Pid};

@@ -1043,13 +1043,16 @@ impl<D, T: Threads> Registry<D, T> {
     #[cold]
     #[inline(never)]
     fn dispose_retired(&mut self) {
-        self.released = self.released.min(self.retired.len());
         while self.released != 0
             && (!self.holds() || self.graveyard.len() < self.graveyard.capacity())
         {
             self.released -= 1;
-            // The last released node (those retired since stay, after it).
-            let node = self.retired.remove(self.released);
+            if self.released >= self.retired.len() {
+                continue; // only `retire` adds, only this takes away: cannot happen
+            }
+            // The last released node; the last retired (released or not) takes its place,
+            // and the released ones stay the first `released`.
+            let node = self.retired.swap_remove(self.released);
             self.dispose(node);
         }
     }
