@@ -20,7 +20,11 @@
 //!   for only while there is something to write (level-triggered, so an interest is asked
 //!   for only while it is wanted);
 //! - half-close: an end of file from one side becomes `shutdown(Write)` on the other once its
-//!   buffer is drained; the pair closes when both directions are done, or at the first error.
+//!   buffer is drained; the pair closes when both directions are done, or at the first error;
+//! - bulk transfers in the kernel: once a direction has filled its whole buffer in one go (a
+//!   file, not a request), its bytes go through a pipe with `sys::splice` from then on, from
+//!   socket to pipe to socket, never copied into this process; the buffer is given back.
+//!   Backpressure works the same (a full pipe stops the reading).
 
 use barepoll::signal::Signals;
 use barepoll::sys::{self, AsFd, BorrowedFd, Domain, Errno, SigInfo, SigSet, Signal, SocketType};
@@ -50,10 +54,75 @@ struct Pipe {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// A read filled the whole buffer: a bulk transfer. Once the buffer is drained, the
+    /// direction moves to `kernel`.
+    bulk: bool,
+    /// The kernel pipe a bulk transfer goes through (then `buf` is empty).
+    kernel: Option<KernelPipe>,
     /// The source sent its end of file.
     eof: bool,
     /// The destination's writing half is shut: this direction is done.
     shut: bool,
+}
+
+/// A pipe between the two sockets, filled and drained with `splice`: the bytes stay in the
+/// kernel.
+struct KernelPipe {
+    read: sys::OwnedFd,
+    write: sys::OwnedFd,
+    /// Bytes in the pipe.
+    held: usize,
+    /// The pipe took no more: reading waits until it is drained.
+    full: bool,
+}
+
+const SPLICE: u32 = sys::SPLICE_F_NONBLOCK | sys::SPLICE_F_MOVE;
+
+impl KernelPipe {
+    /// Moves bytes from `from` into the pipe until it is full, the socket would block, or end
+    /// of file (then `eof` is set).
+    fn fill(&mut self, from: &TcpStream, eof: &mut bool) -> io::Result<()> {
+        while !self.full {
+            match sys::splice(from.as_fd(), self.write.as_fd(), BUF, SPLICE) {
+                Ok(0) => {
+                    *eof = true;
+                    return Ok(());
+                }
+                // A pipe holds 64 KiB unless its pages are part-filled.
+                Ok(n) => {
+                    self.held += n;
+                    self.full = self.held >= BUF;
+                }
+                // No bytes in the socket, or no room in the pipe: with bytes in the pipe, it
+                // may be either, and taken as the latter, so that reading waits for the drain
+                // (a full pipe beside a readable socket would wake every turn).
+                Err(Errno::EAGAIN) => {
+                    self.full = self.held != 0;
+                    return Ok(());
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves what the pipe holds into `to`, as much as `to` takes now; whether it is empty.
+    fn drain(&mut self, to: &TcpStream) -> io::Result<bool> {
+        while self.held != 0 {
+            match sys::splice(self.read.as_fd(), to.as_fd(), self.held, SPLICE) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.held -= n;
+                    self.full = false;
+                }
+                Err(Errno::EAGAIN) => return Ok(false),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
 }
 
 impl Pipe {
@@ -62,21 +131,32 @@ impl Pipe {
             buf: vec![0; BUF].into_boxed_slice(),
             start: 0,
             end: 0,
+            bulk: false,
+            kernel: None,
             eof: false,
             shut: false,
         }
     }
 
     fn wants_read(&self) -> bool {
-        !self.eof && self.end - self.start < self.buf.len()
+        match &self.kernel {
+            Some(kernel) => !self.eof && !kernel.full,
+            None => !self.eof && self.end - self.start < self.buf.len(),
+        }
     }
 
     fn has_data(&self) -> bool {
-        self.start < self.end
+        match &self.kernel {
+            Some(kernel) => kernel.held != 0,
+            None => self.start < self.end,
+        }
     }
 
     /// Reads from `from` until the buffer is full, the socket would block, or end of file.
     fn fill(&mut self, from: &mut TcpStream) -> io::Result<()> {
+        if let Some(kernel) = &mut self.kernel {
+            return kernel.fill(from, &mut self.eof);
+        }
         if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
@@ -90,27 +170,54 @@ impl Pipe {
                 Err(e) => return Err(e),
             }
         }
+        self.bulk |= self.end == self.buf.len();
         Ok(())
     }
 
     /// Writes what it holds to `to`, as much as `to` takes now; once the source's end of file
     /// has come and every byte is through, shuts `to`'s writing half (its reader sees EOF).
     fn drain(&mut self, to: &mut TcpStream) -> io::Result<()> {
-        while self.has_data() {
-            match to.write(&self.buf[self.start..self.end]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.start += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        let drained = match &mut self.kernel {
+            Some(kernel) => kernel.drain(to)?,
+            None => self.drain_buffer(to)?,
+        };
+        if !drained {
+            return Ok(());
+        }
+        if self.bulk && self.kernel.is_none() {
+            // Out of descriptors for the pipe: the buffer goes on.
+            self.bulk = false;
+            if let Ok((read, write)) = sys::pipe(sys::O_NONBLOCK) {
+                let (held, full) = (0, false);
+                self.kernel = Some(KernelPipe {
+                    read,
+                    write,
+                    held,
+                    full,
+                });
+                self.buf = Box::default();
             }
         }
-        (self.start, self.end) = (0, 0);
         if self.eof && !self.shut {
             to.shutdown(Shutdown::Write)?;
             self.shut = true;
         }
         Ok(())
+    }
+
+    /// Writes the buffer's bytes to `to`, as many as it takes now; whether all went.
+    fn drain_buffer(&mut self, to: &mut TcpStream) -> io::Result<bool> {
+        while self.start < self.end {
+            match to.write(&self.buf[self.start..self.end]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.start += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        (self.start, self.end) = (0, 0);
+        Ok(true)
     }
 }
 

@@ -10,6 +10,9 @@ use std::process::Command;
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
     Haproxy,
+    /// HAProxy moving bulk transfers through a kernel pipe (`option splice-auto`), as
+    /// `examples/proxy` does.
+    HaproxySplice,
     NginxStream,
     Tokio,
     Barepoll,
@@ -41,6 +44,15 @@ pub fn all() -> Vec<Proxy> {
             kind: Kind::Haproxy,
             label: format!(
                 "HAProxy {} (mode tcp)",
+                version("haproxy", &["-v"], "version ")
+            ),
+            program: haproxy.clone(),
+            module: None,
+        },
+        Proxy {
+            kind: Kind::HaproxySplice,
+            label: format!(
+                "HAProxy {} (mode tcp, splice-auto)",
                 version("haproxy", &["-v"], "version ")
             ),
             program: haproxy,
@@ -84,6 +96,7 @@ impl Proxy {
         let program = self.program.as_ref().map_err(Clone::clone)?;
         let log = match self.kind {
             Kind::Haproxy => "haproxy.stderr",
+            Kind::HaproxySplice => "haproxy-splice.stderr",
             Kind::NginxStream => "nginx-stream.stderr",
             Kind::Tokio => "tokio.stderr",
             Kind::Barepoll => "barepoll.stderr",
@@ -92,9 +105,11 @@ impl Proxy {
         let mut cmd = command(cpu, program, scratch, log);
         let upstream = format!("127.0.0.1:{backend}");
         let ready = match self.kind {
-            Kind::Haproxy => {
+            Kind::Haproxy | Kind::HaproxySplice => {
                 let port = setup::free_port();
-                let conf = scratch.write("haproxy.cfg", &scratch.haproxy_conf(port, backend));
+                let splice = self.kind == Kind::HaproxySplice;
+                let text = scratch.haproxy_conf(port, backend, splice);
+                let conf = scratch.write("haproxy.cfg", &text);
                 cmd.arg("-db").arg("-f").arg(conf);
                 Ready::Listens(port)
             }

@@ -124,14 +124,15 @@ stream {{
     }
 
     /// HAProxy in TCP mode on one thread.
-    pub fn haproxy_conf(&self, port: u16, backend: u16) -> String {
+    pub fn haproxy_conf(&self, port: u16, backend: u16, splice: bool) -> String {
+        let splice = if splice { "    option splice-auto\n" } else { "" };
         format!(
             "global
     nbthread 1
     maxconn 4096
 defaults
     mode tcp
-    timeout connect 5s
+{splice}    timeout connect 5s
     timeout client {IDLE_TIMEOUT_S}s
     timeout server {IDLE_TIMEOUT_S}s
 listen proxy
