@@ -125,7 +125,11 @@ stream {{
 
     /// HAProxy in TCP mode on one thread.
     pub fn haproxy_conf(&self, port: u16, backend: u16, splice: bool) -> String {
-        let splice = if splice { "    option splice-auto\n" } else { "" };
+        let splice = if splice {
+            "    option splice-auto\n"
+        } else {
+            ""
+        };
         format!(
             "global
     nbthread 1

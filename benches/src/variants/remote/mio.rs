@@ -55,7 +55,13 @@ fn call(endpoint: &Endpoint) {
     }
 }
 
-measured_remote!(Lib, Endpoint, bench_remote_post_mio_boxed, bench_remote_mio_boxed, call);
+measured_remote!(
+    Lib,
+    Endpoint,
+    bench_remote_post_mio_boxed,
+    bench_remote_mio_boxed,
+    call
+);
 
 pub fn harness() -> Box<dyn Runner> {
     let poll = Poll::new().unwrap();
