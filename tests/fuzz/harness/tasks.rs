@@ -156,6 +156,10 @@ pub struct Tasks {
     pub dirty: bool,
     /// `dirty` as the turn running began: its wait takes those edges.
     dirty_before: bool,
+    /// The tasks parked reading an `Async` eventfd as a turn that takes an edge begins, with
+    /// their polls then: the edge wakes them all, and those the turn's budget leaves unpolled
+    /// stay scheduled for the turns after it.
+    edge_readers: Vec<(usize, u64)>,
     in_turn: bool,
 }
 
@@ -180,6 +184,7 @@ impl Tasks {
             panicked: false,
             dirty: true,
             dirty_before: false,
+            edge_readers: Vec::new(),
             in_turn: false,
         }
     }
@@ -906,6 +911,13 @@ pub fn turn_begins(m: &mut Model) {
     tasks.panicked = false;
     tasks.in_turn = true;
     tasks.dirty_before = std::mem::take(&mut tasks.dirty);
+    tasks.edge_readers.clear();
+    if tasks.dirty_before {
+        let readers = tasks.list.iter().enumerate();
+        let readers = readers.filter(|(_, t)| t.run == Run::Running && t.reading.is_some());
+        let readers: Vec<_> = readers.map(|(id, t)| (id, t.polls)).collect();
+        tasks.edge_readers = readers;
+    }
     // Sleeps certainly over are fired by this turn's task phase.
     let over: Vec<usize> = (tasks.list.iter().enumerate())
         .filter(|(_, t)| t.run == Run::Running && t.sleeping.is_some_and(|at| at <= now))
@@ -931,6 +943,14 @@ pub fn turn_ends(m: &mut Model, completed: bool, waited: bool) -> (usize, usize)
     tasks.in_turn = false;
     if !waited {
         tasks.dirty |= tasks.dirty_before;
+    } else {
+        // The wait took the edges: the readers it woke that the budget left are scheduled.
+        for (id, polls) in std::mem::take(&mut tasks.edge_readers) {
+            let t = &mut tasks.list[id];
+            if t.run == Run::Running && t.polls == polls {
+                t.maybe_scheduled = true;
+            }
+        }
     }
     if completed {
         tasks.phases += 1;
