@@ -223,16 +223,17 @@ impl Drop for Closable {
     }
 }
 
-// Invariants 2, 6 and 8: two subscribers retired with their values in a batch a handler
-// panicked out of (their DELs refused, no descriptor for a rebuild); a later rebuild outside a
-// turn gives them up, and the first destructor it runs panics. The other, no longer named by
-// any kernel entry, still has its value dropped by the next turn, once, and the reactor goes
-// on; nothing is dropped twice (the reactor's drop frees their memory).
-#[test]
-#[cfg_attr(miri, ignore = "resource limits")]
-fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
-    let _fds = fd_check();
-    let mut r = Reactor::new().unwrap();
+/// Retires two `Closable`s with their values in a batch a handler panicked out of (their DELs
+/// refused, no descriptor for a rebuild), the second grumpy (its destructor panics). Returns
+/// the bomb's key, the descriptors that keep their files open, and their drop counters.
+#[allow(clippy::type_complexity)]
+fn retire_two_in_a_panicked_batch(
+    r: &mut Reactor,
+) -> (
+    barepoll::Key,
+    Vec<barepoll::sys::OwnedFd>,
+    Vec<std::rc::Rc<std::cell::Cell<u32>>>,
+) {
     let mut victims = Vec::new();
     let mut keepers = Vec::new();
     let mut drops = Vec::new();
@@ -267,6 +268,20 @@ fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
         drop(r.get_mut::<Closable>(*key).unwrap().fd.take()); // behind the reactor's back
     }
     assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    (bomb, keepers, drops)
+}
+
+// Invariants 2, 6 and 8: two subscribers retired with their values in a batch a handler
+// panicked out of (their DELs refused, no descriptor for a rebuild); a later rebuild outside a
+// turn gives them up, and the first destructor it runs panics. The other, no longer named by
+// any kernel entry, still has its value dropped by the next turn, once, and the reactor goes
+// on; nothing is dropped twice (the reactor's drop frees their memory).
+#[test]
+#[cfg_attr(miri, ignore = "resource limits")]
+fn a_destructor_panic_while_a_rebuild_gives_up_retired_nodes_loses_none() {
+    let _fds = fd_check();
+    let mut r = Reactor::new().unwrap();
+    let (bomb, _keepers, drops) = retire_two_in_a_panicked_batch(&mut r);
     let count = |drops: &[std::rc::Rc<std::cell::Cell<u32>>]| -> Vec<u32> {
         drops.iter().map(|c| c.get()).collect()
     };
@@ -320,39 +335,7 @@ impl barepoll::Subscriber for OwnsATimer {
 fn a_destructor_panic_in_a_deletes_rebuild_leaves_none_of_the_deleted_ones_timers_armed() {
     let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
-    let mut victims = Vec::new();
-    let mut keepers = Vec::new();
-    let mut drops = Vec::new();
-    for grumpy in [false, true] {
-        let fd = eventfd(0);
-        keepers.push(dup(&fd));
-        let counter = std::rc::Rc::new(std::cell::Cell::new(0));
-        let sub = Closable {
-            fd: Some(fd),
-            drops: counter.clone(),
-            grumpy,
-        };
-        victims.push(r.register(sub, readable()).unwrap());
-        drops.push(counter);
-    }
-    let mut doomed = victims.clone();
-    let (bomb, _) = Probe::new(eventfd(1));
-    let bomb = bomb.on_event(move |_, ops| {
-        if doomed.is_empty() {
-            return; // once
-        }
-        let old = exhaust_descriptors();
-        let deleted: Vec<_> = doomed.iter().map(|key| ops.delete(*key)).collect();
-        fd_limit(old);
-        assert_eq!(deleted, [Ok(()), Ok(())]);
-        doomed.clear();
-        panic!("handler panic (planted by the test)");
-    });
-    let bomb = r.register(bomb, readable()).unwrap();
-    for key in &victims {
-        drop(r.get_mut::<Closable>(*key).unwrap().fd.take()); // behind the reactor's back
-    }
-    assert!(catch_unwind(AssertUnwindSafe(|| r.run_once(NOW))).is_err());
+    let (bomb, _keepers, drops) = retire_two_in_a_panicked_batch(&mut r);
     // The owner of a timer, its number closed behind its back (the file kept open).
     let fd = eventfd(0);
     let _keeper = dup(&fd);
