@@ -284,7 +284,7 @@ impl<D, T: Threads> Remote<D, T> {
                 }
                 queue.jobs.push_back(job);
                 drop(queue);
-                self.shared.wake.wake();
+                self.shared.wake.wake_after_unlock();
                 return Ok(());
             }
             if self.shared.on_reactor_thread() {
@@ -351,7 +351,7 @@ impl<D, T: Threads> Remote<D, T> {
             Err(job) => return refused(out_of_memory(), job),
         }
         drop(queue);
-        self.shared.wake.wake();
+        self.shared.wake.wake_after_unlock();
         Ok(())
     }
 

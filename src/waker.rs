@@ -53,6 +53,18 @@ impl WakeFd {
         self.pending.store(false, Ordering::Release);
     }
 
+    /// [`wake`](WakeFd::wake) for news pushed under a lock that the reactor takes after
+    /// [`take`](WakeFd::take) (the remote's queue): a wake under way is only read, so a burst
+    /// of posts between two turns does not pass the flag's cache line back and forth. The
+    /// lock orders it: if the reactor's look at the queue came before the push, its clear of
+    /// the flag came before this read, which then sees the flag clear (or a later wake's, which
+    /// writes). A push the reactor reads without that lock needs `wake`'s swap.
+    pub(crate) fn wake_after_unlock(&self) {
+        if !self.pending.load(Ordering::Acquire) {
+            self.wake();
+        }
+    }
+
     /// On the reactor's thread, before acting on a wake: empties the fd, then lets the next
     /// wake write again. A wake racing with this is either seen by the caller's action, which
     /// follows, or writes anew and makes the fd readable for the next turn.

@@ -218,6 +218,89 @@ fn a_job_posted_by_a_job_that_stops_runs_after_run_returns() {
     assert_eq!(log, [1, 2]);
 }
 
+#[test]
+#[cfg_attr(miri, ignore = "counts syscalls through /proc")]
+fn posts_between_two_turns_cost_one_write() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().state::<u32>().build().unwrap();
+    let remote = r.remote().unwrap();
+    let post = |n: u32| {
+        for _ in 0..n {
+            remote
+                .post(|ops: &mut Ops<'_, u32>| *ops.data() += 1)
+                .unwrap();
+        }
+    };
+    let Some(before) = writes_by_this_thread() else {
+        return; // no per-thread counts here (valgrind, or no /proc)
+    };
+    let mut ran = 0;
+    post(100);
+    assert_eq!(writes_by_this_thread().unwrap() - before, 1);
+    r.run_once_with(Some(Duration::ZERO), &mut ran).unwrap();
+    assert_eq!(ran, 100);
+    post(10); // the turn took the wake: the first of these writes again
+    assert_eq!(writes_by_this_thread().unwrap() - before, 2);
+    r.run_once_with(Some(Duration::ZERO), &mut ran).unwrap();
+    assert_eq!(ran, 110);
+    assert_eq!(
+        r.run_once_with(Some(Duration::ZERO), &mut ran).unwrap(),
+        0,
+        "nothing posted, yet the remote reported"
+    );
+}
+
+#[test]
+fn a_post_racing_the_reactor_going_idle_is_never_lost() {
+    // Posters post a few jobs at a time and wait until all of theirs have run, so the reactor
+    // keeps going idle while posts arrive, and a post often finds another's wake under way: a
+    // post left in the queue with no wake to come would hang here.
+    const POSTERS: u64 = 3;
+    const ROUNDS: u64 = if cfg!(miri) { 10 } else { 10_000 };
+    const BURST: u64 = 2;
+    let ran = within_a_minute(|| {
+        let _fds = fd_check();
+        let mut r = Reactor::builder()
+            .state::<u64>()
+            .sendable()
+            .build()
+            .unwrap();
+        let remote = r.remote().unwrap();
+        let posters: Vec<_> = (0..POSTERS)
+            .map(|_| {
+                let remote = remote.clone();
+                std::thread::spawn(move || {
+                    let ran = Arc::new(AtomicU64::new(0));
+                    for round in 1..=ROUNDS {
+                        for _ in 0..BURST {
+                            let ran = ran.clone();
+                            remote
+                                .post(move |ops: &mut Ops<'_, u64, Sendable>| {
+                                    *ops.data() += 1;
+                                    ran.fetch_add(1, Ordering::Release);
+                                    if *ops.data() == POSTERS * ROUNDS * BURST {
+                                        ops.stop();
+                                    }
+                                })
+                                .unwrap();
+                        }
+                        while ran.load(Ordering::Acquire) < round * BURST {
+                            std::hint::spin_loop();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut count = 0;
+        r.run_with(&mut count).unwrap();
+        for poster in posters {
+            poster.join().unwrap();
+        }
+        count
+    });
+    assert_eq!(ran, POSTERS * ROUNDS * BURST);
+}
+
 /// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
 /// sends nothing for a minute: the defects these tests guard against are hangs, and a hang must
 /// fail the test rather than stall the suite. (The scenarios take microseconds when they work.)
