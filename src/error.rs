@@ -9,7 +9,7 @@ use core::fmt;
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Everything barepoll can refuse or report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// The kernel refused a call (for example `EPERM` for a regular file, `EBADF` for a closed
@@ -64,6 +64,32 @@ impl Error {
         match *self {
             Error::Os(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+/// What `derive(Debug)` prints (`Closed`, `Os(Errno(EBADF))`), through one formatting path
+/// for every variant: a third of the derived code, in every program that unwraps a result.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, field): (&str, Option<&dyn fmt::Debug>) = match self {
+            Error::Os(e) => ("Os", Some(e)),
+            Error::AlreadyRegistered(fd) => ("AlreadyRegistered", Some(fd)),
+            Error::Inherited => ("Inherited", None),
+            Error::StaleKey(key) => ("StaleKey", Some(key)),
+            Error::WrongType(key) => ("WrongType", Some(key)),
+            Error::StaleTimer(key) => ("StaleTimer", Some(key)),
+            Error::Invalid(text) => ("Invalid", Some(text)),
+            Error::Closed => ("Closed", None),
+            Error::WouldDeadlock => ("WouldDeadlock", None),
+            Error::Panicked => ("Panicked", None),
+            Error::Busy(key) => ("Busy", Some(key)),
+            Error::Full => ("Full", None),
+            Error::TimedOut => ("TimedOut", None),
+        };
+        match field {
+            Some(field) => f.debug_tuple(name).field(field).finish(),
+            None => f.write_str(name),
         }
     }
 }

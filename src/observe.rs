@@ -156,6 +156,9 @@ pub(crate) struct Watch {
     pub(crate) open: bool,
     /// The registry's count of rebuilds at the last turn's report.
     pub(crate) rebuilds: u32,
+    /// The clock that times the waits (named here, so a program with no observer and no
+    /// timers links no clock).
+    pub(crate) clock: fn() -> core::result::Result<u64, crate::sys::Errno>,
 }
 
 impl Watch {
@@ -164,6 +167,7 @@ impl Watch {
         Watch {
             held,
             waited: 0,
+            clock: crate::sys::monotonic_ns,
             open: false,
             rebuilds: 0,
         }

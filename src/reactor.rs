@@ -550,7 +550,7 @@ impl<D, T: Threads> Reactor<D, T> {
             if !core.timers.active() {
                 core.registry.flag(TIMERS, false); // cancelled, or fired: nothing to attend
             } else {
-                let now = sys::monotonic_ns()?;
+                let now = timer::now(core)?;
                 fired = timer::fire_due(core, data, now);
                 if core.registry.stop_requested() {
                     timer::run_deferred(core, data);
@@ -577,21 +577,20 @@ impl<D, T: Threads> Reactor<D, T> {
             timeout = Some(0); // callbacks wait for this turn's end: look, but do not block
         }
         let observed = core.registry.flags() & OBSERVED != 0;
-        let start = if observed {
-            sys::monotonic_ns().ok()
-        } else {
-            None
+        let start = match &core.watch {
+            Some(watch) if observed => (watch.clock)().ok(),
+            _ => None,
         };
         let raw = events.wait(&core.registry, timeout);
         // What registrars added is taken in before the wait's events are dispatched.
         #[cfg(feature = "std")]
-        if core.registry.flags() & crate::thin::REGISTRAR != 0 {
+        if core.registry.registrars() {
             core.registry.take_in_after_wait(raw > 0);
         }
         #[cfg(feature = "tasks")]
         crate::task::awake(&core.registry);
         if let (Some(start), Some(watch)) = (start, &mut core.watch) {
-            watch.waited = sys::monotonic_ns().map_or(0, |end| end.saturating_sub(start));
+            watch.waited = (watch.clock)().map_or(0, |end| end.saturating_sub(start));
         }
         let n = if raw > 0 { raw as usize } else { waited(raw)? };
         if n != 0 {
@@ -653,7 +652,7 @@ impl<D, T: Threads> Reactor<D, T> {
         if !core.registry.take_alarm() || core.registry.stop_requested() {
             return Ok(n);
         }
-        let fired = timer::fire_due(core, data, sys::monotonic_ns()?);
+        let fired = timer::fire_due(core, data, timer::now(core)?);
         if !core.registry.stop_requested() {
             timer::alarm::set(&mut core.registry, &mut core.timers);
         }

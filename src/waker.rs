@@ -59,6 +59,7 @@ impl WakeFd {
     /// lock orders it: if the reactor's look at the queue came before the push, its clear of
     /// the flag came before this read, which then sees the flag clear (or a later wake's, which
     /// writes). A push the reactor reads without that lock needs `wake`'s swap.
+    #[cfg(feature = "std")]
     pub(crate) fn wake_after_unlock(&self) {
         if !self.pending.load(Ordering::Acquire) {
             self.wake();

@@ -16,6 +16,7 @@ pub mod raw;
 pub mod report;
 pub mod report_timers;
 pub mod setup;
+pub mod sizes;
 pub mod slab;
 pub mod svg;
 pub mod syscalls;

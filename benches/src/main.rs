@@ -165,7 +165,13 @@ fn run(quick: bool) {
     notes.extend(notes::timers(clock_cost, timeout_cost));
     notes.extend(notes::remote());
 
+    eprintln!("sizes: building benches/min");
+    let sizes = barepoll_benches::sizes::measure(root);
+    if let Err(e) = &sizes {
+        eprintln!("  sizes: {e}");
+    }
     let results = Results {
+        sizes,
         rows,
         memory,
         memory_n,

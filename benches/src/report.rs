@@ -65,6 +65,8 @@ pub struct Results {
     pub load: f64,
     pub rounds: usize,
     pub quick: bool,
+    /// Stripped sizes of the minimal programs (`sizes::PROGRAMS`), or why they are missing.
+    pub sizes: Result<Vec<u64>, String>,
     /// Cases not measured and why, and other remarks of the run.
     pub notes: Vec<String>,
     pub seconds: f64,
@@ -229,6 +231,7 @@ pub fn markdown(r: &Results) -> String {
     );
     syscalls(&mut out, r);
     report_timers::sections(&mut out, r);
+    sizes(&mut out, r);
     put!(out, "\n## barepoll's goals\n");
     goals::table(&mut out, r);
     put!(
@@ -245,4 +248,42 @@ pub fn markdown(r: &Results) -> String {
     }
     put!(out, "\n![instructions per event](instructions.svg)");
     out
+}
+
+/// The minimal programs' sizes, against std alone, and the goal (no larger than mio's).
+fn sizes(out: &mut String, r: &Results) {
+    put!(
+        out,
+        "\n## Size of a minimal std program, stripped (`benches/min`: a reactor or poller, one \
+         ready fd, one wait, a line on stdout; this profile; barepoll with its default \
+         features)\n"
+    );
+    let sizes = match &r.sizes {
+        Ok(sizes) => sizes,
+        Err(e) => {
+            put!(out, "Not measured: {e}.");
+            return;
+        }
+    };
+    put!(out, "| program | bytes | over std alone |");
+    put!(out, "|---|---:|---:|");
+    let base = sizes[0];
+    for ((name, _), bytes) in crate::sizes::PROGRAMS.iter().zip(sizes) {
+        put!(
+            out,
+            "| {name} | {bytes} | {} |",
+            *bytes as i64 - base as i64
+        );
+    }
+    let (barepoll, mio) = (sizes[1], sizes[2]);
+    let verdict = if barepoll <= mio {
+        "holds"
+    } else {
+        "**misses**"
+    };
+    put!(
+        out,
+        "\nGoal: barepoll's program no larger than mio's: {verdict} ({barepoll} against {mio} \
+         bytes)."
+    );
 }

@@ -58,11 +58,11 @@ pub(crate) use owners::{deliver, init, init_outside, take, with};
 pub(crate) use pinned::Pinned;
 #[cfg(feature = "std")]
 pub(crate) use registrar::Desk;
+#[cfg(feature = "std")]
+pub(crate) use registry::REMOTE;
 #[cfg(feature = "tasks")]
 pub(crate) use registry::TASKS;
 pub(crate) use registry::{Owned, Registry, DEFERRED, OBSERVED, OPEN, TIMERS};
-#[cfg(feature = "std")]
-pub(crate) use registry::{REGISTRAR, REMOTE};
 pub(crate) use ring::Ring;
 pub(crate) use shared::SharedBox;
 #[cfg(feature = "tasks")]

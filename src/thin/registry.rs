@@ -399,13 +399,26 @@ impl<D, T: Threads> Registry<D, T> {
         }
     }
 
+    /// Only a `Sendable` reactor can have registrars: for a `Local` one, whatever serves them is
+    /// behind this constant `false`, and is not linked into its program.
+    #[cfg(feature = "std")]
+    pub(crate) const MAY_HAVE_REGISTRARS: bool =
+        cfg!(feature = "std") && !<T as crate::threads::sealed::Sealed>::STAYS;
+
+    /// Whether a registrar was made ([`REGISTRAR`]).
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    pub(crate) fn registrars(&self) -> bool {
+        Self::MAY_HAVE_REGISTRARS && self.guard.flags() & REGISTRAR != 0
+    }
+
     /// Takes in the nodes registrars made, if any wait (see `thin::registrar`): before any
     /// operation that looks a key up, so a registrar's key works here at once. A flag test
     /// for a reactor that never made a registrar.
     #[inline(always)]
     pub(crate) fn take_in(&mut self) {
         #[cfg(feature = "std")]
-        if self.guard.flags() & REGISTRAR != 0 {
+        if self.registrars() {
             self.take_in_arrived();
         }
     }
@@ -417,7 +430,7 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline(always)]
     fn delete_entry(&mut self, fd: RawFd) -> core::result::Result<(), Errno> {
         #[cfg(feature = "std")]
-        if self.guard.flags() & REGISTRAR != 0 {
+        if self.registrars() {
             return self.delete_entry_taking_in(fd);
         }
         sys::epoll_ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0)
@@ -429,7 +442,7 @@ impl<D, T: Threads> Registry<D, T> {
     #[inline(always)]
     fn place_arrived(&mut self) {
         #[cfg(feature = "std")]
-        if self.guard.flags() & REGISTRAR != 0 {
+        if self.registrars() {
             self.place_arrived_locked();
         }
     }
@@ -814,7 +827,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// value can be dropped, so a panicking destructor cannot leave them armed.
     pub(crate) fn remove(&mut self, key: Key, owned: impl FnOnce(Owned<D, T>)) -> Result<()> {
         #[cfg(feature = "std")]
-        let registrars = self.guard.flags() & REGISTRAR != 0;
+        let registrars = self.registrars();
         #[cfg(feature = "std")]
         if registrars {
             self.place_arrived_locked();
@@ -1016,7 +1029,7 @@ impl<D, T: Threads> Registry<D, T> {
     /// oneshot one is armed afresh, so it may report once more.
     fn rebuild(&mut self, detaching: usize) -> core::result::Result<(), Errno> {
         #[cfg(feature = "std")]
-        if self.reception.is_some() {
+        if Self::MAY_HAVE_REGISTRARS && self.reception.is_some() {
             return self.rebuild_with_registrars(detaching);
         }
         self.rebuild_set(detaching)
@@ -1068,13 +1081,13 @@ impl<D, T: Threads> Registry<D, T> {
             return Err(Errno::ENOMEM);
         }
         let fresh = sys::epoll_create1()?;
-        for (index, owner) in self.slots.iter() {
+        let owned = &self.owned;
+        self.slots.try_each(|index, owner| {
             if !owner.is_live() {
-                continue;
+                return Ok(());
             }
-            let regs = regs_in(&self.owned, index);
             // Every registration, with its own data word: the node's, then its records'.
-            for node in core::iter::once(owner).chain(regs) {
+            for node in core::iter::once(owner).chain(regs_in(owned, index)) {
                 let header = node.header();
                 let (fd, bits) = (header.key().fd(), header.interest().bits());
                 // Other errors: this fd, too, was closed or replaced behind the reactor's back.
@@ -1083,7 +1096,8 @@ impl<D, T: Threads> Registry<D, T> {
                     return Err(e);
                 }
             }
-        }
+            Ok(())
+        })?;
         // The old instance closes here. Keeping its number means the reactor's descriptor
         // does not move, and the number the new instance got is free again at once.
         if sys::replace(&mut self.epfd, fresh.as_fd()).is_err() {

@@ -314,6 +314,8 @@ pub(crate) struct Timers<D, T: 'static> {
 struct TimerWork<D, T: 'static> {
     fire_due: fn(&mut Core<D, T>, &mut D, u64) -> usize,
     run_deferred: fn(&mut Core<D, T>, &mut D),
+    /// The clock (its vDSO lookup is linked only with timers, or where a program reads it).
+    now: fn() -> core::result::Result<u64, crate::sys::Errno>,
 }
 
 impl<D, T> Clone for TimerWork<D, T> {
@@ -642,7 +644,21 @@ impl<D, T: Threads> TimerWork<D, T> {
     const NOW: TimerWork<D, T> = TimerWork {
         fire_due: fire_due_now,
         run_deferred: run_deferred_now,
+        now: sys::monotonic_ns,
     };
+}
+
+/// The monotonic clock in nanoseconds, for the turn's timers: 0 if no timer was ever armed
+/// (then nothing reads it).
+///
+/// # Errors
+/// The clock's.
+#[inline(always)]
+pub(crate) fn now<D, T>(core: &Core<D, T>) -> Result<u64> {
+    match core.timers.work {
+        Some(work) => Ok((work.now)()?),
+        None => Ok(0),
+    }
 }
 
 fn fire_due_now<D, T: Threads>(core: &mut Core<D, T>, data: &mut D, now: u64) -> usize {
