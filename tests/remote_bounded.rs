@@ -440,3 +440,84 @@ fn call_timeouts_racing_the_jobs_start_run_each_job_at_most_once_and_drop_each_r
     let drops = drops.load(Ordering::Relaxed) as u64;
     assert_eq!(drops, ran, "a result dropped twice or never");
 }
+
+/// Posters race a bounded queue against a reactor that keeps going idle: each round a
+/// poster queues a job with `try_post` (trying again while full), one with `post` (waiting
+/// for room), and now and then makes a `call`, then waits until its jobs have run; now and
+/// then a job panics, leaving the rest of its batch for a wake of its own. A job left in the
+/// queue with no wake to come hangs here.
+#[test]
+fn bounded_posts_racing_the_reactor_going_idle_and_panicking_jobs_are_never_lost() {
+    use barepoll::Sendable;
+    const POSTERS: usize = 3;
+    const ROUNDS: usize = if cfg!(miri) { 8 } else { 2_000 };
+    const PANIC_EVERY: usize = 997;
+    let total = returns(|| {
+        let _fds = fd_check();
+        let mut r = Reactor::builder()
+            .state::<usize>()
+            .sendable()
+            .remote_capacity(2)
+            .build()
+            .unwrap();
+        let remote = r.remote().unwrap();
+        let posters: Vec<_> = (0..POSTERS)
+            .map(|_| {
+                let remote = remote.clone();
+                std::thread::spawn(move || {
+                    let ran = Arc::new(AtomicUsize::new(0));
+                    let job = |ran: &Arc<AtomicUsize>| {
+                        let ran = ran.clone();
+                        move |ops: &mut Ops<'_, usize, Sendable>| {
+                            *ops.data() += 1;
+                            ran.fetch_add(1, Ordering::Release);
+                            if *ops.data() % PANIC_EVERY == 0 {
+                                panic!("a job's planted panic");
+                            }
+                        }
+                    };
+                    let mut want = 0;
+                    for round in 0..ROUNDS {
+                        let mut queued = job(&ran);
+                        while let Err(refused) = remote.try_post(queued) {
+                            assert_eq!(refused.error, Error::Full);
+                            queued = refused.job;
+                            std::thread::yield_now();
+                        }
+                        remote.post(job(&ran)).unwrap();
+                        want += 2;
+                        if round % 8 == 0 {
+                            let seen =
+                                remote.call(|ops: &mut Ops<'_, usize, Sendable>| *ops.data());
+                            assert!(seen.unwrap() >= 1);
+                        }
+                        while ran.load(Ordering::Acquire) < want {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let watcher = {
+            let remote = remote.clone();
+            std::thread::spawn(move || {
+                // Once every poster is through, one last job stops the reactor.
+                for poster in posters {
+                    poster.join().unwrap();
+                }
+                remote
+                    .post(|ops: &mut Ops<'_, usize, Sendable>| ops.stop())
+                    .unwrap();
+            })
+        };
+        let mut count = 0;
+        // A planted panic comes out of `run_with`; the reactor runs on.
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run_with(&mut count)))
+            .map(Result::unwrap)
+            .is_err()
+        {}
+        watcher.join().unwrap();
+        count
+    });
+    assert_eq!(total, POSTERS * 2 * ROUNDS);
+}
