@@ -177,3 +177,57 @@ fn take_during_a_batch_remainder_keeps_the_node_until_it_is_done() {
     drop(later);
     assert_eq!(lc.drops(), 1);
 }
+
+/// `Error`'s `Debug` prints what a derived one does, plain and alternate (`{:#?}`), for every
+/// variant: a twin enum with the same variants and fields, derived, is the reference.
+#[test]
+fn errors_debug_prints_what_a_derived_debug_prints() {
+    use barepoll::sys::Errno;
+    use barepoll::{Key, TimerKey};
+    #[derive(Debug)]
+    #[allow(dead_code)] // the fields are read by `Debug` only
+    enum Derived {
+        Os(Errno),
+        AlreadyRegistered(i32),
+        Inherited,
+        StaleKey(Key),
+        WrongType(Key),
+        StaleTimer(TimerKey),
+        Invalid(&'static str),
+        Closed,
+        WouldDeadlock,
+        Panicked,
+        Busy(Key),
+        Full,
+        TimedOut,
+    }
+    let mut r = Reactor::new().unwrap();
+    let key = r.register(Probe::new(eventfd(0)).0, readable()).unwrap();
+    let timer = r
+        .arm(Timer::after(Duration::from_secs(60)), |_: &mut Ops<'_>| {})
+        .unwrap();
+    let pairs = [
+        (Error::Os(Errno::EBADF), Derived::Os(Errno::EBADF)),
+        (Error::AlreadyRegistered(7), Derived::AlreadyRegistered(7)),
+        (Error::Inherited, Derived::Inherited),
+        (Error::StaleKey(key), Derived::StaleKey(key)),
+        (Error::WrongType(key), Derived::WrongType(key)),
+        (Error::StaleTimer(timer), Derived::StaleTimer(timer)),
+        (
+            Error::Invalid("a \"text\"\n"),
+            Derived::Invalid("a \"text\"\n"),
+        ),
+        (Error::Closed, Derived::Closed),
+        (Error::WouldDeadlock, Derived::WouldDeadlock),
+        (Error::Panicked, Derived::Panicked),
+        (Error::Busy(key), Derived::Busy(key)),
+        (Error::Full, Derived::Full),
+        (Error::TimedOut, Derived::TimedOut),
+    ];
+    for (error, derived) in pairs {
+        assert_eq!(format!("{error:?}"), format!("{derived:?}"));
+        assert_eq!(format!("{error:#?}"), format!("{derived:#?}"));
+        // Width and padding reach the variant's name as a derived `Debug` lets them.
+        assert_eq!(format!("{error:>40?}"), format!("{derived:>40?}"));
+    }
+}
