@@ -343,4 +343,46 @@ mod tests {
         let bytes = empty.top.capacity() * 8 + MID * 8 + LEAF * 8;
         assert!(bytes <= 1024, "{bytes}");
     }
+    /// `try_each` visits what `iter` does, in order, through pages made and emptied and the
+    /// flat array's edge; an error stops it at once and is what it returns.
+    #[test]
+    fn try_each_visits_what_iter_does_and_stops_at_an_error() {
+        let mut table = FdTable::<u32>::new();
+        let numbers = [
+            0, 1, 63, 64, 1022, 1023, 1024, 1025, 1087, 1088, 2047, 2048, 4095, 4096, 65_535,
+            65_536, 200_001,
+        ];
+        for n in numbers {
+            put(&mut table, n);
+        }
+        // Pages emptied but kept: a whole leaf (1024..1088 holds 1024, 1025, 1087), and the
+        // only value of a mid page (65_536), and a low number.
+        for n in [1024, 1025, 1087, 65_536, 63] {
+            assert_eq!(table.take(n), Some(n as u32));
+        }
+        let each = |table: &FdTable<u32>, stop: Option<usize>| {
+            let mut seen = Vec::new();
+            let result = table.try_each(|n, v| {
+                seen.push((n, *v));
+                if Some(n) == stop {
+                    return Err(n);
+                }
+                Ok(())
+            });
+            (seen, result)
+        };
+        let all: Vec<_> = table.iter().map(|(n, v)| (n, *v)).collect();
+        let want: Vec<_> = [
+            0, 1, 64, 1022, 1023, 1088, 2047, 2048, 4095, 4096, 65_535, 200_001,
+        ]
+        .map(|n| (n, n as u32))
+        .to_vec();
+        assert_eq!(all, want);
+        assert_eq!(each(&table, None), (all.clone(), Ok(())));
+        for (i, &(n, _)) in all.iter().enumerate() {
+            assert_eq!(each(&table, Some(n)), (all[..=i].to_vec(), Err(n)));
+        }
+        let empty = FdTable::<u32>::new();
+        assert_eq!(each(&empty, None), (Vec::new(), Ok(())));
+    }
 }
