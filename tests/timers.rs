@@ -542,3 +542,68 @@ fn cancelling_a_timer_whose_callback_panicked_drops_it_at_once() {
     drop(r);
     assert_eq!(drops.dropped(), 1);
 }
+
+/// A reactor whose first timer is armed from inside a turn (a handler's `arm`, or its
+/// `arm_own`), with no timer or deferred callback before it: the turn reads the clock for it
+/// (never time 0), so it fires, and never early.
+#[test]
+#[cfg_attr(miri, ignore = "real time")]
+fn a_first_timer_armed_from_a_handler_fires_never_early() {
+    use barepoll::{Event, Subscriber};
+    let _fds = fd_check();
+    // A handler's `arm`.
+    let mut r = Reactor::new().unwrap();
+    let armed_at: Rc<Cell<Option<Instant>>> = Rc::default();
+    let fired_at: Rc<Cell<Option<Instant>>> = Rc::default();
+    let (at, fired) = (armed_at.clone(), fired_at.clone());
+    readable()
+        .with_fd(eventfd(1))
+        .with_handler(move |ops: &mut Ops<'_>| {
+            ops.delete_self().unwrap();
+            at.set(Some(Instant::now()));
+            let fired = fired.clone();
+            ops.arm(Timer::after(5 * MS), move |_: &mut Ops<'_>| {
+                fired.set(Some(Instant::now()))
+            })
+            .unwrap();
+        })
+        .register_into(&mut r)
+        .unwrap();
+    run_until(&mut r, "the handler's timer", || fired_at.get().is_some());
+    assert!(fired_at.get().unwrap() >= armed_at.get().unwrap() + 5 * MS);
+
+    // A handler's `arm_own`, its first event's doing (not `init`'s).
+    struct Owner {
+        fd: barepoll::sys::OwnedFd,
+        armed_at: Option<Instant>,
+        fired_at: Rc<Cell<Option<Duration>>>,
+    }
+    impl barepoll::sys::AsFd for Owner {
+        fn as_fd(&self) -> barepoll::sys::BorrowedFd<'_> {
+            self.fd.as_fd()
+        }
+    }
+    impl Subscriber for Owner {
+        fn handle(&mut self, event: Event, ops: &mut Ops<'_>) {
+            if event.is_timer() {
+                assert_eq!(event.tag(), 3);
+                let armed_at = self.armed_at.unwrap();
+                self.fired_at.set(Some(Instant::now() - armed_at));
+                return;
+            }
+            drain(barepoll::sys::AsFd::as_fd(&self.fd));
+            self.armed_at = Some(Instant::now());
+            ops.arm_own(Timer::after(5 * MS), 3).unwrap();
+        }
+    }
+    let mut r = Reactor::new().unwrap();
+    let fired_after: Rc<Cell<Option<Duration>>> = Rc::default();
+    let owner = Owner {
+        fd: eventfd(1),
+        armed_at: None,
+        fired_at: fired_after.clone(),
+    };
+    r.register(owner, readable()).unwrap();
+    run_until(&mut r, "the owned timer", || fired_after.get().is_some());
+    assert!(fired_after.get().unwrap() >= 5 * MS);
+}
