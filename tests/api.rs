@@ -201,6 +201,7 @@ fn errors_debug_prints_what_a_derived_debug_prints() {
         Full,
         TimedOut,
     }
+    let _fds = fd_check();
     let mut r = Reactor::new().unwrap();
     let key = r.register(Probe::new(eventfd(0)).0, readable()).unwrap();
     let timer = r
