@@ -65,6 +65,13 @@ pub fn table(out: &mut String, r: &Results) {
         let v = r.memory[position(id)].map(|m| m.counted);
         (show(v, 1), v.map(|v| v <= 32.0))
     };
+    let high = |id: &str, _: f64| {
+        let v = r.high[position(id)].map(|(_, f)| f.counted);
+        (
+            v.map_or("n/a".into(), |v| v.to_string()),
+            v.map(|v| v <= 1024),
+        )
+    };
     let wall = |case: &'static str, limit: f64| {
         move |id: &str, _: f64| {
             let v = ratio(r, case, id);
@@ -87,7 +94,7 @@ pub fn table(out: &mut String, r: &Results) {
         (shown, growth.map(|g| (g - 1.0).abs() <= 0.05))
     };
 
-    let checks: [Check; 9] = [
+    let checks: [Check; 10] = [
         ("per wait at N = 1 ≤ 40 instructions".into(), &n1),
         (
             "per wait at N = 1 ≤ mio + plain slab + 3 instructions".into(),
@@ -104,6 +111,11 @@ pub fn table(out: &mut String, r: &Results) {
         (
             "memory ≤ 32 bytes per subscriber beyond the user's value (counted)".into(),
             &memory,
+        ),
+        (
+            "one subscriber on the highest fd the limit allows (19,999) ≤ 1 KiB, counted bytes"
+                .into(),
+            &high,
         ),
         (
             "wall time ≤ 1.02 × the index loop's at N = 1024 (median ratio)".into(),

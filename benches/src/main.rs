@@ -52,6 +52,7 @@ enum Outcome {
     Native(usize, Option<Trace>),
     TimerNative(usize, Option<Trace>),
     Memory(usize, Result<PerSubscriber, String>),
+    High(usize, Result<(i32, Footprint), String>),
     Cycles(usize, Result<Vec<Footprint>, String>),
 }
 
@@ -140,6 +141,7 @@ fn run(quick: bool) {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut memory = vec![None; ALL.len()];
     let mut cycles = vec![None; ALL.len()];
+    let mut high = vec![None; ALL.len()];
     let mut waits = vec![Waits::default(); ALL.len()];
     let mut timer_waits = vec![None; ALL.len()];
     for outcome in measure::parallel(jobs, workers) {
@@ -155,6 +157,11 @@ fn run(quick: bool) {
             Outcome::TimerNative(v, trace) => timer_waits[v] = trace,
             Outcome::Memory(v, m) => {
                 memory[v] = m.map_err(|e| eprintln!("  memory {}: {e}", ALL[v].id)).ok()
+            }
+            Outcome::High(v, m) => {
+                high[v] = m
+                    .map_err(|e| eprintln!("  high fd {}: {e}", ALL[v].id))
+                    .ok()
             }
             Outcome::Cycles(v, m) => {
                 cycles[v] = m.map_err(|e| eprintln!("  cycles {}: {e}", ALL[v].id)).ok()
@@ -175,6 +182,7 @@ fn run(quick: bool) {
         rows,
         memory,
         memory_n,
+        high,
         waits,
         timer_waits,
         cycles,
@@ -230,6 +238,10 @@ fn jobs<'a>(
             jobs.push(Box::new(move || {
                 eprintln!("memory: {}", variant.id);
                 Outcome::Memory(v, memory::measure(probe, variant, memory_n))
+            }));
+            jobs.push(Box::new(move || {
+                eprintln!("memory: one subscriber on a high fd, {}", variant.id);
+                Outcome::High(v, memory::high(probe, variant))
             }));
             if variant.timers.is_some() {
                 jobs.push(Box::new(move || {

@@ -155,6 +155,28 @@ pub fn measure(probe: &Path, variant: &Variant, n: usize) -> Result<PerSubscribe
     })
 }
 
+/// Runs the probe's one-subscriber-on-a-high-fd reading for `variant`: the fd number and the
+/// heap growth from registering it into an empty reactor.
+pub fn high(probe: &Path, variant: &Variant) -> Result<(i32, Footprint), String> {
+    let out = Command::new(probe)
+        .args(["high", variant.id])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace();
+    let (Some(Ok(counted)), Some(Ok(heap)), Some(Ok(fd))) = (
+        f.next().map(str::parse::<usize>),
+        f.next().map(str::parse::<usize>),
+        f.next().map(str::parse::<i32>),
+    ) else {
+        return Err(format!("unexpected probe output: {text}"));
+    };
+    Ok((fd, Footprint { counted, heap }))
+}
+
 /// Runs the probe's arm+cancel cycles for `variant`: the heap its loop holds after each of
 /// [`CYCLES`].
 pub fn cycles(probe: &Path, variant: &Variant) -> Result<Vec<Footprint>, String> {

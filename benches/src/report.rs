@@ -55,6 +55,8 @@ pub struct Results {
     pub rows: Vec<Row>,
     pub memory: Vec<Option<PerSubscriber>>,
     pub memory_n: usize,
+    /// One subscriber registered on a high fd number: the number, and the heap growth.
+    pub high: Vec<Option<(i32, Footprint)>>,
     pub waits: Vec<Waits>,
     /// Every syscall of the timer variants' per-wait child with 1k armed timers, natively.
     pub timer_waits: Vec<Option<Trace>>,
@@ -122,16 +124,26 @@ fn wall(out: &mut String, r: &Results) {
 }
 
 fn memory(out: &mut String, r: &Results) {
+    let fd = r.high.iter().flatten().map(|(fd, _)| *fd).next();
+    let fd = fd.map_or("a high fd".into(), |fd| format!("fd {fd}"));
     put!(
         out,
-        "| variant | counted bytes / subscriber | glibc heap bytes / subscriber |\n|---|---:|---:|"
+        "| variant | counted bytes / subscriber | glibc heap bytes / subscriber | one subscriber on \
+         {fd}, counted bytes |\n|---|---:|---:|---:|"
     );
-    for (variant, m) in ALL.iter().zip(&r.memory) {
+    for ((variant, m), high) in ALL.iter().zip(&r.memory).zip(&r.high) {
         let (counted, heap) = m.map_or(("n/a".into(), "n/a".into()), |m| {
             (format!("{:.1}", m.counted), format!("{:.1}", m.heap))
         });
-        put!(out, "| {} | {counted} | {heap} |", variant.label);
+        let high = high.map_or("n/a".into(), |(_, f)| f.counted.to_string());
+        put!(out, "| {} | {counted} | {heap} | {high} |", variant.label);
     }
+    put!(
+        out,
+        "\nThe last column: one idle eventfd under the highest number the fd limit allows, \
+         registered into an empty reactor (what tables indexed by fd number cost when a \
+         process's numbers run high, whatever the count of subscribers)."
+    );
 }
 
 pub(crate) fn trace_cells(t: &Option<Trace>) -> (String, String) {

@@ -78,6 +78,20 @@ impl Pool {
 }
 
 /// `n` eventfds holding `initval` (1 = readable until read, which nothing does; 0 = idle).
+/// The highest fd number the hard limit allows, at most 19,999 (the soft limit raised to it),
+/// holding an idle eventfd for the life of the process; `measure` sees it first, and its number
+/// is returned with what `measure` returns.
+pub fn one_high_fd<R>(measure: impl FnOnce(Fd) -> R) -> (i32, R) {
+    raise_fd_limit(20_000);
+    let top = nofile().rlim_cur.min(20_000);
+    let low = sys::eventfd(0, sys::EFD_NONBLOCK).expect("eventfd");
+    let high = sys::dup_at_least(low.as_fd(), top as i32 - 1).expect("a dup under the limit");
+    drop(low);
+    let high: &'static OwnedFd = Box::leak(Box::new(high));
+    let fd = high.as_fd();
+    (barepoll::sys::AsRawFd::as_raw_fd(&fd), measure(fd))
+}
+
 pub fn eventfds(n: usize, initval: u32) -> Vec<Fd> {
     let owned: Vec<OwnedFd> = (0..n)
         .map(|_| sys::eventfd(initval, sys::EFD_NONBLOCK).expect("eventfd"))

@@ -3,6 +3,9 @@
 //! in-use bytes). The driver runs it once per variant; see `memory.rs` in the library.
 //! `barepoll-benches-memory cycles VARIANT` runs a variant's timer arm+cancel cycles and
 //! prints the heap its loop holds after each count of `memory::CYCLES`, one line each.
+//! `barepoll-benches-memory high VARIANT` registers one eventfd under the highest number the
+//! fd limit allows (19,999 under a hard limit of 20,000) and prints that number and the heap
+//! growth: the tables that follow the fd number rather than the count of subscribers.
 
 use barepoll_benches::memory::{Counting, CYCLES};
 use barepoll_benches::{setup, variants};
@@ -20,8 +23,14 @@ fn main() {
         }
         return;
     }
+    if let ["high", id] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        let variant = variants::find(id).expect("unknown variant");
+        let (fd, grown) = setup::one_high_fd(|fd| (variant.memory)(&[fd]));
+        println!("{} {} {fd}", grown.counted, grown.heap);
+        return;
+    }
     let [id, n] = &args[..] else {
-        eprintln!("usage: barepoll-benches-memory VARIANT N | cycles VARIANT");
+        eprintln!("usage: barepoll-benches-memory VARIANT N | cycles VARIANT | high VARIANT");
         std::process::exit(2);
     };
     let variant = variants::find(id).expect("unknown variant");
