@@ -134,16 +134,21 @@ pub fn probe_binary() -> Result<PathBuf, String> {
     }
 }
 
-/// Runs the probe for `variant` with `n` subscribers.
-pub fn measure(probe: &Path, variant: &Variant, n: usize) -> Result<PerSubscriber, String> {
+/// Runs the probe with `args`: what it printed, or its error output if it failed.
+fn run_probe(probe: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(probe)
-        .args([variant.id, &n.to_string()])
+        .args(args)
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs the probe for `variant` with `n` subscribers.
+pub fn measure(probe: &Path, variant: &Variant, n: usize) -> Result<PerSubscriber, String> {
+    let text = run_probe(probe, &[variant.id, &n.to_string()])?;
     let mut fields = text.split_whitespace().map(str::parse::<usize>);
     let (Some(Ok(counted)), Some(Ok(heap))) = (fields.next(), fields.next()) else {
         return Err(format!("unexpected probe output: {text}"));
@@ -158,14 +163,7 @@ pub fn measure(probe: &Path, variant: &Variant, n: usize) -> Result<PerSubscribe
 /// Runs the probe's one-subscriber-on-a-high-fd reading for `variant`: the fd number and the
 /// heap growth from registering it into an empty reactor.
 pub fn high(probe: &Path, variant: &Variant) -> Result<(i32, Footprint), String> {
-    let out = Command::new(probe)
-        .args(["high", variant.id])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_probe(probe, &["high", variant.id])?;
     let mut f = text.split_whitespace();
     let (Some(Ok(counted)), Some(Ok(heap)), Some(Ok(fd))) = (
         f.next().map(str::parse::<usize>),
@@ -180,14 +178,7 @@ pub fn high(probe: &Path, variant: &Variant) -> Result<(i32, Footprint), String>
 /// Runs the probe's arm+cancel cycles for `variant`: the heap its loop holds after each of
 /// [`CYCLES`].
 pub fn cycles(probe: &Path, variant: &Variant) -> Result<Vec<Footprint>, String> {
-    let out = Command::new(probe)
-        .args(["cycles", variant.id])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_probe(probe, &["cycles", variant.id])?;
     let held: Vec<Footprint> = text
         .lines()
         .filter_map(|line| {
