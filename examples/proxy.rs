@@ -152,7 +152,10 @@ impl Pipe {
         }
     }
 
-    /// Reads from `from` until the buffer is full, the socket would block, or end of file.
+    /// Reads from `from` until the buffer is full, a read comes back short, the socket would
+    /// block, or end of file. A short read took all the socket held: reading again would
+    /// only see `EAGAIN` (a syscall per request for nothing), and the socket is watched
+    /// level-triggered, so bytes that come later are reported again.
     fn fill(&mut self, from: &mut TcpStream) -> io::Result<()> {
         if let Some(kernel) = &mut self.kernel {
             return kernel.fill(from, &mut self.eof);
@@ -162,9 +165,15 @@ impl Pipe {
             (self.start, self.end) = (0, self.end - self.start);
         }
         while self.wants_read() && self.end < self.buf.len() {
+            let room = self.buf.len() - self.end;
             match from.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    if n < room {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

@@ -132,3 +132,9 @@ fn sigterm_with_a_pair_open_exits_0() {
     assert!(err.contains("stopping: SIGTERM"), "{err:?}");
     assert!(!err.contains("panicked"), "{err:?}");
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot run processes")]
+fn small_requests_make_no_reads_for_nothing() {
+    proxies::check_small_requests_make_no_reads_for_nothing("async_proxy", &["0"]);
+}

@@ -47,3 +47,9 @@ fn fifty_pairs_at_once_each_closed_once_done() {
 fn a_client_that_never_reads_is_held_back_and_the_proxy_stays_small() {
     proxies::check_a_client_that_never_reads(&start);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot run processes")]
+fn small_requests_make_no_reads_for_nothing() {
+    proxies::check_small_requests_make_no_reads_for_nothing("proxy", &["0"]);
+}

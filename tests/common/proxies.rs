@@ -210,3 +210,84 @@ pub fn check_a_client_that_never_reads(start: Start<'_>) {
     );
     stop_cleanly(proxy);
 }
+
+/// Small requests, one at a time, through example `name` (a proxy, started with `args` and
+/// then its upstream's address) run under `strace`: every request's read is answered by the
+/// one read that takes it, never followed by one that sees `EAGAIN` (a syscall per request
+/// for nothing: a short read took all the socket held, and more bytes are reported anew).
+/// Skipped where `strace` cannot run or trace.
+pub fn check_small_requests_make_no_reads_for_nothing(name: &str, args: &[&str]) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    const REQUESTS: usize = 200;
+    if !cfg!(target_arch = "x86_64") {
+        println!("skipped: strace runs on x86_64 only here (aarch64 runs under qemu-user)");
+        return;
+    }
+    let Some(bin) = crate::common::example_binary(name) else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("barepoll-{name}-{}.strace", std::process::id()));
+    let upstream = upstream().to_string();
+    let traced = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=read,recvfrom,recvmsg", "-o"])
+        .arg(&out)
+        .arg(bin)
+        .args(args)
+        .arg(&upstream)
+        // LeakSanitizer cannot run under ptrace (the AddressSanitizer build of the example).
+        .env("ASAN_OPTIONS", "detect_leaks=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut strace = match traced {
+        Err(e) => {
+            println!("skipped: strace cannot run ({e}); `apt-get install strace`");
+            return;
+        }
+        Ok(child) => child,
+    };
+    let mut line = String::new();
+    let _ = BufReader::new(strace.stdout.take().unwrap()).read_line(&mut line);
+    let Some(addr) = line.trim().strip_prefix("listening on ") else {
+        let _ = strace.kill();
+        let mut err = String::new();
+        let _ = strace.stderr.take().unwrap().read_to_string(&mut err);
+        let _ = strace.wait();
+        let _ = std::fs::remove_file(&out);
+        println!("skipped: strace may not trace here: {line:?} {err}");
+        return;
+    };
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let request = [b'x'; 100];
+    let mut reply = [0u8; 100];
+    for _ in 0..REQUESTS {
+        conn.write_all(&request).unwrap();
+        conn.read_exact(&mut reply).expect("the reply (timed out?)");
+        assert_eq!(reply, request);
+    }
+    drop(conn);
+    // The proxy is strace's child; SIGTERM it, and strace ends with it.
+    let children = format!("/proc/{0}/task/{0}/children", strace.id());
+    let proxy = std::fs::read_to_string(children).unwrap();
+    let proxy: u32 = proxy.split_whitespace().next().unwrap().parse().unwrap();
+    let pid = barepoll::sys::Pid::from_u32(proxy).unwrap();
+    barepoll::sys::kill(pid, barepoll::sys::Signal::TERM).unwrap();
+    let _ = strace.wait();
+    let trace = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    let reads = trace.lines().filter(|l| l.contains(" = 100")).count();
+    let for_nothing = trace.lines().filter(|l| l.contains("EAGAIN")).count();
+    // Each request is read twice (from the client, then its echo from the upstream).
+    assert!(
+        reads >= 2 * REQUESTS,
+        "strace saw {reads} reads of a request: {trace}"
+    );
+    assert!(
+        for_nothing <= REQUESTS / 10,
+        "{for_nothing} reads saw EAGAIN for {REQUESTS} requests"
+    );
+}
