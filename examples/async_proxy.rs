@@ -23,93 +23,67 @@
 //!   down and memory stays bounded;
 //! - half-close: an end of file from one side becomes `shutdown(Write)` on the other, and
 //!   the other direction goes on until it ends too;
-//! - the idle timeout is [`Spawner::timeout`] around each wait, given what is left of the
-//!   pair's allowance: when it runs out while the other direction moved bytes, the wait
-//!   starts again; when nothing moved either way, the pair is closed.
+//! - the idle timeout is one [`Sleep`] per pair, polled beside both directions: a poll in
+//!   which either direction moved bytes pushes its deadline back with [`Sleep::reset`] (a
+//!   store while the sleep is armed), so no timer is armed or cancelled per read or write;
+//!   when it ends, nothing moved either way for the whole limit, and the pair is closed.
+//!   The upstream connect has the same limit, with [`Spawner::timeout`].
 
 use barepoll::signal::Signals;
 use barepoll::sys::{self, SigInfo, SigSet, Signal};
-use barepoll::task::{Async, Spawner};
-use barepoll::{interest, Ops, Reactor};
+use barepoll::task::{Async, Sleep, Spawner};
+use barepoll::{interest, Instant, Ops, Reactor};
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes buffered per direction, per pair.
 const BUF: usize = 64 * 1024;
 /// How long accepting pauses when `accept` fails (out of descriptors, say).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// A pair's idle allowance: when it last moved a byte, either way.
-struct Idle {
-    spawner: Spawner,
-    limit: Duration,
-    last: Cell<Instant>,
-}
-
-impl Idle {
-    fn new(spawner: Spawner, limit: Duration) -> Idle {
-        Idle {
-            spawner,
-            limit,
-            last: Cell::new(Instant::now()),
-        }
-    }
-
-    /// Awaits `op` for what is left of the allowance. `Ok(None)` if that ran out but the other
-    /// direction moved bytes meanwhile (the caller waits again, with a fresh `op`);
-    /// `TimedOut` if nothing moved either way for the whole limit.
-    async fn wait<T, E>(&self, op: impl Future<Output = Result<T, E>>) -> io::Result<Option<T>>
-    where
-        io::Error: From<E>,
-    {
-        let left = self.limit.saturating_sub(self.last.get().elapsed());
-        match self.spawner.timeout(left, op).await {
-            Ok(done) => {
-                self.last.set(Instant::now());
-                Ok(Some(done?))
-            }
-            Err(_) if self.last.get().elapsed() < self.limit => Ok(None),
-            Err(_) => Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("idle for {:?}", self.limit),
-            )),
-        }
-    }
-}
-
 /// Copies `from` to `to` until `from` ends, then shuts `to`'s writing half (its reader sees
-/// the end of file). Nothing more is read until what was read has been written.
-async fn copy(from: &Async<TcpStream>, to: &Async<TcpStream>, idle: &Idle) -> io::Result<()> {
+/// the end of file). Nothing more is read until what was read has been written. Every read
+/// and write that ends sets `moved`, the pair's sign of life.
+async fn copy(
+    from: &Async<TcpStream>,
+    to: &Async<TcpStream>,
+    moved: &Cell<bool>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; BUF];
     loop {
-        let Some(n) = idle.wait(from.read(&mut buf)).await? else {
-            continue;
-        };
+        let n = from.read(&mut buf).await?;
+        moved.set(true);
         if n == 0 {
             return to.get_ref().shutdown(Shutdown::Write);
         }
         let mut sent = 0;
         while sent < n {
-            match idle.wait(to.write(&buf[sent..n])).await? {
-                Some(0) => return Err(ErrorKind::WriteZero.into()),
-                Some(m) => sent += m,
-                None => {}
+            match to.write(&buf[sent..n]).await? {
+                0 => return Err(ErrorKind::WriteZero.into()),
+                m => sent += m,
             }
+            moved.set(true);
         }
     }
 }
 
-/// Runs both directions at once: done when both are, or at the first error (the other one
-/// is then dropped where it waits).
+/// Runs both directions at once: done when both are, at the first error (the other one is
+/// then dropped where it waits), or once `limit` passes with nothing `moved` either way. One
+/// sleep serves the pair: a poll in which bytes moved pushes its deadline back (a store, no
+/// wheel work while the sleep is armed), instead of a timeout armed and cancelled around
+/// every read and write.
 async fn both(
     one: impl Future<Output = io::Result<()>>,
     other: impl Future<Output = io::Result<()>>,
+    moved: &Cell<bool>,
+    mut idle: Sleep,
+    limit: Duration,
 ) -> io::Result<()> {
     let mut one = pin!(one);
     let mut other = pin!(other);
@@ -128,9 +102,18 @@ async fn both(
             }
         }
         if one_done && other_done {
-            Poll::Ready(Ok(()))
-        } else {
-            Poll::Pending
+            return Poll::Ready(Ok(()));
+        }
+        if moved.replace(false) {
+            idle.reset(Instant::now() + limit);
+        }
+        match Pin::new(&mut idle).poll(cx) {
+            Poll::Ready(Ok(())) => {
+                let why = format!("idle for {limit:?}");
+                Poll::Ready(Err(io::Error::new(ErrorKind::TimedOut, why)))
+            }
+            // A sleep that cannot be armed never ends the pair.
+            _ => Poll::Pending,
         }
     })
     .await
@@ -149,18 +132,17 @@ async fn connect(spawner: &Spawner, addr: SocketAddr) -> io::Result<Async<TcpStr
 /// One client: connects upstream, then relays both ways until both directions are done, or
 /// either fails, or the pair stays idle. Returning drops (and closes) both sockets.
 async fn relay(spawner: Spawner, client: Async<TcpStream>, upstream: SocketAddr, idle: Duration) {
-    let idle = Idle::new(spawner.clone(), idle);
-    let upstream = loop {
-        match idle.wait(connect(&spawner, upstream)).await {
-            Ok(Some(upstream)) => break upstream,
-            Ok(None) => {}
-            Err(e) => return eprintln!("upstream: {e}"), // the client sees its connection closed
-        }
+    // The client sees its connection closed.
+    let upstream = match spawner.timeout(idle, connect(&spawner, upstream)).await {
+        Ok(Ok(upstream)) => upstream,
+        Ok(Err(e)) => return eprintln!("upstream: {e}"),
+        Err(_) => return eprintln!("upstream: no connection within {idle:?}"),
     };
     let _ = upstream.get_ref().set_nodelay(true);
-    let there = copy(&client, &upstream, &idle);
-    let back = copy(&upstream, &client, &idle);
-    if let Err(e) = both(there, back).await {
+    let moved = Cell::new(false);
+    let there = copy(&client, &upstream, &moved);
+    let back = copy(&upstream, &client, &moved);
+    if let Err(e) = both(there, back, &moved, spawner.sleep(idle), idle).await {
         if !matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) {
             eprintln!("pair closed: {e}");
         }
