@@ -567,7 +567,21 @@ impl<D, T: Threads> Reactor<D, T> {
         }
         #[cfg(feature = "tasks")]
         if core.registry.flags() & crate::thin::TASKS != 0 {
-            if let Some(most) = crate::task::wait_limit(&core.registry)? {
+            use crate::task::Wait;
+            // The sleeps' deadline goes to the alarm if there is one (the wait then needs no
+            // timeout for it); without one, the wait ends by it.
+            let most = match crate::task::wait_for(&core.registry) {
+                None => None,
+                Some(Wait::Now) => Some(0),
+                Some(Wait::By(deadline)) => {
+                    if timer::alarm::ring_by(&mut core.registry, &mut core.timers, deadline) {
+                        None
+                    } else {
+                        Some(deadline.saturating_sub(sys::monotonic_ns()?))
+                    }
+                }
+            };
+            if let Some(most) = most {
                 if timeout.map_or(true, |t| t > most) {
                     (timeout, limit) = (Some(most), None);
                 }
@@ -1173,6 +1187,14 @@ impl<D, T: Threads> Reactor<D, T> {
     /// Whether the timers wake the reactor through the alarm.
     pub(crate) fn has_alarm(&self) -> bool {
         matches!(self.core.timers.wake, Wake::Alarm { .. })
+    }
+
+    /// When the alarm is set to ring (nanoseconds on the monotonic clock), if it is set.
+    pub(crate) fn alarm_set(&self) -> Option<u64> {
+        match self.core.timers.wake {
+            Wake::Alarm { set, .. } if set != u64::MAX => Some(set),
+            _ => None,
+        }
     }
 }
 

@@ -299,30 +299,26 @@ pub(crate) fn executor<D>(registry: &mut Registry<D, Local>) -> Result<Spawner> 
     Ok(Spawner { executor })
 }
 
-/// Before the turn's wait: how long it may last at most (nanoseconds), if the tasks bound it:
-/// zero while a task is ready, else until the earliest sleep's deadline. If it may block,
-/// wakes write the eventfd from now on.
-///
-/// # Errors
-/// The clock's, if a sleep is armed and the clock cannot be read.
-pub(crate) fn wait_limit<D, T>(registry: &Registry<D, T>) -> Result<Option<u64>> {
-    let Some(tasks) = &registry.tasks else {
-        return Ok(None);
-    };
+/// What the tasks ask of the turn's wait.
+pub(crate) enum Wait {
+    /// Not to block: tasks are ready, or a wake from another thread is being written.
+    Now,
+    /// To end by this deadline (nanoseconds on the monotonic clock) at the latest: the
+    /// earliest sleep's.
+    By(u64),
+}
+
+/// What the tasks ask of the turn's wait, if anything; reads no clock.
+pub(crate) fn wait_for<D, T>(registry: &Registry<D, T>) -> Option<Wait> {
+    let tasks = registry.tasks.as_ref()?;
     let executor = tasks.0.borrow();
-    if !executor.ready.is_empty() {
-        return Ok(Some(0));
+    if !executor.ready.is_empty() || !executor.inbox.may_sleep() {
+        return Some(Wait::Now);
     }
-    let mut limit = None;
     if executor.sleeps.armed() {
-        if let Some(next) = executor.sleeps.next_deadline() {
-            limit = Some(next.saturating_sub(crate::sys::monotonic_ns()?));
-        }
+        return executor.sleeps.next_deadline().map(Wait::By);
     }
-    if !executor.inbox.may_sleep() {
-        return Ok(Some(0));
-    }
-    Ok(limit)
+    None
 }
 
 /// The turn's tasks, after its events: polls those ready (at most [`BUDGET`] polls), oldest

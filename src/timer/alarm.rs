@@ -73,6 +73,29 @@ pub(crate) fn set<D, T: Threads>(registry: &mut Registry<D, T>, timers: &mut Tim
     false
 }
 
+/// For the executor's sleeps (feature `tasks`), before the wait: makes sure the alarm rings
+/// by `deadline` (nanoseconds on the monotonic clock), making it first if no timer has;
+/// returns whether it will, so that the wait needs no timeout for the sleeps (then a turn
+/// with sleeps armed but none due waits as a turn without them: no hrtimer in the kernel,
+/// set and cancelled at every wait). A deadline no earlier than where the alarm is set makes
+/// no syscall. `false` without an alarm: the caller waits with a timeout.
+#[cfg(feature = "tasks")]
+pub(crate) fn ring_by<D, T: Threads>(
+    registry: &mut Registry<D, T>,
+    timers: &mut Timers<D, T>,
+    deadline: u64,
+) -> bool {
+    #[cfg(feature = "alarm")]
+    {
+        prepare(registry, timers);
+        if let Wake::Alarm { key, set } = timers.wake {
+            return on::ring_by(registry, timers, key, set, deadline);
+        }
+    }
+    let _ = (registry, timers, deadline);
+    false
+}
+
 #[cfg(feature = "alarm")]
 mod on {
     use super::Wake;
@@ -128,21 +151,44 @@ mod on {
         let Some(next) = timers.next_deadline() else {
             return false;
         };
-        if next >= set {
-            return false;
+        if next < set {
+            set_to(registry, timers, key, next);
         }
-        // Outside dispatch: no handler holds the alarm. Should setting it fail (it cannot,
-        // for a valid timerfd and time), timeouts take over rather than lose a deadline.
+        false
+    }
+
+    /// [`ring_by`](super::ring_by) with the alarm under `key`, set to ring at `set`.
+    #[cfg(feature = "tasks")]
+    pub(super) fn ring_by<D, T: Threads>(
+        registry: &mut Registry<D, T>,
+        timers: &mut Timers<D, T>,
+        key: Key,
+        set: u64,
+        deadline: u64,
+    ) -> bool {
+        deadline >= set || set_to(registry, timers, key, deadline)
+    }
+
+    /// Sets the alarm to ring at `at`; whether it is. Outside dispatch: no handler holds
+    /// the alarm. Should setting it fail (it cannot, for a valid timerfd and time), timeouts
+    /// take over rather than lose a deadline.
+    fn set_to<D, T: Threads>(
+        registry: &mut Registry<D, T>,
+        timers: &mut Timers<D, T>,
+        key: Key,
+        at: u64,
+    ) -> bool {
         let armed = registry
             .get_mut::<Alarm>(key)
-            .map(|alarm| alarm.0.set_at(Instant(next), None).is_ok());
+            .map(|alarm| alarm.0.set_at(Instant(at), None).is_ok());
         if let Ok(true) = armed {
-            timers.wake = Wake::Alarm { key, set: next };
+            timers.wake = Wake::Alarm { key, set: at };
+            true
         } else {
             timers.wake = Wake::Timeout;
             registry.flag(TIMERS, true);
+            false
         }
-        false
     }
 }
 
@@ -224,6 +270,55 @@ pub(crate) mod tests {
             r.nothing_to_attend(),
             "the 1000 left do not keep turns off the fast path"
         );
+    }
+
+    // The executor's sleeps ring the alarm too (made by the first sleep if no timer made it):
+    // a turn with a sleep armed but not due waits with no timeout, as one without it does,
+    // and the sleep still ends, never early. A deadline pushed later leaves the alarm where
+    // it is (it rings early, the sleep is filed again, the alarm set again).
+    #[test]
+    #[cfg(feature = "tasks")]
+    #[cfg_attr(miri, ignore = "Miri has no timerfd")]
+    fn sleeps_ring_the_alarm_so_turns_wait_with_no_timeout() {
+        use crate::Instant as At;
+        let mut r = Reactor::new().unwrap();
+        let spawner = r.spawner().unwrap();
+        let start = Instant::now();
+        let s = spawner.clone();
+        let slept = r
+            .spawn(async move {
+                let _ = s.sleep(Duration::from_secs(60)).await; // dropped with the reactor
+            })
+            .unwrap();
+        drop(slept);
+        let s = spawner.clone();
+        let done = r
+            .spawn(async move {
+                let mut sleep = s.sleep_until(At::now() + Duration::from_millis(300));
+                let first = sleep.deadline().unwrap();
+                core::future::poll_fn(|cx| {
+                    let _ = core::future::Future::poll(core::pin::Pin::new(&mut sleep), cx);
+                    core::task::Poll::Ready(())
+                })
+                .await;
+                sleep.reset(first + Duration::from_millis(100)); // later: only written down
+                sleep.await
+            })
+            .unwrap();
+        assert!(!r.has_alarm(), "no timer, no sleep polled yet");
+        r.run_once(NOW).unwrap(); // polls both tasks: their sleeps are armed
+        r.run_once(NOW).unwrap(); // the wait before which the alarm is set
+        let set = r.alarm_set().expect("the sleeps set no alarm");
+        let soonest = At::now() + Duration::from_millis(300);
+        assert!(
+            set <= soonest.as_nanos(),
+            "set for {set}, after the soonest sleep"
+        );
+        while !done.is_finished() {
+            r.run_once(None).unwrap(); // no timeout: only the alarm can end these waits
+        }
+        assert_eq!(r.block_on(done).unwrap(), Ok(Ok(())));
+        assert!(start.elapsed() >= Duration::from_millis(400), "ended early");
     }
 
     // A clock the kernel refuses to read (a seccomp policy allowing only the vDSO does this)
