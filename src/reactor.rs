@@ -1190,6 +1190,7 @@ impl<D, T: Threads> Reactor<D, T> {
     }
 
     /// When the alarm is set to ring (nanoseconds on the monotonic clock), if it is set.
+    #[cfg(feature = "tasks")]
     pub(crate) fn alarm_set(&self) -> Option<u64> {
         match self.core.timers.wake {
             Wake::Alarm { set, .. } if set != u64::MAX => Some(set),
