@@ -321,6 +321,28 @@ pub(crate) mod tests {
         assert!(start.elapsed() >= Duration::from_millis(400), "ended early");
     }
 
+    // Where the first sleep cannot make an alarm, turns wait with a timeout until the
+    // earliest sleep's deadline: the sleep still ends, never early.
+    #[test]
+    #[cfg(feature = "tasks")]
+    fn without_an_alarm_the_wait_times_out_for_the_sleeps() {
+        let mut r = Reactor::new().unwrap();
+        let spawner = r.spawner().unwrap();
+        let start = Instant::now();
+        let at = Duration::from_millis(3);
+        let slept = r.spawn(async move { spawner.sleep(at).await }).unwrap();
+        FORCE_TIMEOUT.with(|f| f.set(true));
+        r.run_once(NOW).unwrap(); // polls the task, and before the wait tries for an alarm
+        r.run_once(NOW).unwrap();
+        FORCE_TIMEOUT.with(|f| f.set(false));
+        assert!(!r.has_alarm());
+        while !slept.is_finished() {
+            r.run_once(None).unwrap(); // only the timeout can end these waits
+        }
+        assert_eq!(r.block_on(slept).unwrap(), Ok(Ok(())));
+        assert!(start.elapsed() >= at);
+    }
+
     // A clock the kernel refuses to read (a seccomp policy allowing only the vDSO does this)
     // is an error from the turn, never time 0: a timer armed then never fires early, and the
     // loop does not spin on an alarm set for a deadline near 0.
