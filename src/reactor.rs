@@ -569,11 +569,22 @@ impl<D, T: Threads> Reactor<D, T> {
         if core.registry.flags() & crate::thin::TASKS != 0 {
             use crate::task::Wait;
             // The sleeps' deadline goes to the alarm if there is one (the wait then needs no
-            // timeout for it); without one, the wait ends by it.
+            // timeout for it); without one, the wait ends by it. A wait that must last its
+            // timeout first moves an alarm set for a sleep that no longer asks for it.
+            let finite = matches!(timeout, Some(t) if t != 0);
             let most = match crate::task::wait_for(&core.registry) {
-                None => None,
+                None => {
+                    if finite {
+                        timer::alarm::unstale(&mut core.registry, &mut core.timers, None);
+                    }
+                    None
+                }
                 Some(Wait::Now) => Some(0),
                 Some(Wait::By(deadline)) => {
+                    if finite {
+                        let (registry, timers) = (&mut core.registry, &mut core.timers);
+                        timer::alarm::unstale(registry, timers, Some(deadline));
+                    }
                     if timer::alarm::ring_by(&mut core.registry, &mut core.timers, deadline) {
                         None
                     } else {

@@ -50,6 +50,43 @@ fn a_dropped_sleep_no_longer_cuts_the_wait_short() {
     );
 }
 
+// The same with the reactor's alarm set for the sleep before it was dropped (a wait came
+// between): a wait with a timeout first moves the alarm, which would otherwise end it at the
+// dropped sleep's deadline with nothing due.
+#[test]
+fn a_dropped_sleep_the_alarm_was_set_for_no_longer_cuts_the_wait_short() {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+    let mut r = Reactor::new().unwrap();
+    let spawner = r.spawner().unwrap();
+    let open = Rc::new(Cell::new(false));
+    let parked: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let (o, p) = (open.clone(), parked.clone());
+    let gate = std::future::poll_fn(move |cx| {
+        if o.get() {
+            return Poll::Ready(());
+        }
+        *p.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    });
+    let done = r
+        .spawn(async move { spawner.timeout(20 * MS, gate).await })
+        .unwrap();
+    r.run_once(Some(Duration::ZERO)).unwrap(); // polls it: the 20-ms sleep is armed
+    r.run_once(Some(Duration::ZERO)).unwrap(); // before this wait, the alarm is set for it
+    open.set(true);
+    parked.borrow_mut().take().unwrap().wake();
+    assert_eq!(r.block_on(done).unwrap(), Ok(Ok(()))); // the gate won: the sleep is dropped
+    let start = Instant::now();
+    r.run_once(Some(60 * MS)).unwrap();
+    assert!(
+        start.elapsed() >= 60 * MS,
+        "the wait ended at {:?}: the dropped sleep's alarm still bounded it",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn a_timeout_gives_the_output_or_elapsed() {
     let mut r = Reactor::new().unwrap();

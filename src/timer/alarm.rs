@@ -96,6 +96,35 @@ pub(crate) fn ring_by<D, T: Threads>(
     false
 }
 
+/// For the executor's sleeps, before a wait that must not end early (a finite timeout): an
+/// alarm set sooner than what the sleeps (`deadline`, the earliest one's) and the timers now
+/// ask for is moved to that, or disarmed if nothing asks, so that it cannot end the wait early
+/// with nothing due. It is stale when the sleep it was set for was dropped, or fired while
+/// the alarm's expiry was still unread. One syscall, only then. (A wait with no timeout
+/// leaves it: its ring is one more turn, as a cancelled timer's is.)
+#[cfg(feature = "tasks")]
+pub(crate) fn unstale<D, T: Threads>(
+    registry: &mut Registry<D, T>,
+    timers: &mut Timers<D, T>,
+    deadline: Option<u64>,
+) {
+    #[cfg(feature = "alarm")]
+    if let Wake::Alarm { key, set } = timers.wake {
+        if set == u64::MAX || timers.pending() {
+            return; // not set, or timers wait for a clock reading (the wait will not block)
+        }
+        let wanted = match (deadline, timers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if wanted.map_or(true, |at| at > set) {
+            on::move_to(registry, timers, key, wanted);
+        }
+    }
+    #[cfg(not(feature = "alarm"))]
+    let _ = (registry, timers, deadline);
+}
+
 #[cfg(feature = "alarm")]
 mod on {
     use super::Wake;
@@ -167,6 +196,29 @@ mod on {
         deadline: u64,
     ) -> bool {
         deadline >= set || set_to(registry, timers, key, deadline)
+    }
+
+    /// [`unstale`](super::unstale): the alarm under `key` rings at `at`, or not at all.
+    #[cfg(feature = "tasks")]
+    pub(super) fn move_to<D, T: Threads>(
+        registry: &mut Registry<D, T>,
+        timers: &mut Timers<D, T>,
+        key: Key,
+        at: Option<u64>,
+    ) {
+        let Some(at) = at else {
+            let disarmed = registry
+                .get_mut::<Alarm>(key)
+                .map(|alarm| alarm.0.disarm().is_ok());
+            if let Ok(true) = disarmed {
+                timers.wake = Wake::Alarm { key, set: u64::MAX };
+            } else {
+                timers.wake = Wake::Timeout;
+                registry.flag(TIMERS, true);
+            }
+            return;
+        };
+        set_to(registry, timers, key, at);
     }
 
     /// Sets the alarm to ring at `at`; whether it is. Outside dispatch: no handler holds
@@ -294,14 +346,14 @@ pub(crate) mod tests {
         let s = spawner.clone();
         let done = r
             .spawn(async move {
-                let mut sleep = s.sleep_until(At::now() + Duration::from_millis(300));
+                let mut sleep = s.sleep_until(At::now() + Duration::from_secs(1));
                 let first = sleep.deadline().unwrap();
                 core::future::poll_fn(|cx| {
                     let _ = core::future::Future::poll(core::pin::Pin::new(&mut sleep), cx);
                     core::task::Poll::Ready(())
                 })
                 .await;
-                sleep.reset(first + Duration::from_millis(100)); // later: only written down
+                sleep.reset(first + Duration::from_millis(200)); // later: only written down
                 sleep.await
             })
             .unwrap();
@@ -309,7 +361,7 @@ pub(crate) mod tests {
         r.run_once(NOW).unwrap(); // polls both tasks: their sleeps are armed
         r.run_once(NOW).unwrap(); // the wait before which the alarm is set
         let set = r.alarm_set().expect("the sleeps set no alarm");
-        let soonest = At::now() + Duration::from_millis(300);
+        let soonest = At::now() + Duration::from_secs(1);
         assert!(
             set <= soonest.as_nanos(),
             "set for {set}, after the soonest sleep"
@@ -318,7 +370,10 @@ pub(crate) mod tests {
             r.run_once(None).unwrap(); // no timeout: only the alarm can end these waits
         }
         assert_eq!(r.block_on(done).unwrap(), Ok(Ok(())));
-        assert!(start.elapsed() >= Duration::from_millis(400), "ended early");
+        assert!(
+            start.elapsed() >= Duration::from_millis(1200),
+            "ended early"
+        );
     }
 
     // Where the first sleep cannot make an alarm, turns wait with a timeout until the
@@ -329,7 +384,7 @@ pub(crate) mod tests {
         let mut r = Reactor::new().unwrap();
         let spawner = r.spawner().unwrap();
         let start = Instant::now();
-        let at = Duration::from_millis(3);
+        let at = Duration::from_millis(50);
         let slept = r.spawn(async move { spawner.sleep(at).await }).unwrap();
         FORCE_TIMEOUT.with(|f| f.set(true));
         r.run_once(NOW).unwrap(); // polls the task, and before the wait tries for an alarm

@@ -260,6 +260,10 @@ pub struct Model {
     /// accounted for lazily, at the first sign of them (a callback or handler call, a drop, the
     /// end of the turn): nothing the model could tell apart happens in between.
     began_batch: bool,
+    /// The reactor's alarm may ring in a batch: a task slept at some wait of this input (its
+    /// sleep set the alarm). Then the timers due may fire at the end of a batch a panic left,
+    /// in the turn that finishes it.
+    pub(crate) alarm_may_ring: bool,
     fires: usize,
     stop: bool,
     /// `Reactor::delete` is running for this subscriber outside any batch.
@@ -809,9 +813,10 @@ impl Model {
             "timer {id}: callback outside a turn or nested"
         );
         // Before the wait, or after a batch in which the alarm rang (the timers due then fire
-        // at the batch's end): never in a turn that finishes a batch a panic left.
+        // at the batch's end): in a turn that finishes a batch a panic left only if the alarm
+        // may have rung in it.
         check!(
-            self.began_batch,
+            self.began_batch || self.alarm_may_ring,
             "timer {id}: fired in a turn that finishes a batch"
         );
         self.settle_owned();
@@ -1658,6 +1663,7 @@ pub fn run(input: Input) {
         handler_panicked: false,
         leftover_drop_panicked: false,
         began_batch: false,
+        alarm_may_ring: false,
         fires: 0,
         stop: false,
         deleting: None,

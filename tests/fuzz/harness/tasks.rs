@@ -906,6 +906,11 @@ fn blocking_wake(reactor: &mut Reactor, model: &Shared, waker: u8) {
 /// Before a turn.
 pub fn turn_begins(m: &mut Model) {
     let now = Instant::now();
+    // A sleep armed at a wait may have set the reactor's alarm, which may ring in any later
+    // batch (a dropped sleep's too, until a wait with a timeout moves it).
+    if m.tasks.list.iter().any(|t| t.sleeping.is_some()) {
+        m.alarm_may_ring = true;
+    }
     let tasks = &mut m.tasks;
     tasks.polls_in_turn = 0;
     tasks.panicked = false;
