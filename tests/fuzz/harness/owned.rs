@@ -175,9 +175,10 @@ impl Model {
     /// the turn's timer phase, and its owner live.
     pub(super) fn on_owned_fire(&mut self, id: usize, tag: u32) -> Vec<Action> {
         // Before the wait, or after a batch in which the alarm rang (the timers due then fire
-        // at the batch's end): never in a turn that finishes a batch a panic left.
+        // at the batch's end): in a turn that finishes a batch a panic left only if the alarm
+        // may have rung in it (a sleep's).
         check!(
-            self.began_batch,
+            self.began_batch || self.alarm_may_ring,
             "sub {id}: timer event tagged {tag} in a turn that finishes a batch"
         );
         self.read_clock_to_fire();
