@@ -184,23 +184,38 @@ fn a_started_job_whose_caller_gave_up_finishes_and_its_result_is_dropped_once() 
     let mut r = Reactor::new().unwrap();
     let remote = r.remote().unwrap();
     let drops = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(AtomicBool::new(false));
-    let (d, s) = (drops.clone(), started.clone());
-    let caller = std::thread::spawn(move || {
-        remote
-            .call_timeout(Duration::from_millis(20), move |_: &mut Ops<'_>| {
+    // The job runs until its caller has given up. Where the reactor is too slow to start it
+    // before the caller's wait ends (valgrind), the caller gives up first and the job never
+    // runs: then again, with a longer wait.
+    for wait in [20, 200, 2_000, 20_000].map(Duration::from_millis) {
+        let started = Arc::new(AtomicBool::new(false));
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let (d, s, g) = (drops.clone(), started.clone(), gave_up.clone());
+        let (remote, gave_up) = (remote.clone(), gave_up.clone());
+        let caller = std::thread::spawn(move || {
+            let result = remote.call_timeout(wait, move |_: &mut Ops<'_>| {
                 s.store(true, Ordering::Release);
-                std::thread::sleep(Duration::from_millis(100)); // longer than the caller waits
+                while !g.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1)); // until the caller gave up
+                }
                 Dropped(d)
-            })
-            .map(|_| ())
-    });
-    while !started.load(Ordering::Acquire) {
-        r.run_once(Some(Duration::from_millis(10))).unwrap();
+            });
+            gave_up.store(true, Ordering::Release);
+            result.map(|_| ())
+        });
+        while !started.load(Ordering::Acquire) && !caller.is_finished() {
+            r.run_once(Some(Duration::from_millis(10))).unwrap();
+        }
+        let ran = started.load(Ordering::Acquire);
+        assert_eq!(caller.join().unwrap(), Err(Error::TimedOut));
+        if ran {
+            drop(r);
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+            return;
+        }
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "a job that never started");
     }
-    assert_eq!(caller.join().unwrap(), Err(Error::TimedOut));
-    drop(r);
-    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    panic!("the reactor never started the job before its caller gave up");
 }
 
 #[test]
