@@ -118,7 +118,7 @@ pub(crate) fn unstale<D, T: Threads>(
             (a, b) => a.or(b),
         };
         if wanted.map_or(true, |at| at > set) {
-            on::move_to(registry, timers, key, wanted);
+            on::set_to(registry, timers, key, wanted);
         }
     }
     #[cfg(not(feature = "alarm"))]
@@ -181,7 +181,7 @@ mod on {
             return false;
         };
         if next < set {
-            set_to(registry, timers, key, next);
+            set_to(registry, timers, key, Some(next));
         }
         false
     }
@@ -195,46 +195,25 @@ mod on {
         set: u64,
         deadline: u64,
     ) -> bool {
-        deadline >= set || set_to(registry, timers, key, deadline)
+        deadline >= set || set_to(registry, timers, key, Some(deadline))
     }
 
-    /// [`unstale`](super::unstale): the alarm under `key` rings at `at`, or not at all.
-    #[cfg(feature = "tasks")]
-    pub(super) fn move_to<D, T: Threads>(
+    /// Sets the alarm to ring at `at`, or disarms it (`None`); whether that took. Outside
+    /// dispatch: no handler holds the alarm. Should it fail (it cannot, for a valid timerfd
+    /// and time), timeouts take over rather than lose a deadline.
+    pub(super) fn set_to<D, T: Threads>(
         registry: &mut Registry<D, T>,
         timers: &mut Timers<D, T>,
         key: Key,
         at: Option<u64>,
-    ) {
-        let Some(at) = at else {
-            let disarmed = registry
-                .get_mut::<Alarm>(key)
-                .map(|alarm| alarm.0.disarm().is_ok());
-            if let Ok(true) = disarmed {
-                timers.wake = Wake::Alarm { key, set: u64::MAX };
-            } else {
-                timers.wake = Wake::Timeout;
-                registry.flag(TIMERS, true);
-            }
-            return;
-        };
-        set_to(registry, timers, key, at);
-    }
-
-    /// Sets the alarm to ring at `at`; whether it is. Outside dispatch: no handler holds
-    /// the alarm. Should setting it fail (it cannot, for a valid timerfd and time), timeouts
-    /// take over rather than lose a deadline.
-    fn set_to<D, T: Threads>(
-        registry: &mut Registry<D, T>,
-        timers: &mut Timers<D, T>,
-        key: Key,
-        at: u64,
     ) -> bool {
-        let armed = registry
-            .get_mut::<Alarm>(key)
-            .map(|alarm| alarm.0.set_at(Instant(at), None).is_ok());
-        if let Ok(true) = armed {
-            timers.wake = Wake::Alarm { key, set: at };
+        let done = registry.get_mut::<Alarm>(key).map(|alarm| match at {
+            Some(at) => alarm.0.set_at(Instant(at), None).is_ok(),
+            None => alarm.0.disarm().is_ok(),
+        });
+        if let Ok(true) = done {
+            let set = at.unwrap_or(u64::MAX);
+            timers.wake = Wake::Alarm { key, set };
             true
         } else {
             timers.wake = Wake::Timeout;
