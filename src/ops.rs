@@ -499,6 +499,16 @@ impl<'a, D, T: Threads> Ops<'a, D, T> {
         }
     }
 
+    /// Whether a stop was asked for in this turn (a recording `Ops` never stops early).
+    #[cfg(feature = "std")]
+    pub(crate) fn stop_requested(&self) -> bool {
+        match &self.target {
+            Target::Live { registry, .. } => registry.stop_requested(),
+            #[cfg(feature = "testing")]
+            Target::Record(_) => false,
+        }
+    }
+
     /// Runs `callback` at the end of this turn: after every event of the batch and the
     /// timers due, before `run_once` returns (calloop's idle callbacks; a zero-delay timer
     /// would run at the start of the next turn instead). Deferred callbacks run in the order

@@ -1,12 +1,16 @@
 //! Remote calls (`std`): run closures on a reactor's thread from other threads, fire-and-forget
 //! ([`Remote::post`]) or waiting for the result ([`Remote::call`]).
 //!
-//! Closures queue under a mutex; a coalescing wake (one eventfd `write` however many are
-//! posted between two turns) tells the reactor, whose subscriber runs the queued closures
-//! with an [`Ops`], one at a time, taking each out of the queue under the lock (so a closure
-//! that panics leaves the others queued, and nothing allocates on the way out). The reactor
-//! closes the queue first thing when it drops, before its subscribers: closures not yet run
-//! are dropped, and callers, even from a subscriber's `Drop`, get [`Error::Closed`].
+//! Closures queue in a lock-free ring of 1,024 (a closure that captures nothing is not
+//! allocated); past that, and behind any that waited there, in a list under a mutex, so the
+//! closures each thread posts run in the order posted. A coalescing wake tells the reactor: a
+//! post writes to an eventfd only if the reactor may be asleep, so a burst costs one `write`,
+//! and posts that come while the reactor is running closures cost none (it looks again before
+//! it waits). Its subscriber runs the queued closures with an [`Ops`], one at a time (a
+//! closure that panics, or stops the reactor, leaves the rest queued for the next turn, and
+//! nothing allocates on the way out). The reactor closes the queue first thing when it drops,
+//! before its subscribers: closures not yet run are dropped, and callers, even from a
+//! subscriber's `Drop`, get [`Error::Closed`].
 //!
 //! Every allocation a handle makes ([`Reactor::remote`](crate::Reactor::remote), `post`,
 //! `call`) is fallible: out of memory is `Error::Os(ENOMEM)`, never an abort.
@@ -23,13 +27,13 @@ use crate::ops::Ops;
 use crate::subscriber::Subscriber;
 use crate::sys::{AsFd, BorrowedFd, Errno};
 use crate::thin::try_box;
-use crate::thin::SharedBox;
+use crate::thin::{Ring, SharedBox};
 use crate::threads::{Local, Threads};
 use crate::waker::WakeFd;
 use std::boxed::Box;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,6 +47,14 @@ struct Queue<D, T: 'static> {
 
 pub(crate) struct Shared<D, T: 'static> {
     wake: WakeFd,
+    /// An unbounded queue's first stop: posts go here with no lock, unless it is full or jobs
+    /// wait in `queue` (`spilled`). `None` for a bounded queue, which is `queue` alone.
+    ring: Option<Ring<Job<D, T>>>,
+    /// Jobs of an unbounded queue wait in `queue` (set and cleared under its lock): later
+    /// posts go there too, so each thread's jobs keep their order.
+    spilled: AtomicBool,
+    /// The queue is closed (also in `queue`, for posters under the lock).
+    closed: AtomicBool,
     queue: Mutex<Queue<D, T>>,
     /// The most jobs `queue` holds (`usize::MAX`: unbounded).
     capacity: usize,
@@ -64,6 +76,11 @@ impl<D, T> Shared<D, T> {
     /// Refuses every later job and drops those queued (after the lock is let go: a job's
     /// destructor may post). Allocates nothing.
     fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Pairs with the fence of a post to the ring (`posted`): either this drain sees its
+        // job, or it sees `closed` and drains.
+        fence(Ordering::SeqCst);
+        self.drop_ring();
         let mut queue = self.queue();
         queue.closed = true;
         self.owner.store(0, Ordering::Release);
@@ -73,11 +90,108 @@ impl<D, T> Shared<D, T> {
         drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
     }
 
+    /// Drops every job in the ring (any thread may: the ring is for any number of poppers).
+    fn drop_ring(&self) {
+        if let Some(ring) = &self.ring {
+            while let Some(job) = ring.pop() {
+                drop(job);
+            }
+        }
+    }
+
+    /// Queues `job` in an unbounded queue: in the ring, or after the jobs that spilled (and
+    /// there if the ring is full).
+    fn push_unbounded(
+        &self,
+        ring: &Ring<Job<D, T>>,
+        job: Job<D, T>,
+    ) -> Result<(), (Error, Job<D, T>)> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err((Error::Closed, job));
+        }
+        let job = if self.spilled.load(Ordering::Acquire) {
+            job
+        } else {
+            match ring.push(job) {
+                Ok(()) => {
+                    self.posted();
+                    return Ok(());
+                }
+                Err(job) => job,
+            }
+        };
+        let mut queue = self.queue();
+        if queue.closed {
+            return Err((Error::Closed, job));
+        }
+        if queue.jobs.try_reserve(1).is_err() {
+            return Err((out_of_memory(), job));
+        }
+        queue.jobs.push_back(job);
+        self.spilled.store(true, Ordering::Release);
+        drop(queue);
+        self.posted();
+        Ok(())
+    }
+
+    /// After a job was queued in an unbounded queue: drops it if the queue closed meanwhile,
+    /// and wakes the reactor unless a wake is under way.
+    fn posted(&self) {
+        // Pairs with the fences of `close` and of the reactor's last look (`Serve::handle`):
+        // either they see this job, or this sees `closed`, or the wake flag clear.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::Relaxed) {
+            self.drop_ring(); // its job and any others: nobody will run them
+        }
+        self.wake.wake_after_unlock();
+    }
+
     /// Whether this thread runs the reactor now, or is the only one that can (it cannot wait
     /// for the reactor).
     fn on_reactor_thread(&self) -> bool {
         let me = this_thread();
         self.owner.load(Ordering::Acquire) == me || self.running_on.load(Ordering::Acquire) == me
+    }
+}
+
+impl<D, T: Threads> Shared<D, T> {
+    /// Runs the jobs queued now: those in the ring (one lap at most), then those that spilled
+    /// (they waited for the ring's, as do those a job's panic left). A job that stops the
+    /// reactor is the last: the rest wait for the next turn. Returns how many ran.
+    fn serve(&self, taken: &mut VecDeque<Job<D, T>>, ops: &mut Ops<'_, D, T>) -> usize {
+        let spilled = self.ring.is_none() || self.spilled.load(Ordering::Acquire);
+        // What a panic left goes first; what spilled since waits for the next look.
+        if spilled && taken.is_empty() {
+            core::mem::swap(&mut self.queue().jobs, taken);
+            if self.capacity != usize::MAX {
+                self.room.notify_all(); // the queue is empty again
+            }
+        }
+        let mut ran = 0;
+        if let Some(ring) = &self.ring {
+            for _ in 0..ring.capacity() {
+                let Some(job) = ring.pop() else { break };
+                ran += 1;
+                job(ops);
+                if ops.stop_requested() {
+                    return ran;
+                }
+            }
+        }
+        while let Some(job) = taken.pop_front() {
+            ran += 1;
+            job(ops);
+            if ops.stop_requested() {
+                return ran;
+            }
+        }
+        if spilled && self.ring.is_some() {
+            let queue = self.queue();
+            if queue.jobs.is_empty() {
+                self.spilled.store(false, Ordering::Release);
+            }
+        }
+        ran
     }
 }
 
@@ -204,8 +318,16 @@ impl<D, T> Remote<D, T> {
 impl<D, T: Threads> Remote<D, T> {
     /// A new channel and the subscriber that serves it (to register in the reactor).
     pub(crate) fn open(capacity: usize) -> Result<(Remote<D, T>, Serve<D, T>)> {
+        let ring = if capacity == usize::MAX {
+            Some(Ring::with_capacity(RING).ok_or_else(out_of_memory)?)
+        } else {
+            None
+        };
         let shared = SharedBox::new(Shared {
             wake: WakeFd::new()?,
+            ring,
+            spilled: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 closed: false,
@@ -273,6 +395,15 @@ impl<D, T: Threads> Remote<D, T> {
                 return Err(out_of_memory());
             }
         };
+        if let Some(ring) = &self.shared.ring {
+            return self
+                .shared
+                .push_unbounded(ring, job)
+                .map_err(|(error, job)| {
+                    drop(job); // its destructor may post
+                    error
+                });
+        }
         let mut queue = self.shared.queue();
         let refused = loop {
             if queue.closed {
@@ -335,8 +466,10 @@ impl<D, T: Threads> Remote<D, T> {
     where
         F: FnOnce(&mut Ops<'_, D, T>) + Send + 'static,
     {
-        let mut queue = self.shared.queue();
         let refused = |error, job| Err(Rejected { error, job });
+        // An unbounded queue takes it after the jobs that spilled: a refusal can then give the
+        // job back unboxed (the ring could not).
+        let mut queue = self.shared.queue();
         if queue.closed {
             return refused(Error::Closed, job);
         }
@@ -350,8 +483,9 @@ impl<D, T: Threads> Remote<D, T> {
             Ok(job) => queue.jobs.push_back(job),
             Err(job) => return refused(out_of_memory(), job),
         }
+        self.shared.spilled.store(true, Ordering::Release);
         drop(queue);
-        self.shared.wake.wake_after_unlock();
+        self.shared.posted();
         Ok(())
     }
 
@@ -570,13 +704,19 @@ impl<D, T> AsFd for Serve<D, T> {
     }
 }
 
+/// The jobs an unbounded queue holds with no lock (more wait in a list, under one).
+const RING: usize = 1024;
+
+/// How many times one turn looks at the queue while fewer posts come each time.
+const ROUNDS: usize = 8;
+
 /// Wakes the reactor again if a job panics, for the jobs still queued.
 struct WakeAgainOnUnwind<'a>(&'a WakeFd);
 
 impl Drop for WakeAgainOnUnwind<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.wake();
+            self.0.force();
         }
     }
 }
@@ -586,23 +726,37 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
         false
     }
 
+    /// Runs the jobs queued (see `Shared::serve`), again while fewer come each time than the
+    /// time before. The wake flag stays set until a look finds none, so posts that come while
+    /// the reactor runs jobs do not write: the flag is cleared, then the queue is looked at
+    /// once more. A post that look misses sees the flag clear and writes (the lock, or the
+    /// fences of the two, order them). If jobs come as fast as they run, the turn ends and
+    /// the reactor wakes itself for the next: the other subscribers get their turn.
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
-        self.shared.wake.take();
-        let _rest = WakeAgainOnUnwind(&self.shared.wake);
-        // First what a job's panic left, then the jobs queued now, taken under the lock in
-        // one swap (posters never wait on a job); those posted meanwhile woke the reactor
-        // for the next turn.
-        for round in 0..2 {
-            if round == 1 {
-                core::mem::swap(&mut self.shared.queue().jobs, &mut self.taken);
-                if self.shared.capacity != usize::MAX {
-                    self.shared.room.notify_all(); // the queue is empty again
-                }
+        let (shared, taken) = (&*self.shared, &mut self.taken);
+        shared.wake.empty();
+        let _rest = WakeAgainOnUnwind(&shared.wake);
+        let (mut settled, mut before) = (false, usize::MAX);
+        for _ in 0..ROUNDS {
+            let ran = shared.serve(taken, ops);
+            if ops.stop_requested() {
+                break; // what is left waits for the next turn, which this wakes
             }
-            while let Some(job) = self.taken.pop_front() {
-                job(ops);
+            if settled {
+                return;
             }
+            if ran == 0 {
+                shared.wake.settle();
+                // Pairs with the fence of a post to the ring (`Shared::posted`).
+                fence(Ordering::SeqCst);
+                settled = true;
+            } else if ran >= before {
+                break;
+            }
+            before = ran;
         }
+        // Posts may have come since the last look, and none of them wrote: next turn.
+        shared.wake.force();
     }
 }
 

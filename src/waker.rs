@@ -22,7 +22,8 @@ const WRITE_TRIES: usize = 8;
 /// The eventfd and the flag shared by a waker's handles and its subscriber.
 pub(crate) struct WakeFd {
     fd: OwnedFd,
-    /// A wake was written and the reactor has not taken it yet.
+    /// A wake was written and the reactor has not taken it yet (the remote's: or the reactor
+    /// is running the jobs it announced, and looks again before it waits).
     pending: AtomicBool,
 }
 
@@ -78,6 +79,22 @@ impl WakeFd {
             Ok(_) | Err(_) => {}
         }
         self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// On the reactor's thread: empties the fd and leaves the flag set, so wakes keep from
+    /// writing while the reactor is busy with what they announce; [`settle`](WakeFd::settle)
+    /// clears it before the reactor's last look (the remote's queue).
+    #[cfg(feature = "std")]
+    pub(crate) fn empty(&self) {
+        // As in `take`: an error leaves the fd readable, a spurious wake at worst.
+        if sys::read(self.fd.as_fd(), &mut [0u8; 8]).is_err() {}
+    }
+
+    /// Lets the next wake write: the reactor's last look at what wakes announce follows (under
+    /// the lock the wakes push under, see [`wake_after_unlock`](WakeFd::wake_after_unlock)).
+    #[cfg(feature = "std")]
+    pub(crate) fn settle(&self) {
+        self.pending.store(false, Ordering::Release);
     }
 
     /// Makes the fd readable whether or not a wake is under way: the last handle of a waker

@@ -184,11 +184,14 @@ fn a_panicking_job_leaves_the_rest_for_the_next_turn() {
     let first = catch_unwind(AssertUnwindSafe(|| r.run_with(&mut log)));
     assert!(first.is_err());
     assert_eq!(log, [1]);
-    // Posted after the panic: runs after what the panic left, in the same turn, in order.
+    // Posted after the panic: runs after what the panic left, in order. The job that stops
+    // is the turn's last: the one behind it waits for the next turn.
     remote
         .post(|ops: &mut Ops<'_, Vec<u32>>| ops.data().push(5))
         .unwrap();
     r.run_with(&mut log).unwrap();
+    assert_eq!(log, [1, 3]);
+    r.run_once_with(Some(Duration::ZERO), &mut log).unwrap();
     assert_eq!(log, [1, 3, 5]);
 }
 

@@ -13,6 +13,8 @@ mod alloc;
 mod fds;
 #[path = "model.rs"]
 mod model;
+#[path = "remote.rs"]
+mod remote;
 #[path = "subscriber.rs"]
 mod subscriber;
 #[path = "timer.rs"]
@@ -325,6 +327,24 @@ pub enum Op {
     /// Reads one of them dry from outside.
     #[cfg(feature = "tasks")]
     DrainAsync(u8),
+    /// `Remote::post` from the driver (the reactor's remote is made at the first post).
+    Post(JobKind),
+    /// A burst of a thousand posts or more: past the remote queue's ring, into its list.
+    PostMany(u8),
+    /// Posts from another thread, which the driver waits for.
+    PostFromThread(u8),
+    /// Posts with every allocation failing: refused with ENOMEM, the job dropped once.
+    PostStarved(JobKind),
+}
+
+/// What a posted job does when it runs (besides checking its order).
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Plain,
+    /// Stops the reactor: the turn's last job.
+    Stop,
+    /// Posts another job.
+    Post,
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -345,12 +365,12 @@ pub struct Input {
 /// counts them as that input's.
 pub fn init() {
     quiet_planted_panics();
+    let _ = std::thread::current();
+    std::thread::scope(|s| {
+        s.spawn(|| ());
+    });
     #[cfg(feature = "tasks")]
     {
-        let _ = std::thread::current();
-        std::thread::scope(|s| {
-            s.spawn(|| ());
-        });
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let waiter = std::thread::spawn(move || rx.recv().is_ok());
         let _ = tx.send(());

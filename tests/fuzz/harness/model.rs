@@ -7,6 +7,7 @@
 
 use super::alloc::starved;
 use super::fds::no_fds;
+use super::remote;
 use super::subscriber::FuzzSub;
 use super::timer;
 use super::{
@@ -482,6 +483,11 @@ impl Model {
         });
         #[cfg(feature = "tasks")]
         if self.tasks.may_end_wait() {
+            return false;
+        }
+        // Its eventfd is readable while jobs wait, and may be after they ran (a wake that
+        // came as they ran).
+        if remote::exists() {
             return false;
         }
         !self.remainder && timers_quiet && subs_quiet && ghosts_quiet
@@ -1682,11 +1688,22 @@ pub fn run(input: Input) {
         #[cfg(feature = "tasks")]
         tasks: tasks::Tasks::new(input.task_scripts),
     }));
+    remote::begin();
     let mut reactor = Reactor::with_capacity(4 * MAX_SUBS).expect("reactor");
     #[cfg(feature = "tasks")]
     tasks::setup(&mut reactor, &model);
     for op in input.ops.into_iter().take(256) {
         step(&mut reactor, &model, op);
+    }
+    // The jobs still queued run within a few turns (each runs at least one, or stops).
+    if remote::queued() {
+        for _ in 0..64 {
+            if !remote::queued() {
+                break;
+            }
+            turn(&mut reactor, &model, None);
+        }
+        remote::check_drained();
     }
     model.borrow_mut().dropping_reactor = true;
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(reactor))) {
@@ -1694,6 +1711,7 @@ pub fn run(input: Input) {
     }
     #[cfg(feature = "tasks")]
     tasks::after_reactor(&model);
+    remote::finish();
     let mut m = model.borrow_mut();
     for (id, s) in m.subs.iter().enumerate() {
         check!(s.drops == 1, "sub {id}: dropped {} times in all", s.drops);
@@ -1914,6 +1932,10 @@ fn step(reactor: &mut Reactor, model: &Shared, op: Op) {
         | Op::TakeJoin(_)
         | Op::PokeAsync(_)
         | Op::DrainAsync(_) => tasks::step(reactor, model, op),
+        Op::Post(kind) => remote::post_one(reactor, kind, false),
+        Op::PostStarved(kind) => remote::post_one(reactor, kind, true),
+        Op::PostMany(n) => remote::post_many(reactor, n),
+        Op::PostFromThread(n) => remote::post_from_thread(reactor, n),
     }
 }
 
@@ -1960,6 +1982,7 @@ fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blockin
         #[cfg(feature = "tasks")]
         tasks::turn_begins(&mut m);
     }
+    remote::turn_begins();
     let limit = (timed == Some(true)).then(no_fds);
     model.borrow_mut().no_fds = limit.is_some();
     let timeout = if timed.is_some() {
@@ -1971,6 +1994,9 @@ fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blockin
     let start = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| reactor.run_once(timeout)));
     let elapsed = start.elapsed();
+    if remote::stopped() {
+        model.borrow_mut().stop = true;
+    }
     drop(limit);
     let pending = reactor.pending();
     let mut m = model.borrow_mut();
@@ -2014,6 +2040,8 @@ fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blockin
             let (polls, own) = tasks::turn_ends(&mut m, n.is_some(), waited);
             #[cfg(not(feature = "tasks"))]
             let (polls, own) = (0, 0);
+            // The remote's eventfd counts too.
+            let own = own + usize::from(remote::exists());
             m.check_dropped();
             if let Some(n) = n {
                 check!(
