@@ -240,7 +240,8 @@ impl<D, T: Threads> Builder<D, T> {
     /// [`Remote::post`](crate::remote::Remote::post) and
     /// [`call`](crate::remote::Remote::call) wait for room, and
     /// [`try_post`](crate::remote::Remote::try_post) gives the job back with
-    /// [`Error::Full`](crate::Error::Full). Unbounded unless set; 0 is taken as 1.
+    /// [`Error::Full`](crate::Error::Full). Unbounded unless set; 0 is taken as 1. A bounded
+    /// queue is a list under a lock; an unbounded one takes posts in a lock-free ring first.
     ///
     /// ```
     /// use barepoll::{Error, Ops, Reactor};
@@ -1020,8 +1021,10 @@ impl<D, T: Threads> Reactor<D, T> {
 
     /// A handle (`Clone + Send + Sync`) that runs closures on this reactor's thread, from any
     /// thread: see [`Remote`](crate::remote::Remote). Every call gives a handle to the same
-    /// channel; the first registers its subscriber (one eventfd). The state must be
-    /// `'static` (the closures, made on other threads, name it).
+    /// channel; the first registers its subscriber (one eventfd) and, unless the queue is
+    /// bounded ([`Builder::remote_capacity`](crate::Builder::remote_capacity)), allocates its
+    /// ring of 1,024 jobs (24 KiB on 64-bit targets). The state must be `'static` (the
+    /// closures, made on other threads, name it).
     ///
     /// # Errors
     /// The kernel's error from `eventfd2`; `ENOMEM` if memory for the channel cannot be had;

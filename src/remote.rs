@@ -155,22 +155,28 @@ impl<D, T> Shared<D, T> {
 }
 
 impl<D, T: Threads> Shared<D, T> {
-    /// Runs the jobs queued now: those in the ring (one lap at most), then those that spilled
-    /// (they waited for the ring's, as do those a job's panic left). A job that stops the
-    /// reactor is the last: the rest wait for the next turn. Returns how many ran.
-    fn serve(&self, taken: &mut VecDeque<Job<D, T>>, ops: &mut Ops<'_, D, T>) -> usize {
-        let spilled = self.ring.is_none() || self.spilled.load(Ordering::Acquire);
-        // What a panic left goes first; what spilled since waits for the next look.
-        if spilled && taken.is_empty() {
-            core::mem::swap(&mut self.queue().jobs, taken);
+    /// Runs the jobs queued now. Those that spilled into the list are taken in one swap that
+    /// notes where the ring ends and lets posts go to the ring again: the ring's jobs before
+    /// that point are older and run first, then the list's, then (one lap at most) the ring's
+    /// newer ones, so each thread's jobs run in the order posted. A job that stops the reactor
+    /// is the last: the rest wait for the next turn (as do those a job's panic left, with the
+    /// point they wait behind). Returns how many ran.
+    fn serve(&self, taken: &mut Taken<D, T>, ops: &mut Ops<'_, D, T>) -> usize {
+        let ring = self.ring.as_ref();
+        let spilled = ring.is_none() || self.spilled.load(Ordering::Acquire);
+        if spilled && taken.jobs.is_empty() {
+            let mut queue = self.queue();
+            taken.behind = ring.map(Ring::tail);
+            core::mem::swap(&mut queue.jobs, &mut taken.jobs);
+            self.spilled.store(false, Ordering::Release);
+            drop(queue);
             if self.capacity != usize::MAX {
                 self.room.notify_all(); // the queue is empty again
             }
         }
         let mut ran = 0;
-        if let Some(ring) = &self.ring {
-            for _ in 0..ring.capacity() {
-                let Some(job) = ring.pop() else { break };
+        if let (Some(ring), Some(end)) = (ring, taken.behind) {
+            while let Some(job) = ring.pop_before(end) {
                 ran += 1;
                 job(ops);
                 if ops.stop_requested() {
@@ -178,17 +184,22 @@ impl<D, T: Threads> Shared<D, T> {
                 }
             }
         }
-        while let Some(job) = taken.pop_front() {
+        while let Some(job) = taken.jobs.pop_front() {
             ran += 1;
             job(ops);
             if ops.stop_requested() {
                 return ran;
             }
         }
-        if spilled && self.ring.is_some() {
-            let queue = self.queue();
-            if queue.jobs.is_empty() {
-                self.spilled.store(false, Ordering::Release);
+        taken.behind = None;
+        if let Some(ring) = ring {
+            for _ in 0..ring.capacity() {
+                let Some(job) = ring.pop() else { break };
+                ran += 1;
+                job(ops);
+                if ops.stop_requested() {
+                    break;
+                }
             }
         }
         ran
@@ -345,7 +356,10 @@ impl<D, T: Threads> Remote<D, T> {
         .ok_or_else(out_of_memory)?;
         let serve = Serve {
             shared: shared.clone(),
-            taken: VecDeque::new(),
+            taken: Taken {
+                jobs: VecDeque::new(),
+                behind: None,
+            },
         };
         Ok((Remote { shared }, serve))
     }
@@ -693,15 +707,21 @@ impl<R> Drop for Answer<R> {
 /// The reactor side of a [`Remote`]: the subscriber that runs what was posted.
 pub struct Serve<D, T: 'static> {
     shared: SharedBox<Shared<D, T>>,
-    /// The jobs taken from the queue in one swap (the queue gets this list's room back, so
-    /// posting rarely allocates); left here by a job that panicked, for the next turn.
-    taken: VecDeque<Job<D, T>>,
+    taken: Taken<D, T>,
 }
 
 impl<D, T> AsFd for Serve<D, T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.shared.wake.as_fd()
     }
+}
+
+/// The jobs taken from the list in one swap (the list gets this one's room back, so posting
+/// rarely allocates); left here by a job that panicked or stopped, for the next turn.
+struct Taken<D, T: 'static> {
+    jobs: VecDeque<Job<D, T>>,
+    /// Where the ring ended when they were taken: its jobs before that run first.
+    behind: Option<usize>,
 }
 
 /// The jobs an unbounded queue holds with no lock (more wait in a list, under one).

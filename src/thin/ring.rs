@@ -116,6 +116,24 @@ impl<T> Ring<T> {
         }
     }
 
+    /// The position the next push takes (a snapshot): with [`pop_before`](Ring::pop_before),
+    /// the values pushed before a point.
+    pub(crate) fn tail(&self) -> usize {
+        self.tail.0.load(Ordering::Acquire)
+    }
+
+    /// [`pop`](Ring::pop), if the oldest value was pushed before position `end` (a [`tail`]
+    /// snapshot). For a ring with one popper (else another may pop meanwhile).
+    ///
+    /// [`tail`]: Ring::tail
+    pub(crate) fn pop_before(&self, end: usize) -> Option<T> {
+        let head = self.head.0.load(Ordering::Relaxed);
+        if end.wrapping_sub(head) as isize <= 0 {
+            return None;
+        }
+        self.pop()
+    }
+
     /// Takes the oldest value, if one is there. `None` also while the pusher of the oldest
     /// position has claimed it but not finished writing it: that pusher's wake follows.
     pub(crate) fn pop(&self) -> Option<T> {
