@@ -159,9 +159,10 @@ impl<D, T: Threads> Shared<D, T> {
     /// notes where the ring ends and lets posts go to the ring again: the ring's jobs before
     /// that point are older and run first, then the list's, then (one lap at most) the ring's
     /// newer ones, so each thread's jobs run in the order posted. A job that stops the reactor
-    /// is the last: the rest wait for the next turn (as do those a job's panic left, with the
-    /// point they wait behind). Returns how many ran.
-    fn serve(&self, taken: &mut Taken<D, T>, ops: &mut Ops<'_, D, T>) -> usize {
+    /// (`stopped`: a stop was asked for before) is the last: the rest wait for the next turn
+    /// (as do those a job's panic left, with the point they wait behind). Returns how many
+    /// ran.
+    fn serve(&self, taken: &mut Taken<D, T>, ops: &mut Ops<'_, D, T>, stopped: bool) -> usize {
         let ring = self.ring.as_ref();
         let spilled = ring.is_none() || self.spilled.load(Ordering::Acquire);
         if spilled && taken.jobs.is_empty() {
@@ -179,7 +180,7 @@ impl<D, T: Threads> Shared<D, T> {
             while let Some(job) = ring.pop_before(end) {
                 ran += 1;
                 job(ops);
-                if ops.stop_requested() {
+                if stops(ops, stopped) {
                     return ran;
                 }
             }
@@ -187,7 +188,7 @@ impl<D, T: Threads> Shared<D, T> {
         while let Some(job) = taken.jobs.pop_front() {
             ran += 1;
             job(ops);
-            if ops.stop_requested() {
+            if stops(ops, stopped) {
                 return ran;
             }
         }
@@ -197,7 +198,7 @@ impl<D, T: Threads> Shared<D, T> {
                 let Some(job) = ring.pop() else { break };
                 ran += 1;
                 job(ops);
-                if ops.stop_requested() {
+                if stops(ops, stopped) {
                     break;
                 }
             }
@@ -716,6 +717,12 @@ impl<D, T> AsFd for Serve<D, T> {
     }
 }
 
+/// Whether a job asked for a stop (one asked for before the jobs ran does not end them: a
+/// handler that stops every turn does not hold the queue back to a job a turn).
+fn stops<D, T: Threads>(ops: &Ops<'_, D, T>, stopped: bool) -> bool {
+    !stopped && ops.stop_requested()
+}
+
 /// The jobs taken from the list in one swap (the list gets this one's room back, so posting
 /// rarely allocates); left here by a job that panicked or stopped, for the next turn.
 struct Taken<D, T: 'static> {
@@ -757,9 +764,10 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
         shared.wake.empty();
         let _rest = WakeAgainOnUnwind(&shared.wake);
         let (mut settled, mut before) = (false, usize::MAX);
+        let stopped = ops.stop_requested();
         for _ in 0..ROUNDS {
-            let ran = shared.serve(taken, ops);
-            if ops.stop_requested() {
+            let ran = shared.serve(taken, ops, stopped);
+            if stops(ops, stopped) {
                 break; // what is left waits for the next turn, which this wakes
             }
             if settled {

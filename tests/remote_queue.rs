@@ -161,3 +161,33 @@ fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'sta
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the scenario hung (or panicked)")
 }
+
+/// A stop asked for by a handler before the jobs run does not end them: a subscriber that
+/// stops every turn must not hold the queue back to one job a turn.
+#[test]
+fn a_stop_asked_for_before_the_jobs_does_not_hold_them_back() {
+    let _fds = fd_check();
+    let mut r = Reactor::builder().state::<Vec<u32>>().build().unwrap();
+    let remote = r.remote().unwrap();
+    // Ready before the remote's eventfd: first in the batch (the kernel reports in the order
+    // fds became ready).
+    barepoll::interest()
+        .read()
+        .with_fd(barepoll::sys::eventfd(1, 0).unwrap())
+        .with_handler(|ops: &mut Ops<'_, Vec<u32>>| ops.stop())
+        .register_into(&mut r)
+        .unwrap();
+    for i in 0..100 {
+        remote
+            .post(move |ops: &mut Ops<'_, Vec<u32>>| ops.data().push(i))
+            .unwrap();
+    }
+    let mut ran = Vec::new();
+    r.run_once_with(Some(Duration::ZERO), &mut ran).unwrap();
+    assert!(r.stop_requested());
+    assert_eq!(
+        ran,
+        (0..100).collect::<Vec<_>>(),
+        "the handler's stop held the jobs back"
+    );
+}

@@ -1158,6 +1158,7 @@ pub fn perform(me: &mut FuzzSub, action: Action, ops: &mut Ops<'_>) {
         }
         Action::Stop => {
             ops.stop();
+            remote::stop_seen();
             let mut m = model.borrow_mut();
             m.stop = true;
             // An owned timer's handler runs in its timer's callback: the turn stops before
@@ -1271,6 +1272,7 @@ pub fn perform_timer(model: &Shared, me: usize, action: TimerAction, ops: &mut O
         }
         TimerAction::Stop => {
             ops.stop();
+            remote::stop_seen();
             let mut m = model.borrow_mut();
             m.stop = true;
             m.timer_stop = true;

@@ -26,8 +26,13 @@ struct Log {
     ran: u32,
     /// Dropped unrun: refused, or queued when the reactor dropped.
     dropped: u32,
-    /// A job stopped the reactor in this turn.
+    /// A job stopped the reactor in this turn, and no stop was asked for before it: no job
+    /// may run after it in this turn.
     stopped: bool,
+    /// A handler or timer callback asked for a stop in this turn (jobs then run on).
+    other_stop: bool,
+    /// A job asked for a stop in this turn.
+    job_stop: bool,
 }
 
 static LOG: Mutex<Log> = Mutex::new(Log {
@@ -37,6 +42,8 @@ static LOG: Mutex<Log> = Mutex::new(Log {
     ran: 0,
     dropped: 0,
     stopped: false,
+    other_stop: false,
+    job_stop: false,
 });
 
 macro_rules! check {
@@ -86,7 +93,8 @@ impl Job {
             match self.kind {
                 JobKind::Plain => None,
                 JobKind::Stop => {
-                    log.stopped = true;
+                    log.stopped = !log.other_stop;
+                    log.job_stop = true;
                     None
                 }
                 JobKind::Post => log.remote.clone(),
@@ -152,7 +160,8 @@ pub fn begin() {
     let mut log = log();
     check!(log.remote.is_none(), "the last input's remote is alive");
     log.queued.clear();
-    (log.made, log.ran, log.dropped, log.stopped) = (0, 0, 0, false);
+    (log.made, log.ran, log.dropped) = (0, 0, 0);
+    (log.stopped, log.other_stop, log.job_stop) = (false, false, false);
 }
 
 /// The driver posts one job.
@@ -191,12 +200,18 @@ pub fn exists() -> bool {
 
 /// At the start of a turn.
 pub fn turn_begins() {
-    log().stopped = false;
+    let mut log = log();
+    (log.stopped, log.other_stop, log.job_stop) = (false, false, false);
+}
+
+/// A handler or timer callback asked for a stop.
+pub fn stop_seen() {
+    log().other_stop = true;
 }
 
 /// Whether a job asked for a stop in the turn.
 pub fn stopped() -> bool {
-    log().stopped
+    log().job_stop
 }
 
 /// Whether jobs wait to run.

@@ -1,7 +1,7 @@
 //! barepoll's remote calls as its docs show: `Reactor::remote`, then `Remote::post` of a
 //! closure that updates the reactor's state through `ops.data()`; the loop runs with
-//! `run_with` until the last call asks it to stop. Posts between two turns cost one eventfd
-//! `write`.
+//! `run_with` until the last call asks it to stop. A post writes the eventfd only when the
+//! reactor may be asleep.
 
 use super::{measured_remote, Harness};
 use crate::variants::Runner;
