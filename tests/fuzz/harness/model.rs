@@ -1984,7 +1984,8 @@ fn turn_with(reactor: &mut Reactor, model: &Shared, timed: Option<bool>, blockin
         #[cfg(feature = "tasks")]
         tasks::turn_begins(&mut m);
     }
-    remote::turn_begins();
+    // A stop that survives a panicked batch is asked for before any job of this turn.
+    remote::turn_begins(model.borrow().stop);
     let limit = (timed == Some(true)).then(no_fds);
     model.borrow_mut().no_fds = limit.is_some();
     let timeout = if timed.is_some() {

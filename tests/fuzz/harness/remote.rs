@@ -198,10 +198,11 @@ pub fn exists() -> bool {
     log().remote.is_some()
 }
 
-/// At the start of a turn.
-pub fn turn_begins() {
+/// At the start of a turn; `stopped`: a stop asked for in an earlier turn is still on (its
+/// batch panicked before it was done).
+pub fn turn_begins(stopped: bool) {
     let mut log = log();
-    (log.stopped, log.other_stop, log.job_stop) = (false, false, false);
+    (log.stopped, log.other_stop, log.job_stop) = (false, stopped, false);
 }
 
 /// A handler or timer callback asked for a stop.
