@@ -10,7 +10,8 @@
 //! - `dispatch`: the event buffer and the dispatch loop with its panic guard;
 //! - `owners`: calls into a value off the dispatch path (`init`, an owned timer's event);
 //! - `shared`: `SharedBox`, the handles' `Arc` whose allocation can fail;
-//! - `ring`: the bounded lock-free queue of values behind `barepoll::channel`;
+//! - `ring`: the bounded lock-free queue of values behind `barepoll::channel` and the remote
+//!   queue;
 //! - `task` (feature `tasks`): tasks' cells and their raw wakers; `inbox`: the stack wakes from
 //!   any thread push tasks on, and the executor's state; `pinned`: a future pinned in place
 //!   beside an unpinned companion (a timeout's future and its sleep).

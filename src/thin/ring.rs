@@ -1,11 +1,12 @@
 //! `Ring`: a bounded lock-free queue of values (Dmitry Vyukov's bounded MPMC queue), the
-//! storage of `barepoll::channel`. Each slot carries a sequence number that says whose turn it
-//! is: a pusher at position `p` may write the slot when its sequence is `p`, a popper at `p`
-//! may read it when it is `p + 1`; the popper then hands it to the push one lap later
-//! (`p + capacity`). Values pushed by one thread are popped in the order pushed.
+//! storage of `barepoll::channel` and the first stop of an unbounded remote queue. Each slot
+//! carries a sequence number that says whose turn it is: a pusher at position `p` may write
+//! the slot when its sequence is `p`, a popper at `p` may read it when it is `p + 1`; the
+//! popper then hands it to the push one lap later (`p + capacity`). Values pushed by one
+//! thread are popped in the order pushed.
 //!
 //! It owns its slots' memory (allocated fallibly) and the values in them, dropped with the
-//! ring. It may not talk to the kernel, wake anyone or block: the channel does that.
+//! ring. It may not talk to the kernel, wake anyone or block: its users do that.
 
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
@@ -227,6 +228,36 @@ mod tests {
         let drained: Vec<_> = core::iter::from_fn(|| ring.pop()).collect();
         assert_eq!(drained, [1, 2, 3, 4]);
         assert_eq!((ring.len(), ring.pop()), (0, None));
+    }
+
+    #[test]
+    fn pop_before_takes_only_what_was_pushed_before_the_point() {
+        let ring = Ring::with_capacity(4).unwrap();
+        assert_eq!(ring.pop_before(ring.tail()), None);
+        for lap in 0..3 {
+            ring.push(0).unwrap();
+            ring.push(1).unwrap();
+            let end = ring.tail();
+            ring.push(2).unwrap();
+            assert_eq!(ring.pop_before(end), Some(0), "lap {lap}");
+            assert_eq!(ring.pop_before(end), Some(1));
+            assert_eq!(ring.pop_before(end), None, "popped past the point");
+            assert_eq!(ring.pop(), Some(2));
+        }
+        // Positions wrap: a point from before the wrap still bounds the pops after it.
+        let ring = Ring::<u8>::with_capacity(2).unwrap();
+        ring.head.0.store(usize::MAX, Ordering::Relaxed);
+        ring.tail.0.store(usize::MAX, Ordering::Relaxed);
+        for slot in &ring.slots {
+            slot.sequence.store(usize::MAX, Ordering::Relaxed);
+        }
+        ring.slots[0].sequence.store(0, Ordering::Relaxed);
+        ring.push(7).unwrap(); // at usize::MAX
+        let end = ring.tail(); // 0, after the wrap
+        ring.push(8).unwrap();
+        assert_eq!(ring.pop_before(end), Some(7));
+        assert_eq!(ring.pop_before(end), None);
+        assert_eq!(ring.pop(), Some(8));
     }
 
     #[test]
