@@ -146,6 +146,20 @@ impl<D, T> Shared<D, T> {
         self.wake.wake_after_unlock();
     }
 
+    /// Watches the queue for about a microsecond (no syscall) before the reactor lets the next
+    /// post write: a poster that keeps posting finds it still serving, and makes no `write`
+    /// (or the reactor none of its waits). Whether a job came.
+    fn linger(&self) -> bool {
+        let Some(ring) = &self.ring else { return false };
+        for _ in 0..LINGER {
+            if !ring.is_empty() || self.spilled.load(Ordering::Relaxed) {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        false
+    }
+
     /// Whether this thread runs the reactor now, or is the only one that can (it cannot wait
     /// for the reactor).
     fn on_reactor_thread(&self) -> bool {
@@ -737,6 +751,10 @@ const RING: usize = 1024;
 /// How many times one turn looks at the queue while fewer posts come each time.
 const ROUNDS: usize = 8;
 
+/// How many times the reactor looks at an empty queue, with a spin-loop hint between looks,
+/// after serving jobs (about a microsecond; see `Shared::linger`).
+const LINGER: usize = 64;
+
 /// Wakes the reactor again if a job panics, for the jobs still queued.
 struct WakeAgainOnUnwind<'a>(&'a WakeFd);
 
@@ -754,16 +772,16 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
     }
 
     /// Runs the jobs queued (see `Shared::serve`), again while fewer come each time than the
-    /// time before. The wake flag stays set until a look finds none, so posts that come while
-    /// the reactor runs jobs do not write: the flag is cleared, then the queue is looked at
-    /// once more. A post that look misses sees the flag clear and writes (the lock, or the
+    /// time before. The wake flag stays set until a look finds none (and, if jobs ran, none
+    /// came while it watched the queue for a moment), so posts that come while the reactor
+    /// runs jobs do not write: the flag is cleared, then the queue is looked at once more. A post that look misses sees the flag clear and writes (the lock, or the
     /// fences of the two, order them). If jobs come as fast as they run, the turn ends and
     /// the reactor wakes itself for the next: the other subscribers get their turn.
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         let (shared, taken) = (&*self.shared, &mut self.taken);
         shared.wake.empty();
         let _rest = WakeAgainOnUnwind(&shared.wake);
-        let (mut settled, mut before) = (false, usize::MAX);
+        let (mut settled, mut before, mut served) = (false, usize::MAX, false);
         let stopped = ops.stop_requested();
         for _ in 0..ROUNDS {
             let ran = shared.serve(taken, ops, stopped);
@@ -773,7 +791,8 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
             if settled {
                 return;
             }
-            if ran == 0 {
+            served |= ran > 0;
+            if ran == 0 && !(served && shared.linger()) {
                 shared.wake.settle();
                 // Pairs with the fence of a post to the ring (`Shared::posted`).
                 fence(Ordering::SeqCst);
