@@ -200,3 +200,24 @@ pub fn timer_table(out: &mut String, r: &Results) {
         put!(out, "| {goal} | {shown}: {} |", verdict(holds));
     }
 }
+
+/// barepoll's remote-calls goal: a million posts from another thread run at least 1.5 times
+/// the rate of the hand-written mio loop (the median over the interleaved rounds of each
+/// round's ratio of mio's time to barepoll's).
+pub fn remote_table(out: &mut String, r: &Results) {
+    let noisy = if r.noisy() { " (noisy)" } else { "" };
+    // Nanoseconds per call: milliseconds per million calls.
+    let wall = |id| r.row("remote")?.wall[position(id)];
+    let (mine, mio) = (wall("barepoll"), wall("mio_boxed"));
+    let shown = match (mine, mio) {
+        (Some(b), Some(m)) => format!("{:.0} vs {:.0} ms, ×{:.2}{noisy}", b.ns, m.ns, m.ratio),
+        _ => "n/a".into(),
+    };
+    put!(out, "| goal | barepoll (closure) |\n|---|---|");
+    put!(
+        out,
+        "| 1M remote posts from another thread ≥ 1.5 × the rate of mio + `Waker` + `AtomicBool` + \
+         `mpsc` of boxed closures | {shown}: {} |",
+        verdict(mio.map(|m| m.ratio >= 1.5))
+    );
+}

@@ -252,6 +252,12 @@ pub fn markdown(r: &Results) -> String {
                registered):\n"
     );
     goals::timer_table(&mut out, r);
+    put!(
+        out,
+        "\nRemote calls (the closure reactor's `Remote`, against the mio loop a user writes by \
+         hand):\n"
+    );
+    goals::remote_table(&mut out, r);
     if !r.notes.is_empty() {
         put!(out, "\n## Notes\n");
         for note in &r.notes {
