@@ -152,7 +152,7 @@ impl<D, T> Shared<D, T> {
     fn linger(&self) -> bool {
         let Some(ring) = &self.ring else { return false };
         for _ in 0..LINGER {
-            if !ring.is_empty() || self.spilled.load(Ordering::Relaxed) {
+            if ring.ready() || self.spilled.load(Ordering::Relaxed) {
                 return true;
             }
             core::hint::spin_loop();

@@ -117,6 +117,15 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Whether the oldest value is there to pop (a snapshot that reads only the popper's
+    /// position and that slot, not the pushers' position: a popper watching for values does
+    /// not take the pushers' cache line from them).
+    pub(crate) fn ready(&self) -> bool {
+        let position = self.head.0.load(Ordering::Relaxed);
+        let slot = &self.slots[position & self.mask];
+        slot.sequence.load(Ordering::Acquire) == position.wrapping_add(1)
+    }
+
     /// The position the next push takes (a snapshot): with [`pop_before`](Ring::pop_before),
     /// the values pushed before a point.
     pub(crate) fn tail(&self) -> usize {
