@@ -240,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn ready_says_whether_the_oldest_value_is_there() {
+        let ring = Ring::with_capacity(2).unwrap();
+        for _ in 0..3 {
+            assert!(!ring.ready());
+            ring.push(1).unwrap();
+            ring.push(2).unwrap();
+            assert!(ring.ready());
+            assert_eq!(ring.pop(), Some(1));
+            assert!(ring.ready());
+            assert_eq!(ring.pop(), Some(2));
+        }
+        assert!(!ring.ready());
+    }
+
+    #[test]
     fn pop_before_takes_only_what_was_pushed_before_the_point() {
         let ring = Ring::with_capacity(4).unwrap();
         assert_eq!(ring.pop_before(ring.tail()), None);
