@@ -120,6 +120,7 @@ impl<T> Ring<T> {
     /// Whether the oldest value is there to pop (a snapshot that reads only the popper's
     /// position and that slot, not the pushers' position: a popper watching for values does
     /// not take the pushers' cache line from them).
+    #[cfg(feature = "std")] // the remote queue's
     pub(crate) fn ready(&self) -> bool {
         let position = self.head.0.load(Ordering::Relaxed);
         let slot = &self.slots[position & self.mask];
@@ -128,6 +129,7 @@ impl<T> Ring<T> {
 
     /// The position the next push takes (a snapshot): with [`pop_before`](Ring::pop_before),
     /// the values pushed before a point.
+    #[cfg(feature = "std")] // the remote queue's
     pub(crate) fn tail(&self) -> usize {
         self.tail.0.load(Ordering::Acquire)
     }
@@ -136,6 +138,7 @@ impl<T> Ring<T> {
     /// snapshot). For a ring with one popper (else another may pop meanwhile).
     ///
     /// [`tail`]: Ring::tail
+    #[cfg(feature = "std")] // the remote queue's
     pub(crate) fn pop_before(&self, end: usize) -> Option<T> {
         let head = self.head.0.load(Ordering::Relaxed);
         if end.wrapping_sub(head) as isize <= 0 {
@@ -239,6 +242,7 @@ mod tests {
         assert_eq!((ring.len(), ring.pop()), (0, None));
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn ready_says_whether_the_oldest_value_is_there() {
         let ring = Ring::with_capacity(2).unwrap();
@@ -254,6 +258,7 @@ mod tests {
         assert!(!ring.ready());
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn pop_before_takes_only_what_was_pushed_before_the_point() {
         let ring = Ring::with_capacity(4).unwrap();
