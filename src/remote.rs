@@ -77,16 +77,17 @@ impl<D, T> Shared<D, T> {
     /// destructor may post). Allocates nothing.
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        // Pairs with the fence of a post to the ring (`posted`): either this drain sees its
-        // job, or it sees `closed` and drains.
-        fence(Ordering::SeqCst);
-        self.drop_ring();
         let mut queue = self.queue();
         queue.closed = true;
         self.owner.store(0, Ordering::Release);
         let jobs = std::mem::take(&mut queue.jobs);
         drop(queue);
         self.room.notify_all(); // posters waiting for room: refused now
+                                // Pairs with the fence of a post to the ring (`posted`): either this drain sees its
+                                // job, or it sees `closed` and drains. (If a job's destructor panics here, `jobs` is
+                                // still dropped, and the ring's rest with the last handle.)
+        fence(Ordering::SeqCst);
+        self.drop_ring();
         drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
     }
 
@@ -197,6 +198,11 @@ impl<D, T: Threads> Shared<D, T> {
                 if stops(ops, stopped) {
                     return ran;
                 }
+            }
+            if ring.before(end) {
+                // A pusher claimed a slot before the point and has not written it yet: its
+                // job is older than the list's, which wait (the turn wakes itself for them).
+                return ran;
             }
         }
         while let Some(job) = taken.jobs.pop_front() {
@@ -785,7 +791,7 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
         let stopped = ops.stop_requested();
         for _ in 0..ROUNDS {
             let ran = shared.serve(taken, ops, stopped);
-            if stops(ops, stopped) {
+            if stops(ops, stopped) || taken.behind.is_some() {
                 break; // what is left waits for the next turn, which this wakes
             }
             if settled {

@@ -140,11 +140,21 @@ impl<T> Ring<T> {
     /// [`tail`]: Ring::tail
     #[cfg(feature = "std")] // the remote queue's
     pub(crate) fn pop_before(&self, end: usize) -> Option<T> {
-        let head = self.head.0.load(Ordering::Relaxed);
-        if end.wrapping_sub(head) as isize <= 0 {
+        if !self.before(end) {
             return None;
         }
         self.pop()
+    }
+
+    /// Whether the popper's position is before `end` (a [`tail`] snapshot): a value pushed
+    /// before that point is still to be popped, or still being written by its pusher (then
+    /// [`pop_before`](Ring::pop_before) gives `None` though this is `true`).
+    ///
+    /// [`tail`]: Ring::tail
+    #[cfg(feature = "std")] // the remote queue's
+    pub(crate) fn before(&self, end: usize) -> bool {
+        let head = self.head.0.load(Ordering::Relaxed);
+        end.wrapping_sub(head) as isize > 0
     }
 
     /// Takes the oldest value, if one is there. `None` also while the pusher of the oldest
@@ -273,6 +283,21 @@ mod tests {
             assert_eq!(ring.pop_before(end), None, "popped past the point");
             assert_eq!(ring.pop(), Some(2));
         }
+        // A pusher that claimed a slot before the point but has not written it: nothing pops
+        // before the point, yet the popper is still before it (the remote queue waits).
+        let ring = Ring::with_capacity(4).unwrap();
+        let claimed = ring.tail.0.fetch_add(1, Ordering::Relaxed); // as a pusher's exchange
+        ring.push(1).unwrap();
+        let end = ring.tail();
+        assert_eq!(ring.pop_before(end), None);
+        assert!(ring.before(end));
+        let slot = &ring.slots[claimed & ring.mask];
+        // SAFETY: this test is the pusher that claimed `claimed`: it alone writes the slot.
+        unsafe { (*slot.value.get()).write(0) };
+        slot.sequence.store(claimed + 1, Ordering::Release);
+        assert_eq!(ring.pop_before(end), Some(0));
+        assert_eq!(ring.pop_before(end), Some(1));
+        assert!(!ring.before(end));
         // Positions wrap: a point from before the wrap still bounds the pops after it.
         let ring = Ring::<u8>::with_capacity(2).unwrap();
         ring.head.0.store(usize::MAX, Ordering::Relaxed);
