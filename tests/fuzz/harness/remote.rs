@@ -224,7 +224,6 @@ pub fn queued() -> bool {
 }
 
 /// After the driver ran its turns to empty the queue: nothing is left.
-#[allow(dead_code)] // see `run`: not checked until an open finding is understood
 pub fn check_drained() {
     let log = log();
     check!(
