@@ -83,9 +83,10 @@ impl<D, T> Shared<D, T> {
         let jobs = std::mem::take(&mut queue.jobs);
         drop(queue);
         self.room.notify_all(); // posters waiting for room: refused now
-                                // Pairs with the fence of a post to the ring (`posted`): either this drain sees its
-                                // job, or it sees `closed` and drains. (If a job's destructor panics here, `jobs` is
-                                // still dropped, and the ring's rest with the last handle.)
+
+        // Pairs with the fence of a post to the ring (`posted`): either this drain sees its
+        // job, or it sees `closed` and drains. (If a job's destructor panics here, `jobs` is
+        // still dropped, and the ring's rest with the last handle.)
         fence(Ordering::SeqCst);
         self.drop_ring();
         drop(jobs); // their replies are dropped unsent: waiting callers get `Error::Closed`
@@ -147,9 +148,9 @@ impl<D, T> Shared<D, T> {
         self.wake.wake_after_unlock();
     }
 
-    /// Watches the queue for about a microsecond (no syscall) before the reactor lets the next
-    /// post write: a poster that keeps posting finds it still serving, and makes no `write`
-    /// (or the reactor none of its waits). Whether a job came.
+    /// Watches the queue for a moment (`LINGER` looks, no syscall) before the reactor lets the
+    /// next post write: a poster that keeps posting finds it still serving, and makes no
+    /// `write` (nor the reactor another wait). Whether a job came.
     fn linger(&self) -> bool {
         let Some(ring) = &self.ring else { return false };
         for _ in 0..LINGER {
@@ -758,7 +759,7 @@ const RING: usize = 1024;
 const ROUNDS: usize = 8;
 
 /// How many times the reactor looks at an empty queue, with a spin-loop hint between looks,
-/// after serving jobs (about a microsecond; see `Shared::linger`).
+/// after serving jobs (see `Shared::linger`).
 const LINGER: usize = 64;
 
 /// Wakes the reactor again if a job panics, for the jobs still queued.
@@ -780,8 +781,9 @@ impl<D: 'static, T: Threads> Subscriber<D, T> for Serve<D, T> {
     /// Runs the jobs queued (see `Shared::serve`), again while fewer come each time than the
     /// time before. The wake flag stays set until a look finds none (and, if jobs ran, none
     /// came while it watched the queue for a moment), so posts that come while the reactor
-    /// runs jobs do not write: the flag is cleared, then the queue is looked at once more. A post that look misses sees the flag clear and writes (the lock, or the
-    /// fences of the two, order them). If jobs come as fast as they run, the turn ends and
+    /// runs jobs do not write: the flag is cleared, then the queue is looked at once more. A
+    /// post that look misses sees the flag clear and writes (the lock, or the fences of the
+    /// two, order them). If jobs come as fast as they run, the turn ends and
     /// the reactor wakes itself for the next: the other subscribers get their turn.
     fn handle(&mut self, _: Event, ops: &mut Ops<'_, D, T>) {
         let (shared, taken) = (&*self.shared, &mut self.taken);

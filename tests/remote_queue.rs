@@ -177,17 +177,6 @@ fn closing_under_a_stream_of_posts_strands_no_job() {
     });
 }
 
-/// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
-/// sends nothing for a minute (a lost wake or a stranded job shows as a hang).
-fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(scenario());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the scenario hung (or panicked)")
-}
-
 /// A stop asked for by a handler before the jobs run does not end them: a subscriber that
 /// stops every turn must not hold the queue back to one job a turn.
 #[test]

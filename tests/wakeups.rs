@@ -304,18 +304,6 @@ fn a_post_racing_the_reactor_going_idle_is_never_lost() {
     assert_eq!(ran, POSTERS * ROUNDS * BURST);
 }
 
-/// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
-/// sends nothing for a minute: the defects these tests guard against are hangs, and a hang must
-/// fail the test rather than stall the suite. (The scenarios take microseconds when they work.)
-fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(scenario());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the scenario hung (or panicked)")
-}
-
 // Defect: the "reactor running on this thread" marker was one slot, which a reactor run from a
 // handler of another overwrote; a blocking call into the outer one then waited for ever.
 #[test]

@@ -450,3 +450,15 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `scenario` on a thread of its own and returns what it sends, or fails the test if it
+/// sends nothing for a minute: the defects these tests guard against are hangs (a lost wake, a
+/// stranded job), and a hang must fail the test rather than stall the suite.
+pub fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the scenario hung (or panicked)")
+}
